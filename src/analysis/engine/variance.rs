@@ -1,0 +1,479 @@
+//! Variance of domain estimates from per-row influence values: unit totals at
+//! every stage (sparse per (unit, group)), the stratified between-unit variance of
+//! `survey::svyrecvar` / `survey:::onestrat` summed over stages, lonely-PSU rules,
+//! design degrees of freedom per domain, and the covariance between groups.
+//!
+//! The rules reproduce `survey` (multistage.R, and the C++ `arma_multistage` of
+//! 4.3+), for a domain analysed as `svyby` / `subset` does (rows outside the domain
+//! dropped, the full design's n_h kept):
+//! - per stratum h: `(1 - n_h/N_h) * n_h/(n_h-1) * sum_i (z_hi - zbar_h)^2`, where
+//!   PSUs without domain rows have z = 0 and `zbar_h = sum z / n_h`;
+//! - a stratum with sampling fraction 1 contributes 0 (self-representing);
+//! - stage k+1 adds, for every unit holding domain rows, its within-unit variance
+//!   times the product of n/N of the enclosing stages (0 without fpc);
+//! - only strata / units that hold rows of the domain take part (so under `fail`
+//!   a lonely stratum without domain rows is no error, and `average` counts only
+//!   strata holding domain rows, as R's `onestage` does on the subset).
+//!
+//! Cost is O(n) per call plus O(entries) where an entry is a (unit, group) pair
+//! with rows; no hashing.
+
+use super::design::{Design, LonelyPsu};
+use super::{DesignError, Grouping};
+
+/// Sampling fraction below which a stratum is self-representing (`onestrat`).
+const SELF_REPRESENTING: f64 = 1e-7;
+
+/// Influence total of one group within one unit.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Entry {
+    pub unit: u32,
+    pub group: u32,
+    pub total: f64,
+}
+
+/// Sparse unit totals per stage: `stages[k]` lists (unit, group, total) for every
+/// stage-k unit holding rows of a group, sorted by unit.
+#[derive(Debug, Clone)]
+pub(super) struct UnitTotals {
+    pub stages: Vec<Vec<Entry>>,
+}
+
+/// Per-group variance and design df.
+#[derive(Debug, Clone)]
+pub(super) struct GroupVariance {
+    pub var: Vec<f64>,
+    /// #PSUs holding domain rows - #strata holding domain rows (R's `degf` on the subset).
+    pub df: Vec<f64>,
+}
+
+/// Dense accumulator over groups with a list of touched slots.
+struct Scratch {
+    sum: Vec<f64>,
+    ss: Vec<f64>,
+    cnt: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+impl Scratch {
+    fn new(k: usize) -> Self {
+        Self {
+            sum: vec![0.0; k],
+            ss: vec![0.0; k],
+            cnt: vec![0; k],
+            touched: Vec::new(),
+        }
+    }
+    fn add(&mut self, g: u32, v: f64) {
+        let gi = g as usize;
+        if self.cnt[gi] == 0 {
+            self.touched.push(g);
+        }
+        self.cnt[gi] += 1;
+        self.sum[gi] += v;
+    }
+    fn reset(&mut self) {
+        for &g in &self.touched {
+            self.sum[g as usize] = 0.0;
+            self.ss[g as usize] = 0.0;
+            self.cnt[g as usize] = 0;
+        }
+        self.touched.clear();
+    }
+}
+
+/// Builds unit totals of `z` (zero for rows with group `NONE`) at every stage used
+/// for the variance (only the first with `ultimate_cluster`).
+pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usize) -> UnitTotals {
+    let n_stages = if design.ultimate_cluster {
+        1
+    } else {
+        design.stages.len()
+    };
+    let deep = &design.stages[n_stages - 1];
+    let mut sc = Scratch::new(k);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut current: Option<u32> = None;
+    let flush = |sc: &mut Scratch, entries: &mut Vec<Entry>, unit: u32| {
+        for &g in &sc.touched {
+            entries.push(Entry {
+                unit,
+                group: g,
+                total: sc.sum[g as usize],
+            });
+        }
+        sc.reset();
+    };
+    for &r in &design.order {
+        let r = r as usize;
+        let g = row_group[r];
+        if g == Grouping::NONE {
+            continue;
+        }
+        let u = deep.unit_of_row[r];
+        if current != Some(u) {
+            if let Some(cu) = current {
+                flush(&mut sc, &mut entries, cu);
+            }
+            current = Some(u);
+        }
+        sc.add(g, z[r]);
+    }
+    if let Some(cu) = current {
+        flush(&mut sc, &mut entries, cu);
+    }
+    let mut stages = vec![Vec::new(); n_stages];
+    stages[n_stages - 1] = entries;
+    // Aggregate to the enclosing units.
+    for s in (1..n_stages).rev() {
+        let units = &design.stages[s];
+        let mut out = Vec::new();
+        let mut current: Option<u32> = None;
+        for e in &stages[s] {
+            let p = units.parent_of_unit[e.unit as usize];
+            if current != Some(p) {
+                if let Some(cp) = current {
+                    flush(&mut sc, &mut out, cp);
+                }
+                current = Some(p);
+            }
+            sc.add(e.group, e.total);
+        }
+        if let Some(cp) = current {
+            flush(&mut sc, &mut out, cp);
+        }
+        stages[s - 1] = out;
+    }
+    UnitTotals { stages }
+}
+
+/// Iterates the entries of `stage` in blocks sharing a parent.
+fn parent_blocks<'a>(
+    design: &'a Design,
+    stage: usize,
+    entries: &'a [Entry],
+) -> impl Iterator<Item = (u32, &'a [Entry])> + 'a {
+    let units = &design.stages[stage];
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        if i >= entries.len() {
+            return None;
+        }
+        let p = units.parent_of_unit[entries[i].unit as usize];
+        let start = i;
+        while i < entries.len() && units.parent_of_unit[entries[i].unit as usize] == p {
+            i += 1;
+        }
+        Some((p, &entries[start..i]))
+    })
+}
+
+/// (f, scale) of `onestrat`: f = 1 - n/N (1 without fpc), scale = f n/(n-1).
+fn fpc_scale(n: u32, pop: f64) -> (f64, f64) {
+    let f = if pop.is_infinite() {
+        1.0
+    } else {
+        (pop - n as f64) / pop
+    };
+    let scale = if n > 1 {
+        f * n as f64 / (n as f64 - 1.0)
+    } else {
+        f
+    };
+    (f, scale)
+}
+
+fn lonely_error(design: &Design, stage: usize, parent: u32, block: &[Entry]) -> DesignError {
+    DesignError::LonelyPsu {
+        stage: stage + 1,
+        stratum: design.parent_label(stage, parent),
+        psu: block
+            .first()
+            .map(|e| design.unit_label(stage, e.unit))
+            .unwrap_or_default(),
+    }
+}
+
+/// Per-group variances and design df from unit totals.
+pub(super) fn group_variances(
+    design: &Design,
+    totals: &UnitTotals,
+    k: usize,
+) -> Result<GroupVariance, DesignError> {
+    let mut sc = Scratch::new(k);
+    // Stage 1 bookkeeping per group.
+    let mut s0 = vec![0.0; k];
+    let mut nstrat = vec![0u32; k];
+    let mut nlonely = vec![0u32; k];
+    let mut npsu = vec![0u32; k];
+    let mut sum_n = vec![0.0; k];
+    let mut grand = vec![0.0; k];
+    let mut lonely_adjust: Vec<(u32, f64, f64)> = Vec::new();
+    let mut var = vec![0.0; k];
+
+    for (stage, entries) in totals.stages.iter().enumerate() {
+        let units = &design.stages[stage];
+        for (p, block) in parent_blocks(design, stage, entries) {
+            let n = units.n_sampled[p as usize];
+            let (f, scale) = fpc_scale(n, units.population[p as usize]);
+            let factor = if stage == 0 {
+                1.0
+            } else {
+                design.stages[stage - 1].child_factor[p as usize]
+            };
+            if factor == 0.0 {
+                // No fpc at the enclosing stage: later stages contribute nothing
+                // (svyrecvar recurses only with fpcs; arma_multistage skips).
+                continue;
+            }
+            for e in block {
+                sc.add(e.group, e.total);
+            }
+            if stage == 0 {
+                for &g in &sc.touched {
+                    let gi = g as usize;
+                    nstrat[gi] += 1;
+                    npsu[gi] += sc.cnt[gi];
+                    sum_n[gi] += n as f64;
+                    grand[gi] += sc.sum[gi];
+                }
+            }
+            if f < SELF_REPRESENTING {
+                sc.reset();
+                continue;
+            }
+            if n <= 1 {
+                match design.lonely {
+                    LonelyPsu::Fail => return Err(lonely_error(design, stage, p, block)),
+                    LonelyPsu::Remove | LonelyPsu::Certainty => {}
+                    LonelyPsu::Adjust => {
+                        if stage == 0 {
+                            for e in block {
+                                lonely_adjust.push((e.group, e.total, f));
+                            }
+                        }
+                        // Later stages: the unit is its own grand mean -> 0.
+                    }
+                    LonelyPsu::Average => {
+                        for &g in &sc.touched {
+                            if stage == 0 {
+                                nlonely[g as usize] += 1;
+                            } else {
+                                var[g as usize] = f64::NAN;
+                            }
+                        }
+                    }
+                }
+                sc.reset();
+                continue;
+            }
+            let nf = n as f64;
+            for e in block {
+                let gi = e.group as usize;
+                let d = e.total - sc.sum[gi] / nf;
+                sc.ss[gi] += d * d;
+            }
+            for &g in &sc.touched {
+                let gi = g as usize;
+                let m = sc.sum[gi] / nf;
+                let ssg = sc.ss[gi] + (nf - sc.cnt[gi] as f64) * m * m;
+                if stage == 0 {
+                    s0[gi] += scale * ssg;
+                } else {
+                    var[gi] += factor * scale * ssg;
+                }
+            }
+            sc.reset();
+        }
+    }
+    for (g, t, f) in lonely_adjust {
+        let gi = g as usize;
+        let c = grand[gi] / sum_n[gi];
+        s0[gi] += f * (t - c) * (t - c);
+    }
+    let mut df = vec![0.0; k];
+    for g in 0..k {
+        let v1 = if nlonely[g] > 0 {
+            // onestage: sum(na.rm=TRUE) * nstrat / nokstrat.
+            s0[g] * nstrat[g] as f64 / (nstrat[g] - nlonely[g]) as f64
+        } else {
+            s0[g]
+        };
+        var[g] += v1;
+        df[g] = npsu[g] as f64 - nstrat[g] as f64;
+    }
+    Ok(GroupVariance { var, df })
+}
+
+/// Influence totals per group of one lonely PSU, with its sampling factor f.
+type LonelyBlock = (u32, Vec<(u32, f64)>, f64);
+
+/// Full K x K covariance (row-major) of the group estimates; its diagonal equals
+/// [`group_variances`]. Lonely rules: `Fail` errors as for the variances; `Adjust`
+/// centres each group at its own grand mean; `Average` scales entry (a, b) of the
+/// stage-1 sum by sqrt(s_a s_b), s_g = #strata / #non-lonely strata of group g
+/// (keeps the matrix positive semi-definite and the diagonal equal to R's).
+pub(super) fn group_covariance(
+    design: &Design,
+    totals: &UnitTotals,
+    k: usize,
+) -> Result<Vec<f64>, DesignError> {
+    let diag = group_variances(design, totals, k)?;
+    let mut s0 = vec![0.0; k * k];
+    let mut later = vec![0.0; k * k];
+    let mut nstrat = vec![0u32; k];
+    let mut nlonely = vec![0u32; k];
+    let mut sum_n = vec![0.0; k];
+    let mut grand = vec![0.0; k];
+    // (group, total) pairs of each lonely stratum with its f.
+    let mut lonely_adjust: Vec<LonelyBlock> = Vec::new();
+    let mut nan_groups = vec![false; k];
+    let mut sc = Scratch::new(k);
+    let mut local_index = vec![u32::MAX; k];
+
+    for (stage, entries) in totals.stages.iter().enumerate() {
+        let units = &design.stages[stage];
+        for (p, block) in parent_blocks(design, stage, entries) {
+            let n = units.n_sampled[p as usize];
+            let (f, scale) = fpc_scale(n, units.population[p as usize]);
+            let factor = if stage == 0 {
+                1.0
+            } else {
+                design.stages[stage - 1].child_factor[p as usize]
+            };
+            if factor == 0.0 {
+                continue;
+            }
+            for e in block {
+                sc.add(e.group, e.total);
+            }
+            if stage == 0 {
+                for &g in &sc.touched {
+                    let gi = g as usize;
+                    nstrat[gi] += 1;
+                    sum_n[gi] += n as f64;
+                    grand[gi] += sc.sum[gi];
+                }
+            }
+            if f < SELF_REPRESENTING {
+                sc.reset();
+                continue;
+            }
+            if n <= 1 {
+                match design.lonely {
+                    LonelyPsu::Fail => return Err(lonely_error(design, stage, p, block)),
+                    LonelyPsu::Remove | LonelyPsu::Certainty => {}
+                    LonelyPsu::Adjust => {
+                        if stage == 0 {
+                            lonely_adjust.push((
+                                0,
+                                block.iter().map(|e| (e.group, e.total)).collect(),
+                                f,
+                            ));
+                        }
+                    }
+                    LonelyPsu::Average => {
+                        for &g in &sc.touched {
+                            if stage == 0 {
+                                nlonely[g as usize] += 1;
+                            } else {
+                                nan_groups[g as usize] = true;
+                            }
+                        }
+                    }
+                }
+                sc.reset();
+                continue;
+            }
+            // Pairwise accumulation within the parent (see module docs):
+            // C_ab = P_ab + m_b Q_ab + m_a Q_ba - m_a m_b (n - |A and B|).
+            let m_groups = sc.touched.len();
+            for (j, &g) in sc.touched.iter().enumerate() {
+                local_index[g as usize] = j as u32;
+            }
+            let nf = n as f64;
+            let mean: Vec<f64> = sc
+                .touched
+                .iter()
+                .map(|&g| sc.sum[g as usize] / nf)
+                .collect();
+            let mut pm = vec![0.0; m_groups * m_groups];
+            let mut qm = vec![0.0; m_groups * m_groups];
+            let mut both = vec![0u32; m_groups * m_groups];
+            let mut i = 0;
+            while i < block.len() {
+                let u = block[i].unit;
+                let start = i;
+                while i < block.len() && block[i].unit == u {
+                    i += 1;
+                }
+                let child = &block[start..i];
+                for ea in child {
+                    let a = local_index[ea.group as usize] as usize;
+                    let da = ea.total - mean[a];
+                    for eb in child {
+                        let b = local_index[eb.group as usize] as usize;
+                        let db = eb.total - mean[b];
+                        pm[a * m_groups + b] += da * db;
+                        qm[a * m_groups + b] += da;
+                        both[a * m_groups + b] += 1;
+                    }
+                }
+            }
+            let target = if stage == 0 { &mut s0 } else { &mut later };
+            let mult = if stage == 0 { scale } else { factor * scale };
+            for a in 0..m_groups {
+                for b in 0..m_groups {
+                    if a == b {
+                        continue;
+                    }
+                    let ab = a * m_groups + b;
+                    let ba = b * m_groups + a;
+                    let c = pm[ab] + mean[b] * qm[ab] + mean[a] * qm[ba]
+                        - mean[a] * mean[b] * (nf - both[ab] as f64);
+                    let ga = sc.touched[a] as usize;
+                    let gb = sc.touched[b] as usize;
+                    target[ga * k + gb] += mult * c;
+                }
+            }
+            for &g in &sc.touched {
+                local_index[g as usize] = u32::MAX;
+            }
+            sc.reset();
+        }
+    }
+    for (_, block, f) in &lonely_adjust {
+        for &(ga, ta) in block {
+            for &(gb, tb) in block {
+                if ga == gb {
+                    continue;
+                }
+                let ca = grand[ga as usize] / sum_n[ga as usize];
+                let cb = grand[gb as usize] / sum_n[gb as usize];
+                s0[ga as usize * k + gb as usize] += f * (ta - ca) * (tb - cb);
+            }
+        }
+    }
+    let s: Vec<f64> = (0..k)
+        .map(|g| {
+            if nlonely[g] > 0 {
+                nstrat[g] as f64 / (nstrat[g] - nlonely[g]) as f64
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let mut cov = vec![0.0; k * k];
+    for a in 0..k {
+        for b in 0..k {
+            cov[a * k + b] = if a == b {
+                diag.var[a]
+            } else if nan_groups[a] || nan_groups[b] {
+                f64::NAN
+            } else {
+                (s[a] * s[b]).sqrt() * s0[a * k + b] + later[a * k + b]
+            };
+        }
+    }
+    Ok(cov)
+}

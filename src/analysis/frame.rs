@@ -1,0 +1,258 @@
+//! The one path from stored responses to a Polars DataFrame.
+//!
+//! Owns choosing the columns an analysis needs (outcomes, breakdowns, design, `--where`),
+//! reading only those from the store, turning missing codes into nulls, expanding
+//! `select_multiple` answers into indicator columns, computing derived variables with the
+//! expression language compiled to Polars, and joining the area lookup (deprivation, ward,
+//! local authority). Rows are the analysis unit (persons in a household survey), with their
+//! household's columns alongside.
+
+use std::collections::{BTreeSet, HashMap};
+
+use polars::prelude::*;
+
+use super::AnalysisError;
+use crate::schema::expr::{self, ExprType};
+use crate::schema::{Code, Definition, QType, Question};
+use crate::store::{Cell, Store};
+
+/// Variables that come from the area lookup rather than from answers.
+pub const GEO_VARS: &[&str] = &[
+    "lsoa",
+    "lsoa_name",
+    "ward",
+    "ward_name",
+    "lad",
+    "lad_name",
+    "region",
+    "region_name",
+    "imd_rank",
+    "imd_decile",
+    "imd_quintile",
+    "imd_local_decile",
+    "imd_local_quintile",
+];
+
+/// A loaded analysis frame.
+pub struct Frame {
+    /// One row per record of the analysis unit.
+    pub df: DataFrame,
+    /// The wave of each row.
+    pub waves: Vec<i64>,
+}
+
+enum Buf {
+    Num(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+    Text(Vec<Option<String>>),
+    Multi(Vec<Vec<Option<bool>>>),
+}
+
+fn num_of(q: &Question, c: &Cell) -> Option<f64> {
+    let v = match c {
+        Cell::Int(i) => *i as f64,
+        Cell::Real(r) => *r,
+        Cell::Text(t) => {
+            if q.qtype == QType::Date {
+                return crate::capture::answer::parse_date(t).map(|d| d as f64);
+            }
+            t.parse().ok()?
+        }
+        Cell::Null => return None,
+    };
+    if q.missing.iter().any(|m| matches!(m.code, Code::Int(x) if x as f64 == v)) {
+        return None;
+    }
+    Some(v)
+}
+
+fn text_of(q: &Question, c: &Cell) -> Option<String> {
+    let s = match c {
+        Cell::Null => return None,
+        Cell::Int(i) => i.to_string(),
+        Cell::Real(r) => r.to_string(),
+        Cell::Text(t) => t.clone(),
+    };
+    if q.missing_code(&s).is_some() {
+        return None;
+    }
+    Some(s)
+}
+
+/// Loads the frame with `vars` (question, derived, geography ids or `wave`) for the waves given
+/// (all when empty). Unknown names are errors with suggestions.
+pub fn load(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> Result<Frame, AnalysisError> {
+    let leaf = def.leaf_unit();
+    let scope = &leaf.scope;
+    // Resolve names to base questions and derived variables (with their dependencies).
+    let mut base: BTreeSet<usize> = BTreeSet::new();
+    let mut derived: BTreeSet<usize> = BTreeSet::new();
+    let mut geo: Vec<String> = Vec::new();
+    let lineage = def.lineage(&leaf.id);
+    let derived_expr = |slot: usize| -> Option<&crate::schema::Derived> {
+        lineage.iter().flat_map(|u| u.derived.iter()).find(|d| d.slot == slot)
+    };
+    let mut stack: Vec<usize> = Vec::new();
+    for v in vars {
+        if v == "wave" {
+            continue;
+        }
+        if GEO_VARS.contains(&v.as_str()) {
+            if def.geography.is_none() {
+                return Err(AnalysisError::NoGeography { variable: v.clone() });
+            }
+            geo.push(v.clone());
+            continue;
+        }
+        match scope.slot(v) {
+            Some(s) => stack.push(s),
+            None => {
+                let mut cands: Vec<&str> = scope.ids().collect();
+                cands.extend(GEO_VARS.iter().copied());
+                cands.push("wave");
+                return Err(AnalysisError::UnknownVariable { name: v.clone(), suggestion: crate::schema::yaml::did_you_mean(v, cands) });
+            }
+        }
+    }
+    if !geo.is_empty() {
+        let g = def.geography.as_ref().expect("checked above");
+        let q = g.lsoa.clone().or_else(|| g.postcode.clone()).unwrap_or_default();
+        if let Some(s) = scope.slot(&q) {
+            stack.push(s);
+        }
+    }
+    while let Some(s) = stack.pop() {
+        if let Some(d) = derived_expr(s) {
+            if derived.insert(s) {
+                let mut deps = Vec::new();
+                d.expr.expr.slots(&mut deps);
+                stack.extend(deps);
+            }
+        } else {
+            base.insert(s);
+        }
+    }
+    // Read the base columns.
+    let mut cols: Vec<(String, String)> = Vec::new();
+    let mut questions: Vec<&Question> = Vec::new();
+    for &s in &base {
+        let id = &scope.var(s).id;
+        if let Some((u, q)) = def.find_question(id) {
+            cols.push((u.id.clone(), id.clone()));
+            questions.push(q);
+        }
+    }
+    let mut bufs: Vec<Buf> = questions
+        .iter()
+        .map(|q| match q.expr_type() {
+            ExprType::Num | ExprType::Date => Buf::Num(Vec::new()),
+            ExprType::Bool => Buf::Bool(Vec::new()),
+            ExprType::Multi => Buf::Multi(vec![Vec::new(); q.choices.as_ref().map(|c| c.choices.len()).unwrap_or(0)]),
+            ExprType::Text => Buf::Text(Vec::new()),
+        })
+        .collect();
+    let mut wave_col: Vec<i64> = Vec::new();
+    let one_wave = if waves.len() == 1 { Some(waves[0]) } else { None };
+    store.scan(def, &leaf.id, &cols, one_wave, |r| {
+        let w: i64 = r.get(1)?;
+        if !waves.is_empty() && !waves.contains(&w) {
+            return Ok(());
+        }
+        wave_col.push(w);
+        for (i, q) in questions.iter().enumerate() {
+            let c = crate::store::cell_at(r, 3 + i)?;
+            match &mut bufs[i] {
+                Buf::Num(v) => v.push(num_of(q, &c)),
+                Buf::Bool(v) => v.push(match c {
+                    Cell::Int(x) => Some(x != 0),
+                    _ => None,
+                }),
+                Buf::Text(v) => v.push(text_of(q, &c)),
+                Buf::Multi(ind) => {
+                    let t = text_of(q, &c);
+                    let chosen: Vec<usize> = t
+                        .as_deref()
+                        .map(|s| s.split_whitespace().filter_map(|p| q.choices.as_ref().and_then(|l| l.index_of(p))).collect())
+                        .unwrap_or_default();
+                    for (k, col) in ind.iter_mut().enumerate() {
+                        col.push(t.as_ref().map(|_| chosen.contains(&k)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let n = wave_col.len();
+    let mut columns: Vec<Column> = vec![Series::new("wave".into(), wave_col.clone()).into_column()];
+    for (q, b) in questions.iter().zip(bufs) {
+        match b {
+            Buf::Num(v) => columns.push(Series::new(q.id.as_str().into(), v).into_column()),
+            Buf::Bool(v) => columns.push(Series::new(q.id.as_str().into(), v).into_column()),
+            Buf::Text(v) => columns.push(Series::new(q.id.as_str().into(), v).into_column()),
+            Buf::Multi(ind) => {
+                let codes = q.choices.as_ref().map(|c| c.codes()).unwrap_or_default();
+                for (code, v) in codes.iter().zip(ind) {
+                    columns.push(Series::new(expr::polars::indicator_column(&q.id, code).into(), v).into_column());
+                }
+            }
+        }
+    }
+    // Area lookup.
+    if !geo.is_empty() {
+        let g = def.geography.as_ref().expect("checked above");
+        let areas: HashMap<String, crate::store::geo::AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
+        if areas.is_empty() {
+            return Err(AnalysisError::NoGeography { variable: geo[0].clone() });
+        }
+        let postcodes: HashMap<String, String> = if g.lsoa.is_none() { store.postcodes()?.into_iter().collect() } else { HashMap::new() };
+        let key_col = g.lsoa.clone().or_else(|| g.postcode.clone()).unwrap_or_default();
+        let keys: Vec<Option<String>> = match columns.iter().find(|c| c.name().as_str() == key_col) {
+            Some(c) => c.str().map_err(AnalysisError::polars)?.iter().map(|o| o.map(str::to_string)).collect(),
+            None => vec![None; n],
+        };
+        let rows: Vec<Option<&crate::store::geo::AreaRow>> = keys
+            .iter()
+            .map(|k| {
+                k.as_ref().and_then(|k| match g.lsoa {
+                    Some(_) => areas.get(k),
+                    None => postcodes.get(k).and_then(|l| areas.get(l)),
+                })
+            })
+            .collect();
+        for v in &geo {
+            let s = match v.as_str() {
+                "lsoa" => Series::new("lsoa".into(), rows.iter().map(|r| r.map(|a| a.lsoa.clone())).collect::<Vec<_>>()),
+                "lsoa_name" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.lsoa_name.clone())).collect::<Vec<_>>()),
+                "ward" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.ward.clone())).collect::<Vec<_>>()),
+                "ward_name" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.ward_name.clone())).collect::<Vec<_>>()),
+                "lad" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.lad.clone())).collect::<Vec<_>>()),
+                "lad_name" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.lad_name.clone())).collect::<Vec<_>>()),
+                "region" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.region.clone())).collect::<Vec<_>>()),
+                "region_name" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.region_name.clone())).collect::<Vec<_>>()),
+                "imd_rank" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.imd_rank)).collect::<Vec<_>>()),
+                "imd_decile" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.imd_decile.map(|x| x as f64))).collect::<Vec<_>>()),
+                "imd_quintile" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.imd_quintile.map(|x| x as f64))).collect::<Vec<_>>()),
+                "imd_local_decile" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.imd_local_decile.map(|x| x as f64))).collect::<Vec<_>>()),
+                _ => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.imd_local_decile.map(|x| ((x + 1) / 2) as f64))).collect::<Vec<_>>()),
+            };
+            if !columns.iter().any(|c| c.name().as_str() == v) {
+                columns.push(s.into_column());
+            }
+        }
+    }
+    let df = DataFrame::new(n, columns).map_err(AnalysisError::polars)?;
+    // Derived variables, in dependency order (slot order is evaluation order).
+    let mut lf = df.lazy();
+    for &s in &derived {
+        let d = derived_expr(s).expect("derived slot");
+        let e = expr::polars::to_polars(&d.expr.expr, scope, None);
+        let dtype = match d.expr.ty {
+            ExprType::Bool => DataType::Boolean,
+            ExprType::Text => DataType::String,
+            _ => DataType::Float64,
+        };
+        lf = lf.with_column(e.cast(dtype).alias(d.id.as_str()));
+    }
+    let df = lf.collect().map_err(AnalysisError::polars)?;
+    Ok(Frame { df, waves: wave_col })
+}

@@ -1,0 +1,676 @@
+//! Analysis: design-based estimates over stored responses.
+//!
+//! Owns turning an analysis request (outcomes, breakdowns, statistic, `--where`, waves) into
+//! rows of estimates: the frame is loaded once (`frame`), the design is built once from it
+//! (strata and PSUs factorised to dense codes), and every outcome and breakdown is estimated
+//! over that one design by the engine (`engine`), as domains of the full design, never
+//! filtered copies. Disclosure control marks and blanks small cells. No SQL, files or
+//! formatting here: the store reads, `report` formats.
+
+pub mod engine;
+pub mod frame;
+
+use std::collections::BTreeMap;
+
+use polars::prelude::{DataType, IntoLazy};
+use serde::Serialize;
+
+use crate::schema::expr::{self, ExprType};
+use crate::schema::{Definition, Fpc};
+use crate::store::{Store, StoreError};
+use engine::{Design, DesignError, DesignSpec, EstimateOptions, Grouping, PropCiMethod, QuantileRule, Stage};
+
+/// Errors of analysis.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnalysisError {
+    /// Reading the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A variable is not in the definition.
+    #[error("unknown variable '{name}'{suggestion}")]
+    UnknownVariable {
+        /// The name.
+        name: String,
+        /// A "did you mean" suggestion or "".
+        suggestion: String,
+    },
+    /// A geography variable with no geography loaded.
+    #[error("'{variable}' needs geography: run `hearth geo load STORE --builtin imd2019` (and a `geography:` section in the definition)")]
+    NoGeography {
+        /// The variable asked for.
+        variable: String,
+    },
+    /// The design cannot be used.
+    #[error("the sample design cannot be used: {0}")]
+    Design(#[from] DesignError),
+    /// A design variable is missing for a record.
+    #[error("design variable '{variable}' has no value for {count} record(s) (first: row {row}); every record needs it")]
+    MissingDesignValue {
+        /// The variable.
+        variable: String,
+        /// How many.
+        count: usize,
+        /// First row (1-based, in store order).
+        row: usize,
+    },
+    /// A request that cannot be answered.
+    #[error("{0}")]
+    Request(String),
+    /// The --where expression is invalid.
+    #[error("--where {text}: {message}")]
+    Where {
+        /// The expression.
+        text: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No data.
+    #[error("no responses to analyse{0}")]
+    NoData(String),
+    /// Polars failed (a bug, or a resource limit).
+    #[error("dataframe error: {0}")]
+    Polars(String),
+}
+
+impl AnalysisError {
+    pub(crate) fn polars(e: polars::error::PolarsError) -> AnalysisError {
+        AnalysisError::Polars(e.to_string())
+    }
+}
+
+/// Which statistic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stat {
+    /// Mean.
+    Mean,
+    /// Total.
+    Total,
+    /// Proportion (of a boolean, or each category).
+    Proportion,
+    /// Quantiles.
+    Quantile,
+    /// Ratio of two totals.
+    Ratio,
+}
+
+impl Stat {
+    /// Parses a name.
+    pub fn parse(s: &str) -> Option<Stat> {
+        Some(match s {
+            "mean" => Stat::Mean,
+            "total" => Stat::Total,
+            "proportion" | "prop" => Stat::Proportion,
+            "quantile" | "quantiles" | "median" => Stat::Quantile,
+            "ratio" => Stat::Ratio,
+            _ => return None,
+        })
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Stat::Mean => "mean",
+            Stat::Total => "total",
+            Stat::Proportion => "proportion",
+            Stat::Quantile => "quantile",
+            Stat::Ratio => "ratio",
+        }
+    }
+}
+
+/// A checked analysis request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Outcome variables.
+    pub outcomes: Vec<String>,
+    /// Breakdowns: each a list of variables crossed (empty list = overall only).
+    pub by: Vec<Vec<String>>,
+    /// Statistic.
+    pub stat: Stat,
+    /// Denominator of a ratio.
+    pub denominator: Option<String>,
+    /// Quantile probabilities.
+    pub quantiles: Vec<f64>,
+    /// Quantile rule.
+    pub qrule: QuantileRule,
+    /// CI method for proportions.
+    pub ci_method: PropCiMethod,
+    /// Confidence level.
+    pub level: f64,
+    /// Waves (all when empty).
+    pub waves: Vec<i64>,
+    /// Subpopulation (a domain of the full design).
+    pub where_: Option<String>,
+    /// First-stage variance only.
+    pub ultimate_cluster: bool,
+    /// Apply disclosure control.
+    pub suppress: bool,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            outcomes: Vec::new(),
+            by: Vec::new(),
+            stat: Stat::Mean,
+            denominator: None,
+            quantiles: vec![0.5],
+            qrule: QuantileRule::Math,
+            ci_method: PropCiMethod::Logit,
+            level: 0.95,
+            waves: Vec::new(),
+            where_: None,
+            ultimate_cluster: false,
+            suppress: true,
+        }
+    }
+}
+
+/// A breakdown value in a row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Level {
+    /// A number (codes, deciles).
+    Int(i64),
+    /// A decimal value.
+    Num(f64),
+    /// Text (codes, area codes, names).
+    Text(String),
+    /// True / false.
+    Bool(bool),
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Level::Int(v) => write!(f, "{v}"),
+            Level::Num(v) => write!(f, "{v}"),
+            Level::Text(s) => f.write_str(s),
+            Level::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// One row of results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Outcome variable.
+    pub outcome: String,
+    /// Statistic.
+    pub statistic: &'static str,
+    /// Breakdown values (empty = overall).
+    pub by: BTreeMap<String, Level>,
+    /// Category of a select_one proportion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<Level>,
+    /// Quantile probability.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
+    /// Denominator of a ratio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denominator: Option<String>,
+    /// Point estimate.
+    pub estimate: Option<f64>,
+    /// Standard error.
+    pub se: Option<f64>,
+    /// Lower confidence limit.
+    pub ci_low: Option<f64>,
+    /// Upper confidence limit.
+    pub ci_high: Option<f64>,
+    /// Confidence level.
+    pub level: f64,
+    /// Degrees of freedom of the domain's design (PSUs minus strata).
+    pub df: Option<f64>,
+    /// Design effect.
+    pub deff: Option<f64>,
+    /// Coefficient of variation.
+    pub cv: Option<f64>,
+    /// Unweighted base.
+    pub n: usize,
+    /// Weighted base.
+    pub weighted_n: Option<f64>,
+    /// Whether the numbers were suppressed.
+    pub suppressed: bool,
+    /// Disclosure and quality flags.
+    pub flags: Vec<String>,
+}
+
+/// The design as used.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesignInfo {
+    /// Weight variable.
+    pub weight: Option<String>,
+    /// Strata variable.
+    pub strata: Option<String>,
+    /// Cluster variables per stage.
+    pub psu: Vec<String>,
+    /// FPC per stage.
+    pub fpc: Option<Vec<Fpc>>,
+    /// Lonely-PSU rule.
+    pub lonely_psu: &'static str,
+    /// Design degrees of freedom.
+    pub df: f64,
+    /// Whether the variance uses the first stage only.
+    pub ultimate_cluster: bool,
+}
+
+/// Results of an analysis.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// Survey id.
+    pub survey: String,
+    /// Waves analysed.
+    pub waves: Vec<i64>,
+    /// The design.
+    pub design: DesignInfo,
+    /// Rows.
+    pub rows: Vec<Row>,
+    /// Warnings for the user (not part of the JSON contract).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// Values of a breakdown variable, factorised.
+struct Factor {
+    codes: Vec<Option<u32>>,
+    levels: Vec<Level>,
+}
+
+fn factorize(df: &polars::prelude::DataFrame, name: &str, def: &Definition) -> Result<Factor, AnalysisError> {
+    let col = df.column(name).map_err(AnalysisError::polars)?;
+    let n = df.height();
+    match col.dtype() {
+        DataType::Boolean => {
+            let ca = col.bool().map_err(AnalysisError::polars)?;
+            let codes = ca.iter().map(|v| v.map(u32::from)).collect();
+            Ok(Factor { codes, levels: vec![Level::Bool(false), Level::Bool(true)] })
+        }
+        DataType::String => {
+            let ca = col.str().map_err(AnalysisError::polars)?;
+            let mut distinct: Vec<String> = ca.iter().flatten().map(str::to_string).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            // choice-list order for a text select_one
+            if let Some(list) = def.find_question(name).and_then(|(_, q)| q.choices.clone()) {
+                distinct.sort_by_key(|v| list.index_of(v).unwrap_or(usize::MAX));
+            }
+            let index: std::collections::HashMap<&str, u32> = distinct.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
+            let codes = ca.iter().map(|v| v.and_then(|s| index.get(s).copied())).collect();
+            Ok(Factor { codes, levels: distinct.iter().map(|s| Level::Text(s.clone())).collect() })
+        }
+        _ => {
+            let s = col.cast(&DataType::Float64).map_err(AnalysisError::polars)?;
+            let ca = s.f64().map_err(AnalysisError::polars)?;
+            let vals: Vec<Option<f64>> = ca.iter().collect();
+            let mut distinct: Vec<f64> = vals.iter().flatten().copied().collect();
+            distinct.sort_by(|a, b| a.total_cmp(b));
+            distinct.dedup();
+            if distinct.len() > 5000 {
+                return Err(AnalysisError::Request(format!("--by {name}: {} distinct values; a breakdown needs a grouping variable", distinct.len())));
+            }
+            let codes = vals.iter().map(|v| v.and_then(|x| distinct.binary_search_by(|p| p.total_cmp(&x)).ok().map(|i| i as u32))).collect();
+            let levels = distinct.iter().map(|&v| if v.fract() == 0.0 && v.abs() < 1e15 { Level::Int(v as i64) } else { Level::Num(v) }).collect();
+            let _ = n;
+            Ok(Factor { codes, levels })
+        }
+    }
+}
+
+/// Crosses factors into one grouping: (group code per row, level tuples per group).
+fn cross(factors: &[Factor], n: usize) -> (Vec<Option<u32>>, Vec<Vec<Level>>) {
+    let mut map: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
+    let mut keys: Vec<Option<Vec<u32>>> = Vec::with_capacity(n);
+    for i in 0..n {
+        let k: Option<Vec<u32>> = factors.iter().map(|f| f.codes[i]).collect();
+        if let Some(k) = &k {
+            let len = map.len() as u32;
+            map.entry(k.clone()).or_insert(len);
+        }
+        keys.push(k);
+    }
+    // renumber in sorted key order
+    let order: BTreeMap<Vec<u32>, u32> = map.keys().enumerate().map(|(i, k)| (k.clone(), i as u32)).collect();
+    let codes = keys.into_iter().map(|k| k.and_then(|k| order.get(&k).copied())).collect();
+    let levels = order.keys().map(|k| k.iter().zip(factors).map(|(&c, f)| f.levels[c as usize].clone()).collect()).collect();
+    (codes, levels)
+}
+
+fn f64_column(df: &polars::prelude::DataFrame, name: &str) -> Result<Vec<f64>, AnalysisError> {
+    let col = df.column(name).map_err(AnalysisError::polars)?;
+    let s = col.cast(&DataType::Float64).map_err(AnalysisError::polars)?;
+    Ok(s.f64().map_err(AnalysisError::polars)?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+fn dense_codes(df: &polars::prelude::DataFrame, name: &str, waves: &[i64]) -> Result<(Vec<u32>, Vec<String>), AnalysisError> {
+    let col = df.column(name).map_err(AnalysisError::polars)?;
+    let s = col.cast(&DataType::String).map_err(AnalysisError::polars)?;
+    let ca = s.str().map_err(AnalysisError::polars)?;
+    let mut index: std::collections::HashMap<(i64, String), u32> = std::collections::HashMap::new();
+    let mut labels = Vec::new();
+    let mut codes = Vec::with_capacity(df.height());
+    let mut missing = 0usize;
+    let mut first = 0usize;
+    for (i, v) in ca.iter().enumerate() {
+        let Some(v) = v else {
+            if missing == 0 {
+                first = i + 1;
+            }
+            missing += 1;
+            codes.push(0);
+            continue;
+        };
+        // waves are separate samples: a PSU or stratum is (wave, value)
+        let key = (waves[i], v.to_string());
+        let len = index.len() as u32;
+        let c = *index.entry(key).or_insert_with(|| {
+            labels.push(if waves.iter().any(|w| *w != waves[0]) { format!("{v} (wave {})", waves[i]) } else { v.to_string() });
+            len
+        });
+        codes.push(c);
+    }
+    if missing > 0 {
+        return Err(AnalysisError::MissingDesignValue { variable: name.to_string(), count: missing, row: first });
+    }
+    Ok((codes, labels))
+}
+
+/// Builds the design from the frame.
+fn build_design(def: &Definition, df: &polars::prelude::DataFrame, waves: &[i64], ultimate_cluster: bool) -> Result<Design, AnalysisError> {
+    let n = df.height();
+    let d = def.design.clone();
+    let mut spec = DesignSpec { n_rows: n, ..Default::default() };
+    if let Some(d) = &d {
+        if let Some(w) = &d.weight {
+            let v = f64_column(df, w)?;
+            if let Some(i) = v.iter().position(|x| x.is_nan()) {
+                return Err(AnalysisError::MissingDesignValue { variable: w.clone(), count: v.iter().filter(|x| x.is_nan()).count(), row: i + 1 });
+            }
+            spec.weights = Some(v);
+        }
+        let multi_wave = waves.iter().any(|w| *w != waves[0]);
+        if let Some(s) = &d.strata {
+            let (codes, labels) = dense_codes(df, s, waves)?;
+            spec.strata = Some(codes);
+            spec.strata_labels = Some(labels);
+        } else if multi_wave {
+            let mut distinct: Vec<i64> = waves.to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            spec.strata = Some(waves.iter().map(|w| distinct.binary_search(w).unwrap_or(0) as u32).collect());
+            spec.strata_labels = Some(distinct.iter().map(|w| format!("wave {w}")).collect());
+        }
+        for (i, p) in d.psu.iter().enumerate() {
+            let (codes, labels) = dense_codes(df, p, waves)?;
+            let fpc = match d.fpc.get(i) {
+                Some(Fpc::Column(c)) => Some(f64_column(df, c)?),
+                Some(Fpc::Value(v)) => Some(vec![*v; n]),
+                None => None,
+            };
+            if i == 0 {
+                spec.psu_labels = Some(labels);
+            }
+            spec.stages.push(Stage { clusters: codes, fpc });
+        }
+        if d.psu.is_empty() {
+            if let Some(f) = d.fpc.first() {
+                let fpc = match f {
+                    Fpc::Column(c) => f64_column(df, c)?,
+                    Fpc::Value(v) => vec![*v; n],
+                };
+                spec.stages.push(Stage { clusters: (0..n as u32).collect(), fpc: Some(fpc) });
+            }
+        }
+        spec.lonely_psu = match d.lonely_psu {
+            crate::schema::LonelyPsu::Fail => engine::LonelyPsu::Fail,
+            crate::schema::LonelyPsu::Remove => engine::LonelyPsu::Remove,
+            crate::schema::LonelyPsu::Adjust => engine::LonelyPsu::Adjust,
+            crate::schema::LonelyPsu::Average => engine::LonelyPsu::Average,
+            crate::schema::LonelyPsu::Certainty => engine::LonelyPsu::Certainty,
+        };
+    }
+    spec.ultimate_cluster = ultimate_cluster;
+    Ok(Design::new(spec)?)
+}
+
+fn names_in(text: &str) -> Vec<String> {
+    match expr::parse::parse(text) {
+        Ok(a) => {
+            let mut v = Vec::new();
+            expr::names(&a, &mut v);
+            v.into_iter().map(|(n, _)| n).collect()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Runs an analysis on a store.
+pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> {
+    let def = store.definition(None)?;
+    if req.outcomes.is_empty() {
+        return Err(AnalysisError::Request("give at least one --outcome".into()));
+    }
+    if req.stat == Stat::Ratio && req.denominator.is_none() {
+        return Err(AnalysisError::Request("--stat ratio needs --denominator VAR".into()));
+    }
+    if !(0.5..1.0).contains(&req.level) {
+        return Err(AnalysisError::Request(format!("--level {} must be between 0.5 and 1", req.level)));
+    }
+    // Everything the frame needs.
+    let mut vars: Vec<String> = req.outcomes.clone();
+    vars.extend(req.denominator.clone());
+    for b in &req.by {
+        vars.extend(b.iter().cloned());
+    }
+    if let Some(d) = &def.design {
+        vars.extend(d.weight.clone());
+        vars.extend(d.strata.clone());
+        vars.extend(d.psu.iter().cloned());
+        vars.extend(d.fpc.iter().filter_map(|f| if let Fpc::Column(c) = f { Some(c.clone()) } else { None }));
+    }
+    let leaf = def.leaf_unit();
+    let where_compiled = match &req.where_ {
+        Some(w) => {
+            let ctx = expr::Context { tables: def.tables.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), ..Default::default() };
+            let mut scope = leaf.scope.clone();
+            for g in frame::GEO_VARS {
+                if scope.slot(g).is_none() {
+                    let ty = if g.starts_with("imd") { ExprType::Num } else { ExprType::Text };
+                    scope.push(expr::VarInfo { id: g.to_string(), ty, codes: None });
+                }
+            }
+            if scope.slot("wave").is_none() {
+                scope.push(expr::VarInfo { id: "wave".into(), ty: ExprType::Num, codes: None });
+            }
+            let (e, ty) = expr::compile(w, &scope, &ctx, None).map_err(|errs| AnalysisError::Where {
+                text: w.clone(),
+                message: errs.iter().map(|e| format!("column {}: {}", e.at + 1, e.message)).collect::<Vec<_>>().join("; "),
+            })?;
+            if ty != ExprType::Bool {
+                return Err(AnalysisError::Where { text: w.clone(), message: format!("must be a condition (boolean), found a {}", ty.name()) });
+            }
+            vars.extend(names_in(w));
+            Some((e, scope))
+        }
+        None => None,
+    };
+    vars.sort();
+    vars.dedup();
+    let fr = frame::load(store, &def, &vars, &req.waves)?;
+    let df = fr.df;
+    let n = df.height();
+    if n == 0 {
+        return Err(AnalysisError::NoData(if req.waves.is_empty() { String::new() } else { format!(" in wave(s) {:?}", req.waves) }));
+    }
+    let design = build_design(&def, &df, &fr.waves, req.ultimate_cluster)?;
+    let mut waves: Vec<i64> = fr.waves.clone();
+    waves.sort_unstable();
+    waves.dedup();
+    // The subpopulation mask.
+    let mask: Option<Vec<bool>> = match &where_compiled {
+        Some((e, scope)) => {
+            let pe = expr::polars::to_polars(e, scope, None);
+            let out = df.clone().lazy().select([pe.cast(DataType::Boolean).alias("__where")]).collect().map_err(AnalysisError::polars)?;
+            let col = out.column("__where").map_err(AnalysisError::polars)?;
+            let ca = col.bool().map_err(AnalysisError::polars)?;
+            let mut v: Vec<bool> = ca.iter().map(|b| b == Some(true)).collect();
+            v.resize(n, v.first().copied().unwrap_or(false));
+            Some(v)
+        }
+        None => None,
+    };
+    let opts = EstimateOptions { level: req.level };
+    // Groupings: overall, then each --by.
+    let mut groupings: Vec<(Vec<String>, Grouping, Vec<Vec<Level>>)> = Vec::new();
+    {
+        let codes: Vec<Option<u32>> = (0..n).map(|i| if mask.as_ref().is_none_or(|m| m[i]) { Some(0) } else { None }).collect();
+        groupings.push((Vec::new(), Grouping::from_options(&codes, 1)?, vec![Vec::new()]));
+    }
+    for b in &req.by {
+        let factors: Vec<Factor> = b.iter().map(|v| factorize(&df, v, &def)).collect::<Result<_, _>>()?;
+        let (mut codes, levels) = cross(&factors, n);
+        if let Some(m) = &mask {
+            for (c, keep) in codes.iter_mut().zip(m) {
+                if !keep {
+                    *c = None;
+                }
+            }
+        }
+        groupings.push((b.clone(), Grouping::from_options(&codes, levels.len().max(1))?, levels));
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    let mut warnings = Vec::new();
+    let disc = &def.disclosure;
+    for outcome in &req.outcomes {
+        let col = df.column(outcome).map_err(AnalysisError::polars)?;
+        let is_bool = matches!(col.dtype(), DataType::Boolean);
+        let is_text = matches!(col.dtype(), DataType::String);
+        // what to estimate: (category, y vector)
+        let mut targets: Vec<(Option<Level>, Vec<f64>)> = Vec::new();
+        let choices = def.find_question(outcome).and_then(|(_, q)| q.choices.clone()).or_else(|| def.find_derived(outcome).and_then(|(_, d)| d.choices.clone()));
+        if req.stat == Stat::Proportion && !is_bool {
+            // one row per category
+            let f = factorize(&df, outcome, &def)?;
+            let mut levels = f.levels.clone();
+            let mut idx: Vec<usize> = (0..levels.len()).collect();
+            if let Some(list) = &choices {
+                idx.sort_by_key(|&i| list.index_of(&levels[i].to_string()).unwrap_or(usize::MAX));
+            }
+            for i in idx {
+                let y: Vec<f64> = f.codes.iter().map(|c| match c {
+                    Some(c) => f64::from(u8::from(*c as usize == i)),
+                    None => f64::NAN,
+                }).collect();
+                targets.push((Some(std::mem::replace(&mut levels[i], Level::Int(0))), y));
+            }
+        } else {
+            if is_text {
+                return Err(AnalysisError::Request(format!("--outcome {outcome} is text: use --stat proportion for its categories")));
+            }
+            targets.push((None, f64_column(&df, outcome)?));
+        }
+        let den = match &req.denominator {
+            Some(d) => Some(f64_column(&df, d)?),
+            None => None,
+        };
+        for (category, y) in &targets {
+            if req.stat == Stat::Proportion && category.is_none() {
+                if let Some(bad) = y.iter().find(|v| !v.is_nan() && **v != 0.0 && **v != 1.0) {
+                    return Err(AnalysisError::Request(format!("--stat proportion: '{outcome}' has the value {bad}; a proportion needs a boolean or 0/1 variable, or a select_one")));
+                }
+            }
+            for (by_vars, grouping, levels) in &groupings {
+                let ests: Vec<(Option<f64>, engine::Estimate)> = match req.stat {
+                    Stat::Mean => design.mean(y, grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
+                    Stat::Total => design.total(y, grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
+                    Stat::Ratio => design.ratio(y, den.as_deref().unwrap_or(&[]), grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
+                    Stat::Proportion => design.proportion(y, grouping, req.ci_method, &opts)?.into_iter().map(|e| (None, e)).collect(),
+                    Stat::Quantile => design
+                        .quantiles(y, grouping, &req.quantiles, req.qrule, &opts)?
+                        .into_iter()
+                        .map(|q| (Some(q.p), q.estimate))
+                        .collect(),
+                };
+                // numerator counts for proportion disclosure
+                let mut ones = vec![0usize; grouping.n_groups()];
+                if req.stat == Stat::Proportion {
+                    for (c, v) in grouping.codes().iter().zip(y) {
+                        if *c != Grouping::NONE && *v == 1.0 {
+                            ones[*c as usize] += 1;
+                        }
+                    }
+                }
+                for (q, e) in ests {
+                    if e.n == 0 && !by_vars.is_empty() {
+                        continue;
+                    }
+                    let by: BTreeMap<String, Level> = by_vars.iter().cloned().zip(levels[e.group as usize].iter().cloned()).collect();
+                    let fin = |x: f64| if x.is_finite() { Some(x) } else { None };
+                    let mut flags = Vec::new();
+                    let mut suppressed = false;
+                    if e.n < disc.min_base as usize {
+                        flags.push(format!("base below {}", disc.min_base));
+                        suppressed = true;
+                    } else if e.n < disc.flag_base as usize {
+                        flags.push(format!("base below {}", disc.flag_base));
+                    }
+                    if req.stat == Stat::Proportion {
+                        let k = ones[e.group as usize];
+                        let m = disc.min_count as usize;
+                        if (k > 0 && k < m) || (e.n - k > 0 && e.n - k < m) {
+                            flags.push(format!("numerator or complement below {m}"));
+                            suppressed = true;
+                        }
+                    }
+                    if e.cv.is_finite() && e.cv > disc.max_cv {
+                        flags.push(format!("cv above {:.0}%", disc.max_cv * 100.0));
+                    }
+                    let blank = suppressed && req.suppress;
+                    let num = |x: f64| if blank { None } else { fin(x) };
+                    rows.push(Row {
+                        outcome: outcome.clone(),
+                        statistic: req.stat.name(),
+                        by,
+                        category: category.clone(),
+                        quantile: q,
+                        denominator: req.denominator.clone(),
+                        estimate: num(e.estimate),
+                        se: num(e.se),
+                        ci_low: num(e.ci_low),
+                        ci_high: num(e.ci_high),
+                        level: req.level,
+                        df: fin(e.design_df),
+                        deff: if blank { None } else { e.deff.and_then(fin) },
+                        cv: num(e.cv),
+                        n: e.n,
+                        weighted_n: if blank { None } else { fin(e.weighted_n) },
+                        suppressed: blank,
+                        flags,
+                    });
+                }
+            }
+        }
+    }
+    if !req.suppress {
+        warnings.push("disclosure control is OFF (--no-suppress): small cells are shown; do not publish these tables as they are".into());
+    }
+    if req.by.iter().any(|b| b.iter().any(|v| v == "ward" || v == "ward_name")) {
+        let orphans = store.orphan_wards()?;
+        if !orphans.is_empty() {
+            warnings.push(format!("{} ward(s) of the loaded lookup have no LSOA (best-fit lookup) and can never appear in a ward breakdown", orphans.len()));
+        }
+    }
+    let d = def.design.clone();
+    Ok(Analysis {
+        survey: def.survey.clone(),
+        waves,
+        design: DesignInfo {
+            weight: d.as_ref().and_then(|d| d.weight.clone()),
+            strata: d.as_ref().and_then(|d| d.strata.clone()),
+            psu: d.as_ref().map(|d| d.psu.clone()).unwrap_or_default(),
+            fpc: d.as_ref().map(|d| d.fpc.clone()).filter(|f| !f.is_empty()),
+            lonely_psu: d.as_ref().map(|d| d.lonely_psu.name()).unwrap_or("fail"),
+            df: design.degf(),
+            ultimate_cluster: req.ultimate_cluster,
+        },
+        rows,
+        warnings,
+    })
+}

@@ -1,0 +1,86 @@
+//! `hearth geo load STORE.db [--builtin imd2019|imd2025] [--imd FILE] [--wards FILE] ...`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use hearth::geo::{Builtin, GeographyBuilder};
+
+/// Geography subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Load deprivation and area lookups (files as published, or the shipped England-wide ones).
+    Load(LoadArgs),
+}
+
+/// Arguments of `geo load`.
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// The store.
+    pub store: PathBuf,
+    /// Use the lookups shipped with hearth: imd2019 (LSOA 2011, wards 2019) or imd2025 (LSOA 2021).
+    #[arg(long)]
+    pub builtin: Option<String>,
+    /// A deprivation index file (IMD 2019 File 1/2/7, IMD 2025 File 7, WIMD 2019, SIMD 2020).
+    #[arg(long)]
+    pub imd: Option<PathBuf>,
+    /// An LSOA to ward to local authority lookup (ONS).
+    #[arg(long)]
+    pub wards: Option<PathBuf>,
+    /// A ward to region lookup (ONS).
+    #[arg(long)]
+    pub regions: Option<PathBuf>,
+    /// Population denominators (IoD File 6).
+    #[arg(long)]
+    pub population: Option<PathBuf>,
+    /// An ONS postcode directory (NSPL or ONSPD).
+    #[arg(long)]
+    pub postcodes: Option<PathBuf>,
+}
+
+/// Runs a geo subcommand.
+pub fn run(c: Command) -> anyhow::Result<()> {
+    match c {
+        Command::Load(a) => load(a),
+    }
+}
+
+fn load(a: LoadArgs) -> anyhow::Result<()> {
+    let mut store = hearth::store::Store::open(&a.store).map_err(hearth::Error::from)?;
+    let mut b = GeographyBuilder::new();
+    if let Some(name) = &a.builtin {
+        let which: Builtin = name.parse().map_err(|_| anyhow::anyhow!("--builtin {name}: expected imd2019 or imd2025"))?;
+        b.builtin(which).map_err(hearth::Error::from)?;
+    }
+    if let Some(p) = &a.imd {
+        b.index_file(p).map_err(hearth::Error::from)?;
+    }
+    if let Some(p) = &a.wards {
+        b.wards_file(p).map_err(hearth::Error::from)?;
+    }
+    if let Some(p) = &a.regions {
+        b.regions_file(p).map_err(hearth::Error::from)?;
+    }
+    if let Some(p) = &a.population {
+        b.population_file(p).map_err(hearth::Error::from)?;
+    }
+    if let Some(p) = &a.postcodes {
+        b.postcodes_file(p).map_err(hearth::Error::from)?;
+    }
+    if a.builtin.is_none() && a.imd.is_none() {
+        anyhow::bail!("geo load needs a deprivation index: --builtin imd2019, --builtin imd2025 or --imd FILE");
+    }
+    let g = b.build().map_err(hearth::Error::from)?;
+    let n = hearth::capture::areas::store_geography(&mut store, &g).map_err(hearth::Error::from).context("storing the lookups")?;
+    println!("{}: {n} areas loaded", a.store.display());
+    for p in g.provenance() {
+        println!("  {}: {} from {} ({} rows)", p.what, p.vintage, p.source, p.rows);
+    }
+    let orphans = g.wards_without_lsoa();
+    if !orphans.is_empty() {
+        println!("  note: {} ward(s) in the lookup have no LSOA (best-fit lookup), so a ward breakdown never shows them", orphans.len());
+    }
+    let report = hearth::capture::areas::coverage(&store).map_err(hearth::Error::from)?;
+    println!("  responses: {} resolve to an area, {} do not{}", report.0, report.1, if report.2.is_empty() { String::new() } else { format!(" (e.g. {})", report.2.join(", ")) });
+    println!("  {}", hearth::geo::OGL_ATTRIBUTION.lines().next().unwrap_or(""));
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! The command line: one file per subcommand, each an Args struct (its doc comments are the
+//! help) and a `run`. Nothing in the library depends on this module.
+
+pub mod definition;
+pub mod geo;
+pub mod import;
+pub mod init;
+pub mod simulate;
+pub mod validate;
+
+use clap::{Parser, Subcommand};
+
+/// hearth: capture and analyse household health surveys, locally, in one SQLite file per survey.
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a survey definition: every problem in one pass, as FILE:LINE:COL: message.
+    Validate(validate::Args),
+    /// Create a store for a survey (one SQLite file).
+    Init(init::Args),
+    /// Work with definitions: infer a starting one from data, add a version to a store.
+    #[command(subcommand)]
+    Definition(definition::Command),
+    /// Import responses (CSV or JSON Lines), all or nothing.
+    Import(import::Args),
+    /// Geography: load deprivation indices and area lookups.
+    #[command(subcommand)]
+    Geo(geo::Command),
+    /// Write seeded synthetic responses valid under a definition.
+    Simulate(simulate::Args),
+}
+
+/// Loads a definition file; problems become one error listing them all.
+pub fn load_definition(path: &std::path::Path) -> anyhow::Result<hearth::schema::Definition> {
+    match hearth::schema::load_file(path) {
+        Ok(d) => Ok(d),
+        Err(e @ hearth::schema::SchemaError::Invalid(_)) => {
+            let n = match &e {
+                hearth::schema::SchemaError::Invalid(d) => d.0.len(),
+                _ => 0,
+            };
+            Err(anyhow::Error::new(hearth::Error::from(e)).context(format!("{}: {n} problem(s)", path.display())))
+        }
+        Err(e) => Err(hearth::Error::from(e).into()),
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Validate(a) => validate::run(a),
+        Command::Init(a) => init::run(a),
+        Command::Definition(c) => definition::run(c),
+        Command::Import(a) => import::run(a),
+        Command::Geo(c) => geo::run(c),
+        Command::Simulate(a) => simulate::run(a),
+    }
+}

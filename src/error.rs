@@ -1,0 +1,49 @@
+//! The crate error: one variant per module error, nothing else.
+//!
+//! Owns only the mapping from module errors to the one type the library returns, and which of
+//! them are the user's input problems (exit 1) rather than usage or system errors (exit 2).
+
+/// Any error hearth's library can return.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or checking a definition.
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
+    /// Inferring a definition.
+    #[error(transparent)]
+    Infer(#[from] crate::schema::infer::InferError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Importing responses.
+    #[error(transparent)]
+    Capture(#[from] crate::capture::CaptureError),
+    /// Analysis.
+    #[error(transparent)]
+    Analysis(#[from] crate::analysis::AnalysisError),
+    /// Reading geography files.
+    #[error(transparent)]
+    Geo(#[from] crate::geo::GeoError),
+}
+
+impl Error {
+    /// Whether the error is a problem in the user's input (exit code 1) rather than a usage or
+    /// system error (exit code 2).
+    pub fn is_input_problem(&self) -> bool {
+        use crate::capture::CaptureError;
+        use crate::schema::SchemaError;
+        use crate::store::StoreError;
+        match self {
+            Error::Schema(e) => matches!(e, SchemaError::Invalid(_) | SchemaError::NotUtf8 { .. }),
+            Error::Infer(_) => true,
+            Error::Store(e) => matches!(e, StoreError::Incompatible { .. } | StoreError::BadStoredDefinition { .. }),
+            Error::Capture(e) => matches!(e, CaptureError::Invalid { .. }),
+            Error::Analysis(e) => !matches!(e, crate::analysis::AnalysisError::Store(_) | crate::analysis::AnalysisError::Polars(_)),
+            Error::Geo(e) => !matches!(e, crate::geo::GeoError::Io { .. }),
+        }
+    }
+}
+
+/// Result with the crate error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

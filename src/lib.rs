@@ -1,0 +1,11 @@
+//! hearth: an embedded, local survey engine for household health surveys.
+pub mod analysis;
+pub mod capture;
+pub mod error;
+pub mod geo;
+pub mod report;
+pub mod schema;
+pub mod simulate;
+pub mod store;
+
+pub use error::{Error, Result};
