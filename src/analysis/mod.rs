@@ -430,6 +430,10 @@ fn build_design(def: &Definition, df: &polars::prelude::DataFrame, waves: &[i64]
     Ok(Design::new(spec)?)
 }
 
+fn choices_based(c: &Option<Level>) -> bool {
+    !matches!(c, None | Some(Level::Bool(true)))
+}
+
 fn names_in(text: &str) -> Vec<String> {
     match expr::parse::parse(text) {
         Ok(a) => {
@@ -564,14 +568,16 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
             if is_text {
                 return Err(AnalysisError::Request(format!("--outcome {outcome} is text: use --stat proportion for its categories")));
             }
-            targets.push((None, f64_column(&df, outcome)?));
+            // a proportion of a boolean is the share of `true`, reported as that category
+            let cat = if req.stat == Stat::Proportion { Some(Level::Bool(true)) } else { None };
+            targets.push((cat, f64_column(&df, outcome)?));
         }
         let den = match &req.denominator {
             Some(d) => Some(f64_column(&df, d)?),
             None => None,
         };
         for (category, y) in &targets {
-            if req.stat == Stat::Proportion && category.is_none() {
+            if req.stat == Stat::Proportion && !is_bool && !choices_based(category) {
                 if let Some(bad) = y.iter().find(|v| !v.is_nan() && **v != 0.0 && **v != 1.0) {
                     return Err(AnalysisError::Request(format!("--stat proportion: '{outcome}' has the value {bad}; a proportion needs a boolean or 0/1 variable, or a select_one")));
                 }

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each an Args struct (its doc comments are the
 //! help) and a `run`. Nothing in the library depends on this module.
 
+pub mod analyze;
 pub mod definition;
 pub mod geo;
 pub mod import;
@@ -34,6 +35,8 @@ pub enum Command {
     /// Geography: load deprivation indices and area lookups.
     #[command(subcommand)]
     Geo(geo::Command),
+    /// Design-based estimates, overall and by group (domains of the full design).
+    Analyze(analyze::Args),
     /// Write seeded synthetic responses valid under a definition.
     Simulate(simulate::Args),
 }
@@ -62,5 +65,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(a) => import::run(a),
         Command::Geo(c) => geo::run(c),
         Command::Simulate(a) => simulate::run(a),
+        Command::Analyze(a) => analyze::run(a),
     }
 }

@@ -152,14 +152,9 @@ fn read_code(n: &Node, what: &str, problems: &mut Vec<Problem>) -> Option<Code> 
         return Some(Code::Int(v));
     }
     match n.scalar() {
-        Some(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') => {
-            Some(Code::Text(s.to_string()))
-        }
+        Some(s) if !s.trim().is_empty() && s.trim() == s && !s.contains('\n') => Some(Code::Text(s.to_string())),
         Some(s) => {
-            problems.push(Problem {
-                pos: n.pos,
-                message: format!("{what}: '{s}' is not a valid code (an integer, or letters, digits, _ - and .)"),
-            });
+            problems.push(Problem { pos: n.pos, message: format!("{what}: '{s}' is not a valid code (an integer, or text on one line without leading or trailing spaces)") });
             None
         }
         None => {
