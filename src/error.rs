@@ -19,6 +19,9 @@ pub enum Error {
     /// Importing responses.
     #[error(transparent)]
     Capture(#[from] crate::capture::CaptureError),
+    /// Export.
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
     /// Analysis.
     #[error(transparent)]
     Analysis(#[from] crate::analysis::AnalysisError),
@@ -39,6 +42,7 @@ impl Error {
             Error::Infer(_) => true,
             Error::Store(e) => matches!(e, StoreError::Incompatible { .. } | StoreError::BadStoredDefinition { .. }),
             Error::Capture(e) => matches!(e, CaptureError::Invalid { .. }),
+            Error::Export(_) => false,
             Error::Analysis(e) => !matches!(e, crate::analysis::AnalysisError::Store(_) | crate::analysis::AnalysisError::Polars(_)),
             Error::Geo(e) => !matches!(e, crate::geo::GeoError::Io { .. }),
         }

@@ -2,6 +2,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod error;
+pub mod export;
 pub mod geo;
 pub mod report;
 pub mod schema;

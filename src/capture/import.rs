@@ -88,7 +88,7 @@ impl fmt::Display for RowProblem {
 #[non_exhaustive]
 pub enum CaptureError {
     /// The input has problems; nothing was written.
-    #[error("{} problem(s) in the input; nothing was imported, the store is unchanged:\n{}{}", total, problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"), if *total > problems.len() { format!("\n... and {} more", total - problems.len()) } else { String::new() })]
+    #[error("{} problem(s) in the input; nothing was imported, the store is unchanged:\n{}{}", total, problems.iter().take(SHOWN).map(|p| p.to_string()).collect::<Vec<_>>().join("\n"), if *total > SHOWN.min(problems.len()) { format!("\n... and {} more", total - SHOWN.min(problems.len())) } else { String::new() })]
     Invalid {
         /// The first problems (at most 200).
         problems: Vec<RowProblem>,
@@ -133,6 +133,8 @@ pub struct ImportReport {
 }
 
 const MAX_REPORTED: usize = 200;
+/// Problems shown in the error message (all are kept in the error value, up to 200).
+const SHOWN: usize = 25;
 
 /// Columns an import accepts and ignores: what `hearth export` adds besides answers.
 pub fn is_export_column(def: &Definition, name: &str) -> bool {
@@ -686,6 +688,13 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                     None => {
                         pending.push((d, Part { cells, hash }, values.clone()));
                         let uuid_hint = plan.uuid_col[d].and_then(|c| fields.get(c)).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+                        if let Some(u) = &uuid_hint {
+                            if writer.uuid_exists(unit, u)? {
+                                let m = format!("record UUID {u} is already in the store (for another wave or key): to import a copy, drop the {}_uuid column", unit.id);
+                                row_problems.push(mk(plan.uuid_col[d], Some(&format!("{}_uuid", unit.id)), Some(u), m, &record_label));
+                                break;
+                            }
+                        }
                         let uuid = uuid_hint.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                         let (dd, part, _) = pending.pop().expect("just pushed");
                         let _ = dd;

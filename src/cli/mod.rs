@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod definition;
+pub mod export;
 pub mod geo;
 pub mod import;
 pub mod init;
@@ -32,6 +33,8 @@ pub enum Command {
     Definition(definition::Command),
     /// Import responses (CSV or JSON Lines), all or nothing.
     Import(import::Args),
+    /// Export responses (CSV, JSON Lines, Parquet), identifiers only when asked.
+    Export(export::Args),
     /// Geography: load deprivation indices and area lookups.
     #[command(subcommand)]
     Geo(geo::Command),
@@ -66,5 +69,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Geo(c) => geo::run(c),
         Command::Simulate(a) => simulate::run(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Export(a) => export::run(a),
     }
 }

@@ -736,6 +736,12 @@ impl Writer<'_> {
         Ok(rowid)
     }
 
+    /// Whether a record with this UUID exists in the unit.
+    pub fn uuid_exists(&self, unit: &Unit, uuid: &str) -> Result<bool, StoreError> {
+        let mut st = self.tx.prepare_cached(&format!("SELECT 1 FROM \"{}\" WHERE _uuid = ?1", unit_table(&unit.id))).map_err(self.err())?;
+        st.exists([uuid]).map_err(self.err())
+    }
+
     /// Sets the number of records an import landed.
     pub fn finish_import(&self, import: i64, records: i64) -> Result<(), StoreError> {
         self.tx.execute("UPDATE imports SET records = ?1 WHERE id = ?2", params![records, import]).map_err(self.err())?;

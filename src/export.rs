@@ -1,0 +1,504 @@
+//! Getting data out: stored responses to CSV, JSON Lines or Parquet, with a codebook.
+//!
+//! Owns the export layouts: wide (one row per person with the household's columns and
+//! scores) and long (one file per unit, each child file carrying its parent's key, so the
+//! files import back as separate household and person files). Values are written as stored:
+//! missing codes stay, derived scores are those computed at capture, geography columns come
+//! from the loaded lookup. Identifiers are left out unless asked for. Reading is streaming;
+//! Parquet is written in row groups so memory stays bounded.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::schema::{Definition, QType, Unit};
+use crate::store::{unit_columns, Cell, Store, StoreError};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// CSV.
+    Csv,
+    /// JSON Lines.
+    Jsonl,
+    /// Parquet.
+    Parquet,
+}
+
+impl ExportFormat {
+    /// Parses a name.
+    pub fn parse(s: &str) -> Option<ExportFormat> {
+        Some(match s {
+            "csv" => ExportFormat::Csv,
+            "jsonl" | "ndjson" => ExportFormat::Jsonl,
+            "parquet" => ExportFormat::Parquet,
+            _ => return None,
+        })
+    }
+    fn ext(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Jsonl => "jsonl",
+            ExportFormat::Parquet => "parquet",
+        }
+    }
+}
+
+/// Options of an export.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Format.
+    pub format: ExportFormat,
+    /// Output file (wide) or directory (long).
+    pub out: PathBuf,
+    /// Only this wave.
+    pub wave: Option<i64>,
+    /// One file per unit.
+    pub long: bool,
+    /// Include identifier questions (personal data).
+    pub include_identifiers: bool,
+    /// Also write a Frictionless Table Schema for each file.
+    pub codebook: bool,
+}
+
+/// Errors of export.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing failed.
+    #[error("{path}: cannot write")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Parquet writing failed.
+    #[error("{path}: cannot write Parquet: {message}")]
+    Parquet {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Kinds of exported columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Int,
+    Real,
+    Text,
+    Bool,
+}
+
+/// One exported column.
+#[derive(Debug, Clone)]
+struct OutCol {
+    name: String,
+    kind: Kind,
+    /// Where the value comes from.
+    src: Src,
+}
+
+#[derive(Debug, Clone)]
+enum Src {
+    Wave,
+    Version,
+    Uuid,
+    /// index into the scan's (unit, column) list
+    Data(usize),
+    Geo(&'static str),
+}
+
+const GEO_COLS: &[&str] = &["lsoa", "ward", "ward_name", "lad", "lad_name", "imd_rank", "imd_decile", "imd_quintile", "imd_local_decile"];
+
+/// What an export wrote.
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    /// Files written with their row counts.
+    pub files: Vec<(PathBuf, u64)>,
+}
+
+fn kind_of(unit: &Unit, name: &str, sql: &str) -> Kind {
+    if let Some(q) = unit.question(name) {
+        if q.qtype == QType::Boolean {
+            return Kind::Bool;
+        }
+    }
+    if let Some(d) = unit.derived.iter().find(|d| d.id == name) {
+        if d.expr.ty == crate::schema::expr::ExprType::Bool {
+            return Kind::Bool;
+        }
+    }
+    match sql {
+        "INTEGER" => Kind::Int,
+        "REAL" => Kind::Real,
+        _ => Kind::Text,
+    }
+}
+
+/// Exports the store's responses.
+pub fn export(store: &Store, opts: &ExportOptions) -> Result<ExportReport, ExportError> {
+    let def = store.definition(None)?;
+    let mut files = Vec::new();
+    if opts.long {
+        std::fs::create_dir_all(&opts.out).map_err(|source| ExportError::Io { path: opts.out.display().to_string(), source })?;
+        for unit in &def.units {
+            let path = opts.out.join(format!("{}.{}", unit.id, opts.format.ext()));
+            let n = export_unit(store, &def, unit, false, &path, opts)?;
+            files.push((path, n));
+        }
+    } else {
+        let leaf = def.leaf_unit();
+        let n = export_unit(store, &def, leaf, true, &opts.out, opts)?;
+        files.push((opts.out.clone(), n));
+    }
+    Ok(ExportReport { files })
+}
+
+fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &Path, opts: &ExportOptions) -> Result<u64, ExportError> {
+    let lineage = def.lineage(&unit.id);
+    let units: Vec<&Unit> = if wide { lineage.clone() } else { vec![unit] };
+    let mut scan_cols: Vec<(String, String)> = Vec::new();
+    let mut cols: Vec<OutCol> = vec![
+        OutCol { name: "wave".into(), kind: Kind::Int, src: Src::Wave },
+        OutCol { name: "version".into(), kind: Kind::Int, src: Src::Version },
+    ];
+    // uuids: t0 is the unit itself; ancestors' uuids are read as columns `_uuid` via the scan
+    cols.push(OutCol { name: format!("{}_uuid", unit.id), kind: Kind::Text, src: Src::Uuid });
+    if !wide {
+        // a child file carries its parent's key so it imports as a separate file
+        for anc in lineage.iter().take(lineage.len() - 1) {
+            scan_cols.push((anc.id.clone(), anc.key.clone()));
+            let kq = anc.question(&anc.key).map(|q| if q.qtype == QType::Integer { Kind::Int } else { Kind::Text }).unwrap_or(Kind::Text);
+            cols.push(OutCol { name: anc.key.clone(), kind: kq, src: Src::Data(scan_cols.len() - 1) });
+        }
+    }
+    for u in &units {
+        for c in unit_columns(u) {
+            if c.identifier && !opts.include_identifiers {
+                continue;
+            }
+            scan_cols.push((u.id.clone(), c.name.clone()));
+            cols.push(OutCol { name: c.name.clone(), kind: kind_of(u, &c.name, c.sql_type), src: Src::Data(scan_cols.len() - 1) });
+        }
+    }
+    // geography, when loaded and the unit carries (or descends from) the LSOA question
+    let areas: HashMap<String, crate::store::geo::AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
+    let lsoa_q = def.geography.as_ref().and_then(|g| g.lsoa.clone());
+    let lsoa_idx = lsoa_q.as_ref().and_then(|q| scan_cols.iter().position(|(_, c)| c == q));
+    if !areas.is_empty() && lsoa_idx.is_some() {
+        for g in GEO_COLS {
+            if *g == "lsoa" && lsoa_q.as_deref() == Some("lsoa") {
+                continue;
+            }
+            let kind = if g.starts_with("imd") { if *g == "imd_rank" { Kind::Real } else { Kind::Int } } else { Kind::Text };
+            cols.push(OutCol { name: g.to_string(), kind, src: Src::Geo(g) });
+        }
+    }
+    let io = |source: std::io::Error| ExportError::Io { path: path.display().to_string(), source };
+    let file = File::create(path).map_err(io)?;
+    let mut sink = Sink::new(opts.format, BufWriter::with_capacity(1 << 20, file), &cols, path)?;
+    let mut count = 0u64;
+    let mut err: Option<ExportError> = None;
+    let mut row: Vec<Cell> = vec![Cell::Null; cols.len()];
+    store.scan(def, &unit.id, &scan_cols, opts.wave, |r| {
+        if err.is_some() {
+            return Ok(());
+        }
+        let uuid: String = r.get(0)?;
+        let wave: i64 = r.get(1)?;
+        let version: i64 = r.get(2)?;
+        let lsoa = match lsoa_idx {
+            Some(i) => match crate::store::cell_at(r, 3 + i)? {
+                Cell::Text(s) => Some(s),
+                _ => None,
+            },
+            None => None,
+        };
+        let area = lsoa.as_ref().and_then(|l| areas.get(l));
+        for (k, c) in cols.iter().enumerate() {
+            row[k] = match &c.src {
+                Src::Wave => Cell::Int(wave),
+                Src::Version => Cell::Int(version),
+                Src::Uuid => Cell::Text(uuid.clone()),
+                Src::Data(i) => crate::store::cell_at(r, 3 + i)?,
+                Src::Geo(g) => geo_cell(area, g),
+            };
+        }
+        count += 1;
+        if let Err(e) = sink.push(&row) {
+            err = Some(e);
+        }
+        Ok(())
+    })?;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    sink.finish()?;
+    if opts.codebook {
+        let cb = codebook(def, &units, &cols);
+        let mut p = path.as_os_str().to_owned();
+        p.push(".schema.json");
+        std::fs::write(&p, serde_json::to_string_pretty(&cb).unwrap_or_default()).map_err(|source| ExportError::Io { path: PathBuf::from(&p).display().to_string(), source })?;
+    }
+    Ok(count)
+}
+
+fn geo_cell(area: Option<&crate::store::geo::AreaRow>, g: &str) -> Cell {
+    let Some(a) = area else { return Cell::Null };
+    let t = |s: &Option<String>| s.clone().map(Cell::Text).unwrap_or(Cell::Null);
+    let i = |v: Option<i64>| v.map(Cell::Int).unwrap_or(Cell::Null);
+    match g {
+        "lsoa" => Cell::Text(a.lsoa.clone()),
+        "ward" => t(&a.ward),
+        "ward_name" => t(&a.ward_name),
+        "lad" => t(&a.lad),
+        "lad_name" => t(&a.lad_name),
+        "imd_rank" => a.imd_rank.map(Cell::Real).unwrap_or(Cell::Null),
+        "imd_decile" => i(a.imd_decile),
+        "imd_quintile" => i(a.imd_quintile),
+        "imd_local_decile" => i(a.imd_local_decile),
+        _ => Cell::Null,
+    }
+}
+
+/// A Frictionless Table Schema for the exported columns, with value labels.
+fn codebook(def: &Definition, units: &[&Unit], cols: &[OutCol]) -> serde_json::Value {
+    use serde_json::json;
+    let mut fields = Vec::new();
+    for c in cols {
+        let ty = match c.kind {
+            Kind::Int => "integer",
+            Kind::Real => "number",
+            Kind::Bool => "boolean",
+            Kind::Text => "string",
+        };
+        let mut f = json!({"name": c.name, "type": ty});
+        let q = units.iter().find_map(|u| u.question(&c.name));
+        let d = units.iter().find_map(|u| u.derived.iter().find(|d| d.id == c.name));
+        if let Some(q) = q {
+            f["title"] = json!(q.label.text());
+            if q.qtype == QType::Date {
+                f["type"] = json!("date");
+            }
+            if let Some(list) = &q.choices {
+                f["categories"] = json!(list.choices.iter().map(|ch| json!({"value": ch.value, "label": ch.label.text()})).collect::<Vec<_>>());
+                if q.qtype == QType::SelectOne {
+                    f["constraints"] = json!({"enum": list.choices.iter().map(|ch| json!(ch.value)).chain(q.missing.iter().map(|m| json!(m.code))).collect::<Vec<_>>()});
+                } else {
+                    f["description"] = json!("chosen values separated by single spaces");
+                }
+            }
+            if !q.missing.is_empty() {
+                f["missingValues"] = json!(std::iter::once(String::new()).chain(q.missing.iter().map(|m| m.code.to_string())).collect::<Vec<_>>());
+                f["x-missing-codes"] = json!(q.missing.iter().map(|m| json!({"value": m.code, "label": m.label})).collect::<Vec<_>>());
+            }
+            if let Some(i) = &q.instrument {
+                f["x-instrument"] = json!(i);
+            }
+            if q.identifier {
+                f["x-identifier"] = json!(true);
+            }
+        } else if let Some(d) = d {
+            f["title"] = json!(d.label.as_ref().map(|l| l.text()).unwrap_or(""));
+            f["description"] = json!(format!("derived: {}", d.expr.text));
+            if let Some(list) = &d.choices {
+                f["categories"] = json!(list.choices.iter().map(|ch| json!({"value": ch.value, "label": ch.label.text()})).collect::<Vec<_>>());
+            }
+        } else {
+            let title = match c.name.as_str() {
+                "wave" => "Wave".to_string(),
+                "version" => "Definition version the record was captured with".to_string(),
+                n if n.ends_with("_uuid") => "Record UUID".to_string(),
+                n => format!("Area lookup: {n} (loaded geography)"),
+            };
+            f["title"] = json!(title);
+        }
+        fields.push(f);
+    }
+    let key: Vec<String> = units.iter().map(|u| u.key.clone()).collect();
+    json!({
+        "$schema": "https://specs.frictionlessdata.io/schemas/table-schema.json",
+        "title": def.title.text(),
+        "x-survey": def.survey,
+        "x-definition-version": def.version,
+        "fields": fields,
+        "primaryKey": std::iter::once("wave".to_string()).chain(key).collect::<Vec<_>>(),
+        "missingValues": [""],
+    })
+}
+
+enum Sink<W: Write> {
+    Csv(csv::Writer<W>, String),
+    Jsonl(W, Vec<(String, Kind)>, String),
+    Parquet(Box<ParquetSink<W>>),
+}
+
+struct ParquetSink<W: Write> {
+    writer: polars::io::parquet::write::BatchedWriter<W>,
+    cols: Vec<(String, Kind)>,
+    bufs: Vec<Buf>,
+    rows: usize,
+    path: String,
+}
+
+enum Buf {
+    Int(Vec<Option<i64>>),
+    Real(Vec<Option<f64>>),
+    Text(Vec<Option<String>>),
+    Bool(Vec<Option<bool>>),
+}
+
+const BATCH: usize = 65_536;
+
+fn cell_text(c: &Cell, kind: Kind) -> String {
+    match (c, kind) {
+        (Cell::Null, _) => String::new(),
+        (Cell::Int(v), Kind::Bool) => if *v != 0 { "true".into() } else { "false".into() },
+        (Cell::Int(v), _) => v.to_string(),
+        (Cell::Real(v), _) => {
+            if v.fract() == 0.0 && v.abs() < 1e15 {
+                format!("{v:.1}")
+            } else {
+                format!("{v}")
+            }
+        }
+        (Cell::Text(s), _) => s.clone(),
+    }
+}
+
+impl<W: Write> Sink<W> {
+    fn new(format: ExportFormat, w: W, cols: &[OutCol], path: &Path) -> Result<Sink<W>, ExportError> {
+        let p = path.display().to_string();
+        Ok(match format {
+            ExportFormat::Csv => {
+                let mut wr = csv::Writer::from_writer(w);
+                wr.write_record(cols.iter().map(|c| c.name.as_str())).map_err(|e| ExportError::Io { path: p.clone(), source: e.into() })?;
+                Sink::Csv(wr, p)
+            }
+            ExportFormat::Jsonl => Sink::Jsonl(w, cols.iter().map(|c| (c.name.clone(), c.kind)).collect(), p),
+            ExportFormat::Parquet => {
+                let fields: Vec<Field> = cols
+                    .iter()
+                    .map(|c| {
+                        let dt = match c.kind {
+                            Kind::Int => DataType::Int64,
+                            Kind::Real => DataType::Float64,
+                            Kind::Text => DataType::String,
+                            Kind::Bool => DataType::Boolean,
+                        };
+                        Field::new(c.name.as_str().into(), dt)
+                    })
+                    .collect();
+                let schema = Schema::from_iter(fields);
+                let writer = ParquetWriter::new(w).batched(&schema).map_err(|e| ExportError::Parquet { path: p.clone(), message: e.to_string() })?;
+                let bufs = cols.iter().map(|c| match c.kind {
+                    Kind::Int => Buf::Int(Vec::with_capacity(BATCH)),
+                    Kind::Real => Buf::Real(Vec::with_capacity(BATCH)),
+                    Kind::Text => Buf::Text(Vec::with_capacity(BATCH)),
+                    Kind::Bool => Buf::Bool(Vec::with_capacity(BATCH)),
+                }).collect();
+                Sink::Parquet(Box::new(ParquetSink { writer, cols: cols.iter().map(|c| (c.name.clone(), c.kind)).collect(), bufs, rows: 0, path: p }))
+            }
+        })
+    }
+
+    fn push(&mut self, row: &[Cell]) -> Result<(), ExportError> {
+        match self {
+            Sink::Csv(w, p) => {
+                w.write_record(row.iter().map(|c| cell_text(c, Kind::Text))).map_err(|e| ExportError::Io { path: p.clone(), source: e.into() })
+            }
+            Sink::Jsonl(w, cols, p) => {
+                let mut m = serde_json::Map::with_capacity(cols.len());
+                for ((name, kind), c) in cols.iter().zip(row) {
+                    let v = match (c, kind) {
+                        (Cell::Null, _) => serde_json::Value::Null,
+                        (Cell::Int(v), Kind::Bool) => serde_json::Value::Bool(*v != 0),
+                        (Cell::Int(v), _) => serde_json::Value::from(*v),
+                        (Cell::Real(v), _) => serde_json::Value::from(*v),
+                        (Cell::Text(s), _) => serde_json::Value::String(s.clone()),
+                    };
+                    m.insert(name.clone(), v);
+                }
+                let line = serde_json::Value::Object(m).to_string();
+                writeln!(w, "{line}").map_err(|source| ExportError::Io { path: p.clone(), source })
+            }
+            Sink::Parquet(ps) => {
+                for (b, c) in ps.bufs.iter_mut().zip(row) {
+                    match b {
+                        Buf::Int(v) => v.push(match c {
+                            Cell::Int(x) => Some(*x),
+                            Cell::Real(x) => Some(*x as i64),
+                            _ => None,
+                        }),
+                        Buf::Real(v) => v.push(match c {
+                            Cell::Int(x) => Some(*x as f64),
+                            Cell::Real(x) => Some(*x),
+                            _ => None,
+                        }),
+                        Buf::Bool(v) => v.push(match c {
+                            Cell::Int(x) => Some(*x != 0),
+                            _ => None,
+                        }),
+                        Buf::Text(v) => v.push(match c {
+                            Cell::Null => None,
+                            other => Some(cell_text(other, Kind::Text)),
+                        }),
+                    }
+                }
+                ps.rows += 1;
+                if ps.rows >= BATCH {
+                    ps.flush()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), ExportError> {
+        match self {
+            Sink::Csv(mut w, p) => w.flush().map_err(|source| ExportError::Io { path: p, source }),
+            Sink::Jsonl(mut w, _, p) => w.flush().map_err(|source| ExportError::Io { path: p, source }),
+            Sink::Parquet(mut ps) => {
+                ps.flush()?;
+                ps.writer.finish().map_err(|e| ExportError::Parquet { path: ps.path.clone(), message: e.to_string() })?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<W: Write> ParquetSink<W> {
+    fn flush(&mut self) -> Result<(), ExportError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let columns: Vec<Column> = self
+            .cols
+            .iter()
+            .zip(self.bufs.iter_mut())
+            .map(|((name, _), b)| {
+                let s = match b {
+                    Buf::Int(v) => Series::new(name.as_str().into(), std::mem::take(v)),
+                    Buf::Real(v) => Series::new(name.as_str().into(), std::mem::take(v)),
+                    Buf::Text(v) => Series::new(name.as_str().into(), std::mem::take(v)),
+                    Buf::Bool(v) => Series::new(name.as_str().into(), std::mem::take(v)),
+                };
+                s.into_column()
+            })
+            .collect();
+        let df = DataFrame::new(self.rows, columns).map_err(|e| ExportError::Parquet { path: self.path.clone(), message: e.to_string() })?;
+        self.writer.write_batch(&df).map_err(|e| ExportError::Parquet { path: self.path.clone(), message: e.to_string() })?;
+        self.rows = 0;
+        Ok(())
+    }
+}

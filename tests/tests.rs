@@ -1,0 +1,6 @@
+//! The integration tests: one binary, a module per area. CLI tests run the real `hearth`
+//! binary in a temporary directory.
+
+mod common;
+
+mod cli;
