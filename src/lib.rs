@@ -1,6 +1,7 @@
 //! hearth: an embedded, local survey engine for household health surveys.
 pub mod analysis;
 pub mod capture;
+pub mod demo;
 pub mod error;
 pub mod export;
 pub mod geo;

@@ -625,6 +625,9 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                             suppressed = true;
                         }
                     }
+                    if e.n > 0 && e.design_df < 1.0 {
+                        flags.push("one PSU: standard error not estimable".into());
+                    }
                     if e.cv.is_finite() && e.cv > disc.max_cv {
                         flags.push(format!("cv above {:.0}%", disc.max_cv * 100.0));
                     }

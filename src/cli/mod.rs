@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod definition;
+pub mod demo;
 pub mod export;
 pub mod geo;
 pub mod import;
@@ -33,6 +34,8 @@ pub enum Command {
     Definition(definition::Command),
     /// Import responses (CSV or JSON Lines), all or nothing.
     Import(import::Args),
+    /// Build a demo store from shipped fixtures and show a breakdown by deprivation decile.
+    Demo(demo::Args),
     /// Export responses (CSV, JSON Lines, Parquet), identifiers only when asked.
     Export(export::Args),
     /// Geography: load deprivation indices and area lookups.
@@ -70,5 +73,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(a) => simulate::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Export(a) => export::run(a),
+        Command::Demo(a) => demo::run(a),
     }
 }
