@@ -18,7 +18,8 @@ use serde::Serialize;
 use crate::schema::expr::{self, ExprType};
 use crate::schema::{Definition, Fpc};
 use crate::store::{Store, StoreError};
-use engine::{Design, DesignError, DesignSpec, EstimateOptions, Grouping, PropCiMethod, QuantileRule, Stage};
+use engine::{Design, DesignError, DesignSpec, EstimateOptions, PropCiMethod, QuantileRule, Stage};
+pub use engine::Grouping;
 
 /// Errors of analysis.
 #[derive(Debug, thiserror::Error)]
@@ -314,6 +315,21 @@ fn factorize(df: &polars::prelude::DataFrame, name: &str, def: &Definition) -> R
     }
 }
 
+/// The grouping of a breakdown (`vars` crossed) over a loaded frame, with each group's levels.
+pub fn grouping(df: &polars::prelude::DataFrame, def: &Definition, vars: &[String]) -> Result<(Grouping, Vec<Vec<Level>>), AnalysisError> {
+    if vars.is_empty() {
+        return Ok((Grouping::overall(df.height()), vec![Vec::new()]));
+    }
+    let factors: Vec<Factor> = vars.iter().map(|v| factorize(df, v, def)).collect::<Result<_, _>>()?;
+    let (codes, levels) = cross(&factors, df.height());
+    Ok((Grouping::from_options(&codes, levels.len().max(1))?, levels))
+}
+
+/// A column of the frame as f64, NaN for missing.
+pub fn column_f64(df: &polars::prelude::DataFrame, name: &str) -> Result<Vec<f64>, AnalysisError> {
+    f64_column(df, name)
+}
+
 /// Crosses factors into one grouping: (group code per row, level tuples per group).
 fn cross(factors: &[Factor], n: usize) -> (Vec<Option<u32>>, Vec<Vec<Level>>) {
     let mut map: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
@@ -372,8 +388,9 @@ fn dense_codes(df: &polars::prelude::DataFrame, name: &str, waves: &[i64]) -> Re
     Ok((codes, labels))
 }
 
-/// Builds the design from the frame.
-fn build_design(def: &Definition, df: &polars::prelude::DataFrame, waves: &[i64], ultimate_cluster: bool) -> Result<Design, AnalysisError> {
+/// Builds the design from a loaded frame (strata and PSUs factorised once; waves are separate
+/// samples, so a stratum or PSU is a (wave, value) pair).
+pub fn build_design(def: &Definition, df: &polars::prelude::DataFrame, waves: &[i64], ultimate_cluster: bool) -> Result<Design, AnalysisError> {
     let n = df.height();
     let d = def.design.clone();
     let mut spec = DesignSpec { n_rows: n, ..Default::default() };

@@ -158,6 +158,42 @@ struct CsvRows {
     rdr: csv::Reader<Box<dyn Read>>,
     header: Vec<String>,
     rec: csv::ByteRecord,
+    quotes: std::rc::Rc<std::cell::Cell<QuoteState>>,
+}
+
+/// Where a CSV byte stream stands with respect to quoting (as the `csv` crate parses it), so
+/// that a file ending inside a quoted field (a truncated last line) is caught: the `csv`
+/// crate silently closes the field at the end of the input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum QuoteState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+struct QuoteTracker<R> {
+    inner: R,
+    state: std::rc::Rc<std::cell::Cell<QuoteState>>,
+}
+
+impl<R: Read> Read for QuoteTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        let mut s = self.state.get();
+        for &b in &buf[..k] {
+            s = match (s, b) {
+                (QuoteState::FieldStart, b'"') => QuoteState::Quoted,
+                (QuoteState::Quoted, b'"') => QuoteState::QuoteInQuoted,
+                (QuoteState::Quoted, _) => QuoteState::Quoted,
+                (QuoteState::QuoteInQuoted, b'"') => QuoteState::Quoted,
+                (_, b',' | b'\n' | b'\r') => QuoteState::FieldStart,
+                _ => QuoteState::Unquoted,
+            };
+        }
+        self.state.set(s);
+        Ok(k)
+    }
 }
 
 impl Rows for CsvRows {
@@ -169,6 +205,10 @@ impl Rows for CsvRows {
             Ok(false) => None,
             Ok(true) => {
                 let line = self.rec.position().map(|p| p.line()).unwrap_or(0);
+                if self.rdr.is_done() && self.quotes.get() == QuoteState::Quoted {
+                    let message = "the file ends inside a quoted field (a truncated last line, or a quote that is never closed)".to_string();
+                    return Some(Err(RowProblem { file: self.file.clone(), line, column: Some(self.rec.len()), record: None, question: None, value: None, message }));
+                }
                 let mut out = Vec::with_capacity(self.rec.len());
                 for (i, f) in self.rec.iter().enumerate() {
                     match std::str::from_utf8(f) {
@@ -208,6 +248,8 @@ struct JsonRows {
     lines: std::io::Lines<BufReader<Box<dyn Read>>>,
     header: Vec<String>,
     index: HashMap<String, usize>,
+    /// Keys `hearth export` adds besides answers (wave, version, scores, geography): ignored.
+    ignore: Box<dyn Fn(&str) -> bool>,
     line: u64,
 }
 
@@ -236,6 +278,9 @@ impl Rows for JsonRows {
             let mut row = vec![String::new(); self.header.len()];
             for (k, v) in obj {
                 let Some(&i) = self.index.get(&k) else {
+                    if (self.ignore)(&k) {
+                        continue;
+                    }
                     let m = format!("unknown key '{k}'{}", did_you_mean(&k, self.header.iter().map(|s| s.as_str())));
                     return Some(Err(problem(m, self.line)));
                 };
@@ -281,8 +326,12 @@ fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Result<Box<dy
             header.push(format!("{}_uuid", u.id));
         }
         let index = header.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
-        return Ok(Box::new(JsonRows { file: name, lines: BufReader::new(reader).lines(), header, index, line: 0 }));
+        let d = def.clone();
+        let ignore = Box::new(move |k: &str| is_export_column(&d, k));
+        return Ok(Box::new(JsonRows { file: name, lines: BufReader::new(reader).lines(), header, index, ignore, line: 0 }));
     }
+    let quotes = std::rc::Rc::new(std::cell::Cell::new(QuoteState::FieldStart));
+    let reader: Box<dyn Read> = Box::new(QuoteTracker { inner: reader, state: quotes.clone() });
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(reader);
     let header: Vec<String> = match rdr.byte_headers() {
         Ok(h) => h.iter().enumerate().map(|(i, b)| {
@@ -297,7 +346,7 @@ fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Result<Box<dy
             })
         }
     };
-    Ok(Box::new(CsvRows { file: name, rdr, header, rec: csv::ByteRecord::new() }))
+    Ok(Box::new(CsvRows { file: name, rdr, header, rec: csv::ByteRecord::new(), quotes }))
 }
 
 /// How a file's columns map onto the units.
@@ -521,7 +570,9 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
 
     for (mut rows, plan, name) in sources {
         let header = rows.header().to_vec();
+        let mut file_rows = 0u64;
         while let Some(next) = rows.next_row() {
+            file_rows += 1;
             let (line, fields) = match next {
                 Ok(x) => x,
                 Err(p) => {
@@ -721,6 +772,11 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                     break;
                 }
             }
+        }
+        if file_rows == 0 {
+            total_problems += 1;
+            let message = "no data rows (the file is empty, or has a header line only)".to_string();
+            problems.push(RowProblem { file: name.clone(), line: 1, column: None, record: None, question: None, value: None, message });
         }
         let _ = header;
     }

@@ -106,6 +106,15 @@ fn is_id(s: &str) -> bool {
         && c.all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
 }
 
+/// "a" or "an" before a word.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 fn check_id(s: &str, pos: Pos, what: &str, problems: &mut Vec<Problem>) {
     if !is_id(s) {
         problems.push(Problem {
@@ -263,7 +272,9 @@ struct Loader {
     sink: Sink,
     langs: Vec<String>,
     choices: BTreeMap<String, (Arc<ChoiceList>, Pos)>,
-
+    /// Choice lists that exist but had problems (already reported): references to them are
+    /// not reported again as undefined.
+    broken_choices: HashSet<String>,
 }
 
 fn expr_pos(n: &Node, at: usize) -> Pos {
@@ -286,6 +297,9 @@ impl Loader {
                 }
                 if let Some((c, _)) = self.choices.get(text) {
                     return Some(c.clone());
+                }
+                if self.broken_choices.contains(text) {
+                    return None;
                 }
                 let names: Vec<&str> = local.keys().chain(self.choices.keys()).map(|s| s.as_str()).collect();
                 problems.push(Problem {
@@ -356,7 +370,7 @@ impl Loader {
         if !qtype.has_choices() && f.get("choices").is_some() {
             problems.push(Problem {
                 pos: f.key_pos("choices").unwrap_or(n.pos),
-                message: format!("{what}: a {} question takes no choices (did you mean type select_one?)", qtype.name()),
+                message: format!("{what}: {} {} question takes no choices (did you mean type select_one?)", article(qtype.name()), qtype.name()),
             });
         }
         if (min.is_some() || max.is_some()) && !matches!(qtype, QType::Integer | QType::Decimal) {
@@ -509,7 +523,7 @@ fn var_info_q(q: &Question) -> VarInfo {
 pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition, Diagnostics> {
     let file_arc: Arc<str> = Arc::from(file);
     let mut problems: Vec<Problem> = Vec::new();
-    let mut ld = Loader { sink: Sink { out: Vec::new() }, langs: vec!["en".into()], choices: BTreeMap::new() };
+    let mut ld = Loader { sink: Sink { out: Vec::new() }, langs: vec!["en".into()], choices: BTreeMap::new(), broken_choices: HashSet::new() };
     let root = match yaml::parse(text) {
         Ok(r) => r,
         Err(p) => {
@@ -569,8 +583,13 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                         problems.push(Problem { pos: k.pos, message: format!("duplicate choice list '{name}' (first on line {})", first.line) });
                         continue;
                     }
-                    if let Some(list) = read_choice_list(v, Some(name), &ld.langs, &mut problems) {
-                        ld.choices.insert(name.to_string(), (Arc::new(list), k.pos));
+                    match read_choice_list(v, Some(name), &ld.langs, &mut problems) {
+                        Some(list) => {
+                            ld.choices.insert(name.to_string(), (Arc::new(list), k.pos));
+                        }
+                        None => {
+                            ld.broken_choices.insert(name.to_string());
+                        }
                     }
                 }
             }
@@ -972,7 +991,19 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                 q.constraint = compile(n, "constraint", Some(q.slot), true);
             }
             if let Some(n) = rq.required {
-                if let Some(c) = compile(n, "required", None, true) {
+                // `required: maybe`: a lone word that names nothing is a wrong value, not an expression
+                let stray = n.scalar().filter(|t| {
+                    !n.is_quoted() && is_id(t) && scope.slot(t).is_none() && !qctx.params.contains_key(*t) && !qctx.elsewhere.contains_key(*t)
+                });
+                if let Some(word) = stray {
+                    let cands = ["true", "false"].into_iter().chain(scope.ids());
+                    let message = format!(
+                        "question '{}': required must be true, false or a condition, found '{word}', which is not a question{}",
+                        q.id,
+                        did_you_mean(word, cands)
+                    );
+                    ld.sink.add(&rq.file, &mut vec![Problem { pos: n.pos, message }]);
+                } else if let Some(c) = compile(n, "required", None, true) {
                     q.required = Required::When(c);
                 }
             }

@@ -134,15 +134,74 @@ pub fn parse(text: &str) -> Result<Node, Problem> {
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut builder, false).map_err(|e| {
         let m = e.marker();
-        Problem {
-            pos: Pos { line: m.line(), col: m.col() + 1 },
-            message: format!("YAML syntax error: {}", e.info()),
+        let mut pos = Pos { line: m.line(), col: m.col() + 1 };
+        let mut message = format!("YAML syntax error: {}", e.info());
+        if e.info().contains("tabs") {
+            // the scanner reports the place after the tab: point at the tab itself
+            if let Some(i) = text.lines().nth(pos.line.saturating_sub(1)).and_then(|l| l.chars().position(|c| c == '\t')) {
+                pos.col = i + 1;
+            }
+            message.push_str(": indent with spaces, not tabs");
+        } else if e.info().contains("flow mapping") || e.info().contains("flow sequence") {
+            if let Some((open, at)) = unclosed_bracket(text, pos) {
+                message.push_str(&format!(" (is the '{open}' on line {} column {} closed?)", at.line, at.col));
+            }
         }
+        Problem { pos, message }
     })?;
     if let Some(p) = builder.error {
         return Err(p);
     }
     Ok(builder.root.unwrap_or(Node { kind: NodeKind::Null, pos: Pos { line: 1, col: 1 } }))
+}
+
+/// The innermost `{` or `[` still open before `upto`, for a hint on an unclosed flow
+/// collection. Quotes and comments are skipped; it is a heuristic for messages only.
+fn unclosed_bracket(text: &str, upto: Pos) -> Option<(char, Pos)> {
+    let mut stack: Vec<(char, Pos)> = Vec::new();
+    for (li, line) in text.lines().enumerate() {
+        let lno = li + 1;
+        if lno > upto.line {
+            break;
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if lno == upto.line && i + 1 >= upto.col {
+                break;
+            }
+            let c = chars[i];
+            let starts_token = i == 0 || matches!(chars[i - 1], ' ' | '\t' | '{' | '[' | ',' | ':');
+            match c {
+                '#' if i == 0 || chars[i - 1].is_whitespace() => break,
+                '\'' | '"' if starts_token => {
+                    // skip the quoted scalar (on this line)
+                    i += 1;
+                    while i < chars.len() {
+                        if c == '"' && chars[i] == '\\' {
+                            i += 2;
+                            continue;
+                        }
+                        if chars[i] == c {
+                            if c == '\'' && chars.get(i + 1) == Some(&'\'') {
+                                i += 2;
+                                continue;
+                            }
+                            break;
+                        }
+                        i += 1;
+                    }
+                }
+                '{' | '[' if starts_token || !stack.is_empty() => stack.push((c, Pos { line: lno, col: i + 1 })),
+                '}' | ']' => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    stack.pop()
 }
 
 #[derive(Default)]
