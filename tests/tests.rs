@@ -4,3 +4,7 @@
 mod common;
 
 mod cli;
+mod conformance;
+mod definitions;
+mod import;
+mod store;

@@ -447,10 +447,6 @@ pub fn build_design(def: &Definition, df: &polars::prelude::DataFrame, waves: &[
     Ok(Design::new(spec)?)
 }
 
-fn choices_based(c: &Option<Level>) -> bool {
-    !matches!(c, None | Some(Level::Bool(true)))
-}
-
 fn names_in(text: &str) -> Vec<String> {
     match expr::parse::parse(text) {
         Ok(a) => {
@@ -594,11 +590,6 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
             None => None,
         };
         for (category, y) in &targets {
-            if req.stat == Stat::Proportion && !is_bool && !choices_based(category) {
-                if let Some(bad) = y.iter().find(|v| !v.is_nan() && **v != 0.0 && **v != 1.0) {
-                    return Err(AnalysisError::Request(format!("--stat proportion: '{outcome}' has the value {bad}; a proportion needs a boolean or 0/1 variable, or a select_one")));
-                }
-            }
             for (by_vars, grouping, levels) in &groupings {
                 let ests: Vec<(Option<f64>, engine::Estimate)> = match req.stat {
                     Stat::Mean => design.mean(y, grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),

@@ -40,7 +40,14 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { wave: 1, skip_invalid: false, rejects: None, by: crate::store::default_user(), progress: false, lsoa_check: None }
+        ImportOptions {
+            wave: 1,
+            skip_invalid: false,
+            rejects: None,
+            by: crate::store::default_user(),
+            progress: false,
+            lsoa_check: None,
+        }
     }
 }
 
@@ -139,12 +146,34 @@ const SHOWN: usize = 25;
 /// Columns an import accepts and ignores: what `hearth export` adds besides answers.
 pub fn is_export_column(def: &Definition, name: &str) -> bool {
     const SYSTEM: &[&str] = &[
-        "wave", "version", "captured_at", "captured_by", "lsoa", "ward", "ward_name", "lad", "lad_name", "imd_rank", "imd_decile",
-        "imd_quintile", "imd_local_decile", "imd_local_quintile", "region", "region_name", "imd_index",
+        "wave",
+        "version",
+        "captured_at",
+        "captured_by",
+        "lsoa",
+        "ward",
+        "ward_name",
+        "lad",
+        "lad_name",
+        "imd_rank",
+        "imd_decile",
+        "imd_quintile",
+        "imd_local_decile",
+        "imd_local_quintile",
+        "region",
+        "region_name",
+        "imd_index",
     ];
     SYSTEM.contains(&name)
-        || def.units.iter().any(|u| u.derived.iter().any(|d| d.id == name) || name == format!("{}_uuid", u.id))
-        || def.units.iter().any(|u| u.questions.iter().any(|q| q.qtype == QType::SelectMultiple && name.starts_with(&format!("{}:", q.id))))
+        || def
+            .units
+            .iter()
+            .any(|u| u.derived.iter().any(|d| d.id == name) || name == format!("{}_uuid", u.id))
+        || def.units.iter().any(|u| {
+            u.questions.iter().any(|q| {
+                q.qtype == QType::SelectMultiple && name.starts_with(&format!("{}:", q.id))
+            })
+        })
 }
 
 /// A source of rows: header then data rows with their line numbers.
@@ -166,6 +195,8 @@ struct CsvRows {
 /// crate silently closes the field at the end of the input.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum QuoteState {
+    /// The input has ended inside a quoted field.
+    EndInQuoted,
     FieldStart,
     Unquoted,
     Quoted,
@@ -181,6 +212,10 @@ impl<R: Read> Read for QuoteTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let k = self.inner.read(buf)?;
         let mut s = self.state.get();
+        if k == 0 && !buf.is_empty() && s == QuoteState::Quoted {
+            self.state.set(QuoteState::EndInQuoted);
+            return Ok(0);
+        }
         for &b in &buf[..k] {
             s = match (s, b) {
                 (QuoteState::FieldStart, b'"') => QuoteState::Quoted,
@@ -205,9 +240,17 @@ impl Rows for CsvRows {
             Ok(false) => None,
             Ok(true) => {
                 let line = self.rec.position().map(|p| p.line()).unwrap_or(0);
-                if self.rdr.is_done() && self.quotes.get() == QuoteState::Quoted {
+                if self.quotes.get() == QuoteState::EndInQuoted {
                     let message = "the file ends inside a quoted field (a truncated last line, or a quote that is never closed)".to_string();
-                    return Some(Err(RowProblem { file: self.file.clone(), line, column: Some(self.rec.len()), record: None, question: None, value: None, message }));
+                    return Some(Err(RowProblem {
+                        file: self.file.clone(),
+                        line,
+                        column: Some(self.rec.len()),
+                        record: None,
+                        question: None,
+                        value: None,
+                        message,
+                    }));
                 }
                 let mut out = Vec::with_capacity(self.rec.len());
                 for (i, f) in self.rec.iter().enumerate() {
@@ -231,13 +274,23 @@ impl Rows for CsvRows {
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 let message = match e.kind() {
-                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
                         format!("row has {len} field(s) but the header has {expected_len} (a truncated line, or an unquoted comma?)")
                     }
                     _ => e.to_string(),
                 };
                 // keep reading after a bad record
-                Some(Err(RowProblem { file: self.file.clone(), line, column: None, record: None, question: None, value: None, message }))
+                Some(Err(RowProblem {
+                    file: self.file.clone(),
+                    line,
+                    column: None,
+                    record: None,
+                    question: None,
+                    value: None,
+                    message,
+                }))
             }
         }
     }
@@ -261,10 +314,23 @@ impl Rows for JsonRows {
         loop {
             let l = self.lines.next()?;
             self.line += 1;
-            let problem = |m: String, line: u64| RowProblem { file: self.file.clone(), line, column: None, record: None, question: None, value: None, message: m };
+            let problem = |m: String, line: u64| RowProblem {
+                file: self.file.clone(),
+                line,
+                column: None,
+                record: None,
+                question: None,
+                value: None,
+                message: m,
+            };
             let text = match l {
                 Ok(t) => t,
-                Err(e) => return Some(Err(problem(format!("cannot read: {e} (is the file UTF-8?)"), self.line))),
+                Err(e) => {
+                    return Some(Err(problem(
+                        format!("cannot read: {e} (is the file UTF-8?)"),
+                        self.line,
+                    )))
+                }
             };
             let text = text.trim_start_matches('\u{feff}');
             if text.trim().is_empty() {
@@ -272,7 +338,12 @@ impl Rows for JsonRows {
             }
             let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(text) {
                 Ok(serde_json::Value::Object(m)) => m,
-                Ok(_) => return Some(Err(problem("a line must be one JSON object".into(), self.line))),
+                Ok(_) => {
+                    return Some(Err(problem(
+                        "a line must be one JSON object".into(),
+                        self.line,
+                    )))
+                }
                 Err(e) => return Some(Err(problem(format!("not valid JSON: {e}"), self.line))),
             };
             let mut row = vec![String::new(); self.header.len()];
@@ -281,7 +352,10 @@ impl Rows for JsonRows {
                     if (self.ignore)(&k) {
                         continue;
                     }
-                    let m = format!("unknown key '{k}'{}", did_you_mean(&k, self.header.iter().map(|s| s.as_str())));
+                    let m = format!(
+                        "unknown key '{k}'{}",
+                        did_you_mean(&k, self.header.iter().map(|s| s.as_str()))
+                    );
                     return Some(Err(problem(m, self.line)));
                 };
                 row[i] = match v {
@@ -289,11 +363,20 @@ impl Rows for JsonRows {
                     serde_json::Value::String(s) => s,
                     serde_json::Value::Bool(b) => b.to_string(),
                     serde_json::Value::Number(n) => n.to_string(),
-                    serde_json::Value::Array(a) => a.iter().map(|x| match x {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    }).collect::<Vec<_>>().join(" "),
-                    serde_json::Value::Object(_) => return Some(Err(problem(format!("key '{k}': nested objects are not answers"), self.line))),
+                    serde_json::Value::Array(a) => a
+                        .iter()
+                        .map(|x| match x {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    serde_json::Value::Object(_) => {
+                        return Some(Err(problem(
+                            format!("key '{k}': nested objects are not answers"),
+                            self.line,
+                        )))
+                    }
                 };
             }
             return Some(Ok((self.line, row)));
@@ -314,39 +397,98 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Result<Box<dyn Rows>, CaptureError> {
+fn open(
+    path: &Path,
+    def: &Definition,
+    counter: Arc<AtomicU64>,
+) -> Result<Box<dyn Rows>, CaptureError> {
     let name = path.display().to_string();
-    let f = File::open(path).map_err(|source| CaptureError::Io { path: name.clone(), what: "cannot open".into(), source })?;
-    let reader: Box<dyn Read> = Box::new(Counting { inner: BufReader::with_capacity(1 << 20, f), n: counter });
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let f = File::open(path).map_err(|source| CaptureError::Io {
+        path: name.clone(),
+        what: "cannot open".into(),
+        source,
+    })?;
+    let reader: Box<dyn Read> = Box::new(Counting {
+        inner: BufReader::with_capacity(1 << 20, f),
+        n: counter,
+    });
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if ext == "jsonl" || ext == "ndjson" || ext == "json" {
         let mut header: Vec<String> = Vec::new();
         for u in &def.units {
-            header.extend(u.questions.iter().filter(|q| q.qtype != QType::Note).map(|q| q.id.clone()));
+            header.extend(
+                u.questions
+                    .iter()
+                    .filter(|q| q.qtype != QType::Note)
+                    .map(|q| q.id.clone()),
+            );
             header.push(format!("{}_uuid", u.id));
         }
-        let index = header.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
+        let index = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.clone(), i))
+            .collect();
         let d = def.clone();
         let ignore = Box::new(move |k: &str| is_export_column(&d, k));
-        return Ok(Box::new(JsonRows { file: name, lines: BufReader::new(reader).lines(), header, index, ignore, line: 0 }));
+        return Ok(Box::new(JsonRows {
+            file: name,
+            lines: BufReader::new(reader).lines(),
+            header,
+            index,
+            ignore,
+            line: 0,
+        }));
     }
     let quotes = std::rc::Rc::new(std::cell::Cell::new(QuoteState::FieldStart));
-    let reader: Box<dyn Read> = Box::new(QuoteTracker { inner: reader, state: quotes.clone() });
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(reader);
+    let reader: Box<dyn Read> = Box::new(QuoteTracker {
+        inner: reader,
+        state: quotes.clone(),
+    });
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(reader);
     let header: Vec<String> = match rdr.byte_headers() {
-        Ok(h) => h.iter().enumerate().map(|(i, b)| {
-            let s = String::from_utf8_lossy(b).into_owned();
-            let s = if i == 0 { s.trim_start_matches('\u{feff}').to_string() } else { s };
-            s.trim().to_string()
-        }).collect(),
+        Ok(h) => h
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let s = String::from_utf8_lossy(b).into_owned();
+                let s = if i == 0 {
+                    s.trim_start_matches('\u{feff}').to_string()
+                } else {
+                    s
+                };
+                s.trim().to_string()
+            })
+            .collect(),
         Err(e) => {
             return Err(CaptureError::Invalid {
-                problems: vec![RowProblem { file: name, line: 1, column: None, record: None, question: None, value: None, message: format!("cannot read the header: {e}") }],
+                problems: vec![RowProblem {
+                    file: name,
+                    line: 1,
+                    column: None,
+                    record: None,
+                    question: None,
+                    value: None,
+                    message: format!("cannot read the header: {e}"),
+                }],
                 total: 1,
             })
         }
     };
-    Ok(Box::new(CsvRows { file: name, rdr, header, rec: csv::ByteRecord::new(), quotes }))
+    Ok(Box::new(CsvRows {
+        file: name,
+        rdr,
+        header,
+        rec: csv::ByteRecord::new(),
+        quotes,
+    }))
 }
 
 /// How a file's columns map onto the units.
@@ -361,23 +503,48 @@ struct Plan {
     uuid_col: Vec<Option<usize>>,
 }
 
-fn plan(file: &str, header: &[String], def: &Definition, lineage: &[&Unit], json: bool) -> Result<Plan, Vec<RowProblem>> {
+fn plan(
+    file: &str,
+    header: &[String],
+    def: &Definition,
+    lineage: &[&Unit],
+    json: bool,
+) -> Result<Plan, Vec<RowProblem>> {
     let mut problems = Vec::new();
-    let p = |column: Option<usize>, message: String| RowProblem { file: file.to_string(), line: 1, column, record: None, question: None, value: None, message };
+    let p = |column: Option<usize>, message: String| RowProblem {
+        file: file.to_string(),
+        line: 1,
+        column,
+        record: None,
+        question: None,
+        value: None,
+        message,
+    };
     let mut pos: HashMap<&str, usize> = HashMap::new();
     for (i, h) in header.iter().enumerate() {
         if let Some(first) = pos.insert(h.as_str(), i) {
-            problems.push(p(Some(i + 1), format!("column '{h}' appears twice (first as column {})", first + 1)));
+            problems.push(p(
+                Some(i + 1),
+                format!("column '{h}' appears twice (first as column {})", first + 1),
+            ));
         }
     }
     if header.iter().all(|h| h.is_empty()) || header.is_empty() {
-        problems.push(p(None, "the file is empty: expected a header line of question ids".into()));
+        problems.push(p(
+            None,
+            "the file is empty: expected a header line of question ids".into(),
+        ));
         return Err(problems);
     }
-    let depth = lineage.iter().rposition(|u| pos.contains_key(u.key.as_str()));
+    let depth = lineage
+        .iter()
+        .rposition(|u| pos.contains_key(u.key.as_str()));
     let Some(depth) = depth else {
         let keys: Vec<&str> = lineage.iter().map(|u| u.key.as_str()).collect();
-        problems.push(p(None, format!("no key column: the header must have {}", keys.join(" or "))));
+        problems.push(p(
+            None,
+            format!("no key column: the header must have {}", keys.join(" or ")),
+        ));
         return Err(problems);
     };
     let mut known: Vec<&str> = Vec::new();
@@ -385,15 +552,40 @@ fn plan(file: &str, header: &[String], def: &Definition, lineage: &[&Unit], json
     let mut has_questions = Vec::new();
     let mut uuid_col = Vec::new();
     for (d, u) in lineage.iter().enumerate() {
-        let own: Vec<Option<usize>> = u.questions.iter().map(|q| if q.qtype == QType::Note { None } else { pos.get(q.id.as_str()).copied() }).collect();
-        known.extend(u.questions.iter().filter(|q| q.qtype != QType::Note).map(|q| q.id.as_str()));
-        let non_key_present = u.questions.iter().zip(&own).any(|(q, c)| c.is_some() && q.id != u.key);
+        let own: Vec<Option<usize>> = u
+            .questions
+            .iter()
+            .map(|q| {
+                if q.qtype == QType::Note {
+                    None
+                } else {
+                    pos.get(q.id.as_str()).copied()
+                }
+            })
+            .collect();
+        known.extend(
+            u.questions
+                .iter()
+                .filter(|q| q.qtype != QType::Note)
+                .map(|q| q.id.as_str()),
+        );
+        let non_key_present = u
+            .questions
+            .iter()
+            .zip(&own)
+            .any(|(q, c)| c.is_some() && q.id != u.key);
         let full = d == depth || non_key_present;
         if d <= depth && u.key.is_empty() {
             problems.push(p(None, format!("unit '{}' has no key", u.id)));
         }
         if d <= depth && !pos.contains_key(u.key.as_str()) {
-            problems.push(p(None, format!("missing column '{}': the key of unit '{}', needed to place each row", u.key, u.id)));
+            problems.push(p(
+                None,
+                format!(
+                    "missing column '{}': the key of unit '{}', needed to place each row",
+                    u.key, u.id
+                ),
+            ));
         }
         if full && d <= depth && !json {
             let missing: Vec<&str> = u
@@ -412,17 +604,32 @@ fn plan(file: &str, header: &[String], def: &Definition, lineage: &[&Unit], json
         uuid_col.push(pos.get(format!("{}_uuid", u.id).as_str()).copied());
     }
     if !json {
-        let unknown: Vec<(usize, &String)> = header.iter().enumerate().filter(|(_, h)| !known.contains(&h.as_str()) && !is_export_column(def, h)).collect();
+        let unknown: Vec<(usize, &String)> = header
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !known.contains(&h.as_str()) && !is_export_column(def, h))
+            .collect();
         if !unknown.is_empty() {
             let list: Vec<String> = unknown
                 .iter()
-                .map(|(i, h)| format!("'{h}' (column {}){}", i + 1, did_you_mean(h, known.iter().copied())))
+                .map(|(i, h)| {
+                    format!(
+                        "'{h}' (column {}){}",
+                        i + 1,
+                        did_you_mean(h, known.iter().copied())
+                    )
+                })
                 .collect();
             problems.push(p(None, format!("unknown column(s): {}", list.join(", "))));
         }
     }
     if problems.is_empty() {
-        Ok(Plan { depth, has_questions, cols, uuid_col })
+        Ok(Plan {
+            depth,
+            has_questions,
+            cols,
+            uuid_col,
+        })
     } else {
         Err(problems)
     }
@@ -460,7 +667,6 @@ pub fn content_hash(cells: &[Cell]) -> String {
 
 /// One unit's part of a row, checked.
 struct Part {
-
     cells: Vec<Cell>,
     hash: String,
 }
@@ -492,7 +698,9 @@ pub fn cells_to_values(unit: &Unit, cells: &[Cell], columns: &[Column], values: 
             if let Some(d) = unit.derived.iter().find(|d| d.id == c.name) {
                 values[d.slot] = match cell {
                     Cell::Null => Value::Missing,
-                    Cell::Int(v) if d.expr.ty == crate::schema::expr::ExprType::Bool => Value::Bool(*v != 0),
+                    Cell::Int(v) if d.expr.ty == crate::schema::expr::ExprType::Bool => {
+                        Value::Bool(*v != 0)
+                    }
                     Cell::Int(v) => Value::Num(*v as f64),
                     Cell::Real(v) => Value::Num(*v),
                     Cell::Text(s) => Value::Text(Arc::from(s.as_str())),
@@ -500,26 +708,44 @@ pub fn cells_to_values(unit: &Unit, cells: &[Cell], columns: &[Column], values: 
             }
             continue;
         }
-        let Some(q) = unit.question(&c.name) else { continue };
+        let Some(q) = unit.question(&c.name) else {
+            continue;
+        };
         let text = key_text(cell);
-        values[q.slot] = parse_answer(q, &text).map(|(_, v)| v).unwrap_or(Value::Missing);
+        values[q.slot] = parse_answer(q, &text)
+            .map(|(_, v)| v)
+            .unwrap_or(Value::Missing);
     }
 }
 
 /// Imports files into the store (see the module docs).
-pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport, CaptureError> {
+pub fn import_files(
+    store: &mut Store,
+    files: &[PathBuf],
+    opts: &ImportOptions,
+) -> Result<ImportReport, CaptureError> {
     let def = store.definition(None)?;
     let leaf = def.leaf_unit().id.clone();
     let lineage: Vec<&Unit> = def.lineage(&leaf);
     let counter = Arc::new(AtomicU64::new(0));
-    let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
 
     // Open every file and plan its columns first: header problems fail before any row is read.
     let mut sources: Vec<(Box<dyn Rows>, Plan, String)> = Vec::new();
     let mut problems: Vec<RowProblem> = Vec::new();
     for f in files {
         let name = f.display().to_string();
-        let json = matches!(f.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(), Some("jsonl" | "ndjson" | "json"));
+        let json = matches!(
+            f.extension()
+                .and_then(|e| e.to_str())
+                .map(|e| e.to_ascii_lowercase())
+                .as_deref(),
+            Some("jsonl" | "ndjson" | "json")
+        );
         let rows = match open(f, &def, counter.clone()) {
             Ok(r) => r,
             Err(CaptureError::Invalid { problems: p, .. }) => {
@@ -555,7 +781,14 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
 
     let mut states: Vec<UnitState> = lineage
         .iter()
-        .map(|u| UnitState { unit: u, columns: unit_columns(u), added: 0, unchanged: 0, seen: HashMap::new(), last: None })
+        .map(|u| UnitState {
+            unit: u,
+            columns: unit_columns(u),
+            added: 0,
+            unchanged: 0,
+            seen: HashMap::new(),
+            last: None,
+        })
         .collect();
     let version = def.version;
     let now = crate::store::now_iso();
@@ -564,7 +797,11 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
     let mut rows_read = 0u64;
     let writer = store.writer()?;
     writer.ensure_wave(opts.wave)?;
-    let files_text = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ");
+    let files_text = files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
     let import_id = writer.begin_import(opts.wave, &files_text, &opts.by)?;
     let progress = Progress::new(opts.progress, total_bytes, counter.clone());
 
@@ -595,16 +832,39 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
             let mut parent_values: Vec<Value> = Vec::new();
             let mut record_label = String::new();
             let mut pending: Vec<(usize, Part, Vec<Value>)> = Vec::new();
+            // With --skip-invalid a rejected row must land nothing, not even its household part
+            // written before its person part failed: each row is a savepoint, and the keys it
+            // recorded, (unit depth, key, whether added), are forgotten when it is rolled back.
+            let mut touched: Vec<(usize, (i64, String), bool)> = Vec::new();
+            if opts.skip_invalid {
+                writer
+                    .transaction()
+                    .execute_batch("SAVEPOINT import_row")
+                    .map_err(|source| StoreError::Sqlite {
+                        path: store_path(&writer),
+                        source,
+                    })?;
+            }
             for d in 0..=plan.depth {
                 let st = &mut states[d];
                 let unit = st.unit;
-                let key_col = unit.questions.iter().position(|q| q.id == unit.key).and_then(|i| plan.cols[d][i]);
-                let key_raw = key_col.map(|c| fields.get(c).map(String::as_str).unwrap_or("")).unwrap_or("");
+                let key_col = unit
+                    .questions
+                    .iter()
+                    .position(|q| q.id == unit.key)
+                    .and_then(|i| plan.cols[d][i]);
+                let key_raw = key_col
+                    .map(|c| fields.get(c).map(String::as_str).unwrap_or(""))
+                    .unwrap_or("");
                 if !record_label.is_empty() {
                     record_label.push('/');
                 }
                 record_label.push_str(&format!("{}={}", unit.key, key_raw));
-                let mk = |column: Option<usize>, question: Option<&str>, value: Option<&str>, message: String, rec: &str| RowProblem {
+                let mk = |column: Option<usize>,
+                          question: Option<&str>,
+                          value: Option<&str>,
+                          message: String,
+                          rec: &str| RowProblem {
                     file: name.clone(),
                     line,
                     column: column.map(|c| c + 1),
@@ -614,7 +874,13 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                     message,
                 };
                 if key_raw.trim().is_empty() {
-                    row_problems.push(mk(key_col, Some(&unit.key), None, format!("no value for the key of unit '{}'", unit.id), &record_label));
+                    row_problems.push(mk(
+                        key_col,
+                        Some(&unit.key),
+                        None,
+                        format!("no value for the key of unit '{}'", unit.id),
+                        &record_label,
+                    ));
                     break;
                 }
                 // values of this unit's scope: the parent's values first
@@ -622,29 +888,58 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                 values.resize(unit.scope.len(), Value::Missing);
                 if !plan.has_questions[d] {
                     // only the key: the record must exist (earlier in this import or in the store)
-                    let kq = unit.question(&unit.key).expect("key question checked by the loader");
+                    let kq = unit
+                        .question(&unit.key)
+                        .expect("key question checked by the loader");
                     let key_cell = match parse_answer(kq, key_raw) {
                         Ok((c, _)) => c,
                         Err(m) => {
-                            row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label));
+                            row_problems.push(mk(
+                                key_col,
+                                Some(&unit.key),
+                                Some(key_raw),
+                                m,
+                                &record_label,
+                            ));
                             break;
                         }
                     };
                     let pr = parent_rowid.unwrap_or(0);
                     let found = match st.seen.get(&(pr, key_text(&key_cell))) {
                         Some((rowid, _, _)) => Some(*rowid),
-                        None => writer.find(unit, opts.wave, parent_rowid, &key_cell)?.map(|e| e.rowid),
+                        None => writer
+                            .find(unit, opts.wave, parent_rowid, &key_cell)?
+                            .map(|e| e.rowid),
                     };
                     let Some(rowid) = found else {
                         row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), format!("no {} with this key in wave {} (import its file first, or together)", unit.id, opts.wave), &record_label));
                         break;
                     };
-                    let cached = st.last.as_ref().filter(|(r, _)| *r == rowid).map(|(_, v)| v.clone());
+                    let cached = st
+                        .last
+                        .as_ref()
+                        .filter(|(r, _)| *r == rowid)
+                        .map(|(_, v)| v.clone());
                     let vals = match cached {
                         Some(v) => v,
                         None => {
-                            let uuid: String = writer.transaction().query_row(&format!("SELECT _uuid FROM \"{}\" WHERE _rowid = ?1", crate::store::unit_table(&unit.id)), [rowid], |r| r.get(0)).map_err(|source| StoreError::Sqlite { path: store_path(&writer), source })?;
-                            if let Some((_, cells)) = writer.read_record(unit, &st.columns, &uuid)? {
+                            let uuid: String = writer
+                                .transaction()
+                                .query_row(
+                                    &format!(
+                                        "SELECT _uuid FROM \"{}\" WHERE _rowid = ?1",
+                                        crate::store::unit_table(&unit.id)
+                                    ),
+                                    [rowid],
+                                    |r| r.get(0),
+                                )
+                                .map_err(|source| StoreError::Sqlite {
+                                    path: store_path(&writer),
+                                    source,
+                                })?;
+                            if let Some((_, cells)) =
+                                writer.read_record(unit, &st.columns, &uuid)?
+                            {
                                 cells_to_values(unit, &cells, &st.columns, &mut values);
                             }
                             st.last = Some((rowid, values.clone()));
@@ -665,13 +960,22 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                         continue;
                     }
                     let col = plan.cols[d][qi];
-                    let raw = col.and_then(|c| fields.get(c)).map(String::as_str).unwrap_or("");
+                    let raw = col
+                        .and_then(|c| fields.get(c))
+                        .map(String::as_str)
+                        .unwrap_or("");
                     match parse_answer(q, raw) {
                         Ok((cell, v)) => {
                             if q.qtype == QType::Lsoa {
                                 if let (Cell::Text(code), Some(check)) = (&cell, &opts.lsoa_check) {
                                     if let Err(m) = check(code) {
-                                        row_problems.push(mk(col, Some(&q.id), Some(raw), m, &record_label));
+                                        row_problems.push(mk(
+                                            col,
+                                            Some(&q.id),
+                                            Some(raw),
+                                            m,
+                                            &record_label,
+                                        ));
                                         bad = true;
                                     }
                                 }
@@ -694,7 +998,10 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                 for ap in check_and_derive(unit, &mut values, &q_cells) {
                     let qi = unit.questions.iter().position(|q| q.id == ap.question);
                     let col = qi.and_then(|i| plan.cols[d][i]);
-                    let raw = col.and_then(|c| fields.get(c)).map(String::as_str).filter(|s| !s.is_empty());
+                    let raw = col
+                        .and_then(|c| fields.get(c))
+                        .map(String::as_str)
+                        .filter(|s| !s.is_empty());
                     row_problems.push(mk(col, Some(&ap.question), raw, ap.message, &record_label));
                 }
                 if !row_problems.is_empty() {
@@ -704,7 +1011,11 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                 for dv in &unit.derived {
                     cells.push(derived_cell(&values[dv.slot]));
                 }
-                let kq = unit.questions.iter().position(|q| q.id == unit.key).unwrap_or(0);
+                let kq = unit
+                    .questions
+                    .iter()
+                    .position(|q| q.id == unit.key)
+                    .unwrap_or(0);
                 let key = q_cells[kq].clone();
                 let pr = parent_rowid.unwrap_or(0);
                 let kt = key_text(&key);
@@ -712,55 +1023,164 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                 if let Some((rowid, h, first_line)) = st.seen.get(&(pr, kt.clone())) {
                     if d < plan.depth {
                         if *h != hash {
-                            let m = format!("{} columns differ from line {first_line} for the same {} (they must agree on every row)", unit.id, unit.key);
-                            row_problems.push(mk(None, None, None, m, &record_label));
+                            let (rowid, first_line) = (*rowid, *first_line);
+                            let (col, q, raw, was) = describe_difference(
+                                &writer,
+                                unit,
+                                &st.columns,
+                                rowid,
+                                &cells,
+                                &plan.cols[d],
+                                &fields,
+                            )?;
+                            let m = format!("{} columns differ from line {first_line} for the same {}{was} (they must agree on every row)", unit.id, unit.key);
+                            row_problems.push(mk(
+                                col,
+                                q.as_deref(),
+                                raw.as_deref(),
+                                m,
+                                &record_label,
+                            ));
                             break;
                         }
                         parent_rowid = Some(*rowid);
                         parent_values = values;
                         continue;
                     }
-                    let m = format!("duplicate key: {} {} already on line {first_line}", unit.key, kt);
-                    row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label));
+                    let m = format!(
+                        "duplicate key: {} {} already on line {first_line}",
+                        unit.key, kt
+                    );
+                    row_problems.push(mk(
+                        key_col,
+                        Some(&unit.key),
+                        Some(key_raw),
+                        m,
+                        &record_label,
+                    ));
                     break;
                 }
-                match writer.find(unit, opts.wave, parent_rowid.filter(|_| unit.parent.is_some()), &key)? {
+                match writer.find(
+                    unit,
+                    opts.wave,
+                    parent_rowid.filter(|_| unit.parent.is_some()),
+                    &key,
+                )? {
                     Some(ex) if ex.hash == hash => {
                         st.unchanged += 1;
+                        touched.push((d, (pr, kt.clone()), false));
                         st.seen.insert((pr, kt), (ex.rowid, hash, line));
                         parent_rowid = Some(ex.rowid);
                         parent_values = values;
                     }
                     Some(ex) => {
-                        let m = format!("conflict: {} {} is already in wave {} (record {}) with different answers; nothing was overwritten (correct it with `hearth edit`)", unit.key, kt, opts.wave, ex.uuid);
-                        row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label));
+                        let (col, q, raw, was) = describe_difference(
+                            &writer,
+                            unit,
+                            &st.columns,
+                            ex.rowid,
+                            &cells,
+                            &plan.cols[d],
+                            &fields,
+                        )?;
+                        let m = format!("conflict: {} {} is already in wave {} (record {}) with different answers{was}; nothing was overwritten (correct it with `hearth edit`)", unit.key, kt, opts.wave, ex.uuid);
+                        match q {
+                            Some(q) => row_problems.push(mk(
+                                col,
+                                Some(&q),
+                                raw.as_deref(),
+                                m,
+                                &record_label,
+                            )),
+                            None => row_problems.push(mk(
+                                key_col,
+                                Some(&unit.key),
+                                Some(key_raw),
+                                m,
+                                &record_label,
+                            )),
+                        }
                         break;
                     }
                     None => {
                         pending.push((d, Part { cells, hash }, values.clone()));
-                        let uuid_hint = plan.uuid_col[d].and_then(|c| fields.get(c)).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+                        let uuid_hint = plan.uuid_col[d]
+                            .and_then(|c| fields.get(c))
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty());
                         if let Some(u) = &uuid_hint {
                             if writer.uuid_exists(unit, u)? {
                                 let m = format!("record UUID {u} is already in the store (for another wave or key): to import a copy, drop the {}_uuid column", unit.id);
-                                row_problems.push(mk(plan.uuid_col[d], Some(&format!("{}_uuid", unit.id)), Some(u), m, &record_label));
+                                row_problems.push(mk(
+                                    plan.uuid_col[d],
+                                    Some(&format!("{}_uuid", unit.id)),
+                                    Some(u),
+                                    m,
+                                    &record_label,
+                                ));
                                 break;
                             }
                         }
                         let uuid = uuid_hint.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                         let (dd, part, _) = pending.pop().expect("just pushed");
                         let _ = dd;
-                        let rowid = writer.insert(unit, &st.columns, &uuid, opts.wave, version, &now, &opts.by, Some(import_id), &part.hash, parent_rowid.filter(|_| unit.parent.is_some()), &part.cells)?;
+                        let rowid = writer.insert(
+                            unit,
+                            &st.columns,
+                            &uuid,
+                            opts.wave,
+                            version,
+                            &now,
+                            &opts.by,
+                            Some(import_id),
+                            &part.hash,
+                            parent_rowid.filter(|_| unit.parent.is_some()),
+                            &part.cells,
+                        )?;
                         st.added += 1;
+                        touched.push((d, (pr, kt.clone()), true));
                         st.seen.insert((pr, kt), (rowid, part.hash, line));
                         parent_rowid = Some(rowid);
                         parent_values = values;
                     }
                 }
             }
+            if opts.skip_invalid {
+                let sql = if row_problems.is_empty() {
+                    "RELEASE import_row"
+                } else {
+                    "ROLLBACK TO import_row; RELEASE import_row"
+                };
+                writer
+                    .transaction()
+                    .execute_batch(sql)
+                    .map_err(|source| StoreError::Sqlite {
+                        path: store_path(&writer),
+                        source,
+                    })?;
+                if !row_problems.is_empty() {
+                    for (d, key, added) in touched {
+                        let st = &mut states[d];
+                        st.seen.remove(&key);
+                        if added {
+                            st.added -= 1;
+                        } else {
+                            st.unchanged -= 1;
+                        }
+                    }
+                    for st in &mut states {
+                        st.last = None;
+                    }
+                }
+            }
             if !row_problems.is_empty() {
                 total_problems += row_problems.len();
                 if opts.skip_invalid {
-                    let reason = row_problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ");
+                    let reason = row_problems
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ");
                     rejects.push((name.clone(), line, reason, fields.clone()));
                 }
                 for p in row_problems {
@@ -776,22 +1196,48 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
         if file_rows == 0 {
             total_problems += 1;
             let message = "no data rows (the file is empty, or has a header line only)".to_string();
-            problems.push(RowProblem { file: name.clone(), line: 1, column: None, record: None, question: None, value: None, message });
+            problems.push(RowProblem {
+                file: name.clone(),
+                line: 1,
+                column: None,
+                record: None,
+                question: None,
+                value: None,
+                message,
+            });
         }
         let _ = header;
     }
     progress.done(rows_read);
     if total_problems > 0 && !opts.skip_invalid {
         drop(writer); // rolls back
-        return Err(CaptureError::Invalid { problems, total: total_problems });
+        return Err(CaptureError::Invalid {
+            problems,
+            total: total_problems,
+        });
     }
     let added: u64 = states.iter().map(|s| s.added).sum();
     writer.finish_import(import_id, added as i64)?;
-    writer.audit(&opts.by, "import", None, None, None, None, None, &format!("wave {}: {} ({} new records)", opts.wave, files_text, added))?;
+    writer.audit(
+        &opts.by,
+        "import",
+        None,
+        None,
+        None,
+        None,
+        None,
+        &format!("wave {}: {} ({} new records)", opts.wave, files_text, added),
+    )?;
     let mut report = ImportReport {
         rows: rows_read,
-        added: states.iter().map(|s| (s.unit.id.clone(), s.added)).collect(),
-        unchanged: states.iter().map(|s| (s.unit.id.clone(), s.unchanged)).collect(),
+        added: states
+            .iter()
+            .map(|s| (s.unit.id.clone(), s.added))
+            .collect(),
+        unchanged: states
+            .iter()
+            .map(|s| (s.unit.id.clone(), s.unchanged))
+            .collect(),
         rejected: rejects.len() as u64,
         rejects_file: None,
         problems: problems.iter().map(|p| p.to_string()).collect(),
@@ -811,12 +1257,66 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
     Ok(report)
 }
 
+/// Names the first question where `cells` (a unit's answers on this row, in `columns` order)
+/// differ from the stored record `rowid`: (header index, question, this row's value, a phrase
+/// giving the other value).
+#[allow(clippy::type_complexity)]
+fn describe_difference(
+    writer: &Writer<'_>,
+    unit: &Unit,
+    columns: &[Column],
+    rowid: i64,
+    cells: &[Cell],
+    cols: &[Option<usize>],
+    fields: &[String],
+) -> Result<(Option<usize>, Option<String>, Option<String>, String), CaptureError> {
+    let uuid: String = writer
+        .transaction()
+        .query_row(
+            &format!(
+                "SELECT _uuid FROM \"{}\" WHERE _rowid = ?1",
+                crate::store::unit_table(&unit.id)
+            ),
+            [rowid],
+            |r| r.get(0),
+        )
+        .map_err(|source| StoreError::Sqlite {
+            path: store_path(writer),
+            source,
+        })?;
+    let Some((_, stored)) = writer.read_record(unit, columns, &uuid)? else {
+        return Ok((None, None, None, String::new()));
+    };
+    let Some(i) = cells.iter().zip(&stored).position(|(a, b)| a != b) else {
+        return Ok((None, None, None, String::new()));
+    };
+    let name = &columns[i].name;
+    let col = unit
+        .questions
+        .iter()
+        .position(|q| &q.id == name)
+        .and_then(|qi| cols.get(qi).copied().flatten());
+    let raw = col.and_then(|c| fields.get(c)).cloned();
+    let was = match &stored[i] {
+        Cell::Null => format!(": '{name}' has no answer there"),
+        c => format!(": '{name}' is '{}' there", key_text(c)),
+    };
+    Ok((col, Some(name.clone()), raw, was))
+}
+
 fn store_path(w: &Writer<'_>) -> String {
     w.transaction().path().unwrap_or("").to_string()
 }
 
-fn write_rejects(path: &Path, rejects: &[(String, u64, String, Vec<String>)]) -> Result<(), CaptureError> {
-    let io = |source: std::io::Error| CaptureError::Io { path: path.display().to_string(), what: "cannot write the rejects file".into(), source };
+fn write_rejects(
+    path: &Path,
+    rejects: &[(String, u64, String, Vec<String>)],
+) -> Result<(), CaptureError> {
+    let io = |source: std::io::Error| CaptureError::Io {
+        path: path.display().to_string(),
+        what: "cannot write the rejects file".into(),
+        source,
+    };
     let f = File::create(path).map_err(io)?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
     let width = rejects.iter().map(|r| r.3.len()).max().unwrap_or(0);
@@ -845,16 +1345,33 @@ struct Progress {
 impl Progress {
     fn new(on: bool, total: u64, bytes: Arc<AtomicU64>) -> Progress {
         let now = std::time::Instant::now();
-        Progress { on, total, bytes, start: now, last: std::cell::Cell::new(now) }
+        Progress {
+            on,
+            total,
+            bytes,
+            start: now,
+            last: std::cell::Cell::new(now),
+        }
     }
     fn draw(&self, rows: u64, end: bool) {
         let done = self.bytes.load(Ordering::Relaxed).min(self.total.max(1));
-        let frac = if end { 1.0 } else { done as f64 / self.total.max(1) as f64 };
+        let frac = if end {
+            1.0
+        } else {
+            done as f64 / self.total.max(1) as f64
+        };
         let width = 30;
         let filled = (frac * width as f64) as usize;
         let secs = self.start.elapsed().as_secs_f64().max(1e-9);
         let mut e = std::io::stderr();
-        let _ = write!(e, "\r[{}{}] {:>3.0}% {rows} rows, {:.0} rows/s", "#".repeat(filled), " ".repeat(width - filled), frac * 100.0, rows as f64 / secs);
+        let _ = write!(
+            e,
+            "\r[{}{}] {:>3.0}% {rows} rows, {:.0} rows/s",
+            "#".repeat(filled),
+            " ".repeat(width - filled),
+            frac * 100.0,
+            rows as f64 / secs
+        );
         if end {
             let _ = writeln!(e);
         }

@@ -53,6 +53,12 @@ fn sanitise(name: &str) -> String {
     s
 }
 
+/// Whether a number is written with a leading zero (`007`, `-01`), as codes often are.
+fn leading_zero(v: &str) -> bool {
+    let d = v.strip_prefix(['-', '+']).unwrap_or(v).as_bytes();
+    d.len() > 1 && d[0] == b'0' && d[1].is_ascii_digit()
+}
+
 fn is_bool(v: &str) -> bool {
     matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no")
 }
@@ -139,6 +145,10 @@ pub fn infer_csv(reader: impl Read, path: &str, survey: &str) -> Result<Inferred
         let distinct: BTreeSet<&str> = vals.iter().copied().collect();
         let line = if vals.is_empty() {
             notes.push(format!("column '{}' is empty: typed as text", headers[i]));
+            format!("{{id: {id}, type: text, label: {label}}}")
+        } else if vals.iter().any(|v| leading_zero(v)) && vals.iter().all(|v| v.parse::<f64>().is_ok()) {
+            // codes such as school or area numbers: a number would lose the leading zeros
+            notes.push(format!("column '{}' has values with leading zeros: typed as text to keep them", headers[i]));
             format!("{{id: {id}, type: text, label: {label}}}")
         } else if vals.iter().all(|v| v.parse::<i64>().is_ok()) {
             format!("{{id: {id}, type: integer, label: {label}}}")

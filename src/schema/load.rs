@@ -458,6 +458,7 @@ impl Loader {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn derived<'n>(
         &mut self,
         n: &'n Node,
@@ -531,6 +532,11 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
             return Err(Diagnostics(ld.sink.out));
         }
     };
+    if matches!(root.kind, NodeKind::Null) {
+        let p = Problem { pos: root.pos, message: "the definition is empty: expected a map with survey, title, version and units".into() };
+        ld.sink.add(file, &mut vec![p]);
+        return Err(Diagnostics(ld.sink.out));
+    }
     let Some(top) = Fields::new(&root, "the definition", TOP_KEYS, &mut problems) else {
         ld.sink.add(file, &mut problems);
         return Err(Diagnostics(ld.sink.out));

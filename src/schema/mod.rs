@@ -9,6 +9,8 @@
 pub mod expr;
 pub mod infer;
 pub mod instruments;
+#[cfg(test)]
+mod instruments_tests;
 pub mod load;
 pub mod model;
 pub mod yaml;

@@ -13,6 +13,8 @@
 
 pub mod parse;
 pub mod polars;
+#[cfg(test)]
+mod proptests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -419,7 +421,7 @@ impl Checker<'_> {
             AstKind::Str(s) => s.clone(),
             _ => return,
         };
-        if !codes.iter().any(|c| *c == text) {
+        if !codes.contains(&text) {
             self.err(lit.at, format!("{text} is not a choice of '{n}' (choices: {})", codes_text(&codes)));
         }
     }

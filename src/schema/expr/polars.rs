@@ -30,6 +30,14 @@ fn any_null(items: &[PExpr]) -> PExpr {
     it.fold(first, |a, b| a.or(b))
 }
 
+/// `x / y` computed value by value. Polars divides a column by a scalar as a multiplication by
+/// the reciprocal (`x * (1 / y)`), which can differ from `x / y` in the last bit; broadcasting
+/// the divisor to a column first keeps the result equal to the evaluator's.
+fn exact_div(x: PExpr, y: PExpr) -> PExpr {
+    let y = when(x.clone().is_null()).then(null()).otherwise(y);
+    x / y
+}
+
 /// Translates `e` into a Polars expression over the analysis frame of `scope`.
 /// `dot` names the column of "this answer" when compiling a constraint.
 pub fn to_polars(e: &Expr, scope: &Scope, dot: Option<&str>) -> PExpr {
@@ -39,7 +47,16 @@ pub fn to_polars(e: &Expr, scope: &Scope, dot: Option<&str>) -> PExpr {
         Expr::Const(Value::Bool(v)) => lit(*v),
         Expr::Const(Value::Text(s)) => lit(s.to_string()),
         Expr::Const(_) => null(),
-        Expr::Var(s) => col(scope.var(*s).id.as_str()),
+        Expr::Var(s) => {
+            let v = scope.var(*s);
+            match (v.ty, v.codes.as_ref().and_then(|c| c.first())) {
+                // a select_multiple has no column of its own, only indicators; the language
+                // observes it whole only as missing or not (is_missing, count_missing, coalesce),
+                // and its first indicator is null exactly when it has no answer
+                (super::ExprType::Multi, Some(code)) => col(indicator_column(&v.id, code).as_str()),
+                _ => col(v.id.as_str()),
+            }
+        }
         Expr::Dot => match dot {
             Some(c) => col(c),
             None => null(),
@@ -52,7 +69,7 @@ pub fn to_polars(e: &Expr, scope: &Scope, dot: Option<&str>) -> PExpr {
                 Arith::Add => x + y,
                 Arith::Sub => x - y,
                 Arith::Mul => x * y,
-                Arith::Div => when(y.clone().eq(lit(0.0))).then(null()).otherwise(x / y),
+                Arith::Div => when(y.clone().eq(lit(0.0))).then(null()).otherwise(exact_div(x, y)),
             }
         }
         Expr::Cmp(op, a, b) => {
@@ -96,7 +113,7 @@ pub fn to_polars(e: &Expr, scope: &Scope, dot: Option<&str>) -> PExpr {
             let n = items.len() as f64;
             match k {
                 Agg::Sum => fold_add(items),
-                Agg::Mean => fold_add(items) / lit(n),
+                Agg::Mean => exact_div(fold_add(items), lit(n)),
                 Agg::Min | Agg::Max => {
                     let m = if *k == Agg::Min {
                         polars::lazy::dsl::min_horizontal(&items)
@@ -117,7 +134,7 @@ pub fn to_polars(e: &Expr, scope: &Scope, dot: Option<&str>) -> PExpr {
             let total = fold_add(items.into_iter().map(|e| e.fill_null(lit(0.0))).collect());
             let k = rec(k);
             let bad = k.clone().is_null().or(answered.clone().eq(lit(0.0))).or((lit(n) - answered.clone()).gt(k));
-            when(bad).then(null()).otherwise(total * lit(n) / answered)
+            when(bad).then(null()).otherwise(exact_div(total * lit(n), answered))
         }
         Expr::CountMissing(v) => fold_add(v.iter().map(|x| rec(x).is_null().cast(DataType::Float64)).collect()),
         Expr::IsMissing(a) => rec(a).is_null(),

@@ -1,0 +1,52 @@
+//! The R-survey reference cases run through the CLI exactly as a user (and the acceptance
+//! checks) would: `fixtures/conformance/run_cli.py` writes a flat definition per case, runs
+//! `hearth init`, `import` and `analyze`, and scores the JSON with `check.py` (copies of the
+//! scripts in ../shared/conformance, with the references computed by R 4.2.2 / survey 4.1.1).
+
+use std::process::Command;
+
+use crate::common::*;
+
+/// Cases that belong to later work (weighting, replicate variance, inequality).
+const NOT_YET: &[&str] = &[
+    "apiclus1_poststrat_stype_mean_api00",
+    "apiclus1_rake_stype_schwide_mean_api00",
+    "apiclus1_calibrate_raking_mean_api00",
+    "apiclus1_jk1_mean_api00",
+    "apiclus1_jk1mse_mean_api00",
+    "apistrat_meals_decile_api00_sii",
+    "apistrat_meals_decile_api00_rii_linear",
+    "apistrat_meals_decile_api00_rii_log",
+];
+
+#[test]
+fn r_survey_cases_pass_through_the_cli() {
+    let dir = tempdir();
+    let conf = fixture("conformance");
+    let out = Command::new("python3")
+        .arg(conf.join("run_cli.py"))
+        .arg(env!("CARGO_BIN_EXE_hearth"))
+        .arg(&conf)
+        .arg(&conf)
+        .arg(conf.join("check.py"))
+        .arg("--work")
+        .arg(dir.path())
+        .output()
+        .expect("python3 runs run_cli.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut passed = Vec::new();
+    let mut failed = Vec::new();
+    for line in text.lines() {
+        if let Some(id) = line.strip_prefix("PASS ") {
+            passed.push(id.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("FAIL ") {
+            failed.push(rest.split(':').next().unwrap_or("").trim().to_string());
+        }
+    }
+    let unexpected: Vec<&String> = failed.iter().filter(|id| !NOT_YET.contains(&id.as_str())).collect();
+    assert!(unexpected.is_empty(), "cases failing through the CLI: {unexpected:?}\n{text}");
+    assert_eq!(passed.len(), 15, "expected 15 passing cases:\n{text}");
+    for id in NOT_YET {
+        assert!(!passed.contains(&id.to_string()), "{id} passes now: move it out of NOT_YET");
+    }
+}
