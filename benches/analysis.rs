@@ -14,13 +14,24 @@ use hearth::analysis::{analyze, Request, Stat};
 use polars::prelude::*;
 
 fn suite() -> Vec<Request> {
-    let mean = |by: Vec<Vec<String>>| Request { outcomes: vec!["swemwbs_metric_score".into()], by, stat: Stat::Mean, suppress: false, ..Default::default() };
+    let mean = |by: Vec<Vec<String>>| Request {
+        outcomes: vec!["swemwbs_metric_score".into()],
+        by,
+        stat: Stat::Mean,
+        suppress: false,
+        ..Default::default()
+    };
     vec![
         mean(vec![]),
         mean(vec![vec!["imd_decile".into()]]),
         mean(vec![vec!["imd_decile".into(), "sex".into()]]),
         mean(vec![vec!["ward".into()]]),
-        Request { outcomes: vec!["phq9_caseness".into()], stat: Stat::Proportion, suppress: false, ..Default::default() },
+        Request {
+            outcomes: vec!["phq9_caseness".into()],
+            stat: Stat::Proportion,
+            suppress: false,
+            ..Default::default()
+        },
     ]
 }
 
@@ -34,7 +45,12 @@ fn suite_timing(def: &hearth::schema::Definition, df: &DataFrame, waves: &[i64],
     let o = EstimateOptions::default();
     let (t, _) = common::median(runs, || {
         let mut n = 0;
-        for by in [vec![], vec!["imd_decile".to_string()], vec!["imd_decile".to_string(), "sex".to_string()], vec!["ward".to_string()]] {
+        for by in [
+            vec![],
+            vec!["imd_decile".to_string()],
+            vec!["imd_decile".to_string(), "sex".to_string()],
+            vec!["ward".to_string()],
+        ] {
             let (g, _) = hearth::analysis::grouping(df, def, &by).expect("grouping");
             n += design.mean(&y, &g, &o).expect("mean").len();
         }
@@ -68,18 +84,44 @@ fn main() {
             suppress: false,
             ..Default::default()
         };
-        let prop = Request { outcomes: vec!["phq9_caseness".into()], stat: Stat::Proportion, suppress: false, ..Default::default() };
-        let (t_one, _) = common::median(3, || (analyze(&store, &all).expect("a").rows.len(), analyze(&store, &prop).expect("p").rows.len()));
+        let prop = Request {
+            outcomes: vec!["phq9_caseness".into()],
+            stat: Stat::Proportion,
+            suppress: false,
+            ..Default::default()
+        };
+        let (t_one, _) = common::median(3, || {
+            (analyze(&store, &all).expect("a").rows.len(), analyze(&store, &prop).expect("p").rows.len())
+        });
         // the estimation only: frame and design prepared once
-        let vars: Vec<String> = ["swemwbs_metric_score", "phq9_caseness", "imd_decile", "sex", "ward", "weight", "stratum", "psu"].iter().map(|s| s.to_string()).collect();
-        let (t_load, frame) = common::median(1, || hearth::analysis::frame::load(&store, &def, &vars, &[]).expect("frame"));
-        let engine_t = suite_timing(&def, &frame.df, &frame.waves, 3);
-        // ten outcomes, five breakdowns, one call
-        let ten: Vec<String> = ["swemwbs_metric_score", "wemwbs_total", "phq9_total", "gad7_total", "ucla3_total", "ons4_satisfaction", "ons4_worthwhile", "ons4_happiness", "ons4_anxiety", "auditc_total"]
+        let vars: Vec<String> = ["swemwbs_metric_score", "phq9_caseness", "imd_decile", "sex", "ward", "weight", "stratum", "psu"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let ten_req = Request { outcomes: ten, by: vec![vec!["imd_decile".into()], vec!["imd_decile".into(), "sex".into()], vec!["ward".into()]], suppress: false, ..Default::default() };
+        let (t_load, frame) = common::median(1, || hearth::analysis::frame::load(&store, &def, &vars, &[]).expect("frame"));
+        let engine_t = suite_timing(&def, &frame.df, &frame.waves, 3);
+        // ten outcomes, five breakdowns, one call
+        let ten: Vec<String> = [
+            "swemwbs_metric_score",
+            "wemwbs_total",
+            "phq9_total",
+            "gad7_total",
+            "ucla3_total",
+            "ons4_satisfaction",
+            "ons4_worthwhile",
+            "ons4_happiness",
+            "ons4_anxiety",
+            "auditc_total",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let ten_req = Request {
+            outcomes: ten,
+            by: vec![vec!["imd_decile".into()], vec!["imd_decile".into(), "sex".into()], vec!["ward".into()]],
+            suppress: false,
+            ..Default::default()
+        };
         let (t_ten, ten_rows) = common::median(3, || analyze(&store, &ten_req).expect("ten").rows.len());
         // peer: hand-written Polars weighted means by group (point estimates only)
         let df = frame.df.clone();
@@ -93,15 +135,35 @@ fn main() {
                 n += df.clone().lazy().group_by(by).agg([wm()]).collect().expect("p").height();
             }
             let p = col("phq9_caseness").cast(DataType::Float64);
-            n += df.clone().lazy().select([((p.clone() * w.clone()).sum() / w.filter(p.is_not_null()).sum()).alias("p")]).collect().expect("pp").height();
+            n += df
+                .clone()
+                .lazy()
+                .select([((p.clone() * w.clone()).sum() / w.filter(p.is_not_null()).sum()).alias("p")])
+                .collect()
+                .expect("pp")
+                .height();
             n
         });
         println!("five-breakdown suite over {} persons ({} rows of results):", frame.df.height(), n_rows);
-        println!("  estimation only (design built once, as R's 11.5 s is timed): {:.1} ms  -> {:.0}x faster than R's 11.5 s", engine_t.as_secs_f64() * 1e3, 11.5 / engine_t.as_secs_f64());
-        println!("  frame load from the store (8 columns, derived scores computed): {:.0} ms", t_load.as_secs_f64() * 1e3);
+        println!(
+            "  estimation only (design built once, as R's 11.5 s is timed): {:.1} ms  -> {:.0}x faster than R's 11.5 s",
+            engine_t.as_secs_f64() * 1e3,
+            11.5 / engine_t.as_secs_f64()
+        );
+        println!(
+            "  frame load from the store (8 columns, derived scores computed): {:.0} ms",
+            t_load.as_secs_f64() * 1e3
+        );
         println!("  five separate analyze() calls, loading included: {:.2} s", t_calls.as_secs_f64());
         println!("  two analyze() calls covering the suite (one load each): {:.2} s", t_one.as_secs_f64());
-        println!("  ten outcomes x (overall + 3 breakdowns) in one call: {:.2} s ({ten_rows} rows)", t_ten.as_secs_f64());
-        println!("  peer, hand-written Polars weighted means (no SEs): {:.1} ms; hearth/peer = {:.2}", t_polars.as_secs_f64() * 1e3, engine_t.as_secs_f64() / t_polars.as_secs_f64());
+        println!(
+            "  ten outcomes x (overall + 3 breakdowns) in one call: {:.2} s ({ten_rows} rows)",
+            t_ten.as_secs_f64()
+        );
+        println!(
+            "  peer, hand-written Polars weighted means (no SEs): {:.1} ms; hearth/peer = {:.2}",
+            t_polars.as_secs_f64() * 1e3,
+            engine_t.as_secs_f64() / t_polars.as_secs_f64()
+        );
     }
 }

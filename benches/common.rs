@@ -26,7 +26,13 @@ pub fn simulated_csv(dir: &Path, persons: usize, seed: u64) -> (PathBuf, usize) 
     let path = dir.join(format!("sim_{persons}_{seed}.csv"));
     if !path.exists() {
         let psus = Some(((households as f64).sqrt() * 2.0).min(1200.0) as usize);
-        let opts = hearth::simulate::SimOptions { households, seed, wave: 1, areas: Vec::new(), psus };
+        let opts = hearth::simulate::SimOptions {
+            households,
+            seed,
+            wave: 1,
+            areas: Vec::new(),
+            psus,
+        };
         let f = std::fs::File::create(&path).expect("create");
         hearth::simulate::simulate_csv(&def, &opts, std::io::BufWriter::new(f)).expect("simulate");
     }
@@ -51,14 +57,20 @@ pub fn median<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 pub fn peak_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
 
 /// A scratch directory kept between runs (simulated inputs are reused).
 pub fn scratch() -> PathBuf {
-    let d = std::env::var("HEARTH_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir().join("hearth-bench"));
+    let d = std::env::var("HEARTH_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join("hearth-bench"));
     std::fs::create_dir_all(&d).expect("scratch dir");
     d
 }

@@ -45,7 +45,14 @@ fn main() {
         .iter()
         .map(|u| {
             u.derived.len()
-                + u.questions.iter().map(|q| usize::from(q.relevant.is_some()) + usize::from(q.constraint.is_some()) + usize::from(matches!(q.required, hearth::schema::Required::When(_)))).sum::<usize>()
+                + u.questions
+                    .iter()
+                    .map(|q| {
+                        usize::from(q.relevant.is_some())
+                            + usize::from(q.constraint.is_some())
+                            + usize::from(matches!(q.required, hearth::schema::Required::When(_)))
+                    })
+                    .sum::<usize>()
         })
         .sum();
     let n = records.len();
@@ -61,5 +68,10 @@ fn main() {
     assert_eq!(problems, 0, "simulated records are valid");
     let secs = t.as_secs_f64();
     println!("record-wise evaluation: {n} person records x {exprs_per_record} expressions (checks + derived)");
-    println!("  median {:.1} ms: {:.0} records/s, {:.1} M expression evaluations/s", secs * 1e3, n as f64 / secs, (n * exprs_per_record) as f64 / secs / 1e6);
+    println!(
+        "  median {:.1} ms: {:.0} records/s, {:.1} M expression evaluations/s",
+        secs * 1e3,
+        n as f64 / secs,
+        (n * exprs_per_record) as f64 / secs / 1e6
+    );
 }

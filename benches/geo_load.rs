@@ -55,10 +55,7 @@ fn main() {
         g.index().len()
     });
     let m3 = time("builtin imd2025 (index only)", || {
-        Geography::builtin(Builtin::Imd2025)
-            .expect("builtin imd2025 loads")
-            .index()
-            .len()
+        Geography::builtin(Builtin::Imd2025).expect("builtin imd2025 loads").index().len()
     });
     let limit = Duration::from_secs(1);
     if m1 > limit || m2 > limit || m3 > limit {

@@ -25,15 +25,29 @@ fn main() {
         println!(
             "import {rows} persons ({:.0} MB CSV, {} columns): {:.2} s, {:.0} persons/s, {added} records, peak memory {:.0} MB",
             bytes as f64 / 1e6,
-            def.lineage(&def.leaf_unit().id).iter().map(|u| hearth::store::unit_columns(u).len()).sum::<usize>(),
+            def.lineage(&def.leaf_unit().id)
+                .iter()
+                .map(|u| hearth::store::unit_columns(u).len())
+                .sum::<usize>(),
             secs,
             rows as f64 / secs,
             common::peak_mb()
         );
         let out = dir.join(format!("bench_{persons}.parquet"));
         let t = std::time::Instant::now();
-        let opts = hearth::export::ExportOptions { format: hearth::export::ExportFormat::Parquet, out: out.clone(), wave: None, long: false, include_identifiers: false, codebook: false };
+        let opts = hearth::export::ExportOptions {
+            format: hearth::export::ExportFormat::Parquet,
+            out: out.clone(),
+            wave: None,
+            long: false,
+            include_identifiers: false,
+            codebook: false,
+        };
         hearth::export::export(&store, &opts).expect("export");
-        println!("export {rows} persons to Parquet: {:.2} s ({:.0} MB)", t.elapsed().as_secs_f64(), std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) as f64 / 1e6);
+        println!(
+            "export {rows} persons to Parquet: {:.2} s ({:.0} MB)",
+            t.elapsed().as_secs_f64(),
+            std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
+        );
     }
 }

@@ -38,7 +38,10 @@ pub type DemoError = crate::Error;
 /// Builds the demo store in `dir` and runs the analyses.
 pub fn run(dir: &Path) -> Result<Demo, DemoError> {
     let def_path = dir.join("household-health-survey.yaml");
-    let io = |p: &Path, e: std::io::Error| crate::export::ExportError::Io { path: p.display().to_string(), source: e };
+    let io = |p: &Path, e: std::io::Error| crate::export::ExportError::Io {
+        path: p.display().to_string(),
+        source: e,
+    };
     std::fs::write(&def_path, SURVEY).map_err(|e| io(&def_path, e))?;
     let def = crate::schema::load_str(SURVEY, "household-health-survey.yaml")?;
     let store_path = dir.join("demo.db");
@@ -47,13 +50,40 @@ pub fn run(dir: &Path) -> Result<Demo, DemoError> {
     for (wave, text) in [(1, WAVE1), (2, WAVE2)] {
         let p = dir.join(format!("wave{wave}.csv"));
         std::fs::write(&p, text).map_err(|e| io(&p, e))?;
-        let opts = ImportOptions { wave, by: "demo".into(), ..Default::default() };
+        let opts = ImportOptions {
+            wave,
+            by: "demo".into(),
+            ..Default::default()
+        };
         imports.push(capture::import_files(&mut store, &[p], &opts)?);
     }
     let g = Geography::builtin(Builtin::Imd2019)?;
     let areas = capture::areas::store_geography(&mut store, &g)?;
     let outcomes = vec!["swemwbs_metric_score".to_string(), "phq9_caseness".to_string()];
-    let by_decile = analysis::analyze(&store, &Request { outcomes: outcomes.clone(), by: vec![vec!["imd_decile".into()]], stat: Stat::Mean, waves: vec![2], ..Default::default() })?;
-    let by_wave = analysis::analyze(&store, &Request { outcomes, by: vec![vec!["wave".into()]], stat: Stat::Mean, ..Default::default() })?;
-    Ok(Demo { store: store_path, imports, areas, by_decile, by_wave })
+    let by_decile = analysis::analyze(
+        &store,
+        &Request {
+            outcomes: outcomes.clone(),
+            by: vec![vec!["imd_decile".into()]],
+            stat: Stat::Mean,
+            waves: vec![2],
+            ..Default::default()
+        },
+    )?;
+    let by_wave = analysis::analyze(
+        &store,
+        &Request {
+            outcomes,
+            by: vec![vec!["wave".into()]],
+            stat: Stat::Mean,
+            ..Default::default()
+        },
+    )?;
+    Ok(Demo {
+        store: store_path,
+        imports,
+        areas,
+        by_decile,
+        by_wave,
+    })
 }

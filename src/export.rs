@@ -118,7 +118,17 @@ enum Src {
     Geo(&'static str),
 }
 
-const GEO_COLS: &[&str] = &["lsoa", "ward", "ward_name", "lad", "lad_name", "imd_rank", "imd_decile", "imd_quintile", "imd_local_decile"];
+const GEO_COLS: &[&str] = &[
+    "lsoa",
+    "ward",
+    "ward_name",
+    "lad",
+    "lad_name",
+    "imd_rank",
+    "imd_decile",
+    "imd_quintile",
+    "imd_local_decile",
+];
 
 /// What an export wrote.
 #[derive(Debug, Clone)]
@@ -150,7 +160,10 @@ pub fn export(store: &Store, opts: &ExportOptions) -> Result<ExportReport, Expor
     let def = store.definition(None)?;
     let mut files = Vec::new();
     if opts.long {
-        std::fs::create_dir_all(&opts.out).map_err(|source| ExportError::Io { path: opts.out.display().to_string(), source })?;
+        std::fs::create_dir_all(&opts.out).map_err(|source| ExportError::Io {
+            path: opts.out.display().to_string(),
+            source,
+        })?;
         for unit in &def.units {
             let path = opts.out.join(format!("{}.{}", unit.id, opts.format.ext()));
             let n = export_unit(store, &def, unit, false, &path, opts)?;
@@ -169,17 +182,36 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
     let units: Vec<&Unit> = if wide { lineage.clone() } else { vec![unit] };
     let mut scan_cols: Vec<(String, String)> = Vec::new();
     let mut cols: Vec<OutCol> = vec![
-        OutCol { name: "wave".into(), kind: Kind::Int, src: Src::Wave },
-        OutCol { name: "version".into(), kind: Kind::Int, src: Src::Version },
+        OutCol {
+            name: "wave".into(),
+            kind: Kind::Int,
+            src: Src::Wave,
+        },
+        OutCol {
+            name: "version".into(),
+            kind: Kind::Int,
+            src: Src::Version,
+        },
     ];
     // uuids: t0 is the unit itself; ancestors' uuids are read as columns `_uuid` via the scan
-    cols.push(OutCol { name: format!("{}_uuid", unit.id), kind: Kind::Text, src: Src::Uuid });
+    cols.push(OutCol {
+        name: format!("{}_uuid", unit.id),
+        kind: Kind::Text,
+        src: Src::Uuid,
+    });
     if !wide {
         // a child file carries its parent's key so it imports as a separate file
         for anc in lineage.iter().take(lineage.len() - 1) {
             scan_cols.push((anc.id.clone(), anc.key.clone()));
-            let kq = anc.question(&anc.key).map(|q| if q.qtype == QType::Integer { Kind::Int } else { Kind::Text }).unwrap_or(Kind::Text);
-            cols.push(OutCol { name: anc.key.clone(), kind: kq, src: Src::Data(scan_cols.len() - 1) });
+            let kq = anc
+                .question(&anc.key)
+                .map(|q| if q.qtype == QType::Integer { Kind::Int } else { Kind::Text })
+                .unwrap_or(Kind::Text);
+            cols.push(OutCol {
+                name: anc.key.clone(),
+                kind: kq,
+                src: Src::Data(scan_cols.len() - 1),
+            });
         }
     }
     for u in &units {
@@ -188,7 +220,11 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
                 continue;
             }
             scan_cols.push((u.id.clone(), c.name.clone()));
-            cols.push(OutCol { name: c.name.clone(), kind: kind_of(u, &c.name, c.sql_type), src: Src::Data(scan_cols.len() - 1) });
+            cols.push(OutCol {
+                name: c.name.clone(),
+                kind: kind_of(u, &c.name, c.sql_type),
+                src: Src::Data(scan_cols.len() - 1),
+            });
         }
     }
     // geography, when loaded and the unit carries (or descends from) the LSOA question
@@ -200,11 +236,26 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
             if *g == "lsoa" && lsoa_q.as_deref() == Some("lsoa") {
                 continue;
             }
-            let kind = if g.starts_with("imd") { if *g == "imd_rank" { Kind::Real } else { Kind::Int } } else { Kind::Text };
-            cols.push(OutCol { name: g.to_string(), kind, src: Src::Geo(g) });
+            let kind = if g.starts_with("imd") {
+                if *g == "imd_rank" {
+                    Kind::Real
+                } else {
+                    Kind::Int
+                }
+            } else {
+                Kind::Text
+            };
+            cols.push(OutCol {
+                name: g.to_string(),
+                kind,
+                src: Src::Geo(g),
+            });
         }
     }
-    let io = |source: std::io::Error| ExportError::Io { path: path.display().to_string(), source };
+    let io = |source: std::io::Error| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let file = File::create(path).map_err(io)?;
     let mut sink = Sink::new(opts.format, BufWriter::with_capacity(1 << 20, file), &cols, path)?;
     let mut count = 0u64;
@@ -248,7 +299,10 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
         let cb = codebook(def, &units, &cols);
         let mut p = path.as_os_str().to_owned();
         p.push(".schema.json");
-        std::fs::write(&p, serde_json::to_string_pretty(&cb).unwrap_or_default()).map_err(|source| ExportError::Io { path: PathBuf::from(&p).display().to_string(), source })?;
+        std::fs::write(&p, serde_json::to_string_pretty(&cb).unwrap_or_default()).map_err(|source| ExportError::Io {
+            path: PathBuf::from(&p).display().to_string(),
+            source,
+        })?;
     }
     Ok(count)
 }
@@ -291,15 +345,22 @@ fn codebook(def: &Definition, units: &[&Unit], cols: &[OutCol]) -> serde_json::V
                 f["type"] = json!("date");
             }
             if let Some(list) = &q.choices {
-                f["categories"] = json!(list.choices.iter().map(|ch| json!({"value": ch.value, "label": ch.label.text()})).collect::<Vec<_>>());
+                f["categories"] = json!(list
+                    .choices
+                    .iter()
+                    .map(|ch| json!({"value": ch.value, "label": ch.label.text()}))
+                    .collect::<Vec<_>>());
                 if q.qtype == QType::SelectOne {
-                    f["constraints"] = json!({"enum": list.choices.iter().map(|ch| json!(ch.value)).chain(q.missing.iter().map(|m| json!(m.code))).collect::<Vec<_>>()});
+                    f["constraints"] =
+                        json!({"enum": list.choices.iter().map(|ch| json!(ch.value)).chain(q.missing.iter().map(|m| json!(m.code))).collect::<Vec<_>>()});
                 } else {
                     f["description"] = json!("chosen values separated by single spaces");
                 }
             }
             if !q.missing.is_empty() {
-                f["missingValues"] = json!(std::iter::once(String::new()).chain(q.missing.iter().map(|m| m.code.to_string())).collect::<Vec<_>>());
+                f["missingValues"] = json!(std::iter::once(String::new())
+                    .chain(q.missing.iter().map(|m| m.code.to_string()))
+                    .collect::<Vec<_>>());
                 f["x-missing-codes"] = json!(q.missing.iter().map(|m| json!({"value": m.code, "label": m.label})).collect::<Vec<_>>());
             }
             if let Some(i) = &q.instrument {
@@ -312,7 +373,11 @@ fn codebook(def: &Definition, units: &[&Unit], cols: &[OutCol]) -> serde_json::V
             f["title"] = json!(d.label.as_ref().map(|l| l.text()).unwrap_or(""));
             f["description"] = json!(format!("derived: {}", d.expr.text));
             if let Some(list) = &d.choices {
-                f["categories"] = json!(list.choices.iter().map(|ch| json!({"value": ch.value, "label": ch.label.text()})).collect::<Vec<_>>());
+                f["categories"] = json!(list
+                    .choices
+                    .iter()
+                    .map(|ch| json!({"value": ch.value, "label": ch.label.text()}))
+                    .collect::<Vec<_>>());
             }
         } else {
             let title = match c.name.as_str() {
@@ -363,7 +428,13 @@ const BATCH: usize = 65_536;
 fn cell_text(c: &Cell, kind: Kind) -> String {
     match (c, kind) {
         (Cell::Null, _) => String::new(),
-        (Cell::Int(v), Kind::Bool) => if *v != 0 { "true".into() } else { "false".into() },
+        (Cell::Int(v), Kind::Bool) => {
+            if *v != 0 {
+                "true".into()
+            } else {
+                "false".into()
+            }
+        }
         (Cell::Int(v), _) => v.to_string(),
         (Cell::Real(v), _) => {
             if v.fract() == 0.0 && v.abs() < 1e15 {
@@ -382,7 +453,10 @@ impl<W: Write> Sink<W> {
         Ok(match format {
             ExportFormat::Csv => {
                 let mut wr = csv::Writer::from_writer(w);
-                wr.write_record(cols.iter().map(|c| c.name.as_str())).map_err(|e| ExportError::Io { path: p.clone(), source: e.into() })?;
+                wr.write_record(cols.iter().map(|c| c.name.as_str())).map_err(|e| ExportError::Io {
+                    path: p.clone(),
+                    source: e.into(),
+                })?;
                 Sink::Csv(wr, p)
             }
             ExportFormat::Jsonl => Sink::Jsonl(w, cols.iter().map(|c| (c.name.clone(), c.kind)).collect(), p),
@@ -400,23 +474,36 @@ impl<W: Write> Sink<W> {
                     })
                     .collect();
                 let schema = Schema::from_iter(fields);
-                let writer = ParquetWriter::new(w).batched(&schema).map_err(|e| ExportError::Parquet { path: p.clone(), message: e.to_string() })?;
-                let bufs = cols.iter().map(|c| match c.kind {
-                    Kind::Int => Buf::Int(Vec::with_capacity(BATCH)),
-                    Kind::Real => Buf::Real(Vec::with_capacity(BATCH)),
-                    Kind::Text => Buf::Text(Vec::with_capacity(BATCH)),
-                    Kind::Bool => Buf::Bool(Vec::with_capacity(BATCH)),
-                }).collect();
-                Sink::Parquet(Box::new(ParquetSink { writer, cols: cols.iter().map(|c| (c.name.clone(), c.kind)).collect(), bufs, rows: 0, path: p }))
+                let writer = ParquetWriter::new(w).batched(&schema).map_err(|e| ExportError::Parquet {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
+                let bufs = cols
+                    .iter()
+                    .map(|c| match c.kind {
+                        Kind::Int => Buf::Int(Vec::with_capacity(BATCH)),
+                        Kind::Real => Buf::Real(Vec::with_capacity(BATCH)),
+                        Kind::Text => Buf::Text(Vec::with_capacity(BATCH)),
+                        Kind::Bool => Buf::Bool(Vec::with_capacity(BATCH)),
+                    })
+                    .collect();
+                Sink::Parquet(Box::new(ParquetSink {
+                    writer,
+                    cols: cols.iter().map(|c| (c.name.clone(), c.kind)).collect(),
+                    bufs,
+                    rows: 0,
+                    path: p,
+                }))
             }
         })
     }
 
     fn push(&mut self, row: &[Cell]) -> Result<(), ExportError> {
         match self {
-            Sink::Csv(w, p) => {
-                w.write_record(row.iter().map(|c| cell_text(c, Kind::Text))).map_err(|e| ExportError::Io { path: p.clone(), source: e.into() })
-            }
+            Sink::Csv(w, p) => w.write_record(row.iter().map(|c| cell_text(c, Kind::Text))).map_err(|e| ExportError::Io {
+                path: p.clone(),
+                source: e.into(),
+            }),
             Sink::Jsonl(w, cols, p) => {
                 let mut m = serde_json::Map::with_capacity(cols.len());
                 for ((name, kind), c) in cols.iter().zip(row) {
@@ -470,7 +557,10 @@ impl<W: Write> Sink<W> {
             Sink::Jsonl(mut w, _, p) => w.flush().map_err(|source| ExportError::Io { path: p, source }),
             Sink::Parquet(mut ps) => {
                 ps.flush()?;
-                ps.writer.finish().map_err(|e| ExportError::Parquet { path: ps.path.clone(), message: e.to_string() })?;
+                ps.writer.finish().map_err(|e| ExportError::Parquet {
+                    path: ps.path.clone(),
+                    message: e.to_string(),
+                })?;
                 Ok(())
             }
         }
@@ -496,8 +586,14 @@ impl<W: Write> ParquetSink<W> {
                 s.into_column()
             })
             .collect();
-        let df = DataFrame::new(self.rows, columns).map_err(|e| ExportError::Parquet { path: self.path.clone(), message: e.to_string() })?;
-        self.writer.write_batch(&df).map_err(|e| ExportError::Parquet { path: self.path.clone(), message: e.to_string() })?;
+        let df = DataFrame::new(self.rows, columns).map_err(|e| ExportError::Parquet {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        self.writer.write_batch(&df).map_err(|e| ExportError::Parquet {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
         self.rows = 0;
         Ok(())
     }

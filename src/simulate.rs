@@ -77,7 +77,10 @@ pub fn default_areas() -> Vec<Area> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split(',').collect();
             let decile: u8 = f.get(7)?.trim().parse().ok()?;
-            Some(Area { lsoa: f[0].to_string(), decile })
+            Some(Area {
+                lsoa: f[0].to_string(),
+                decile,
+            })
         })
         .collect()
 }
@@ -232,8 +235,13 @@ fn fill(gen: &mut Gen, unit: &Unit, values: &mut [Value], z: f64, ctx: &Ctx, out
         let mut value = Value::Missing;
         for attempt in 0..200 {
             let raw = gen.answer(q, z, ctx);
-            let Ok((_, v)) = crate::capture::answer::parse_answer(q, &raw) else { continue };
-            let ok = q.constraint.as_ref().is_none_or(|c| v.is_missing() || eval(&c.expr, values, &v).bool() != Some(false));
+            let Ok((_, v)) = crate::capture::answer::parse_answer(q, &raw) else {
+                continue;
+            };
+            let ok = q
+                .constraint
+                .as_ref()
+                .is_none_or(|c| v.is_missing() || eval(&c.expr, values, &v).bool() != Some(false));
             if ok {
                 chosen = raw;
                 value = v;
@@ -261,13 +269,20 @@ fn fill(gen: &mut Gen, unit: &Unit, values: &mut [Value], z: f64, ctx: &Ctx, out
 pub fn simulate_csv(def: &Definition, opts: &SimOptions, mut w: impl Write) -> std::io::Result<usize> {
     let leaf = def.leaf_unit().id.clone();
     let lineage = def.lineage(&leaf);
-    let mut gen = Gen { rng: Rng::new(opts.seed), date0: crate::store::days_from_civil(2015 + opts.wave - 1, 3, 1), _def: def };
+    let mut gen = Gen {
+        rng: Rng::new(opts.seed),
+        date0: crate::store::days_from_civil(2015 + opts.wave - 1, 3, 1),
+        _def: def,
+    };
     let mut areas = opts.areas.clone();
     if areas.is_empty() {
         areas = default_areas();
     }
     // choose PSUs: a seeded sample of areas
-    let npsu = opts.psus.unwrap_or(((opts.households as f64).sqrt() * 2.0) as usize).clamp(2, areas.len().max(2));
+    let npsu = opts
+        .psus
+        .unwrap_or(((opts.households as f64).sqrt() * 2.0) as usize)
+        .clamp(2, areas.len().max(2));
     let mut idx: Vec<usize> = (0..areas.len()).collect();
     for i in 0..idx.len() {
         let j = gen.rng.range(i as i64, idx.len() as i64 - 1) as usize;
@@ -276,13 +291,24 @@ pub fn simulate_csv(def: &Definition, opts: &SimOptions, mut w: impl Write) -> s
     let mut psus: Vec<usize> = idx.into_iter().take(npsu).collect();
     psus.sort_by_key(|&i| (areas[i].decile, areas[i].lsoa.clone()));
     let design = def.design.clone();
-    let strata_q = design.as_ref().and_then(|d| d.strata.clone()).and_then(|s| def.find_question(&s).map(|(_, q)| q.clone()));
+    let strata_q = design
+        .as_ref()
+        .and_then(|d| d.strata.clone())
+        .and_then(|s| def.find_question(&s).map(|(_, q)| q.clone()));
     let psu_q = design.as_ref().and_then(|d| d.psu.first().cloned());
     let weight_q = design.as_ref().and_then(|d| d.weight.clone());
-    let fpc_q: Vec<String> = design.as_ref().map(|d| d.fpc.iter().filter_map(|f| match f {
-        crate::schema::Fpc::Column(c) => Some(c.clone()),
-        _ => None,
-    }).collect()).unwrap_or_default();
+    let fpc_q: Vec<String> = design
+        .as_ref()
+        .map(|d| {
+            d.fpc
+                .iter()
+                .filter_map(|f| match f {
+                    crate::schema::Fpc::Column(c) => Some(c.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     // header
     let mut header: Vec<String> = Vec::new();
     for u in &lineage {
@@ -326,12 +352,19 @@ pub fn simulate_csv(def: &Definition, opts: &SimOptions, mut w: impl Write) -> s
         for f in &fpc_q {
             fixed.push((f.clone(), "100000".into()));
         }
-        let ctx_h = Ctx { lsoa: area.lsoa.clone(), fixed };
+        let ctx_h = Ctx {
+            lsoa: area.lsoa.clone(),
+            fixed,
+        };
         let hz = 0.6 * deprivation + 0.5 * gen.rng.normal();
         let mut hvals = vec![Value::Missing; top.scope.len()];
         let mut hrow: Vec<String> = Vec::new();
         // the household size follows the roster
-        let members = if lineage.len() > 1 { 1 + (gen.rng.unif() * gen.rng.unif() * 5.0) as usize } else { 1 };
+        let members = if lineage.len() > 1 {
+            1 + (gen.rng.unif() * gen.rng.unif() * 5.0) as usize
+        } else {
+            1
+        };
         let mut ctx_h = ctx_h;
         for q in &top.questions {
             if q.id.contains("household_size") || q.id == "hh_size" {
@@ -352,7 +385,10 @@ pub fn simulate_csv(def: &Definition, opts: &SimOptions, mut w: impl Write) -> s
                 Some(QType::Integer) => (m + 1).to_string(),
                 _ => format!("P{}", m + 1),
             };
-            let ctx_p = Ctx { lsoa: area.lsoa.clone(), fixed: vec![(leaf_u.key.clone(), key_val)] };
+            let ctx_p = Ctx {
+                lsoa: area.lsoa.clone(),
+                fixed: vec![(leaf_u.key.clone(), key_val)],
+            };
             let z = hz + 0.8 * gen.rng.normal();
             let mut prow = hrow.clone();
             fill(&mut gen, leaf_u, &mut vals, z, &ctx_p, &mut prow);

@@ -22,20 +22,39 @@ pub fn survey_definition() -> PathBuf {
 
 /// Runs the `hearth` binary with `args` in `dir`.
 pub fn hearth(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth")).args(args).current_dir(dir).env("HEARTH_USER", "test").output().expect("run hearth")
+    Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .current_dir(dir)
+        .env("HEARTH_USER", "test")
+        .output()
+        .expect("run hearth")
 }
 
 /// Runs hearth and asserts success; returns stdout.
 pub fn ok(dir: &Path, args: &[&str]) -> String {
     let out = hearth(dir, args);
-    assert!(out.status.success(), "hearth {:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}", args, out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "hearth {:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+        args,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs hearth and asserts the exit code; returns stderr.
 pub fn fails(dir: &Path, args: &[&str], code: i32) -> String {
     let out = hearth(dir, args);
-    assert_eq!(out.status.code(), Some(code), "hearth {:?}: expected exit {code}\nstdout:\n{}\nstderr:\n{}", args, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "hearth {:?}: expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+        args,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

@@ -13,8 +13,7 @@ fn broken_dir() -> PathBuf {
 
 /// `expected.txt`: `== FILE` headers, each followed by the problem lines for that file.
 fn expected() -> BTreeMap<String, Vec<String>> {
-    let text =
-        std::fs::read_to_string(broken_dir().join("expected.txt")).expect("read expected.txt");
+    let text = std::fs::read_to_string(broken_dir().join("expected.txt")).expect("read expected.txt");
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut current: Option<String> = None;
     for line in text.lines() {
@@ -22,10 +21,7 @@ fn expected() -> BTreeMap<String, Vec<String>> {
             continue;
         }
         if let Some(name) = line.strip_prefix("== ") {
-            assert!(
-                out.insert(name.to_string(), Vec::new()).is_none(),
-                "expected.txt: {name} listed twice"
-            );
+            assert!(out.insert(name.to_string(), Vec::new()).is_none(), "expected.txt: {name} listed twice");
             current = Some(name.to_string());
             continue;
         }
@@ -86,10 +82,7 @@ fn every_broken_definition_reports_its_problems() {
     assert!(files.len() >= 30, "only {} broken definitions", files.len());
     let listed: Vec<&String> = expected.keys().collect();
     let on_disk: Vec<&String> = files.iter().collect();
-    assert_eq!(
-        listed, on_disk,
-        "expected.txt and the .yaml files in fixtures/definitions/broken differ"
-    );
+    assert_eq!(listed, on_disk, "expected.txt and the .yaml files in fixtures/definitions/broken differ");
     let mut failures = String::new();
     for name in &files {
         let out = hearth(&broken_dir(), &["validate", name]);
@@ -99,10 +92,7 @@ fn every_broken_definition_reports_its_problems() {
         let actual: Vec<String> = lines.map(str::to_string).collect();
         let want = &expected[name];
         if out.status.code() != Some(1) {
-            failures.push_str(&format!(
-                "{name}: exit {:?}, expected 1\n{stderr}\n",
-                out.status.code()
-            ));
+            failures.push_str(&format!("{name}: exit {:?}, expected 1\n{stderr}\n", out.status.code()));
             continue;
         }
         if want.is_empty() {
@@ -110,15 +100,11 @@ fn every_broken_definition_reports_its_problems() {
         }
         let header = format!("error: {name}: {} problem(s)", actual.len());
         if first != header {
-            failures.push_str(&format!(
-                "{name}: first line\n  expected: {header}\n  actual:   {first}\n"
-            ));
+            failures.push_str(&format!("{name}: first line\n  expected: {header}\n  actual:   {first}\n"));
         }
         for l in &actual {
             if !l.starts_with(&format!("{name}:")) {
-                failures.push_str(&format!(
-                    "{name}: a problem line does not start with FILE:LINE:COL: {l}\n"
-                ));
+                failures.push_str(&format!("{name}: a problem line does not start with FILE:LINE:COL: {l}\n"));
             }
         }
         if &actual != want {
@@ -136,11 +122,7 @@ fn every_problem_of_a_file_is_reported_in_one_pass() {
     let expected = expected();
     let several = expected.values().filter(|v| v.len() >= 3).count();
     assert!(several >= 2, "the corpus needs files with several problems");
-    assert!(
-        expected["many_problems.yaml"].len() >= 8,
-        "{:?}",
-        expected["many_problems.yaml"]
-    );
+    assert!(expected["many_problems.yaml"].len() >= 8, "{:?}", expected["many_problems.yaml"]);
 }
 
 #[test]
@@ -160,10 +142,7 @@ fn shipped_definitions_validate() {
             let d = tempdir();
             let out = ok(d.path(), &["validate", p.to_str().unwrap()]);
             let line = out.lines().next().unwrap_or("");
-            assert!(
-                line.starts_with(&format!("{}: ok: survey '", p.display())),
-                "{out}"
-            );
+            assert!(line.starts_with(&format!("{}: ok: survey '", p.display())), "{out}");
         }
     }
     assert!(n >= 1, "no shipped definitions found");
@@ -178,31 +157,14 @@ fn every_builtin_instrument_loads_in_a_unit() {
         let text = format!(
             "survey: t\ntitle: T\nversion: 1\nunits:\n  - id: person\n    key: person_id\n    questions:\n      - {{id: person_id, type: integer, label: Person}}\n    instruments: [{id}]\n"
         );
-        let def = hearth::schema::load_str(&text, &format!("{id}.yaml"))
-            .unwrap_or_else(|e| panic!("instrument {id}: {e}"));
+        let def = hearth::schema::load_str(&text, &format!("{id}.yaml")).unwrap_or_else(|e| panic!("instrument {id}: {e}"));
         let unit = &def.units[0];
         assert_eq!(unit.instruments, vec![id.to_string()]);
         let doc = lib.get(id).unwrap();
-        let items = unit
-            .questions
-            .iter()
-            .filter(|q| q.instrument.as_deref() == Some(*id))
-            .count();
-        assert_eq!(
-            items,
-            doc.questions.len(),
-            "instrument {id}: items in the unit"
-        );
-        let scores = unit
-            .derived
-            .iter()
-            .filter(|d| d.instrument.as_deref() == Some(*id))
-            .count();
-        assert_eq!(
-            scores,
-            doc.derived.len(),
-            "instrument {id}: derived variables in the unit"
-        );
+        let items = unit.questions.iter().filter(|q| q.instrument.as_deref() == Some(*id)).count();
+        assert_eq!(items, doc.questions.len(), "instrument {id}: items in the unit");
+        let scores = unit.derived.iter().filter(|d| d.instrument.as_deref() == Some(*id)).count();
+        assert_eq!(scores, doc.derived.len(), "instrument {id}: derived variables in the unit");
         assert!(scores >= 1, "instrument {id} scores nothing");
     }
     // all of them together in one unit
@@ -215,9 +177,7 @@ fn every_builtin_instrument_loads_in_a_unit() {
 
 /// Loads `text`, requiring Ok or Err and no panic; `what` describes the input on failure.
 fn load_without_panic(text: &str, what: &str) -> bool {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        hearth::schema::load_str(text, "mutant.yaml").is_ok()
-    })) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hearth::schema::load_str(text, "mutant.yaml").is_ok())) {
         Ok(ok) => ok,
         Err(_) => panic!("load_str panicked on {what}:\n----\n{text}\n----"),
     }
@@ -227,10 +187,7 @@ fn load_without_panic(text: &str, what: &str) -> bool {
 fn no_input_makes_the_loader_panic() {
     for name in broken_files() {
         let text = std::fs::read_to_string(broken_dir().join(&name)).unwrap();
-        assert!(
-            !load_without_panic(&text, &name),
-            "{name} loads without problems"
-        );
+        assert!(!load_without_panic(&text, &name), "{name} loads without problems");
     }
     let shipped = std::fs::read_to_string(survey_definition()).unwrap();
     assert!(load_without_panic(&shipped, "the shipped definition"));
@@ -245,59 +202,38 @@ fn no_input_makes_the_loader_panic() {
                 // delete 1-3 consecutive lines
                 let at = rng.range(0, lines.len() as i64 - 1) as usize;
                 let k = rng.range(1, 3) as usize;
-                let kept: Vec<&str> = lines
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j < at || *j >= at + k)
-                    .map(|(_, l)| *l)
-                    .collect();
-                (
-                    format!("mutation {i}: lines {}..{} deleted", at + 1, at + k),
-                    kept.join("\n"),
-                )
+                let kept: Vec<&str> = lines.iter().enumerate().filter(|(j, _)| *j < at || *j >= at + k).map(|(_, l)| *l).collect();
+                (format!("mutation {i}: lines {}..{} deleted", at + 1, at + k), kept.join("\n"))
             }
             1 => {
                 // swap two neighbouring characters
                 let mut c = chars.clone();
                 let at = rng.range(0, c.len() as i64 - 2) as usize;
                 c.swap(at, at + 1);
-                (
-                    format!("mutation {i}: characters {at} and {} swapped", at + 1),
-                    c.into_iter().collect(),
-                )
+                (format!("mutation {i}: characters {at} and {} swapped", at + 1), c.into_iter().collect())
             }
             2 => {
                 // truncate
                 let at = rng.range(0, chars.len() as i64) as usize;
-                (
-                    format!("mutation {i}: truncated after {at} characters"),
-                    chars[..at].iter().collect(),
-                )
+                (format!("mutation {i}: truncated after {at} characters"), chars[..at].iter().collect())
             }
             3 => {
                 // insert a character that matters to YAML or to expressions
                 const SPECIAL: &[char] = &[
-                    ':', '{', '}', '[', ']', '"', '\'', '-', '#', '\t', ' ', '\n', '.', '(', ')',
-                    '&', '*', '!', '|', '>', '%', '@', 'é',
+                    ':', '{', '}', '[', ']', '"', '\'', '-', '#', '\t', ' ', '\n', '.', '(', ')', '&', '*', '!', '|', '>', '%', '@', 'é',
                 ];
                 let mut c = chars.clone();
                 let at = rng.range(0, c.len() as i64) as usize;
                 let ch = SPECIAL[rng.range(0, SPECIAL.len() as i64 - 1) as usize];
                 c.insert(at, ch);
-                (
-                    format!("mutation {i}: {ch:?} inserted at {at}"),
-                    c.into_iter().collect(),
-                )
+                (format!("mutation {i}: {ch:?} inserted at {at}"), c.into_iter().collect())
             }
             4 => {
                 // duplicate a line (duplicate keys and ids)
                 let at = rng.range(0, lines.len() as i64 - 1) as usize;
                 let mut l = lines.clone();
                 l.insert(at, lines[at]);
-                (
-                    format!("mutation {i}: line {} duplicated", at + 1),
-                    l.join("\n"),
-                )
+                (format!("mutation {i}: line {} duplicated", at + 1), l.join("\n"))
             }
             _ => {
                 // change a digit or a letter inside a word
@@ -308,10 +244,7 @@ fn no_input_makes_the_loader_panic() {
                         c[at] = if c[at].is_ascii_digit() { '9' } else { 'x' };
                     }
                 }
-                (
-                    format!("mutation {i}: characters changed"),
-                    c.into_iter().collect(),
-                )
+                (format!("mutation {i}: characters changed"), c.into_iter().collect())
             }
         };
         if load_without_panic(&text, &what) {
@@ -327,35 +260,18 @@ fn infer_handles_dotted_column_names() {
     let d = tempdir();
     let p = d.path();
     let data = fixture("conformance/apiclus1.csv");
-    let out = hearth(
-        p,
-        &[
-            "definition",
-            "infer",
-            data.to_str().unwrap(),
-            "--out",
-            "apiclus1.yaml",
-        ],
-    );
+    let out = hearth(p, &["definition", "infer", data.to_str().unwrap(), "--out", "apiclus1.yaml"]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     // every dotted column is renamed, and the notes say so
-    for (col, id) in [
-        ("sch.wide", "sch_wide"),
-        ("acs.k3", "acs_k3"),
-        ("api.stu", "api_stu"),
-        ("avg.ed", "avg_ed"),
-    ] {
+    for (col, id) in [("sch.wide", "sch_wide"), ("acs.k3", "acs_k3"), ("api.stu", "api_stu"), ("avg.ed", "avg_ed")] {
         assert!(
             stderr.contains(&format!("column '{col}' became question '{id}'")),
             "no note for {col}:\n{stderr}"
         );
     }
     // a code with leading zeros stays text
-    assert!(
-        stderr.contains("column 'cds' has values with leading zeros"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("column 'cds' has values with leading zeros"), "{stderr}");
     let yaml = std::fs::read_to_string(p.join("apiclus1.yaml")).unwrap();
     assert!(yaml.contains("{id: sch_wide, type: boolean"), "{yaml}");
     assert!(yaml.contains("{id: cds, type: text"), "{yaml}");
@@ -368,16 +284,6 @@ fn infer_handles_dotted_column_names() {
         "{ok_line}"
     );
     // a second run does not overwrite without --force
-    let err = fails(
-        p,
-        &[
-            "definition",
-            "infer",
-            data.to_str().unwrap(),
-            "--out",
-            "apiclus1.yaml",
-        ],
-        2,
-    );
+    let err = fails(p, &["definition", "infer", data.to_str().unwrap(), "--out", "apiclus1.yaml"], 2);
     assert!(err.contains("exists already"), "{err}");
 }

@@ -34,24 +34,20 @@ fn open_ro(db: &Path) -> Connection {
 }
 
 fn count(db: &Path, table: &str) -> i64 {
-    open_ro(db)
-        .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
-            r.get(0)
-        })
-        .unwrap()
+    open_ro(db).query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| r.get(0)).unwrap()
 }
 
 fn integrity(db: &Path) -> String {
-    open_ro(db)
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap()
+    open_ro(db).query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
 }
 
 /// One text value of a person, by household and person key.
 fn person_text(db: &Path, hh: &str, person: i64, col: &str) -> Option<String> {
     open_ro(db)
         .query_row(
-            &format!("SELECT CAST(p.\"{col}\" AS TEXT) FROM u_person p JOIN u_household h ON h._rowid = p._parent WHERE h.household_id = ?1 AND p.person_id = ?2"),
+            &format!(
+                "SELECT CAST(p.\"{col}\" AS TEXT) FROM u_person p JOIN u_household h ON h._rowid = p._parent WHERE h.household_id = ?1 AND p.person_id = ?2"
+            ),
             rusqlite::params![hh, person],
             |r| r.get(0),
         )
@@ -72,46 +68,30 @@ fn table_dump_no_uuid(db: &Path, unit: &str) -> Vec<Vec<Option<String>>> {
 fn dump(db: &Path, unit: &str, uuid: bool) -> Vec<Vec<Option<String>>> {
     let c = open_ro(db);
     let cols: Vec<String> = {
-        let mut st = c
-            .prepare(&format!("PRAGMA table_info(\"u_{unit}\")"))
-            .unwrap();
+        let mut st = c.prepare(&format!("PRAGMA table_info(\"u_{unit}\")")).unwrap();
         st.query_map([], |r| r.get::<_, String>(1))
             .unwrap()
             .map(Result::unwrap)
-            .filter(|n| {
-                !n.starts_with('_') || (uuid && n == "_uuid") || n == "_wave" || n == "_version"
-            })
+            .filter(|n| !n.starts_with('_') || (uuid && n == "_uuid") || n == "_wave" || n == "_version")
             .collect()
     };
-    let sel: Vec<String> = cols
-        .iter()
-        .map(|n| format!("CAST(t.\"{n}\" AS TEXT)"))
-        .collect();
+    let sel: Vec<String> = cols.iter().map(|n| format!("CAST(t.\"{n}\" AS TEXT)")).collect();
     let (from, order) = if unit == "person" {
-        (
-            "u_person t JOIN u_household h ON h._rowid = t._parent",
-            "h.household_id, t.person_id",
-        )
+        ("u_person t JOIN u_household h ON h._rowid = t._parent", "h.household_id, t.person_id")
     } else {
         ("u_household t", "t.household_id")
     };
     let sql = format!(
         "SELECT {}{} FROM {from} ORDER BY t._wave, {order}",
         sel.join(", "),
-        if unit == "person" {
-            ", h.household_id"
-        } else {
-            ""
-        }
+        if unit == "person" { ", h.household_id" } else { "" }
     );
     let mut st = c.prepare(&sql).unwrap();
     let n = st.column_count();
-    st.query_map([], |r| {
-        (0..n).map(|i| r.get::<_, Option<String>>(i)).collect()
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    st.query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// The state a failed import must not touch.
@@ -145,16 +125,8 @@ fn assert_unchanged(db: &Path, before: &Snapshot, what: &str) {
     );
     assert_eq!(count(db, "u_household"), before.households, "{what}");
     assert_eq!(count(db, "u_person"), before.persons, "{what}");
-    assert_eq!(
-        count(db, "imports"),
-        before.imports,
-        "{what}: an import was recorded"
-    );
-    assert_eq!(
-        count(db, "audit"),
-        before.audit,
-        "{what}: the audit log grew"
-    );
+    assert_eq!(count(db, "imports"), before.imports, "{what}: an import was recorded");
+    assert_eq!(count(db, "audit"), before.audit, "{what}: the audit log grew");
     assert_eq!(integrity(db), "ok", "{what}");
 }
 
@@ -175,30 +147,18 @@ fn good_csv_lands_with_every_answer_type() {
         )
         .unwrap();
     // TRUE is a boolean, select_multiple is stored in choice-list order, the version recorded
-    assert_eq!(
-        row,
-        (
-            30,
-            1,
-            Some(0),
-            "2018-06-02".into(),
-            1.75,
-            "walk swim cycle".into(),
-            1
-        )
-    );
-    assert_eq!(
-        person_text(&db, "H3", 1, "comment").as_deref(),
-        Some("said \"hello\"")
-    );
-    assert_eq!(
-        person_text(&db, "H1", 1, "comment"),
-        None,
-        "an empty cell is no answer"
-    );
+    assert_eq!(row, (30, 1, Some(0), "2018-06-02".into(), 1.75, "walk swim cycle".into(), 1));
+    assert_eq!(person_text(&db, "H3", 1, "comment").as_deref(), Some("said \"hello\""));
+    assert_eq!(person_text(&db, "H1", 1, "comment"), None, "an empty cell is no answer");
     assert_eq!(person_text(&db, "H1", 2, "cigarettes"), None);
     // identifiers are kept apart from the answers
-    let name: String = c.query_row("SELECT i.contact_name FROM ident_household i JOIN u_household h ON h._rowid = i._rowid WHERE h.household_id = 'H1'", [], |r| r.get(0)).unwrap();
+    let name: String = c
+        .query_row(
+            "SELECT i.contact_name FROM ident_household i JOIN u_household h ON h._rowid = i._rowid WHERE h.household_id = 'H1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(name, "Ann Smith");
     let cols: Vec<String> = c
         .prepare("PRAGMA table_info(u_household)")
@@ -210,11 +170,9 @@ fn good_csv_lands_with_every_answer_type() {
     assert!(!cols.contains(&"contact_name".to_string()), "{cols:?}");
     // every record has its own UUID, wave and who captured it
     let (uuids, bys): (i64, String) = c
-        .query_row(
-            "SELECT count(DISTINCT _uuid), max(_captured_by) FROM u_person WHERE _wave = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT count(DISTINCT _uuid), max(_captured_by) FROM u_person WHERE _wave = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!((uuids, bys.as_str()), (6, "test"));
     assert_eq!(integrity(&db), "ok");
@@ -237,52 +195,24 @@ fn bom_crlf_and_quoted_newlines_are_good_input() {
     // the BOM did not end up in the first column's name, the quoted newlines are kept verbatim
     let c = open_ro(&db);
     let notes: String = c
-        .query_row(
-            "SELECT notes FROM u_household WHERE household_id = 'H7'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT notes FROM u_household WHERE household_id = 'H7'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(notes, "first line\r\nsecond line");
-    assert_eq!(
-        person_text(&db, "H7", 2, "comment").as_deref(),
-        Some("multi\nline\ncomment")
-    );
-    assert_eq!(
-        person_text(&db, "H7", 1, "comment").as_deref(),
-        Some("a comment, with a comma")
-    );
+    assert_eq!(person_text(&db, "H7", 2, "comment").as_deref(), Some("multi\nline\ncomment"));
+    assert_eq!(person_text(&db, "H7", 1, "comment").as_deref(), Some("a comment, with a comma"));
     // a text answer with a newline round-trips through export and import, CSV and JSON Lines
     for fmt in ["csv", "jsonl"] {
         let out = format!("e.{fmt}");
-        ok(
-            p,
-            &[
-                "export",
-                "s.db",
-                "--format",
-                fmt,
-                "--out",
-                &out,
-                "--include-identifiers",
-            ],
-        );
+        ok(p, &["export", "s.db", "--format", fmt, "--out", &out, "--include-identifiers"]);
         let fresh = format!("r_{fmt}.db");
-        ok(
-            p,
-            &["init", &fresh, "--definition", tiny().to_str().unwrap()],
-        );
+        ok(p, &["init", &fresh, "--definition", tiny().to_str().unwrap()]);
         ok(p, &["import", &fresh, "--wave", "1", &out]);
         assert_eq!(
             person_text(&p.join(&fresh), "H7", 2, "comment").as_deref(),
             Some("multi\nline\ncomment"),
             "{fmt}"
         );
-        assert_eq!(
-            table_dump(&p.join(&fresh), "person"),
-            table_dump(&db, "person"),
-            "{fmt}"
-        );
+        assert_eq!(table_dump(&p.join(&fresh), "person"), table_dump(&db, "person"), "{fmt}");
     }
 }
 
@@ -290,21 +220,14 @@ fn bom_crlf_and_quoted_newlines_are_good_input() {
 fn json_lines_import() {
     let d = tempdir();
     let p = d.path();
-    ok(
-        p,
-        &["init", "s.db", "--definition", tiny().to_str().unwrap()],
-    );
+    ok(p, &["init", "s.db", "--definition", tiny().to_str().unwrap()]);
     copy_in(p, "good.jsonl");
     let out = ok(p, &["import", "s.db", "--wave", "2", "good.jsonl"]);
     assert!(out.contains("added 2 household, 3 person"), "{out}");
     let db = p.join("s.db");
     let c = open_ro(&db);
     let notes: String = c
-        .query_row(
-            "SELECT notes FROM u_household WHERE household_id = 'J1'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT notes FROM u_household WHERE household_id = 'J1'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(notes, "line one\nline two");
     assert_eq!(
@@ -312,21 +235,12 @@ fn json_lines_import() {
         Some("walk swim"),
         "a JSON array is a select_multiple answer"
     );
-    assert_eq!(
-        person_text(&db, "J1", 1, "comment").as_deref(),
-        Some("tab\there")
-    );
-    assert_eq!(
-        person_text(&db, "J2", 1, "activities").as_deref(),
-        Some("cycle")
-    );
+    assert_eq!(person_text(&db, "J1", 1, "comment").as_deref(), Some("tab\there"));
+    assert_eq!(person_text(&db, "J2", 1, "activities").as_deref(), Some("cycle"));
     // keys absent from a line are no answer
     assert_eq!(person_text(&db, "J2", 1, "visit_date"), None);
     let out = ok(p, &["import", "s.db", "--wave", "2", "good.jsonl"]);
-    assert!(
-        out.contains("added 0 household, 0 person; 5 already present"),
-        "{out}"
-    );
+    assert!(out.contains("added 0 household, 0 person; 5 already present"), "{out}");
 }
 
 /// Each bad input, with what stderr must say. The store must stay byte-for-byte the same.
@@ -365,15 +279,10 @@ fn bad_input_exits_1_names_the_problem_and_leaves_the_store_unchanged() {
         let out = hearth(p, &["import", "s.db", "--wave", "1", file]);
         let err = String::from_utf8_lossy(&out.stderr);
         if out.status.code() != Some(1) {
-            failures.push(format!(
-                "{file}: exit {:?}, expected 1\n{err}",
-                out.status.code()
-            ));
+            failures.push(format!("{file}: exit {:?}, expected 1\n{err}", out.status.code()));
         }
         if !err.contains("nothing was imported") {
-            failures.push(format!(
-                "{file}: stderr does not say nothing was imported:\n{err}"
-            ));
+            failures.push(format!("{file}: stderr does not say nothing was imported:\n{err}"));
         }
         for e in *expected {
             if !err.contains(e) {
@@ -391,10 +300,7 @@ fn bad_input_exits_1_names_the_problem_and_leaves_the_store_unchanged() {
 fn bad_rows_among_many_are_all_reported_and_nothing_lands() {
     let d = tempdir();
     let p = d.path();
-    ok(
-        p,
-        &["init", "s.db", "--definition", tiny().to_str().unwrap()],
-    );
+    ok(p, &["init", "s.db", "--definition", tiny().to_str().unwrap()]);
     let db = p.join("s.db");
     copy_in(p, "skip_mixed.csv");
     let before = snapshot(&db);
@@ -402,25 +308,16 @@ fn bad_rows_among_many_are_all_reported_and_nothing_lands() {
     assert_unchanged(&db, &before, "skip_mixed.csv");
     // one pass reports every bad row, each located
     assert!(
-        err.contains(
-            "skip_mixed.csv:3:7: record household_id=K1/person_id=2: question 'age': value 'abc'"
-        ),
+        err.contains("skip_mixed.csv:3:7: record household_id=K1/person_id=2: question 'age': value 'abc'"),
+        "{err}"
+    );
+    assert!(err.contains("skip_mixed.csv:5:2: record household_id=K3: question 'area': value '9'"), "{err}");
+    assert!(
+        err.contains("skip_mixed.csv:7:8: record household_id=K4/person_id=1: question 'sex': value '3'"),
         "{err}"
     );
     assert!(
-        err.contains("skip_mixed.csv:5:2: record household_id=K3: question 'area': value '9'"),
-        "{err}"
-    );
-    assert!(
-        err.contains(
-            "skip_mixed.csv:7:8: record household_id=K4/person_id=1: question 'sex': value '3'"
-        ),
-        "{err}"
-    );
-    assert!(
-        !err.contains("skip_mixed.csv:2:")
-            && !err.contains("skip_mixed.csv:4:")
-            && !err.contains("skip_mixed.csv:6:"),
+        !err.contains("skip_mixed.csv:2:") && !err.contains("skip_mixed.csv:4:") && !err.contains("skip_mixed.csv:6:"),
         "{err}"
     );
 }
@@ -429,27 +326,11 @@ fn bad_rows_among_many_are_all_reported_and_nothing_lands() {
 fn skip_invalid_imports_the_valid_rows_and_writes_rejects() {
     let d = tempdir();
     let p = d.path();
-    ok(
-        p,
-        &["init", "s.db", "--definition", tiny().to_str().unwrap()],
-    );
+    ok(p, &["init", "s.db", "--definition", tiny().to_str().unwrap()]);
     let db = p.join("s.db");
     copy_in(p, "skip_mixed.csv");
-    let out = hearth(
-        p,
-        &[
-            "import",
-            "s.db",
-            "--wave",
-            "1",
-            "--skip-invalid",
-            "skip_mixed.csv",
-        ],
-    );
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let out = hearth(p, &["import", "s.db", "--wave", "1", "--skip-invalid", "skip_mixed.csv"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     // K1 person 1, K2 persons 1 and 2; K1 person 2, K3 and K4 are rejected
     assert!(stdout.contains("added 2 household, 3 person"), "{stdout}");
@@ -461,61 +342,24 @@ fn skip_invalid_imports_the_valid_rows_and_writes_rejects() {
     assert_eq!(count(&db, "u_person"), 3);
     // a rejected row lands nothing: not the household of K4, whose only person row was bad
     let k4: i64 = open_ro(&db)
-        .query_row(
-            "SELECT count(*) FROM u_household WHERE household_id IN ('K3', 'K4')",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT count(*) FROM u_household WHERE household_id IN ('K3', 'K4')", [], |r| r.get(0))
         .unwrap();
     assert_eq!(k4, 0);
     let mut r = csv::Reader::from_path(p.join("skip_mixed.csv.rejects.csv")).unwrap();
-    assert_eq!(
-        r.headers().unwrap().iter().take(3).collect::<Vec<_>>(),
-        ["file", "line", "reason"]
-    );
+    assert_eq!(r.headers().unwrap().iter().take(3).collect::<Vec<_>>(), ["file", "line", "reason"]);
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 3);
     let lines: Vec<&str> = rows.iter().map(|r| &r[1]).collect();
     assert_eq!(lines, ["3", "5", "7"]);
-    assert!(
-        rows[0][2].contains("question 'age': value 'abc'"),
-        "{:?}",
-        rows[0]
-    );
-    assert!(
-        rows[1][2].contains("question 'area': value '9'"),
-        "{:?}",
-        rows[1]
-    );
-    assert!(
-        rows[2][2].contains("question 'sex': value '3'"),
-        "{:?}",
-        rows[2]
-    );
+    assert!(rows[0][2].contains("question 'age': value 'abc'"), "{:?}", rows[0]);
+    assert!(rows[1][2].contains("question 'area': value '9'"), "{:?}", rows[1]);
+    assert!(rows[2][2].contains("question 'sex': value '3'"), "{:?}", rows[2]);
     // the rejected row is kept whole, so it can be corrected and imported again
     assert_eq!(&rows[0][3], "K1");
     assert_eq!(&rows[0][rows[0].len() - 1], "bad age");
     // an explicit rejects path
-    ok(
-        p,
-        &[
-            "import",
-            "s.db",
-            "--wave",
-            "1",
-            "--skip-invalid",
-            "--rejects",
-            "r.csv",
-            "skip_mixed.csv",
-        ],
-    );
-    assert_eq!(
-        csv::Reader::from_path(p.join("r.csv"))
-            .unwrap()
-            .records()
-            .count(),
-        3
-    );
+    ok(p, &["import", "s.db", "--wave", "1", "--skip-invalid", "--rejects", "r.csv", "skip_mixed.csv"]);
+    assert_eq!(csv::Reader::from_path(p.join("r.csv")).unwrap().records().count(), 3);
     assert_eq!(count(&db, "u_person"), 3, "a second run adds nothing");
     assert_eq!(integrity(&db), "ok");
 }
@@ -558,10 +402,7 @@ fn reimport_is_a_reported_no_op() {
 fn values_are_bound_never_spliced_into_sql() {
     let d = tempdir();
     let p = d.path();
-    ok(
-        p,
-        &["init", "s.db", "--definition", tiny().to_str().unwrap()],
-    );
+    ok(p, &["init", "s.db", "--definition", tiny().to_str().unwrap()]);
     let db = p.join("s.db");
     copy_in(p, "injection.csv");
     let out = ok(p, &["import", "s.db", "--wave", "1", "injection.csv"]);
@@ -571,10 +412,7 @@ fn values_are_bound_never_spliced_into_sql() {
         person_text(&db, hh, 1, "comment").as_deref(),
         Some("Robert'); DELETE FROM u_person WHERE ('1'='1")
     );
-    assert_eq!(
-        person_text(&db, hh, 2, "comment").as_deref(),
-        Some("x' OR '1'='1")
-    );
+    assert_eq!(person_text(&db, hh, 2, "comment").as_deref(), Some("x' OR '1'='1"));
     assert_eq!(
         person_text(&db, "Q2\" OR 1=1 --", 1, "comment").as_deref(),
         Some("; PRAGMA writable_schema=1; --")
@@ -589,47 +427,26 @@ fn values_are_bound_never_spliced_into_sql() {
         .collect();
     assert_eq!(notes, ["'); DROP TABLE u_person; --", "?1 ?2 :name @p $v"]);
     let ident: String = c
+        .query_row("SELECT contact_name FROM ident_household WHERE contact_name IS NOT NULL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ident, "\"; DROP TABLE u_household; --");
+    let tables: i64 = c
         .query_row(
-            "SELECT contact_name FROM ident_household WHERE contact_name IS NOT NULL",
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('u_person', 'u_household', 'ident_household')",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(ident, "\"; DROP TABLE u_household; --");
-    let tables: i64 = c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('u_person', 'u_household', 'ident_household')", [], |r| r.get(0)).unwrap();
     assert_eq!(tables, 3);
     drop(c);
     // keys made of SQL are matched as values: the re-import is a no-op, and export carries them
     let out = ok(p, &["import", "s.db", "--wave", "1", "injection.csv"]);
-    assert!(
-        out.contains("added 0 household, 0 person; 5 already present"),
-        "{out}"
-    );
-    ok(
-        p,
-        &[
-            "export",
-            "s.db",
-            "--format",
-            "csv",
-            "--out",
-            "e.csv",
-            "--include-identifiers",
-        ],
-    );
-    ok(
-        p,
-        &["init", "r.db", "--definition", tiny().to_str().unwrap()],
-    );
+    assert!(out.contains("added 0 household, 0 person; 5 already present"), "{out}");
+    ok(p, &["export", "s.db", "--format", "csv", "--out", "e.csv", "--include-identifiers"]);
+    ok(p, &["init", "r.db", "--definition", tiny().to_str().unwrap()]);
     ok(p, &["import", "r.db", "--wave", "1", "e.csv"]);
-    assert_eq!(
-        table_dump_no_uuid(&p.join("r.db"), "household"),
-        table_dump_no_uuid(&db, "household")
-    );
-    assert_eq!(
-        table_dump(&p.join("r.db"), "person"),
-        table_dump(&db, "person")
-    );
+    assert_eq!(table_dump_no_uuid(&p.join("r.db"), "household"), table_dump_no_uuid(&db, "household"));
+    assert_eq!(table_dump(&p.join("r.db"), "person"), table_dump(&db, "person"));
     assert_eq!(integrity(&db), "ok");
 }
 
@@ -651,33 +468,12 @@ fn export_then_import_gives_the_same_data() {
         ok(p, &["init", &fresh, "--definition", def]);
         for wave in ["1", "2"] {
             let out = format!("w{wave}.{fmt}");
-            ok(
-                p,
-                &[
-                    "export",
-                    "s.db",
-                    "--format",
-                    fmt,
-                    "--out",
-                    &out,
-                    "--wave",
-                    wave,
-                    "--include-identifiers",
-                ],
-            );
+            ok(p, &["export", "s.db", "--format", fmt, "--out", &out, "--wave", wave, "--include-identifiers"]);
             ok(p, &["import", &fresh, "--wave", wave, &out]);
         }
         let f = p.join(&fresh);
-        assert_eq!(
-            table_dump_no_uuid(&f, "household"),
-            table_dump_no_uuid(&db, "household"),
-            "{fmt} households"
-        );
-        assert_eq!(
-            table_dump(&f, "person"),
-            pp,
-            "{fmt} persons (person UUIDs kept)"
-        );
+        assert_eq!(table_dump_no_uuid(&f, "household"), table_dump_no_uuid(&db, "household"), "{fmt} households");
+        assert_eq!(table_dump(&f, "person"), pp, "{fmt} persons (person UUIDs kept)");
         assert_eq!(integrity(&f), "ok");
     }
     // long: household.csv and person.csv in a directory
@@ -704,40 +500,17 @@ fn export_then_import_gives_the_same_data() {
         // the person file first: the import orders the files itself
         ok(p, &["import", "long.db", "--wave", wave, &q, &h]);
     }
-    assert_eq!(
-        table_dump(&fresh, "household"),
-        hh,
-        "long households (UUIDs kept)"
-    );
+    assert_eq!(table_dump(&fresh, "household"), hh, "long households (UUIDs kept)");
     assert_eq!(table_dump(&fresh, "person"), pp, "long persons");
     // parquet is an export format only: it carries the same rows as the CSV export
-    ok(
-        p,
-        &[
-            "export",
-            "s.db",
-            "--format",
-            "parquet",
-            "--out",
-            "all.parquet",
-        ],
-    );
-    ok(
-        p,
-        &["export", "s.db", "--format", "csv", "--out", "all.csv"],
-    );
-    let df = ParquetReader::new(std::fs::File::open(p.join("all.parquet")).unwrap())
-        .finish()
-        .unwrap();
+    ok(p, &["export", "s.db", "--format", "parquet", "--out", "all.parquet"]);
+    ok(p, &["export", "s.db", "--format", "csv", "--out", "all.csv"]);
+    let df = ParquetReader::new(std::fs::File::open(p.join("all.parquet")).unwrap()).finish().unwrap();
     let mut r = csv::Reader::from_path(p.join("all.csv")).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(df.height(), rows.len());
-    let names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     assert_eq!(names, header);
     let uuid_col = header.iter().position(|h| h == "person_uuid").unwrap();
     let uuids = df.column("person_uuid").unwrap().str().unwrap().clone();
@@ -752,41 +525,15 @@ fn simulated_survey_round_trips_through_export() {
     let p = d.path();
     let def = survey_definition();
     let def = def.to_str().unwrap();
-    ok(
-        p,
-        &[
-            "simulate",
-            def,
-            "--households",
-            "150",
-            "--seed",
-            "11",
-            "--out",
-            "w1.csv",
-        ],
-    );
+    ok(p, &["simulate", def, "--households", "150", "--seed", "11", "--out", "w1.csv"]);
     ok(p, &["init", "s.db", "--definition", def]);
     ok(p, &["import", "s.db", "--wave", "1", "w1.csv"]);
-    ok(
-        p,
-        &[
-            "export",
-            "s.db",
-            "--format",
-            "csv",
-            "--out",
-            "e.csv",
-            "--include-identifiers",
-        ],
-    );
+    ok(p, &["export", "s.db", "--format", "csv", "--out", "e.csv", "--include-identifiers"]);
     ok(p, &["init", "r.db", "--definition", def]);
     // the export carries derived scores and export-only columns, which the import ignores
     let out = ok(p, &["import", "r.db", "--wave", "1", "e.csv"]);
     assert!(out.contains("added 150 household"), "{out}");
     let (a, b) = (p.join("s.db"), p.join("r.db"));
-    assert_eq!(
-        table_dump_no_uuid(&b, "household"),
-        table_dump_no_uuid(&a, "household")
-    );
+    assert_eq!(table_dump_no_uuid(&b, "household"), table_dump_no_uuid(&a, "household"));
     assert_eq!(table_dump(&b, "person"), table_dump(&a, "person"));
 }

@@ -21,8 +21,7 @@ fn count(db: &Path, sql: &str) -> i64 {
 fn integrity(db: &Path) -> String {
     // read-write: SQLite recovers the WAL of a killed writer on the first open
     let c = Connection::open(db).expect("open store");
-    c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap()
+    c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
 }
 
 fn spawn_import(dir: &Path, db: &str, wave: &str, file: &str) -> Child {
@@ -42,19 +41,7 @@ fn sigkill_during_import_leaves_none_or_all_of_it() {
     let p = d.path();
     let def = survey_definition();
     let def = def.to_str().unwrap();
-    ok(
-        p,
-        &[
-            "simulate",
-            def,
-            "--households",
-            "6000",
-            "--seed",
-            "3",
-            "--out",
-            "big.csv",
-        ],
-    );
+    ok(p, &["simulate", def, "--households", "6000", "--seed", "3", "--out", "big.csv"]);
     ok(p, &["init", "empty.db", "--definition", def]);
     // a full import first: its duration sets the kill points, its counts are "all"
     std::fs::copy(p.join("empty.db"), p.join("full.db")).unwrap();
@@ -63,10 +50,7 @@ fn sigkill_during_import_leaves_none_or_all_of_it() {
     let full_time = start.elapsed();
     assert!(out.contains("added 6000 household"), "{out}");
     let full = p.join("full.db");
-    let (all_hh, all_persons) = (
-        count(&full, "SELECT count(*) FROM u_household"),
-        count(&full, "SELECT count(*) FROM u_person"),
-    );
+    let (all_hh, all_persons) = (count(&full, "SELECT count(*) FROM u_household"), count(&full, "SELECT count(*) FROM u_person"));
     let mut outcomes = Vec::new();
     for (i, frac) in [0.02, 0.2, 0.45, 0.7, 0.9].into_iter().enumerate() {
         let name = format!("k{i}.db");
@@ -82,13 +66,15 @@ fn sigkill_during_import_leaves_none_or_all_of_it() {
         let persons = count(&db, "SELECT count(*) FROM u_person");
         let imports = count(&db, "SELECT count(*) FROM imports");
         let audit = count(&db, "SELECT count(*) FROM audit WHERE action = 'import'");
-        assert!((hh, persons, imports, audit) == (0, 0, 0, 0) || (hh, persons, imports, audit) == (all_hh, all_persons, 1, 1), "killed at {frac}: {hh} households, {persons} persons, {imports} imports, {audit} audit entries: a half import");
+        assert!(
+            (hh, persons, imports, audit) == (0, 0, 0, 0) || (hh, persons, imports, audit) == (all_hh, all_persons, 1, 1),
+            "killed at {frac}: {hh} households, {persons} persons, {imports} imports, {audit} audit entries: a half import"
+        );
         outcomes.push((frac, finished, status.success(), persons));
         // the store is usable: the same file imports whole afterwards (or is a no-op)
         let out = ok(p, &["import", &name, "--wave", "1", "big.csv"]);
         assert!(
-            out.contains("added 0 household, 0 person")
-                || out.contains(&format!("added {all_hh} household, {all_persons} person")),
+            out.contains("added 0 household, 0 person") || out.contains(&format!("added {all_hh} household, {all_persons} person")),
             "{out}"
         );
         assert_eq!(count(&db, "SELECT count(*) FROM u_person"), all_persons);
@@ -104,36 +90,11 @@ fn two_imports_at_once_are_serialised() {
     let p = d.path();
     let def = survey_definition();
     let def = def.to_str().unwrap();
-    ok(
-        p,
-        &[
-            "simulate",
-            def,
-            "--households",
-            "1500",
-            "--seed",
-            "5",
-            "--out",
-            "a.csv",
-        ],
-    );
-    ok(
-        p,
-        &[
-            "simulate",
-            def,
-            "--households",
-            "1200",
-            "--seed",
-            "6",
-            "--out",
-            "b.csv",
-        ],
-    );
+    ok(p, &["simulate", def, "--households", "1500", "--seed", "5", "--out", "a.csv"]);
+    ok(p, &["simulate", def, "--households", "1200", "--seed", "6", "--out", "b.csv"]);
     ok(p, &["init", "s.db", "--definition", def]);
     let db = p.join("s.db");
-    let persons_in =
-        |f: &str| std::fs::read_to_string(p.join(f)).unwrap().lines().count() as i64 - 1;
+    let persons_in = |f: &str| std::fs::read_to_string(p.join(f)).unwrap().lines().count() as i64 - 1;
     let (pa, pb) = (persons_in("a.csv"), persons_in("b.csv"));
     // different waves at once, then the same file twice at once
     for round in 0..2 {
@@ -150,38 +111,20 @@ fn two_imports_at_once_are_serialised() {
                 // failing is allowed only clearly: exit 2 with the store named and the reason
                 let err = String::from_utf8_lossy(&o.stderr);
                 assert_eq!(o.status.code(), Some(2), "{err}");
-                assert!(
-                    err.contains("s.db") && (err.contains("locked") || err.contains("busy")),
-                    "{err}"
-                );
+                assert!(err.contains("s.db") && (err.contains("locked") || err.contains("busy")), "{err}");
             }
         }
         assert_eq!(integrity(&db), "ok");
-        let landed = |w: &str| {
-            count(
-                &db,
-                &format!("SELECT count(*) FROM u_person WHERE _wave = {w}"),
-            )
-        };
+        let landed = |w: &str| count(&db, &format!("SELECT count(*) FROM u_person WHERE _wave = {w}"));
         if round == 0 {
             let (la, lb) = (landed("1"), landed("2"));
-            assert!(
-                la == pa || (la == 0 && !a.status.success()),
-                "wave 1: {la} of {pa}"
-            );
-            assert!(
-                lb == pb || (lb == 0 && !b.status.success()),
-                "wave 2: {lb} of {pb}"
-            );
+            assert!(la == pa || (la == 0 && !a.status.success()), "wave 1: {la} of {pa}");
+            assert!(lb == pb || (lb == 0 && !b.status.success()), "wave 2: {lb} of {pb}");
             assert!(a.status.success() || b.status.success(), "neither landed");
         } else {
             // the second import found the first's records: a no-op, not duplicates nor conflicts
             assert_eq!(landed("3"), pa);
-            let outs = format!(
-                "{}{}",
-                String::from_utf8_lossy(&a.stdout),
-                String::from_utf8_lossy(&b.stdout)
-            );
+            let outs = format!("{}{}", String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&b.stdout));
             if a.status.success() && b.status.success() {
                 assert!(outs.contains("added 0 household, 0 person"), "{outs}");
             }
@@ -239,51 +182,25 @@ fn a_new_definition_version_migrates_and_keeps_earlier_versions() {
     assert!(ident.contains(&"phone".to_string()), "{ident:?}");
     drop(c);
     // earlier rows keep their version and have no answer to the new question
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM u_person WHERE _version = 1 AND sleep_hours IS NULL"
-        ),
-        6
-    );
+    assert_eq!(count(&db, "SELECT count(*) FROM u_person WHERE _version = 1 AND sleep_hours IS NULL"), 6);
     // new imports use version 2
     let header = "household_id,area,rooms,notes,contact_name,phone,person_id,age,sex,smoker,cigarettes,visit_date,height,activities,comment,sleep_hours";
-    std::fs::write(
-        p.join("w2.csv"),
-        format!("{header}\nN1,1,2,,Al,0123,1,40,1,no,,2020-01-01,,,,7.5\n"),
-    )
-    .unwrap();
+    std::fs::write(p.join("w2.csv"), format!("{header}\nN1,1,2,,Al,0123,1,40,1,no,,2020-01-01,,,,7.5\n")).unwrap();
     let out = ok(p, &["import", "s.db", "--wave", "2", "w2.csv"]);
-    assert!(
-        out.contains("added 1 household, 1 person") && out.contains("definition version 2"),
-        "{out}"
-    );
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM u_person WHERE _version = 2 AND sleep_hours = 7.5"
-        ),
-        1
-    );
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM u_person WHERE _version = 1"),
-        6
-    );
+    assert!(out.contains("added 1 household, 1 person") && out.contains("definition version 2"), "{out}");
+    assert_eq!(count(&db, "SELECT count(*) FROM u_person WHERE _version = 2 AND sleep_hours = 7.5"), 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM u_person WHERE _version = 1"), 6);
     assert_eq!(count(&db, "SELECT count(*) FROM definitions"), 2);
     // the new question's range is checked
-    std::fs::write(
-        p.join("w2bad.csv"),
-        format!("{header}\nN2,1,2,,Al,0123,1,40,1,no,,2020-01-01,,,,30\n"),
-    )
-    .unwrap();
+    std::fs::write(p.join("w2bad.csv"), format!("{header}\nN2,1,2,,Al,0123,1,40,1,no,,2020-01-01,,,,30\n")).unwrap();
     let err = fails(p, &["import", "s.db", "--wave", "2", "w2bad.csv"], 1);
-    assert!(err.contains("w2bad.csv:2:16: record household_id=N2/person_id=1: question 'sleep_hours': value '30'"), "{err}");
-    // the same version again, or an older one, is refused
-    let err = fails(p, &["definition", "add", "s.db", "v2.yaml"], 1);
     assert!(
-        err.contains("version 2 is not newer than the store's latest version 2"),
+        err.contains("w2bad.csv:2:16: record household_id=N2/person_id=1: question 'sleep_hours': value '30'"),
         "{err}"
     );
+    // the same version again, or an older one, is refused
+    let err = fails(p, &["definition", "add", "s.db", "v2.yaml"], 1);
+    assert!(err.contains("version 2 is not newer than the store's latest version 2"), "{err}");
     // a change to text is allowed
     let v3 = tiny_version(3, |t| {
         t.replace(
@@ -293,11 +210,7 @@ fn a_new_definition_version_migrates_and_keeps_earlier_versions() {
     });
     std::fs::write(p.join("v3.yaml"), v3).unwrap();
     ok(p, &["definition", "add", "s.db", "v3.yaml"]);
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM u_person"),
-        7,
-        "no data lost"
-    );
+    assert_eq!(count(&db, "SELECT count(*) FROM u_person"), 7, "no data lost");
     assert_eq!(integrity(&db), "ok");
 }
 
@@ -324,11 +237,7 @@ fn a_type_change_is_refused_clearly_and_changes_nothing() {
             "question 'comment' changes type (stored as TEXT, now INTEGER)",
         ),
         // an identifier that stops being one
-        (
-            "        identifier: true\n",
-            "",
-            "question 'contact_name' changes whether it is an identifier",
-        ),
+        ("        identifier: true\n", "", "question 'contact_name' changes whether it is an identifier"),
     ];
     for (i, (from, to, expected)) in cases.iter().enumerate() {
         let text = tiny_version(2, |t| {
@@ -339,31 +248,18 @@ fn a_type_change_is_refused_clearly_and_changes_nothing() {
         std::fs::write(p.join(&f), text).unwrap();
         let before = std::fs::read(&db).unwrap();
         let err = fails(p, &["definition", "add", "s.db", &f], 1);
-        assert!(
-            err.contains("definition version 2 cannot be added") && err.contains(expected),
-            "{err}"
-        );
-        assert!(
-            std::fs::read(&db).unwrap() == before,
-            "{f}: the store changed"
-        );
+        assert!(err.contains("definition version 2 cannot be added") && err.contains(expected), "{err}");
+        assert!(std::fs::read(&db).unwrap() == before, "{f}: the store changed");
         assert_eq!(count(&db, "SELECT count(*) FROM definitions"), 1);
     }
     // another survey's definition is refused too
     let other = tiny_version(2, |t| t.replace("survey: tiny", "survey: other"));
     std::fs::write(p.join("other.yaml"), other).unwrap();
     let err = fails(p, &["definition", "add", "s.db", "other.yaml"], 1);
-    assert!(
-        err.contains("survey id 'other' differs from the store's 'tiny'"),
-        "{err}"
-    );
+    assert!(err.contains("survey id 'other' differs from the store's 'tiny'"), "{err}");
     assert_eq!(integrity(&db), "ok");
     // init never overwrites a store
-    let err = fails(
-        p,
-        &["init", "s.db", "--definition", tiny.to_str().unwrap()],
-        2,
-    );
+    let err = fails(p, &["init", "s.db", "--definition", tiny.to_str().unwrap()], 2);
     assert!(err.contains("exists already"), "{err}");
     assert_eq!(count(&db, "SELECT count(*) FROM u_person"), 6);
 }

@@ -89,9 +89,7 @@ pub fn load(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> 
     let mut derived: BTreeSet<usize> = BTreeSet::new();
     let mut geo: Vec<String> = Vec::new();
     let lineage = def.lineage(&leaf.id);
-    let derived_expr = |slot: usize| -> Option<&crate::schema::Derived> {
-        lineage.iter().flat_map(|u| u.derived.iter()).find(|d| d.slot == slot)
-    };
+    let derived_expr = |slot: usize| -> Option<&crate::schema::Derived> { lineage.iter().flat_map(|u| u.derived.iter()).find(|d| d.slot == slot) };
     let mut stack: Vec<usize> = Vec::new();
     for v in vars {
         if v == "wave" {
@@ -110,7 +108,10 @@ pub fn load(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> 
                 let mut cands: Vec<&str> = scope.ids().collect();
                 cands.extend(GEO_VARS.iter().copied());
                 cands.push("wave");
-                return Err(AnalysisError::UnknownVariable { name: v.clone(), suggestion: crate::schema::yaml::did_you_mean(v, cands) });
+                return Err(AnalysisError::UnknownVariable {
+                    name: v.clone(),
+                    suggestion: crate::schema::yaml::did_you_mean(v, cands),
+                });
             }
         }
     }
@@ -204,7 +205,11 @@ pub fn load(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> 
         if areas.is_empty() {
             return Err(AnalysisError::NoGeography { variable: geo[0].clone() });
         }
-        let postcodes: HashMap<String, String> = if g.lsoa.is_none() { store.postcodes()?.into_iter().collect() } else { HashMap::new() };
+        let postcodes: HashMap<String, String> = if g.lsoa.is_none() {
+            store.postcodes()?.into_iter().collect()
+        } else {
+            HashMap::new()
+        };
         let key_col = g.lsoa.clone().or_else(|| g.postcode.clone()).unwrap_or_default();
         let keys: Vec<Option<String>> = match columns.iter().find(|c| c.name().as_str() == key_col) {
             Some(c) => c.str().map_err(AnalysisError::polars)?.iter().map(|o| o.map(str::to_string)).collect(),
@@ -230,10 +235,24 @@ pub fn load(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> 
                 "region" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.region.clone())).collect::<Vec<_>>()),
                 "region_name" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.region_name.clone())).collect::<Vec<_>>()),
                 "imd_rank" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.imd_rank)).collect::<Vec<_>>()),
-                "imd_decile" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.imd_decile.map(|x| x as f64))).collect::<Vec<_>>()),
-                "imd_quintile" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.imd_quintile.map(|x| x as f64))).collect::<Vec<_>>()),
-                "imd_local_decile" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.imd_local_decile.map(|x| x as f64))).collect::<Vec<_>>()),
-                _ => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.imd_local_decile.map(|x| ((x + 1) / 2) as f64))).collect::<Vec<_>>()),
+                "imd_decile" => Series::new(
+                    v.into(),
+                    rows.iter().map(|r| r.and_then(|a| a.imd_decile.map(|x| x as f64))).collect::<Vec<_>>(),
+                ),
+                "imd_quintile" => Series::new(
+                    v.into(),
+                    rows.iter().map(|r| r.and_then(|a| a.imd_quintile.map(|x| x as f64))).collect::<Vec<_>>(),
+                ),
+                "imd_local_decile" => Series::new(
+                    v.into(),
+                    rows.iter().map(|r| r.and_then(|a| a.imd_local_decile.map(|x| x as f64))).collect::<Vec<_>>(),
+                ),
+                _ => Series::new(
+                    v.into(),
+                    rows.iter()
+                        .map(|r| r.and_then(|a| a.imd_local_decile.map(|x| ((x + 1) / 2) as f64)))
+                        .collect::<Vec<_>>(),
+                ),
             };
             if !columns.iter().any(|c| c.name().as_str() == v) {
                 columns.push(s.into_column());

@@ -18,8 +18,8 @@ use serde::Serialize;
 use crate::schema::expr::{self, ExprType};
 use crate::schema::{Definition, Fpc};
 use crate::store::{Store, StoreError};
-use engine::{Design, DesignError, DesignSpec, EstimateOptions, PropCiMethod, QuantileRule, Stage};
 pub use engine::Grouping;
+use engine::{Design, DesignError, DesignSpec, EstimateOptions, PropCiMethod, QuantileRule, Stage};
 
 /// Errors of analysis.
 #[derive(Debug, thiserror::Error)]
@@ -284,18 +284,30 @@ fn factorize(df: &polars::prelude::DataFrame, name: &str, def: &Definition) -> R
         DataType::Boolean => {
             let ca = col.bool().map_err(AnalysisError::polars)?;
             let codes = ca.iter().map(|v| v.map(u32::from)).collect();
-            Ok(Factor { codes, levels: vec![Level::Bool(false), Level::Bool(true)] })
+            Ok(Factor {
+                codes,
+                levels: vec![Level::Bool(false), Level::Bool(true)],
+            })
         }
         DataType::String => {
             let ca = col.str().map_err(AnalysisError::polars)?;
-            let mut distinct: Vec<String> = ca.iter().flatten().map(str::to_string).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let mut distinct: Vec<String> = ca
+                .iter()
+                .flatten()
+                .map(str::to_string)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
             // choice-list order for a text select_one
             if let Some(list) = def.find_question(name).and_then(|(_, q)| q.choices.clone()) {
                 distinct.sort_by_key(|v| list.index_of(v).unwrap_or(usize::MAX));
             }
             let index: std::collections::HashMap<&str, u32> = distinct.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
             let codes = ca.iter().map(|v| v.and_then(|s| index.get(s).copied())).collect();
-            Ok(Factor { codes, levels: distinct.iter().map(|s| Level::Text(s.clone())).collect() })
+            Ok(Factor {
+                codes,
+                levels: distinct.iter().map(|s| Level::Text(s.clone())).collect(),
+            })
         }
         _ => {
             let s = col.cast(&DataType::Float64).map_err(AnalysisError::polars)?;
@@ -305,10 +317,25 @@ fn factorize(df: &polars::prelude::DataFrame, name: &str, def: &Definition) -> R
             distinct.sort_by(|a, b| a.total_cmp(b));
             distinct.dedup();
             if distinct.len() > 5000 {
-                return Err(AnalysisError::Request(format!("--by {name}: {} distinct values; a breakdown needs a grouping variable", distinct.len())));
+                return Err(AnalysisError::Request(format!(
+                    "--by {name}: {} distinct values; a breakdown needs a grouping variable",
+                    distinct.len()
+                )));
             }
-            let codes = vals.iter().map(|v| v.and_then(|x| distinct.binary_search_by(|p| p.total_cmp(&x)).ok().map(|i| i as u32))).collect();
-            let levels = distinct.iter().map(|&v| if v.fract() == 0.0 && v.abs() < 1e15 { Level::Int(v as i64) } else { Level::Num(v) }).collect();
+            let codes = vals
+                .iter()
+                .map(|v| v.and_then(|x| distinct.binary_search_by(|p| p.total_cmp(&x)).ok().map(|i| i as u32)))
+                .collect();
+            let levels = distinct
+                .iter()
+                .map(|&v| {
+                    if v.fract() == 0.0 && v.abs() < 1e15 {
+                        Level::Int(v as i64)
+                    } else {
+                        Level::Num(v)
+                    }
+                })
+                .collect();
             let _ = n;
             Ok(Factor { codes, levels })
         }
@@ -345,7 +372,10 @@ fn cross(factors: &[Factor], n: usize) -> (Vec<Option<u32>>, Vec<Vec<Level>>) {
     // renumber in sorted key order
     let order: BTreeMap<Vec<u32>, u32> = map.keys().enumerate().map(|(i, k)| (k.clone(), i as u32)).collect();
     let codes = keys.into_iter().map(|k| k.and_then(|k| order.get(&k).copied())).collect();
-    let levels = order.keys().map(|k| k.iter().zip(factors).map(|(&c, f)| f.levels[c as usize].clone()).collect()).collect();
+    let levels = order
+        .keys()
+        .map(|k| k.iter().zip(factors).map(|(&c, f)| f.levels[c as usize].clone()).collect())
+        .collect();
     (codes, levels)
 }
 
@@ -377,13 +407,21 @@ fn dense_codes(df: &polars::prelude::DataFrame, name: &str, waves: &[i64]) -> Re
         let key = (waves[i], v.to_string());
         let len = index.len() as u32;
         let c = *index.entry(key).or_insert_with(|| {
-            labels.push(if waves.iter().any(|w| *w != waves[0]) { format!("{v} (wave {})", waves[i]) } else { v.to_string() });
+            labels.push(if waves.iter().any(|w| *w != waves[0]) {
+                format!("{v} (wave {})", waves[i])
+            } else {
+                v.to_string()
+            });
             len
         });
         codes.push(c);
     }
     if missing > 0 {
-        return Err(AnalysisError::MissingDesignValue { variable: name.to_string(), count: missing, row: first });
+        return Err(AnalysisError::MissingDesignValue {
+            variable: name.to_string(),
+            count: missing,
+            row: first,
+        });
     }
     Ok((codes, labels))
 }
@@ -393,12 +431,19 @@ fn dense_codes(df: &polars::prelude::DataFrame, name: &str, waves: &[i64]) -> Re
 pub fn build_design(def: &Definition, df: &polars::prelude::DataFrame, waves: &[i64], ultimate_cluster: bool) -> Result<Design, AnalysisError> {
     let n = df.height();
     let d = def.design.clone();
-    let mut spec = DesignSpec { n_rows: n, ..Default::default() };
+    let mut spec = DesignSpec {
+        n_rows: n,
+        ..Default::default()
+    };
     if let Some(d) = &d {
         if let Some(w) = &d.weight {
             let v = f64_column(df, w)?;
             if let Some(i) = v.iter().position(|x| x.is_nan()) {
-                return Err(AnalysisError::MissingDesignValue { variable: w.clone(), count: v.iter().filter(|x| x.is_nan()).count(), row: i + 1 });
+                return Err(AnalysisError::MissingDesignValue {
+                    variable: w.clone(),
+                    count: v.iter().filter(|x| x.is_nan()).count(),
+                    row: i + 1,
+                });
             }
             spec.weights = Some(v);
         }
@@ -432,7 +477,10 @@ pub fn build_design(def: &Definition, df: &polars::prelude::DataFrame, waves: &[
                     Fpc::Column(c) => f64_column(df, c)?,
                     Fpc::Value(v) => vec![*v; n],
                 };
-                spec.stages.push(Stage { clusters: (0..n as u32).collect(), fpc: Some(fpc) });
+                spec.stages.push(Stage {
+                    clusters: (0..n as u32).collect(),
+                    fpc: Some(fpc),
+                });
             }
         }
         spec.lonely_psu = match d.lonely_psu {
@@ -485,23 +533,41 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
     let leaf = def.leaf_unit();
     let where_compiled = match &req.where_ {
         Some(w) => {
-            let ctx = expr::Context { tables: def.tables.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), ..Default::default() };
+            let ctx = expr::Context {
+                tables: def.tables.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                ..Default::default()
+            };
             let mut scope = leaf.scope.clone();
             for g in frame::GEO_VARS {
                 if scope.slot(g).is_none() {
                     let ty = if g.starts_with("imd") { ExprType::Num } else { ExprType::Text };
-                    scope.push(expr::VarInfo { id: g.to_string(), ty, codes: None });
+                    scope.push(expr::VarInfo {
+                        id: g.to_string(),
+                        ty,
+                        codes: None,
+                    });
                 }
             }
             if scope.slot("wave").is_none() {
-                scope.push(expr::VarInfo { id: "wave".into(), ty: ExprType::Num, codes: None });
+                scope.push(expr::VarInfo {
+                    id: "wave".into(),
+                    ty: ExprType::Num,
+                    codes: None,
+                });
             }
             let (e, ty) = expr::compile(w, &scope, &ctx, None).map_err(|errs| AnalysisError::Where {
                 text: w.clone(),
-                message: errs.iter().map(|e| format!("column {}: {}", e.at + 1, e.message)).collect::<Vec<_>>().join("; "),
+                message: errs
+                    .iter()
+                    .map(|e| format!("column {}: {}", e.at + 1, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             })?;
             if ty != ExprType::Bool {
-                return Err(AnalysisError::Where { text: w.clone(), message: format!("must be a condition (boolean), found a {}", ty.name()) });
+                return Err(AnalysisError::Where {
+                    text: w.clone(),
+                    message: format!("must be a condition (boolean), found a {}", ty.name()),
+                });
             }
             vars.extend(names_in(w));
             Some((e, scope))
@@ -514,7 +580,11 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
     let df = fr.df;
     let n = df.height();
     if n == 0 {
-        return Err(AnalysisError::NoData(if req.waves.is_empty() { String::new() } else { format!(" in wave(s) {:?}", req.waves) }));
+        return Err(AnalysisError::NoData(if req.waves.is_empty() {
+            String::new()
+        } else {
+            format!(" in wave(s) {:?}", req.waves)
+        }));
     }
     let design = build_design(&def, &df, &fr.waves, req.ultimate_cluster)?;
     let mut waves: Vec<i64> = fr.waves.clone();
@@ -524,7 +594,12 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
     let mask: Option<Vec<bool>> = match &where_compiled {
         Some((e, scope)) => {
             let pe = expr::polars::to_polars(e, scope, None);
-            let out = df.clone().lazy().select([pe.cast(DataType::Boolean).alias("__where")]).collect().map_err(AnalysisError::polars)?;
+            let out = df
+                .clone()
+                .lazy()
+                .select([pe.cast(DataType::Boolean).alias("__where")])
+                .collect()
+                .map_err(AnalysisError::polars)?;
             let col = out.column("__where").map_err(AnalysisError::polars)?;
             let ca = col.bool().map_err(AnalysisError::polars)?;
             let mut v: Vec<bool> = ca.iter().map(|b| b == Some(true)).collect();
@@ -561,7 +636,10 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
         let is_text = matches!(col.dtype(), DataType::String);
         // what to estimate: (category, y vector)
         let mut targets: Vec<(Option<Level>, Vec<f64>)> = Vec::new();
-        let choices = def.find_question(outcome).and_then(|(_, q)| q.choices.clone()).or_else(|| def.find_derived(outcome).and_then(|(_, d)| d.choices.clone()));
+        let choices = def
+            .find_question(outcome)
+            .and_then(|(_, q)| q.choices.clone())
+            .or_else(|| def.find_derived(outcome).and_then(|(_, d)| d.choices.clone()));
         if req.stat == Stat::Proportion && !is_bool {
             // one row per category
             let f = factorize(&df, outcome, &def)?;
@@ -571,15 +649,21 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                 idx.sort_by_key(|&i| list.index_of(&levels[i].to_string()).unwrap_or(usize::MAX));
             }
             for i in idx {
-                let y: Vec<f64> = f.codes.iter().map(|c| match c {
-                    Some(c) => f64::from(u8::from(*c as usize == i)),
-                    None => f64::NAN,
-                }).collect();
+                let y: Vec<f64> = f
+                    .codes
+                    .iter()
+                    .map(|c| match c {
+                        Some(c) => f64::from(u8::from(*c as usize == i)),
+                        None => f64::NAN,
+                    })
+                    .collect();
                 targets.push((Some(std::mem::replace(&mut levels[i], Level::Int(0))), y));
             }
         } else {
             if is_text {
-                return Err(AnalysisError::Request(format!("--outcome {outcome} is text: use --stat proportion for its categories")));
+                return Err(AnalysisError::Request(format!(
+                    "--outcome {outcome} is text: use --stat proportion for its categories"
+                )));
             }
             // a proportion of a boolean is the share of `true`, reported as that category
             let cat = if req.stat == Stat::Proportion { Some(Level::Bool(true)) } else { None };
@@ -594,7 +678,11 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                 let ests: Vec<(Option<f64>, engine::Estimate)> = match req.stat {
                     Stat::Mean => design.mean(y, grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
                     Stat::Total => design.total(y, grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
-                    Stat::Ratio => design.ratio(y, den.as_deref().unwrap_or(&[]), grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
+                    Stat::Ratio => design
+                        .ratio(y, den.as_deref().unwrap_or(&[]), grouping, &opts)?
+                        .into_iter()
+                        .map(|e| (None, e))
+                        .collect(),
                     Stat::Proportion => design.proportion(y, grouping, req.ci_method, &opts)?.into_iter().map(|e| (None, e)).collect(),
                     Stat::Quantile => design
                         .quantiles(y, grouping, &req.quantiles, req.qrule, &opts)?
@@ -671,7 +759,10 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
     if req.by.iter().any(|b| b.iter().any(|v| v == "ward" || v == "ward_name")) {
         let orphans = store.orphan_wards()?;
         if !orphans.is_empty() {
-            warnings.push(format!("{} ward(s) of the loaded lookup have no LSOA (best-fit lookup) and can never appear in a ward breakdown", orphans.len()));
+            warnings.push(format!(
+                "{} ward(s) of the loaded lookup have no LSOA (best-fit lookup) and can never appear in a ward breakdown",
+                orphans.len()
+            ));
         }
     }
     let d = def.design.clone();

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::schema::expr::{eval, Value};
-use crate::schema::{Code, Question, QType, Required, Unit};
+use crate::schema::{Code, QType, Question, Required, Unit};
 use crate::store::Cell;
 
 /// Parses an answer as written in a file (empty = no answer) into the stored cell and the
@@ -57,7 +57,11 @@ pub fn parse_answer(q: &Question, raw: &str) -> Result<(Cell, Value), String> {
             Ok((Cell::Int(v), Value::Num(v as f64)))
         }
         QType::Decimal => {
-            let v: f64 = raw.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| format!("'{raw}' is not a number"))?;
+            let v: f64 = raw
+                .parse()
+                .ok()
+                .filter(|x: &f64| x.is_finite())
+                .ok_or_else(|| format!("'{raw}' is not a number"))?;
             range(v)?;
             Ok((Cell::Real(v), Value::Num(v)))
         }
@@ -75,7 +79,11 @@ pub fn parse_answer(q: &Question, raw: &str) -> Result<(Cell, Value), String> {
             let list = q.choices.as_ref().ok_or("no choices")?;
             let i = list.index_of(raw).ok_or_else(|| {
                 let codes = list.codes();
-                let shown = if codes.len() > 12 { format!("{}, ...", codes[..12].join(", ")) } else { codes.join(", ") };
+                let shown = if codes.len() > 12 {
+                    format!("{}, ...", codes[..12].join(", "))
+                } else {
+                    codes.join(", ")
+                };
                 format!("'{raw}' is not a choice (choices: {shown})")
             })?;
             Ok(match &list.choices[i].value {
@@ -87,7 +95,9 @@ pub fn parse_answer(q: &Question, raw: &str) -> Result<(Cell, Value), String> {
             let list = q.choices.as_ref().ok_or("no choices")?;
             let mut idx: Vec<u32> = Vec::new();
             for part in raw.split_whitespace() {
-                let i = list.index_of(part).ok_or_else(|| format!("'{part}' is not a choice (choices: {})", list.codes().join(", ")))?;
+                let i = list
+                    .index_of(part)
+                    .ok_or_else(|| format!("'{part}' is not a choice (choices: {})", list.codes().join(", ")))?;
                 if !idx.contains(&(i as u32)) {
                     idx.push(i as u32);
                 }
@@ -176,7 +186,10 @@ pub fn check_and_derive(unit: &Unit, values: &mut [Value], cells: &[Cell]) -> Ve
             if answered {
                 problems.push(AnswerProblem {
                     question: q.id.clone(),
-                    message: format!("answer to a question that was skipped (relevant: {})", q.relevant.as_ref().map(|c| c.text.as_str()).unwrap_or("")),
+                    message: format!(
+                        "answer to a question that was skipped (relevant: {})",
+                        q.relevant.as_ref().map(|c| c.text.as_str()).unwrap_or("")
+                    ),
                 });
             }
             continue;
@@ -187,7 +200,10 @@ pub fn check_and_derive(unit: &Unit, values: &mut [Value], cells: &[Cell]) -> Ve
             Required::When(c) => eval(&c.expr, values, &Value::Missing).bool() == Some(true),
         };
         if required && !answered {
-            problems.push(AnswerProblem { question: q.id.clone(), message: "no answer to a required question".into() });
+            problems.push(AnswerProblem {
+                question: q.id.clone(),
+                message: "no answer to a required question".into(),
+            });
             continue;
         }
         if let Some(c) = &q.constraint {
@@ -197,7 +213,10 @@ pub fn check_and_derive(unit: &Unit, values: &mut [Value], cells: &[Cell]) -> Ve
                     Some(m) => format!("{} (constraint: {})", m.text(), c.text),
                     None => format!("fails the constraint {}", c.text),
                 };
-                problems.push(AnswerProblem { question: q.id.clone(), message: msg });
+                problems.push(AnswerProblem {
+                    question: q.id.clone(),
+                    message: msg,
+                });
             }
         }
     }

@@ -35,13 +35,26 @@ pub fn store_geography(store: &mut Store, g: &Geography) -> Result<usize, StoreE
     // a postcode resolves through the LSOA vintage of the loaded index
     let postcodes: Vec<(String, String)> = g
         .postcodes()
-        .map(|m| m.iter().filter_map(|(p, _)| g.postcode_area(p).ok().map(|a| (p.to_string(), a.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(p, _)| g.postcode_area(p).ok().map(|a| (p.to_string(), a.to_string())))
+                .collect()
+        })
         .unwrap_or_default();
-    let orphans: Vec<(String, String, String)> = g.wards_without_lsoa().iter().map(|w| (w.code.to_string(), w.name.clone(), w.lad.to_string())).collect();
+    let orphans: Vec<(String, String, String)> = g
+        .wards_without_lsoa()
+        .iter()
+        .map(|w| (w.code.to_string(), w.name.clone(), w.lad.to_string()))
+        .collect();
     let sources: Vec<GeoSource> = g
         .provenance()
         .into_iter()
-        .map(|p| GeoSource { kind: p.what.to_string(), vintage: p.vintage, source: p.source, rows: p.rows as i64 })
+        .map(|p| GeoSource {
+            kind: p.what.to_string(),
+            vintage: p.vintage,
+            source: p.source,
+            rows: p.rows as i64,
+        })
         .collect();
     let n = areas.len();
     store.replace_geography(&areas, &postcodes, &orphans, &sources)?;
@@ -57,7 +70,12 @@ pub fn lsoa_checker(store: &Store) -> Result<Option<LsoaCheck>, StoreError> {
     if areas.is_empty() {
         return Ok(None);
     }
-    let index = store.geo_sources()?.into_iter().find(|s| s.kind == "index").map(|s| s.vintage).unwrap_or_default();
+    let index = store
+        .geo_sources()?
+        .into_iter()
+        .find(|s| s.kind == "index")
+        .map(|s| s.vintage)
+        .unwrap_or_default();
     let known: HashSet<String> = areas.into_iter().map(|a| a.lsoa).collect();
     let is_2019 = index.contains("2019") || index.contains("2011");
     let english = index.starts_with("IMD");
@@ -67,7 +85,9 @@ pub fn lsoa_checker(store: &Store) -> Result<Option<LsoaCheck>, StoreError> {
         }
         match LsoaCode::new(code) {
             Err(_) => Err(format!("malformed LSOA code '{code}'")),
-            Ok(c) if is_2019 && c.is_2021_only() => Err(format!("'{code}' is an LSOA 2021 code, but the loaded index ({index}) uses LSOA 2011 codes: load --builtin imd2025, or give 2011 codes")),
+            Ok(c) if is_2019 && c.is_2021_only() => Err(format!(
+                "'{code}' is an LSOA 2021 code, but the loaded index ({index}) uses LSOA 2011 codes: load --builtin imd2025, or give 2011 codes"
+            )),
             Ok(_) if english && code.starts_with("W01") => Err(format!("'{code}' is a Welsh LSOA, not in the loaded English index ({index})")),
             Ok(_) => Err(format!("unknown LSOA '{code}': not in the loaded index ({index})")),
         }
@@ -77,8 +97,12 @@ pub fn lsoa_checker(store: &Store) -> Result<Option<LsoaCheck>, StoreError> {
 /// How many stored responses resolve to a loaded area: (resolved, unresolved, some unresolved codes).
 pub fn coverage(store: &Store) -> Result<(u64, u64, Vec<String>), StoreError> {
     let def = store.definition(None)?;
-    let Some(q) = def.geography.as_ref().and_then(|g| g.lsoa.clone()) else { return Ok((0, 0, Vec::new())) };
-    let Some((unit, _)) = def.find_question(&q) else { return Ok((0, 0, Vec::new())) };
+    let Some(q) = def.geography.as_ref().and_then(|g| g.lsoa.clone()) else {
+        return Ok((0, 0, Vec::new()));
+    };
+    let Some((unit, _)) = def.find_question(&q) else {
+        return Ok((0, 0, Vec::new()));
+    };
     let known: HashSet<String> = store.areas()?.into_iter().map(|a| a.lsoa).collect();
     let (mut ok, mut bad, mut examples) = (0u64, 0u64, Vec::new());
     let uid = unit.id.clone();

@@ -170,9 +170,9 @@ pub fn is_export_column(def: &Definition, name: &str) -> bool {
             .iter()
             .any(|u| u.derived.iter().any(|d| d.id == name) || name == format!("{}_uuid", u.id))
         || def.units.iter().any(|u| {
-            u.questions.iter().any(|q| {
-                q.qtype == QType::SelectMultiple && name.starts_with(&format!("{}:", q.id))
-            })
+            u.questions
+                .iter()
+                .any(|q| q.qtype == QType::SelectMultiple && name.starts_with(&format!("{}:", q.id)))
         })
 }
 
@@ -274,9 +274,7 @@ impl Rows for CsvRows {
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 let message = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => {
+                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
                         format!("row has {len} field(s) but the header has {expected_len} (a truncated line, or an unquoted comma?)")
                     }
                     _ => e.to_string(),
@@ -325,12 +323,7 @@ impl Rows for JsonRows {
             };
             let text = match l {
                 Ok(t) => t,
-                Err(e) => {
-                    return Some(Err(problem(
-                        format!("cannot read: {e} (is the file UTF-8?)"),
-                        self.line,
-                    )))
-                }
+                Err(e) => return Some(Err(problem(format!("cannot read: {e} (is the file UTF-8?)"), self.line))),
             };
             let text = text.trim_start_matches('\u{feff}');
             if text.trim().is_empty() {
@@ -338,12 +331,7 @@ impl Rows for JsonRows {
             }
             let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(text) {
                 Ok(serde_json::Value::Object(m)) => m,
-                Ok(_) => {
-                    return Some(Err(problem(
-                        "a line must be one JSON object".into(),
-                        self.line,
-                    )))
-                }
+                Ok(_) => return Some(Err(problem("a line must be one JSON object".into(), self.line))),
                 Err(e) => return Some(Err(problem(format!("not valid JSON: {e}"), self.line))),
             };
             let mut row = vec![String::new(); self.header.len()];
@@ -352,10 +340,7 @@ impl Rows for JsonRows {
                     if (self.ignore)(&k) {
                         continue;
                     }
-                    let m = format!(
-                        "unknown key '{k}'{}",
-                        did_you_mean(&k, self.header.iter().map(|s| s.as_str()))
-                    );
+                    let m = format!("unknown key '{k}'{}", did_you_mean(&k, self.header.iter().map(|s| s.as_str())));
                     return Some(Err(problem(m, self.line)));
                 };
                 row[i] = match v {
@@ -371,12 +356,7 @@ impl Rows for JsonRows {
                         })
                         .collect::<Vec<_>>()
                         .join(" "),
-                    serde_json::Value::Object(_) => {
-                        return Some(Err(problem(
-                            format!("key '{k}': nested objects are not answers"),
-                            self.line,
-                        )))
-                    }
+                    serde_json::Value::Object(_) => return Some(Err(problem(format!("key '{k}': nested objects are not answers"), self.line))),
                 };
             }
             return Some(Ok((self.line, row)));
@@ -397,11 +377,7 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn open(
-    path: &Path,
-    def: &Definition,
-    counter: Arc<AtomicU64>,
-) -> Result<Box<dyn Rows>, CaptureError> {
+fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Result<Box<dyn Rows>, CaptureError> {
     let name = path.display().to_string();
     let f = File::open(path).map_err(|source| CaptureError::Io {
         path: name.clone(),
@@ -412,27 +388,14 @@ fn open(
         inner: BufReader::with_capacity(1 << 20, f),
         n: counter,
     });
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if ext == "jsonl" || ext == "ndjson" || ext == "json" {
         let mut header: Vec<String> = Vec::new();
         for u in &def.units {
-            header.extend(
-                u.questions
-                    .iter()
-                    .filter(|q| q.qtype != QType::Note)
-                    .map(|q| q.id.clone()),
-            );
+            header.extend(u.questions.iter().filter(|q| q.qtype != QType::Note).map(|q| q.id.clone()));
             header.push(format!("{}_uuid", u.id));
         }
-        let index = header
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.clone(), i))
-            .collect();
+        let index = header.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
         let d = def.clone();
         let ignore = Box::new(move |k: &str| is_export_column(&d, k));
         return Ok(Box::new(JsonRows {
@@ -449,21 +412,14 @@ fn open(
         inner: reader,
         state: quotes.clone(),
     });
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(reader);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(reader);
     let header: Vec<String> = match rdr.byte_headers() {
         Ok(h) => h
             .iter()
             .enumerate()
             .map(|(i, b)| {
                 let s = String::from_utf8_lossy(b).into_owned();
-                let s = if i == 0 {
-                    s.trim_start_matches('\u{feff}').to_string()
-                } else {
-                    s
-                };
+                let s = if i == 0 { s.trim_start_matches('\u{feff}').to_string() } else { s };
                 s.trim().to_string()
             })
             .collect(),
@@ -503,13 +459,7 @@ struct Plan {
     uuid_col: Vec<Option<usize>>,
 }
 
-fn plan(
-    file: &str,
-    header: &[String],
-    def: &Definition,
-    lineage: &[&Unit],
-    json: bool,
-) -> Result<Plan, Vec<RowProblem>> {
+fn plan(file: &str, header: &[String], def: &Definition, lineage: &[&Unit], json: bool) -> Result<Plan, Vec<RowProblem>> {
     let mut problems = Vec::new();
     let p = |column: Option<usize>, message: String| RowProblem {
         file: file.to_string(),
@@ -523,28 +473,17 @@ fn plan(
     let mut pos: HashMap<&str, usize> = HashMap::new();
     for (i, h) in header.iter().enumerate() {
         if let Some(first) = pos.insert(h.as_str(), i) {
-            problems.push(p(
-                Some(i + 1),
-                format!("column '{h}' appears twice (first as column {})", first + 1),
-            ));
+            problems.push(p(Some(i + 1), format!("column '{h}' appears twice (first as column {})", first + 1)));
         }
     }
     if header.iter().all(|h| h.is_empty()) || header.is_empty() {
-        problems.push(p(
-            None,
-            "the file is empty: expected a header line of question ids".into(),
-        ));
+        problems.push(p(None, "the file is empty: expected a header line of question ids".into()));
         return Err(problems);
     }
-    let depth = lineage
-        .iter()
-        .rposition(|u| pos.contains_key(u.key.as_str()));
+    let depth = lineage.iter().rposition(|u| pos.contains_key(u.key.as_str()));
     let Some(depth) = depth else {
         let keys: Vec<&str> = lineage.iter().map(|u| u.key.as_str()).collect();
-        problems.push(p(
-            None,
-            format!("no key column: the header must have {}", keys.join(" or ")),
-        ));
+        problems.push(p(None, format!("no key column: the header must have {}", keys.join(" or "))));
         return Err(problems);
     };
     let mut known: Vec<&str> = Vec::new();
@@ -555,25 +494,10 @@ fn plan(
         let own: Vec<Option<usize>> = u
             .questions
             .iter()
-            .map(|q| {
-                if q.qtype == QType::Note {
-                    None
-                } else {
-                    pos.get(q.id.as_str()).copied()
-                }
-            })
+            .map(|q| if q.qtype == QType::Note { None } else { pos.get(q.id.as_str()).copied() })
             .collect();
-        known.extend(
-            u.questions
-                .iter()
-                .filter(|q| q.qtype != QType::Note)
-                .map(|q| q.id.as_str()),
-        );
-        let non_key_present = u
-            .questions
-            .iter()
-            .zip(&own)
-            .any(|(q, c)| c.is_some() && q.id != u.key);
+        known.extend(u.questions.iter().filter(|q| q.qtype != QType::Note).map(|q| q.id.as_str()));
+        let non_key_present = u.questions.iter().zip(&own).any(|(q, c)| c.is_some() && q.id != u.key);
         let full = d == depth || non_key_present;
         if d <= depth && u.key.is_empty() {
             problems.push(p(None, format!("unit '{}' has no key", u.id)));
@@ -581,10 +505,7 @@ fn plan(
         if d <= depth && !pos.contains_key(u.key.as_str()) {
             problems.push(p(
                 None,
-                format!(
-                    "missing column '{}': the key of unit '{}', needed to place each row",
-                    u.key, u.id
-                ),
+                format!("missing column '{}': the key of unit '{}', needed to place each row", u.key, u.id),
             ));
         }
         if full && d <= depth && !json {
@@ -596,7 +517,14 @@ fn plan(
                 .map(|(q, _)| q.id.as_str())
                 .collect();
             if !missing.is_empty() {
-                problems.push(p(None, format!("missing column(s) for unit '{}': {} (an unanswered question still needs its column, left empty)", u.id, missing.join(", "))));
+                problems.push(p(
+                    None,
+                    format!(
+                        "missing column(s) for unit '{}': {} (an unanswered question still needs its column, left empty)",
+                        u.id,
+                        missing.join(", ")
+                    ),
+                ));
             }
         }
         has_questions.push(full && d <= depth);
@@ -612,13 +540,7 @@ fn plan(
         if !unknown.is_empty() {
             let list: Vec<String> = unknown
                 .iter()
-                .map(|(i, h)| {
-                    format!(
-                        "'{h}' (column {}){}",
-                        i + 1,
-                        did_you_mean(h, known.iter().copied())
-                    )
-                })
+                .map(|(i, h)| format!("'{h}' (column {}){}", i + 1, did_you_mean(h, known.iter().copied())))
                 .collect();
             problems.push(p(None, format!("unknown column(s): {}", list.join(", "))));
         }
@@ -698,9 +620,7 @@ pub fn cells_to_values(unit: &Unit, cells: &[Cell], columns: &[Column], values: 
             if let Some(d) = unit.derived.iter().find(|d| d.id == c.name) {
                 values[d.slot] = match cell {
                     Cell::Null => Value::Missing,
-                    Cell::Int(v) if d.expr.ty == crate::schema::expr::ExprType::Bool => {
-                        Value::Bool(*v != 0)
-                    }
+                    Cell::Int(v) if d.expr.ty == crate::schema::expr::ExprType::Bool => Value::Bool(*v != 0),
                     Cell::Int(v) => Value::Num(*v as f64),
                     Cell::Real(v) => Value::Num(*v),
                     Cell::Text(s) => Value::Text(Arc::from(s.as_str())),
@@ -712,27 +632,17 @@ pub fn cells_to_values(unit: &Unit, cells: &[Cell], columns: &[Column], values: 
             continue;
         };
         let text = key_text(cell);
-        values[q.slot] = parse_answer(q, &text)
-            .map(|(_, v)| v)
-            .unwrap_or(Value::Missing);
+        values[q.slot] = parse_answer(q, &text).map(|(_, v)| v).unwrap_or(Value::Missing);
     }
 }
 
 /// Imports files into the store (see the module docs).
-pub fn import_files(
-    store: &mut Store,
-    files: &[PathBuf],
-    opts: &ImportOptions,
-) -> Result<ImportReport, CaptureError> {
+pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport, CaptureError> {
     let def = store.definition(None)?;
     let leaf = def.leaf_unit().id.clone();
     let lineage: Vec<&Unit> = def.lineage(&leaf);
     let counter = Arc::new(AtomicU64::new(0));
-    let total_bytes: u64 = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum();
+    let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
 
     // Open every file and plan its columns first: header problems fail before any row is read.
     let mut sources: Vec<(Box<dyn Rows>, Plan, String)> = Vec::new();
@@ -740,10 +650,7 @@ pub fn import_files(
     for f in files {
         let name = f.display().to_string();
         let json = matches!(
-            f.extension()
-                .and_then(|e| e.to_str())
-                .map(|e| e.to_ascii_lowercase())
-                .as_deref(),
+            f.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
             Some("jsonl" | "ndjson" | "json")
         );
         let rows = match open(f, &def, counter.clone()) {
@@ -797,11 +704,7 @@ pub fn import_files(
     let mut rows_read = 0u64;
     let writer = store.writer()?;
     writer.ensure_wave(opts.wave)?;
-    let files_text = files
-        .iter()
-        .map(|f| f.display().to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let files_text = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ");
     let import_id = writer.begin_import(opts.wave, &files_text, &opts.by)?;
     let progress = Progress::new(opts.progress, total_bytes, counter.clone());
 
@@ -848,23 +751,13 @@ pub fn import_files(
             for d in 0..=plan.depth {
                 let st = &mut states[d];
                 let unit = st.unit;
-                let key_col = unit
-                    .questions
-                    .iter()
-                    .position(|q| q.id == unit.key)
-                    .and_then(|i| plan.cols[d][i]);
-                let key_raw = key_col
-                    .map(|c| fields.get(c).map(String::as_str).unwrap_or(""))
-                    .unwrap_or("");
+                let key_col = unit.questions.iter().position(|q| q.id == unit.key).and_then(|i| plan.cols[d][i]);
+                let key_raw = key_col.map(|c| fields.get(c).map(String::as_str).unwrap_or("")).unwrap_or("");
                 if !record_label.is_empty() {
                     record_label.push('/');
                 }
                 record_label.push_str(&format!("{}={}", unit.key, key_raw));
-                let mk = |column: Option<usize>,
-                          question: Option<&str>,
-                          value: Option<&str>,
-                          message: String,
-                          rec: &str| RowProblem {
+                let mk = |column: Option<usize>, question: Option<&str>, value: Option<&str>, message: String, rec: &str| RowProblem {
                     file: name.clone(),
                     line,
                     column: column.map(|c| c + 1),
@@ -888,48 +781,37 @@ pub fn import_files(
                 values.resize(unit.scope.len(), Value::Missing);
                 if !plan.has_questions[d] {
                     // only the key: the record must exist (earlier in this import or in the store)
-                    let kq = unit
-                        .question(&unit.key)
-                        .expect("key question checked by the loader");
+                    let kq = unit.question(&unit.key).expect("key question checked by the loader");
                     let key_cell = match parse_answer(kq, key_raw) {
                         Ok((c, _)) => c,
                         Err(m) => {
-                            row_problems.push(mk(
-                                key_col,
-                                Some(&unit.key),
-                                Some(key_raw),
-                                m,
-                                &record_label,
-                            ));
+                            row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label));
                             break;
                         }
                     };
                     let pr = parent_rowid.unwrap_or(0);
                     let found = match st.seen.get(&(pr, key_text(&key_cell))) {
                         Some((rowid, _, _)) => Some(*rowid),
-                        None => writer
-                            .find(unit, opts.wave, parent_rowid, &key_cell)?
-                            .map(|e| e.rowid),
+                        None => writer.find(unit, opts.wave, parent_rowid, &key_cell)?.map(|e| e.rowid),
                     };
                     let Some(rowid) = found else {
-                        row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), format!("no {} with this key in wave {} (import its file first, or together)", unit.id, opts.wave), &record_label));
+                        row_problems.push(mk(
+                            key_col,
+                            Some(&unit.key),
+                            Some(key_raw),
+                            format!("no {} with this key in wave {} (import its file first, or together)", unit.id, opts.wave),
+                            &record_label,
+                        ));
                         break;
                     };
-                    let cached = st
-                        .last
-                        .as_ref()
-                        .filter(|(r, _)| *r == rowid)
-                        .map(|(_, v)| v.clone());
+                    let cached = st.last.as_ref().filter(|(r, _)| *r == rowid).map(|(_, v)| v.clone());
                     let vals = match cached {
                         Some(v) => v,
                         None => {
                             let uuid: String = writer
                                 .transaction()
                                 .query_row(
-                                    &format!(
-                                        "SELECT _uuid FROM \"{}\" WHERE _rowid = ?1",
-                                        crate::store::unit_table(&unit.id)
-                                    ),
+                                    &format!("SELECT _uuid FROM \"{}\" WHERE _rowid = ?1", crate::store::unit_table(&unit.id)),
                                     [rowid],
                                     |r| r.get(0),
                                 )
@@ -937,9 +819,7 @@ pub fn import_files(
                                     path: store_path(&writer),
                                     source,
                                 })?;
-                            if let Some((_, cells)) =
-                                writer.read_record(unit, &st.columns, &uuid)?
-                            {
+                            if let Some((_, cells)) = writer.read_record(unit, &st.columns, &uuid)? {
                                 cells_to_values(unit, &cells, &st.columns, &mut values);
                             }
                             st.last = Some((rowid, values.clone()));
@@ -960,22 +840,13 @@ pub fn import_files(
                         continue;
                     }
                     let col = plan.cols[d][qi];
-                    let raw = col
-                        .and_then(|c| fields.get(c))
-                        .map(String::as_str)
-                        .unwrap_or("");
+                    let raw = col.and_then(|c| fields.get(c)).map(String::as_str).unwrap_or("");
                     match parse_answer(q, raw) {
                         Ok((cell, v)) => {
                             if q.qtype == QType::Lsoa {
                                 if let (Cell::Text(code), Some(check)) = (&cell, &opts.lsoa_check) {
                                     if let Err(m) = check(code) {
-                                        row_problems.push(mk(
-                                            col,
-                                            Some(&q.id),
-                                            Some(raw),
-                                            m,
-                                            &record_label,
-                                        ));
+                                        row_problems.push(mk(col, Some(&q.id), Some(raw), m, &record_label));
                                         bad = true;
                                     }
                                 }
@@ -998,10 +869,7 @@ pub fn import_files(
                 for ap in check_and_derive(unit, &mut values, &q_cells) {
                     let qi = unit.questions.iter().position(|q| q.id == ap.question);
                     let col = qi.and_then(|i| plan.cols[d][i]);
-                    let raw = col
-                        .and_then(|c| fields.get(c))
-                        .map(String::as_str)
-                        .filter(|s| !s.is_empty());
+                    let raw = col.and_then(|c| fields.get(c)).map(String::as_str).filter(|s| !s.is_empty());
                     row_problems.push(mk(col, Some(&ap.question), raw, ap.message, &record_label));
                 }
                 if !row_problems.is_empty() {
@@ -1011,11 +879,7 @@ pub fn import_files(
                 for dv in &unit.derived {
                     cells.push(derived_cell(&values[dv.slot]));
                 }
-                let kq = unit
-                    .questions
-                    .iter()
-                    .position(|q| q.id == unit.key)
-                    .unwrap_or(0);
+                let kq = unit.questions.iter().position(|q| q.id == unit.key).unwrap_or(0);
                 let key = q_cells[kq].clone();
                 let pr = parent_rowid.unwrap_or(0);
                 let kt = key_text(&key);
@@ -1024,48 +888,23 @@ pub fn import_files(
                     if d < plan.depth {
                         if *h != hash {
                             let (rowid, first_line) = (*rowid, *first_line);
-                            let (col, q, raw, was) = describe_difference(
-                                &writer,
-                                unit,
-                                &st.columns,
-                                rowid,
-                                &cells,
-                                &plan.cols[d],
-                                &fields,
-                            )?;
-                            let m = format!("{} columns differ from line {first_line} for the same {}{was} (they must agree on every row)", unit.id, unit.key);
-                            row_problems.push(mk(
-                                col,
-                                q.as_deref(),
-                                raw.as_deref(),
-                                m,
-                                &record_label,
-                            ));
+                            let (col, q, raw, was) = describe_difference(&writer, unit, &st.columns, rowid, &cells, &plan.cols[d], &fields)?;
+                            let m = format!(
+                                "{} columns differ from line {first_line} for the same {}{was} (they must agree on every row)",
+                                unit.id, unit.key
+                            );
+                            row_problems.push(mk(col, q.as_deref(), raw.as_deref(), m, &record_label));
                             break;
                         }
                         parent_rowid = Some(*rowid);
                         parent_values = values;
                         continue;
                     }
-                    let m = format!(
-                        "duplicate key: {} {} already on line {first_line}",
-                        unit.key, kt
-                    );
-                    row_problems.push(mk(
-                        key_col,
-                        Some(&unit.key),
-                        Some(key_raw),
-                        m,
-                        &record_label,
-                    ));
+                    let m = format!("duplicate key: {} {} already on line {first_line}", unit.key, kt);
+                    row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label));
                     break;
                 }
-                match writer.find(
-                    unit,
-                    opts.wave,
-                    parent_rowid.filter(|_| unit.parent.is_some()),
-                    &key,
-                )? {
+                match writer.find(unit, opts.wave, parent_rowid.filter(|_| unit.parent.is_some()), &key)? {
                     Some(ex) if ex.hash == hash => {
                         st.unchanged += 1;
                         touched.push((d, (pr, kt.clone()), false));
@@ -1074,31 +913,11 @@ pub fn import_files(
                         parent_values = values;
                     }
                     Some(ex) => {
-                        let (col, q, raw, was) = describe_difference(
-                            &writer,
-                            unit,
-                            &st.columns,
-                            ex.rowid,
-                            &cells,
-                            &plan.cols[d],
-                            &fields,
-                        )?;
+                        let (col, q, raw, was) = describe_difference(&writer, unit, &st.columns, ex.rowid, &cells, &plan.cols[d], &fields)?;
                         let m = format!("conflict: {} {} is already in wave {} (record {}) with different answers{was}; nothing was overwritten (correct it with `hearth edit`)", unit.key, kt, opts.wave, ex.uuid);
                         match q {
-                            Some(q) => row_problems.push(mk(
-                                col,
-                                Some(&q),
-                                raw.as_deref(),
-                                m,
-                                &record_label,
-                            )),
-                            None => row_problems.push(mk(
-                                key_col,
-                                Some(&unit.key),
-                                Some(key_raw),
-                                m,
-                                &record_label,
-                            )),
+                            Some(q) => row_problems.push(mk(col, Some(&q), raw.as_deref(), m, &record_label)),
+                            None => row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label)),
                         }
                         break;
                     }
@@ -1110,14 +929,11 @@ pub fn import_files(
                             .filter(|s| !s.is_empty());
                         if let Some(u) = &uuid_hint {
                             if writer.uuid_exists(unit, u)? {
-                                let m = format!("record UUID {u} is already in the store (for another wave or key): to import a copy, drop the {}_uuid column", unit.id);
-                                row_problems.push(mk(
-                                    plan.uuid_col[d],
-                                    Some(&format!("{}_uuid", unit.id)),
-                                    Some(u),
-                                    m,
-                                    &record_label,
-                                ));
+                                let m = format!(
+                                    "record UUID {u} is already in the store (for another wave or key): to import a copy, drop the {}_uuid column",
+                                    unit.id
+                                );
+                                row_problems.push(mk(plan.uuid_col[d], Some(&format!("{}_uuid", unit.id)), Some(u), m, &record_label));
                                 break;
                             }
                         }
@@ -1151,13 +967,10 @@ pub fn import_files(
                 } else {
                     "ROLLBACK TO import_row; RELEASE import_row"
                 };
-                writer
-                    .transaction()
-                    .execute_batch(sql)
-                    .map_err(|source| StoreError::Sqlite {
-                        path: store_path(&writer),
-                        source,
-                    })?;
+                writer.transaction().execute_batch(sql).map_err(|source| StoreError::Sqlite {
+                    path: store_path(&writer),
+                    source,
+                })?;
                 if !row_problems.is_empty() {
                     for (d, key, added) in touched {
                         let st = &mut states[d];
@@ -1176,11 +989,7 @@ pub fn import_files(
             if !row_problems.is_empty() {
                 total_problems += row_problems.len();
                 if opts.skip_invalid {
-                    let reason = row_problems
-                        .iter()
-                        .map(|p| p.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; ");
+                    let reason = row_problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ");
                     rejects.push((name.clone(), line, reason, fields.clone()));
                 }
                 for p in row_problems {
@@ -1230,14 +1039,8 @@ pub fn import_files(
     )?;
     let mut report = ImportReport {
         rows: rows_read,
-        added: states
-            .iter()
-            .map(|s| (s.unit.id.clone(), s.added))
-            .collect(),
-        unchanged: states
-            .iter()
-            .map(|s| (s.unit.id.clone(), s.unchanged))
-            .collect(),
+        added: states.iter().map(|s| (s.unit.id.clone(), s.added)).collect(),
+        unchanged: states.iter().map(|s| (s.unit.id.clone(), s.unchanged)).collect(),
         rejected: rejects.len() as u64,
         rejects_file: None,
         problems: problems.iter().map(|p| p.to_string()).collect(),
@@ -1273,10 +1076,7 @@ fn describe_difference(
     let uuid: String = writer
         .transaction()
         .query_row(
-            &format!(
-                "SELECT _uuid FROM \"{}\" WHERE _rowid = ?1",
-                crate::store::unit_table(&unit.id)
-            ),
+            &format!("SELECT _uuid FROM \"{}\" WHERE _rowid = ?1", crate::store::unit_table(&unit.id)),
             [rowid],
             |r| r.get(0),
         )
@@ -1291,11 +1091,7 @@ fn describe_difference(
         return Ok((None, None, None, String::new()));
     };
     let name = &columns[i].name;
-    let col = unit
-        .questions
-        .iter()
-        .position(|q| &q.id == name)
-        .and_then(|qi| cols.get(qi).copied().flatten());
+    let col = unit.questions.iter().position(|q| &q.id == name).and_then(|qi| cols.get(qi).copied().flatten());
     let raw = col.and_then(|c| fields.get(c)).cloned();
     let was = match &stored[i] {
         Cell::Null => format!(": '{name}' has no answer there"),
@@ -1308,10 +1104,7 @@ fn store_path(w: &Writer<'_>) -> String {
     w.transaction().path().unwrap_or("").to_string()
 }
 
-fn write_rejects(
-    path: &Path,
-    rejects: &[(String, u64, String, Vec<String>)],
-) -> Result<(), CaptureError> {
+fn write_rejects(path: &Path, rejects: &[(String, u64, String, Vec<String>)]) -> Result<(), CaptureError> {
     let io = |source: std::io::Error| CaptureError::Io {
         path: path.display().to_string(),
         what: "cannot write the rejects file".into(),
@@ -1355,11 +1148,7 @@ impl Progress {
     }
     fn draw(&self, rows: u64, end: bool) {
         let done = self.bytes.load(Ordering::Relaxed).min(self.total.max(1));
-        let frac = if end {
-            1.0
-        } else {
-            done as f64 / self.total.max(1) as f64
-        };
+        let frac = if end { 1.0 } else { done as f64 / self.total.max(1) as f64 };
         let width = 30;
         let filled = (frac * width as f64) as usize;
         let secs = self.start.elapsed().as_secs_f64().max(1e-9);

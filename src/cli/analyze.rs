@@ -73,7 +73,11 @@ pub fn request(a: &Args) -> anyhow::Result<Request> {
     }
     Ok(Request {
         outcomes: a.outcome.clone(),
-        by: a.by.iter().map(|b| b.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).collect(),
+        by: a
+            .by
+            .iter()
+            .map(|b| b.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .collect(),
         stat,
         denominator: a.denominator.clone(),
         quantiles: a.quantiles.clone(),

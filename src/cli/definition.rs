@@ -51,13 +51,16 @@ fn infer(a: InferArgs) -> anyhow::Result<()> {
         anyhow::bail!("{}: exists already (use --force to overwrite)", a.out.display());
     }
     let f = std::fs::File::open(&a.data).with_context(|| format!("{}: cannot open", a.data.display()))?;
-    let inferred = hearth::schema::infer::infer_csv(std::io::BufReader::new(f), &a.data.display().to_string(), &a.survey)
-        .map_err(hearth::Error::from)?;
+    let inferred = hearth::schema::infer::infer_csv(std::io::BufReader::new(f), &a.data.display().to_string(), &a.survey).map_err(hearth::Error::from)?;
     std::fs::write(&a.out, &inferred.yaml).with_context(|| format!("{}: cannot write", a.out.display()))?;
     for n in &inferred.notes {
         eprintln!("note: {n}");
     }
-    eprintln!("wrote {}: review it, add the design section, then `hearth validate {}`", a.out.display(), a.out.display());
+    eprintln!(
+        "wrote {}: review it, add the design section, then `hearth validate {}`",
+        a.out.display(),
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -65,6 +68,10 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
     let def = super::load_definition(&a.definition)?;
     let mut store = hearth::store::Store::open(&a.store).map_err(hearth::Error::from)?;
     store.add_definition(&def).map_err(hearth::Error::from)?;
-    println!("{}: definition version {} added; new responses are captured with it", a.store.display(), def.version);
+    println!(
+        "{}: definition version {} added; new responses are captured with it",
+        a.store.display(),
+        def.version
+    );
     Ok(())
 }

@@ -24,7 +24,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!("hearth demo: the North West household health survey (simulated responses)\n");
     for r in &demo.imports {
         let added: Vec<String> = r.added.iter().map(|(u, n)| format!("{n} {u}s")).collect();
-        println!("  wave {}: imported {} ({} rows checked against the definition)", r.wave, added.join(", "), r.rows);
+        println!(
+            "  wave {}: imported {} ({} rows checked against the definition)",
+            r.wave,
+            added.join(", "),
+            r.rows
+        );
     }
     println!("  geography: IMD 2019 for {} LSOAs in England (built in)", demo.areas);
     println!("  store: {}{}\n", demo.store.display(), if a.keep.is_none() { " (temporary)" } else { "" });
@@ -33,6 +38,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     print!("{}", hearth::report::render(&demo.by_decile, hearth::report::Format::Table));
     println!("\nThe same outcomes by wave:\n");
     print!("{}", hearth::report::render(&demo.by_wave, hearth::report::Format::Table));
-    println!("\n(done in {:.2} s) {}", started.elapsed().as_secs_f64(), hearth::geo::OGL_ATTRIBUTION.lines().next().unwrap_or(""));
+    println!(
+        "\n(done in {:.2} s) {}",
+        started.elapsed().as_secs_f64(),
+        hearth::geo::OGL_ATTRIBUTION.lines().next().unwrap_or("")
+    );
     Ok(())
 }

@@ -31,7 +31,14 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let format = hearth::export::ExportFormat::parse(&a.format).ok_or_else(|| anyhow::anyhow!("--format {}: expected csv, jsonl or parquet", a.format))?;
     let store = hearth::store::Store::open(&a.store).map_err(hearth::Error::from)?;
-    let opts = hearth::export::ExportOptions { format, out: a.out, wave: a.wave, long: a.long, include_identifiers: a.include_identifiers, codebook: a.codebook };
+    let opts = hearth::export::ExportOptions {
+        format,
+        out: a.out,
+        wave: a.wave,
+        long: a.long,
+        include_identifiers: a.include_identifiers,
+        codebook: a.codebook,
+    };
     let r = hearth::export::export(&store, &opts).map_err(hearth::Error::from)?;
     for (p, n) in r.files {
         println!("{}: {n} rows", p.display());

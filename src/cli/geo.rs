@@ -70,17 +70,31 @@ fn load(a: LoadArgs) -> anyhow::Result<()> {
         anyhow::bail!("geo load needs a deprivation index: --builtin imd2019, --builtin imd2025 or --imd FILE");
     }
     let g = b.build().map_err(hearth::Error::from)?;
-    let n = hearth::capture::areas::store_geography(&mut store, &g).map_err(hearth::Error::from).context("storing the lookups")?;
+    let n = hearth::capture::areas::store_geography(&mut store, &g)
+        .map_err(hearth::Error::from)
+        .context("storing the lookups")?;
     println!("{}: {n} areas loaded", a.store.display());
     for p in g.provenance() {
         println!("  {}: {} from {} ({} rows)", p.what, p.vintage, p.source, p.rows);
     }
     let orphans = g.wards_without_lsoa();
     if !orphans.is_empty() {
-        println!("  note: {} ward(s) in the lookup have no LSOA (best-fit lookup), so a ward breakdown never shows them", orphans.len());
+        println!(
+            "  note: {} ward(s) in the lookup have no LSOA (best-fit lookup), so a ward breakdown never shows them",
+            orphans.len()
+        );
     }
     let report = hearth::capture::areas::coverage(&store).map_err(hearth::Error::from)?;
-    println!("  responses: {} resolve to an area, {} do not{}", report.0, report.1, if report.2.is_empty() { String::new() } else { format!(" (e.g. {})", report.2.join(", ")) });
+    println!(
+        "  responses: {} resolve to an area, {} do not{}",
+        report.0,
+        report.1,
+        if report.2.is_empty() {
+            String::new()
+        } else {
+            format!(" (e.g. {})", report.2.join(", "))
+        }
+    );
     println!("  {}", hearth::geo::OGL_ATTRIBUTION.lines().next().unwrap_or(""));
     Ok(())
 }

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-
 /// Create a store for a survey (fails if the file exists).
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,6 +16,11 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let def = super::load_definition(&a.definition)?;
     hearth::store::Store::create(&a.store, &def).map_err(hearth::Error::from)?;
-    println!("{}: created for survey '{}' (definition version {})", a.store.display(), def.survey, def.version);
+    println!(
+        "{}: created for survey '{}' (definition version {})",
+        a.store.display(),
+        def.survey,
+        def.version
+    );
     Ok(())
 }

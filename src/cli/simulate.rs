@@ -29,7 +29,13 @@ pub struct Args {
 /// Runs `simulate`.
 pub fn run(a: Args) -> anyhow::Result<()> {
     let def = super::load_definition(&a.definition)?;
-    let opts = hearth::simulate::SimOptions { households: a.households, seed: a.seed, wave: a.wave, areas: Vec::new(), psus: a.psus };
+    let opts = hearth::simulate::SimOptions {
+        households: a.households,
+        seed: a.seed,
+        wave: a.wave,
+        areas: Vec::new(),
+        psus: a.psus,
+    };
     let f = std::fs::File::create(&a.out).with_context(|| format!("{}: cannot create", a.out.display()))?;
     let rows = hearth::simulate::simulate_csv(&def, &opts, std::io::BufWriter::new(f)).with_context(|| format!("{}: cannot write", a.out.display()))?;
     println!("{}: {} households, {} rows (seed {})", a.out.display(), a.households, rows, a.seed);

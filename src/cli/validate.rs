@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-
 /// Check a survey definition (exit 0 clean, 1 problems, 2 cannot read).
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,7 +23,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         def.units.len(),
         questions,
         derived,
-        if instruments.is_empty() { String::new() } else { format!(", instruments: {}", instruments.join(", ")) }
+        if instruments.is_empty() {
+            String::new()
+        } else {
+            format!(", instruments: {}", instruments.join(", "))
+        }
     );
     Ok(())
 }

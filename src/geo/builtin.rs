@@ -73,9 +73,7 @@ impl FromStr for Builtin {
         match s.trim().to_ascii_lowercase().as_str() {
             "imd2019" => Ok(Builtin::Imd2019),
             "imd2025" => Ok(Builtin::Imd2025),
-            other => Err(format!(
-                "unknown builtin geography {other:?} (expected imd2019 or imd2025)"
-            )),
+            other => Err(format!("unknown builtin geography {other:?} (expected imd2019 or imd2025)")),
         }
     }
 }
@@ -97,8 +95,7 @@ pub(super) fn load(which: Builtin) -> Result<BuiltinParts, GeoError> {
     let label = which.source_label();
     let missing = || GeoError::Incompatible {
         path: label.clone(),
-        message: "builtin table has no index (hearth was built with a broken builtin file)"
-            .to_string(),
+        message: "builtin table has no index (hearth was built with a broken builtin file)".to_string(),
     };
     match which {
         Builtin::Imd2019 => {
@@ -132,10 +129,7 @@ pub fn builtin_csv(bytes: &[u8]) -> std::io::Result<String> {
 
 /// Rebuilds the three builtin files in `out_dir` from the raw files in `data_dir`
 /// (`shared/data/geography`). Every input goes through the validating readers first.
-pub fn generate(
-    data_dir: &Path,
-    out_dir: &Path,
-) -> Result<Vec<(String, usize)>, Box<dyn std::error::Error>> {
+pub fn generate(data_dir: &Path, out_dir: &Path) -> Result<Vec<(String, usize)>, Box<dyn std::error::Error>> {
     use super::codes::Nation;
     use flate2::{write::GzEncoder, Compression};
     use std::io::Write;
@@ -143,22 +137,10 @@ pub fn generate(
     let opts = ReadOptions::default();
     let file2 = read_file(&data_dir.join("imd2019_file2_domains_lsoa11.csv"), &opts)?;
     let wards = read_file(&data_dir.join("ons_lsoa11_wd19_lad19_ew_lookup.csv"), &opts)?;
-    let file6 = read_file(
-        &data_dir.join("imd2019_file6_population_denominators_lsoa11.csv"),
-        &opts,
-    )?;
-    let regions = read_file(
-        &data_dir.join("ons_wd19_lad19_cty19_rgn19_ctry19_uk_lookup.csv"),
-        &opts,
-    )?;
+    let file6 = read_file(&data_dir.join("imd2019_file6_population_denominators_lsoa11.csv"), &opts)?;
+    let regions = read_file(&data_dir.join("ons_wd19_lad19_cty19_rgn19_ctry19_uk_lookup.csv"), &opts)?;
     let imd2025 = read_file(&data_dir.join("imd2025_england_lsoa21.csv"), &opts)?;
-    let (Some(index), Some(wards), Some(pop), Some(regions), Some(idx25)) = (
-        file2.index,
-        wards.wards,
-        file6.population,
-        regions.regions,
-        imd2025.index,
-    ) else {
+    let (Some(index), Some(wards), Some(pop), Some(regions), Some(idx25)) = (file2.index, wards.wards, file6.population, regions.regions, imd2025.index) else {
         return Err("a raw file did not provide the expected table".into());
     };
 
@@ -188,12 +170,8 @@ pub fn generate(
     ])?;
     for r in rows {
         let lsoa = r.code.lsoa().ok_or("non-LSOA code in IMD 2019")?;
-        let ward = wards
-            .ward_of(&lsoa)
-            .ok_or_else(|| format!("{lsoa} has no ward"))?;
-        let p = pop
-            .get(&r.code)
-            .ok_or_else(|| format!("{lsoa} has no population"))?;
+        let ward = wards.ward_of(&lsoa).ok_or_else(|| format!("{lsoa} has no ward"))?;
+        let p = pop.get(&r.code).ok_or_else(|| format!("{lsoa} has no population"))?;
         w.write_record([
             lsoa.as_str(),
             r.name.as_deref().unwrap_or(""),
@@ -211,14 +189,9 @@ pub fn generate(
     // wards2019: English wards with region.
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "WD19CD", "WD19NM", "LAD19CD", "LAD19NM", "CTY19CD", "CTY19NM", "RGN19CD", "RGN19NM",
-        "CTRY19CD", "CTRY19NM",
+        "WD19CD", "WD19NM", "LAD19CD", "LAD19NM", "CTY19CD", "CTY19NM", "RGN19CD", "RGN19NM", "CTRY19CD", "CTRY19NM",
     ])?;
-    for r in regions
-        .wards()
-        .iter()
-        .filter(|r| r.ward.code.nation() == Nation::England)
-    {
+    for r in regions.wards().iter().filter(|r| r.ward.code.nation() == Nation::England) {
         let (cty, ctynm) = r.county.clone().unwrap_or_default();
         w.write_record([
             r.ward.code.as_str(),

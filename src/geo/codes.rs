@@ -96,9 +96,7 @@ fn parse_gss(s: &str, prefixes: &[&[u8; 3]]) -> Option<[u8; 9]> {
 
 /// The numeric part of a GSS code (the last 6 digits).
 fn gss_number(b: &[u8; 9]) -> u32 {
-    b[3..]
-        .iter()
-        .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+    b[3..].iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
 }
 
 macro_rules! gss_code {
@@ -283,14 +281,12 @@ pub struct Postcode {
     len: u8,
 }
 
-const POSTCODE_EXPECTED: &str =
-    "an outward code of 2 to 4 letters and digits starting with a letter, then a digit and two letters, e.g. PR1 2HE";
+const POSTCODE_EXPECTED: &str = "an outward code of 2 to 4 letters and digits starting with a letter, then a digit and two letters, e.g. PR1 2HE";
 
 impl Postcode {
     /// Parses a postcode with any case and spacing.
     pub fn new(s: &str) -> Result<Postcode, CodeError> {
-        Self::from_bytes(s.as_bytes())
-            .ok_or_else(|| CodeError::new("postcode", s, POSTCODE_EXPECTED))
+        Self::from_bytes(s.as_bytes()).ok_or_else(|| CodeError::new("postcode", s, POSTCODE_EXPECTED))
     }
 
     /// As [`Postcode::new`], from bytes, without building an error (fast path for large
@@ -312,21 +308,14 @@ impl Postcode {
             return None;
         }
         let (out, inw) = compact[..n].split_at(n - 3);
-        if !out[0].is_ascii_alphabetic()
-            || !inw[0].is_ascii_digit()
-            || !inw[1].is_ascii_alphabetic()
-            || !inw[2].is_ascii_alphabetic()
-        {
+        if !out[0].is_ascii_alphabetic() || !inw[0].is_ascii_digit() || !inw[1].is_ascii_alphabetic() || !inw[2].is_ascii_alphabetic() {
             return None;
         }
         let mut buf = [0u8; 8];
         buf[..out.len()].copy_from_slice(out);
         buf[out.len()] = b' ';
         buf[out.len() + 1..n + 1].copy_from_slice(inw);
-        Some(Postcode {
-            buf,
-            len: (n + 1) as u8,
-        })
+        Some(Postcode { buf, len: (n + 1) as u8 })
     }
 
     /// The normalised postcode, e.g. `PR1 2HE`.

@@ -30,20 +30,14 @@ mod tests;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-pub use self::builtin::{
-    builtin_csv, generate as generate_builtin, Builtin, BUILTIN_IMD2019_GZ, BUILTIN_IMD2025_GZ,
-    BUILTIN_WARDS2019_GZ,
-};
+pub use self::builtin::{builtin_csv, generate as generate_builtin, Builtin, BUILTIN_IMD2019_GZ, BUILTIN_IMD2025_GZ, BUILTIN_WARDS2019_GZ};
 pub use self::codes::{
-    AreaCode, CodeError, DataZoneCode, ImdDecile, ImdQuintile, IndexKind, LadCode, LsoaCode,
-    LsoaVintage, Nation, Postcode, WardCode, LAST_ENGLISH_LSOA11, LAST_WELSH_LSOA11,
+    AreaCode, CodeError, DataZoneCode, ImdDecile, ImdQuintile, IndexKind, LadCode, LsoaCode, LsoaVintage, Nation, Postcode, WardCode, LAST_ENGLISH_LSOA11,
+    LAST_WELSH_LSOA11,
 };
 pub use self::error::{DataError, GeoError, ResolveError, MAX_ERRORS};
 pub use self::read::{read_file, read_from, FileFormat, GeoFile, ReadOptions, KNOWN_FORMATS};
-pub use self::tables::{
-    IndexRow, IndexTable, Population, PostcodeEntry, PostcodeMap, RegionLookup, SourceInfo, Ward,
-    WardLookup, WardRegion,
-};
+pub use self::tables::{IndexRow, IndexTable, Population, PostcodeEntry, PostcodeMap, RegionLookup, SourceInfo, Ward, WardLookup, WardRegion};
 
 /// The attribution required by the Open Government Licence v3.0 for the data hearth ships
 /// and reads. Show it in the README and in every report that uses geography.
@@ -62,8 +56,7 @@ Crown copyright and database right. Welsh IMD \u{a9} Welsh Government; SIMD \u{a
 /// LSOAs (City of London has 6, the Isles of Scilly 1) get no local decile, since they
 /// cannot fill 10 groups. The LAD is the ward lookup's when one is loaded (so wards nest
 /// in it), otherwise the index file's.
-pub const LOCAL_DECILE_RULE: &str =
-    "local decile = ceil(r x 10 / m), where r is the LSOA's rank by national rank among \
+pub const LOCAL_DECILE_RULE: &str = "local decile = ceil(r x 10 / m), where r is the LSOA's rank by national rank among \
 the m LSOAs of its local authority (ties share a rank); none when m < 10";
 
 /// Everything known about one small area.
@@ -206,20 +199,14 @@ impl Geography {
     /// The small area of a postcode, of the index's vintage.
     pub fn postcode_area(&self, pc: &Postcode) -> Result<AreaCode, ResolveError> {
         let Some(map) = &self.postcodes else {
-            return Err(ResolveError::NoPostcodeLookup {
-                value: pc.to_string(),
-            });
+            return Err(ResolveError::NoPostcodeLookup { value: pc.to_string() });
         };
-        let entry = map.get(pc).ok_or_else(|| ResolveError::UnknownPostcode {
-            value: pc.to_string(),
-        })?;
+        let entry = map.get(pc).ok_or_else(|| ResolveError::UnknownPostcode { value: pc.to_string() })?;
         let vintage = self.index.kind().lsoa_vintage();
-        entry
-            .area(vintage)
-            .ok_or(ResolveError::PostcodeWithoutArea {
-                value: pc.to_string(),
-                vintage,
-            })
+        entry.area(vintage).ok_or(ResolveError::PostcodeWithoutArea {
+            value: pc.to_string(),
+            vintage,
+        })
     }
 
     /// Every area of the index, resolved, in the index file's order (for the store).
@@ -248,12 +235,7 @@ impl Geography {
     pub fn lsoas_without_ward(&self) -> usize {
         match &self.wards {
             None => 0,
-            Some(w) => self
-                .index
-                .rows
-                .iter()
-                .filter(|r| r.code.lsoa().and_then(|l| w.ward_of(&l)).is_none())
-                .count(),
+            Some(w) => self.index.rows.iter().filter(|r| r.code.lsoa().and_then(|l| w.ward_of(&l)).is_none()).count(),
         }
     }
 
@@ -269,33 +251,17 @@ impl Geography {
         let kind = self.index.kind();
         let mut out = vec![item(
             "index",
-            format!(
-                "{kind} on {}{}",
-                kind.lsoa_vintage(),
-                if self.index.is_complete() {
-                    ""
-                } else {
-                    " (extract)"
-                }
-            ),
+            format!("{kind} on {}{}", kind.lsoa_vintage(), if self.index.is_complete() { "" } else { " (extract)" }),
             self.index.source(),
         )];
         if let Some(w) = &self.wards {
             out.push(item("wards", w.vintage_label(), w.source()));
         }
         if let Some(r) = &self.regions {
-            out.push(item(
-                "regions",
-                format!("WD{:02}", r.ward_year() % 100),
-                r.source(),
-            ));
+            out.push(item("regions", format!("WD{:02}", r.ward_year() % 100), r.source()));
         }
         if let Some(p) = &self.population {
-            out.push(item(
-                "population",
-                format!("{} {}", p.vintage(), p.label()),
-                p.source(),
-            ));
+            out.push(item("population", format!("{} {}", p.vintage(), p.label()), p.source()));
         }
         if let Some(p) = &self.postcodes {
             let mut v = Vec::new();
@@ -418,13 +384,7 @@ impl GeographyBuilder {
         let f = read_file(path, &self.opts)?;
         match f.wards {
             Some(w) => self.wards = Some(w),
-            None => {
-                return Err(wrong_role(
-                    path,
-                    &f,
-                    "an LSOA to ward lookup (LSOA11CD, WD19CD, LAD19CD...)",
-                ))
-            }
+            None => return Err(wrong_role(path, &f, "an LSOA to ward lookup (LSOA11CD, WD19CD, LAD19CD...)")),
         }
         Ok(self)
     }
@@ -434,13 +394,7 @@ impl GeographyBuilder {
         let f = read_file(path, &self.opts)?;
         match f.regions {
             Some(r) => self.regions = Some(r),
-            None => {
-                return Err(wrong_role(
-                    path,
-                    &f,
-                    "a ward to region lookup (WD19CD, LAD19CD, RGN19CD...)",
-                ))
-            }
+            None => return Err(wrong_role(path, &f, "a ward to region lookup (WD19CD, LAD19CD, RGN19CD...)")),
         }
         Ok(self)
     }
@@ -451,13 +405,7 @@ impl GeographyBuilder {
         let f = read_file(path, &self.opts)?;
         match f.population {
             Some(p) => self.population = Some(p),
-            None => {
-                return Err(wrong_role(
-                    path,
-                    &f,
-                    "population denominators (IMD 2019 File 6)",
-                ))
-            }
+            None => return Err(wrong_role(path, &f, "population denominators (IMD 2019 File 6)")),
         }
         Ok(self)
     }
@@ -468,13 +416,7 @@ impl GeographyBuilder {
         let f = read_file(path, &self.opts)?;
         match f.postcodes {
             Some(p) => self.postcodes = Some(p),
-            None => {
-                return Err(wrong_role(
-                    path,
-                    &f,
-                    "an ONS postcode directory (NSPL/ONSPD: pcds, lsoa11/lsoa21)",
-                ))
-            }
+            None => return Err(wrong_role(path, &f, "an ONS postcode directory (NSPL/ONSPD: pcds, lsoa11/lsoa21)")),
         }
         Ok(self)
     }
@@ -540,10 +482,7 @@ impl GeographyBuilder {
             if p.vintage() != v {
                 return Err(GeoError::Incompatible {
                     path: p.source().source.clone(),
-                    message: format!(
-                        "the population denominators are on {} boundaries, but the {kind} index is on {v}",
-                        p.vintage()
-                    ),
+                    message: format!("the population denominators are on {} boundaries, but the {kind} index is on {v}", p.vintage()),
                 });
             }
         }
@@ -553,11 +492,7 @@ impl GeographyBuilder {
                     path: p.source().source.clone(),
                     message: format!(
                         "the postcode directory has no {} column, which the {kind} index needs",
-                        if v == LsoaVintage::Lsoa2011 {
-                            "lsoa11"
-                        } else {
-                            "lsoa21"
-                        }
+                        if v == LsoaVintage::Lsoa2011 { "lsoa11" } else { "lsoa21" }
                     ),
                 });
             }

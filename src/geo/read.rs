@@ -12,14 +12,9 @@ use std::fs::File;
 use std::io::{Cursor, Read};
 use std::path::Path;
 
-use super::codes::{
-    AreaCode, CodeError, IndexKind, LadCode, LsoaCode, LsoaVintage, Nation, Postcode, WardCode,
-};
+use super::codes::{AreaCode, CodeError, IndexKind, LadCode, LsoaCode, LsoaVintage, Nation, Postcode, WardCode};
 use super::error::{DataError, GeoError, MAX_ERRORS};
-use super::tables::{
-    IndexRow, IndexTable, Population, PostcodeEntry, PostcodeMap, RegionLookup, SourceInfo, Ward,
-    WardLookup, WardRegion,
-};
+use super::tables::{IndexRow, IndexTable, Population, PostcodeEntry, PostcodeMap, RegionLookup, SourceInfo, Ward, WardLookup, WardRegion};
 
 /// A geography file format, recognised from the header line.
 #[non_exhaustive]
@@ -161,10 +156,7 @@ pub struct ReadOptions {
 /// Reads and validates a geography file of any known format.
 pub fn read_file(path: &Path, opts: &ReadOptions) -> Result<GeoFile, GeoError> {
     let label = path.display().to_string();
-    let file = File::open(path).map_err(|source| GeoError::Io {
-        path: label.clone(),
-        source,
-    })?;
+    let file = File::open(path).map_err(|source| GeoError::Io { path: label.clone(), source })?;
     read_from(&label, file, opts)
 }
 
@@ -190,19 +182,12 @@ pub fn read_from<R: Read>(label: &str, reader: R, opts: &ReadOptions) -> Result<
     let headers: Vec<String> = match rdr.byte_headers() {
         Ok(h) => h
             .iter()
-            .map(|b| {
-                String::from_utf8_lossy(b)
-                    .trim()
-                    .trim_start_matches('\u{feff}')
-                    .to_string()
-            })
+            .map(|b| String::from_utf8_lossy(b).trim().trim_start_matches('\u{feff}').to_string())
             .collect(),
         Err(e) => return Err(csv_error(label, e)),
     };
     if headers.is_empty() || headers.iter().all(String::is_empty) {
-        return Err(GeoError::Empty {
-            path: label.to_string(),
-        });
+        return Err(GeoError::Empty { path: label.to_string() });
     }
     let h = Headers::new(&headers);
     let Some((format, layout)) = recognise(&h) else {
@@ -233,12 +218,8 @@ pub fn read_from<R: Read>(label: &str, reader: R, opts: &ReadOptions) -> Result<
             }
         }
         Layout::Regions(l) => out.regions = parse_regions(&mut rows, &mut errs, &l, format)?,
-        Layout::Population(l) => {
-            out.population = parse_population(&mut rows, &mut errs, &l, format, &headers)?
-        }
-        Layout::Postcodes(l) => {
-            out.postcodes = parse_postcodes(&mut rows, &mut errs, &l, format, opts)?
-        }
+        Layout::Population(l) => out.population = parse_population(&mut rows, &mut errs, &l, format, &headers)?,
+        Layout::Postcodes(l) => out.postcodes = parse_postcodes(&mut rows, &mut errs, &l, format, opts)?,
     }
     errs.finish()?;
     Ok(out)
@@ -365,12 +346,7 @@ impl Headers {
         self.lower.iter().enumerate().find_map(|(i, h)| {
             let mid = h.strip_prefix(&prefix)?.strip_suffix(&suffix)?;
             let b = mid.as_bytes();
-            (b.len() == 2 && b.iter().all(u8::is_ascii_digit)).then(|| {
-                (
-                    i,
-                    2000 + u16::from(b[0] - b'0') * 10 + u16::from(b[1] - b'0'),
-                )
-            })
+            (b.len() == 2 && b.iter().all(u8::is_ascii_digit)).then(|| (i, 2000 + u16::from(b[0] - b'0') * 10 + u16::from(b[1] - b'0')))
         })
     }
 }
@@ -485,12 +461,7 @@ fn recognise(h: &Headers) -> Option<(FileFormat, Layout)> {
         if let Some(rank) = h.find_prefix(IMD_RANK) {
             let format = match kind {
                 IndexKind::Imd2025 => FileFormat::Imd2025File7,
-                _ if h
-                    .find_prefix("Index of Multiple Deprivation (IMD) Score")
-                    .is_some() =>
-                {
-                    FileFormat::Imd2019File7
-                }
+                _ if h.find_prefix("Index of Multiple Deprivation (IMD) Score").is_some() => FileFormat::Imd2019File7,
                 _ if h.find_prefix("Income Rank").is_some() => FileFormat::Imd2019File2,
                 _ => FileFormat::Imd2019File1,
             };
@@ -500,12 +471,8 @@ fn recognise(h: &Headers) -> Option<(FileFormat, Layout)> {
                     kind,
                     code,
                     name: h.find(name_h),
-                    lad: h
-                        .find_prefix(lad_h)
-                        .or_else(|| h.find_prefix("Local Authority District code")),
-                    lad_name: h
-                        .find_prefix(ladnm_h)
-                        .or_else(|| h.find_prefix("Local Authority District name")),
+                    lad: h.find_prefix(lad_h).or_else(|| h.find_prefix("Local Authority District code")),
+                    lad_name: h.find_prefix(ladnm_h).or_else(|| h.find_prefix("Local Authority District name")),
                     rank,
                     decile: h.find_prefix(IMD_DECILE),
                     population,
@@ -604,12 +571,9 @@ fn recognise(h: &Headers) -> Option<(FileFormat, Layout)> {
     if let Some(w) = ward_layout(h) {
         return Some((FileFormat::LsoaWardLookup, Layout::Wards(w)));
     }
-    if let (Some((ward, ward_year)), Some((ward_name, _)), Some((lad, _)), Some((lad_name, _))) = (
-        h.find_yy("WD", "CD"),
-        h.find_yy("WD", "NM"),
-        h.find_yy("LAD", "CD"),
-        h.find_yy("LAD", "NM"),
-    ) {
+    if let (Some((ward, ward_year)), Some((ward_name, _)), Some((lad, _)), Some((lad_name, _))) =
+        (h.find_yy("WD", "CD"), h.find_yy("WD", "NM"), h.find_yy("LAD", "CD"), h.find_yy("LAD", "NM"))
+    {
         let pair = |p: &str| Some((h.find_yy(p, "CD")?.0, h.find_yy(p, "NM")?.0));
         return Some((
             FileFormat::WardRegionLookup,
@@ -625,10 +589,7 @@ fn recognise(h: &Headers) -> Option<(FileFormat, Layout)> {
             }),
         ));
     }
-    let postcode = h
-        .find("pcds")
-        .or_else(|| h.find("pcd"))
-        .or_else(|| h.find("pcd2"));
+    let postcode = h.find("pcds").or_else(|| h.find("pcd")).or_else(|| h.find("pcd2"));
     let (lsoa11, lsoa21) = (h.find("lsoa11"), h.find("lsoa21"));
     if let Some(postcode) = postcode {
         if lsoa11.is_some() || lsoa21.is_some() {
@@ -711,14 +672,7 @@ impl Errs {
             value: String::new(),
         });
     }
-    fn duplicate(
-        &mut self,
-        line: u64,
-        col: usize,
-        what: &'static str,
-        value: &str,
-        first_line: u64,
-    ) {
+    fn duplicate(&mut self, line: u64, col: usize, what: &'static str, value: &str, first_line: u64) {
         self.push(DataError::Duplicate {
             path: self.path.clone(),
             line,
@@ -764,11 +718,7 @@ impl<R: Read> Rows<R> {
             self.count += 1;
             let line = self.rec.position().map_or(0, |p| p.line());
             if self.rec.len() != self.ncols {
-                let joined: Vec<String> = self
-                    .rec
-                    .iter()
-                    .map(|f| String::from_utf8_lossy(f).into_owned())
-                    .collect();
+                let joined: Vec<String> = self.rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
                 let mut value = joined.join(",");
                 if value.chars().count() > 80 {
                     value = value.chars().take(77).collect::<String>() + "...";
@@ -809,11 +759,7 @@ impl<R: Read> Rows<R> {
 
     /// A cell, trimmed (valid UTF-8 was checked by `next`).
     fn cell(&self, i: usize) -> &str {
-        self.rec
-            .get(i)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("")
-            .trim()
+        self.rec.get(i).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("").trim()
     }
 }
 
@@ -842,13 +788,7 @@ fn parse_whole(s: &str) -> Option<u32> {
 
 /// Parses a small-area code for an index of `kind`, reporting malformed codes and codes of
 /// the wrong nation or vintage.
-fn index_area(
-    errs: &mut Errs,
-    line: u64,
-    col: usize,
-    s: &str,
-    kind: IndexKind,
-) -> Option<AreaCode> {
+fn index_area(errs: &mut Errs, line: u64, col: usize, s: &str, kind: IndexKind) -> Option<AreaCode> {
     let code = match AreaCode::new(s) {
         Ok(c) => c,
         Err(e) => {
@@ -892,13 +832,7 @@ fn index_area(
 }
 
 /// Parses an LSOA code of a lookup on `vintage` boundaries.
-fn lookup_lsoa(
-    errs: &mut Errs,
-    line: u64,
-    col: usize,
-    s: &str,
-    vintage: LsoaVintage,
-) -> Option<LsoaCode> {
+fn lookup_lsoa(errs: &mut Errs, line: u64, col: usize, s: &str, vintage: LsoaVintage) -> Option<LsoaCode> {
     match LsoaCode::new(s) {
         Ok(c) if vintage == LsoaVintage::Lsoa2011 && c.is_2021_only() => {
             errs.push(DataError::WrongVintage {
@@ -923,13 +857,7 @@ fn lookup_lsoa(
     }
 }
 
-fn code_cell<T>(
-    errs: &mut Errs,
-    line: u64,
-    col: usize,
-    s: &str,
-    f: fn(&str) -> Result<T, CodeError>,
-) -> Option<T> {
+fn code_cell<T>(errs: &mut Errs, line: u64, col: usize, s: &str, f: fn(&str) -> Result<T, CodeError>) -> Option<T> {
     match f(s) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -1059,13 +987,7 @@ impl WardAcc {
 
 // ---------------------------------------------------------------- parsers
 
-fn parse_index<R: Read>(
-    rows: &mut Rows<R>,
-    errs: &mut Errs,
-    l: &IndexLayout,
-    format: FileFormat,
-    out: &mut GeoFile,
-) -> Result<(), GeoError> {
+fn parse_index<R: Read>(rows: &mut Rows<R>, errs: &mut Errs, l: &IndexLayout, format: FileFormat, out: &mut GeoFile) -> Result<(), GeoError> {
     let kind = l.kind;
     let n = kind.area_count();
     let mut table_rows: Vec<IndexRow> = Vec::with_capacity(n as usize);
@@ -1073,16 +995,9 @@ fn parse_index<R: Read>(
     let mut first_line: HashMap<AreaCode, u64> = HashMap::with_capacity(n as usize);
     let mut lad_names: HashMap<LadCode, String> = HashMap::new();
     let mut population: HashMap<AreaCode, u32> = HashMap::new();
-    let mut wards = l
-        .wards
-        .as_ref()
-        .map(|w| WardAcc::new(w.lsoa_vintage, false));
+    let mut wards = l.wards.as_ref().map(|w| WardAcc::new(w.lsoa_vintage, false));
     let mut too_many: Option<u64> = None;
-    let what = if kind == IndexKind::Simd2020 {
-        "data zone"
-    } else {
-        "LSOA"
-    };
+    let what = if kind == IndexKind::Simd2020 { "data zone" } else { "LSOA" };
 
     while let Some(line) = rows.next(errs)? {
         if rows.count > n as usize && too_many.is_none() {
@@ -1135,12 +1050,8 @@ fn parse_index<R: Read>(
                 }
             }
         }
-        let lad = l
-            .lad
-            .and_then(|c| code_cell(errs, line, c, rows.cell(c), LadCode::new));
-        let pop = l
-            .population
-            .and_then(|c| number_cell(errs, line, c, rows.cell(c), "population"));
+        let lad = l.lad.and_then(|c| code_cell(errs, line, c, rows.cell(c), LadCode::new));
+        let pop = l.population.and_then(|c| number_cell(errs, line, c, rows.cell(c), "population"));
         if let (Some(acc), Some(wl)) = (wards.as_mut(), l.wards.as_ref()) {
             acc.add_row(rows, errs, line, wl);
         }
@@ -1151,9 +1062,7 @@ fn parse_index<R: Read>(
             continue;
         };
         if let (Some(lad), Some(c)) = (lad, l.lad_name) {
-            lad_names
-                .entry(lad)
-                .or_insert_with(|| rows.cell(c).to_string());
+            lad_names.entry(lad).or_insert_with(|| rows.cell(c).to_string());
         }
         if let Some(p) = pop {
             population.insert(code, p);
@@ -1184,11 +1093,7 @@ fn parse_index<R: Read>(
     // A complete index must be a ranking: sorted ranks are 1, 2, 3... where a tie repeats
     // a rank and skips the next ("1224" competition ranking).
     let mut tied = 0;
-    let mut order: Vec<(u32, usize)> = table_rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.rank, i))
-        .collect();
+    let mut order: Vec<(u32, usize)> = table_rows.iter().enumerate().map(|(i, r)| (r.rank, i)).collect();
     order.sort_unstable();
     let complete = table_rows.len() == n as usize;
     for (k, &(r, i)) in order.iter().enumerate() {
@@ -1244,21 +1149,13 @@ fn header_name<R: Read>(rows: &mut Rows<R>, col: usize) -> String {
         .unwrap_or_default()
 }
 
-fn parse_regions<R: Read>(
-    rows: &mut Rows<R>,
-    errs: &mut Errs,
-    l: &RegionLayout,
-    format: FileFormat,
-) -> Result<Option<RegionLookup>, GeoError> {
+fn parse_regions<R: Read>(rows: &mut Rows<R>, errs: &mut Errs, l: &RegionLayout, format: FileFormat) -> Result<Option<RegionLookup>, GeoError> {
     let mut wards: Vec<WardRegion> = Vec::new();
     let mut by_ward: HashMap<WardCode, usize> = HashMap::new();
     let mut lines: Vec<u64> = Vec::new();
     let opt = |rows: &Rows<R>, c: Option<(usize, usize)>| -> (Option<String>, Option<String>) {
         match c {
-            Some((cd, nm)) if !rows.cell(cd).is_empty() => (
-                Some(rows.cell(cd).to_string()),
-                Some(rows.cell(nm).to_string()),
-            ),
+            Some((cd, nm)) if !rows.cell(cd).is_empty() => (Some(rows.cell(cd).to_string()), Some(rows.cell(nm).to_string())),
             _ => (None, None),
         }
     };
@@ -1345,8 +1242,7 @@ fn postcode_area(errs: &mut Errs, line: u64, col: usize, s: &str) -> Result<Opti
         Ok(c) => Ok(Some(c)),
         Err(e) => {
             let p = s.as_bytes();
-            let looks_like = p.len() >= 3
-                && matches!(&p[..3], b"E01" | b"W01" | b"S01" | b"e01" | b"w01" | b"s01");
+            let looks_like = p.len() >= 3 && matches!(&p[..3], b"E01" | b"W01" | b"S01" | b"e01" | b"w01" | b"s01");
             if looks_like {
                 errs.malformed(line, col, e);
                 Err(())

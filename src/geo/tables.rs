@@ -9,9 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::codes::{
-    AreaCode, ImdDecile, IndexKind, LadCode, LsoaCode, LsoaVintage, Postcode, WardCode,
-};
+use super::codes::{AreaCode, ImdDecile, IndexKind, LadCode, LsoaCode, LsoaVintage, Postcode, WardCode};
 use super::read::FileFormat;
 
 /// Where a table came from, for provenance.

@@ -47,14 +47,10 @@ fn data_errors(e: &GeoError) -> &[DataError] {
 
 fn raw_2019() -> Geography {
     let mut b = GeographyBuilder::new();
-    b.index_file(&data("imd2019_file2_domains_lsoa11.csv"))
-        .unwrap();
-    b.wards_file(&data("ons_lsoa11_wd19_lad19_ew_lookup.csv"))
-        .unwrap();
-    b.regions_file(&data("ons_wd19_lad19_cty19_rgn19_ctry19_uk_lookup.csv"))
-        .unwrap();
-    b.population_file(&data("imd2019_file6_population_denominators_lsoa11.csv"))
-        .unwrap();
+    b.index_file(&data("imd2019_file2_domains_lsoa11.csv")).unwrap();
+    b.wards_file(&data("ons_lsoa11_wd19_lad19_ew_lookup.csv")).unwrap();
+    b.regions_file(&data("ons_wd19_lad19_cty19_rgn19_ctry19_uk_lookup.csv")).unwrap();
+    b.population_file(&data("imd2019_file6_population_denominators_lsoa11.csv")).unwrap();
     b.build().unwrap()
 }
 
@@ -74,15 +70,7 @@ fn codes_check_their_form() {
     assert_eq!(l.as_str(), "E01012571");
     assert_eq!(l.nation(), Nation::England);
     assert_eq!(LsoaCode::new("W01000001").unwrap().nation(), Nation::Wales);
-    for bad in [
-        "",
-        "E0101257",
-        "E010125711",
-        "E02012571",
-        "S01006506",
-        "E01O12571",
-        "E01-12571",
-    ] {
+    for bad in ["", "E0101257", "E010125711", "E02012571", "S01006506", "E01O12571", "E01-12571"] {
         assert!(LsoaCode::new(bad).is_err(), "{bad:?} accepted");
     }
     assert!(DataZoneCode::new("S01006506").is_ok());
@@ -91,30 +79,16 @@ fn codes_check_their_form() {
         assert!(WardCode::new(ok).is_ok(), "{ok}");
     }
     assert!(WardCode::new("E06000008").is_err());
-    for ok in [
-        "E06000008",
-        "E07000123",
-        "E08000005",
-        "E09000001",
-        "W06000001",
-        "S12000013",
-        "N09000001",
-    ] {
+    for ok in ["E06000008", "E07000123", "E08000005", "E09000001", "W06000001", "S12000013", "N09000001"] {
         assert!(LadCode::new(ok).is_ok(), "{ok}");
     }
     assert!(LadCode::new("E10000017").is_err());
     let e = LsoaCode::new("X").unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "\"X\" is not a valid LSOA code (expected E01 or W01 followed by 6 digits)"
-    );
+    assert_eq!(e.to_string(), "\"X\" is not a valid LSOA code (expected E01 or W01 followed by 6 digits)");
     assert!(!LsoaCode::new("E01033768").unwrap().is_2021_only());
     assert!(LsoaCode::new("E01033769").unwrap().is_2021_only());
     assert!(LsoaCode::new("W01001959").unwrap().is_2021_only());
-    assert_eq!(
-        AreaCode::new("S01006506").unwrap().nation(),
-        Nation::Scotland
-    );
+    assert_eq!(AreaCode::new("S01006506").unwrap().nation(), Nation::Scotland);
 }
 
 #[test]
@@ -126,15 +100,7 @@ fn postcodes_are_normalised() {
     assert_eq!(Postcode::new("EC1A1BB").unwrap().as_str(), "EC1A 1BB");
     assert_eq!(Postcode::new("m11ae").unwrap().as_str(), "M1 1AE");
     assert_eq!(Postcode::new("M1 1AE").unwrap().outward(), "M1");
-    for bad in [
-        "",
-        "PR1",
-        "PR1 2H",
-        "1PR 2HE",
-        "PR1 22E",
-        "PR1-2HE",
-        "ABCDE 1AA",
-    ] {
+    for bad in ["", "PR1", "PR1 2H", "1PR 2HE", "PR1 22E", "PR1-2HE", "ABCDE 1AA"] {
         assert!(Postcode::new(bad).is_err(), "{bad:?} accepted");
     }
 }
@@ -150,9 +116,7 @@ fn deciles_and_quintiles() {
     assert!(ImdDecile::from_rank_ceil(n + 1, n).is_none());
     assert_eq!(ImdDecile::from_rank_floor(191, 1909).unwrap().get(), 1);
     assert_eq!(ImdDecile::from_rank_floor(192, 1909).unwrap().get(), 2);
-    let q: Vec<u8> = (1..=10)
-        .map(|d| ImdDecile::new(d).unwrap().quintile().get())
-        .collect();
+    let q: Vec<u8> = (1..=10).map(|d| ImdDecile::new(d).unwrap().quintile().get()).collect();
     assert_eq!(q, [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
     assert!(ImdDecile::new(0).is_none() && ImdDecile::new(11).is_none());
 }
@@ -162,51 +126,15 @@ fn deciles_and_quintiles() {
 #[test]
 fn every_shared_file_loads() {
     let cases: [(&str, FileFormat, usize); 9] = [
-        (
-            "imd2019_file2_domains_lsoa11.csv",
-            FileFormat::Imd2019File2,
-            32_844,
-        ),
-        (
-            "imd2019_file6_population_denominators_lsoa11.csv",
-            FileFormat::Imd2019File6,
-            32_844,
-        ),
-        (
-            "imd2025_england_lsoa21.csv",
-            FileFormat::Imd2025Humaniverse,
-            33_755,
-        ),
-        (
-            "lancs_cumbria_lsoa11_ward19_imd2019.csv",
-            FileFormat::LsoaWardImd,
-            1_262,
-        ),
-        (
-            "ons_imd2019_lookup_lsoa11_lad19.csv",
-            FileFormat::OnsImd2019Lookup,
-            32_844,
-        ),
-        (
-            "ons_lsoa11_wd19_lad19_ew_lookup.csv",
-            FileFormat::LsoaWardLookup,
-            34_753,
-        ),
-        (
-            "ons_wd19_lad19_cty19_rgn19_ctry19_uk_lookup.csv",
-            FileFormat::WardRegionLookup,
-            8_887,
-        ),
-        (
-            "simd2020_scotland_dz11.csv",
-            FileFormat::Simd2020Humaniverse,
-            6_976,
-        ),
-        (
-            "wimd2019_wales_lsoa11.csv",
-            FileFormat::Wimd2019Humaniverse,
-            1_909,
-        ),
+        ("imd2019_file2_domains_lsoa11.csv", FileFormat::Imd2019File2, 32_844),
+        ("imd2019_file6_population_denominators_lsoa11.csv", FileFormat::Imd2019File6, 32_844),
+        ("imd2025_england_lsoa21.csv", FileFormat::Imd2025Humaniverse, 33_755),
+        ("lancs_cumbria_lsoa11_ward19_imd2019.csv", FileFormat::LsoaWardImd, 1_262),
+        ("ons_imd2019_lookup_lsoa11_lad19.csv", FileFormat::OnsImd2019Lookup, 32_844),
+        ("ons_lsoa11_wd19_lad19_ew_lookup.csv", FileFormat::LsoaWardLookup, 34_753),
+        ("ons_wd19_lad19_cty19_rgn19_ctry19_uk_lookup.csv", FileFormat::WardRegionLookup, 8_887),
+        ("simd2020_scotland_dz11.csv", FileFormat::Simd2020Humaniverse, 6_976),
+        ("wimd2019_wales_lsoa11.csv", FileFormat::Wimd2019Humaniverse, 1_909),
     ];
     for (name, format, rows) in cases {
         let f = read(&data(name));
@@ -242,13 +170,7 @@ fn spot_check_file2_ranks_and_deciles() {
     // (code, name, LAD, rank, decile) grepped from File 2.
     let cases = [
         ("E01000001", "City of London 001A", "E09000001", 29199, 9),
-        (
-            "E01012571",
-            "Blackburn with Darwen 007A",
-            "E06000008",
-            2666,
-            1,
-        ),
+        ("E01012571", "Blackburn with Darwen 007A", "E06000008", 2666, 1),
         ("E01025231", "Preston 013A", "E07000123", 14636, 5),
         ("E01025271", "Preston 013G", "E07000123", 8799, 3),
         ("E01024881", "Burnley 006A", "E07000117", 4529, 2),
@@ -304,12 +226,8 @@ fn decile_rule_holds_across_the_files() {
         }
     }
     // The ONS lookup has no decile column: computed deciles equal File 2's.
-    let ons = read(&data("ons_imd2019_lookup_lsoa11_lad19.csv"))
-        .index
-        .unwrap();
-    let f2 = read(&data("imd2019_file2_domains_lsoa11.csv"))
-        .index
-        .unwrap();
+    let ons = read(&data("ons_imd2019_lookup_lsoa11_lad19.csv")).index.unwrap();
+    let f2 = read(&data("imd2019_file2_domains_lsoa11.csv")).index.unwrap();
     for r in ons.rows() {
         let o = f2.get(&r.code).unwrap();
         assert_eq!((r.rank, r.decile), (o.rank, o.decile));
@@ -318,9 +236,7 @@ fn decile_rule_holds_across_the_files() {
 
 #[test]
 fn tied_ranks_are_handled() {
-    let t = read(&data("imd2019_file2_domains_lsoa11.csv"))
-        .index
-        .unwrap();
+    let t = read(&data("imd2019_file2_domains_lsoa11.csv")).index.unwrap();
     assert_eq!(t.tied_ranks(), 26);
     let mut ranks: Vec<u32> = t.rows().iter().map(|r| r.rank).collect();
     ranks.sort_unstable();
@@ -329,25 +245,17 @@ fn tied_ranks_are_handled() {
     assert!(!ranks.contains(&2853) && ranks.contains(&2852));
     let a = t.get(&AreaCode::new("E01013651").unwrap()).unwrap();
     let b = t.get(&AreaCode::new("E01020912").unwrap()).unwrap();
-    assert_eq!(
-        (a.rank, b.rank, a.decile, b.decile),
-        (2852, 2852, b.decile, a.decile)
-    );
+    assert_eq!((a.rank, b.rank, a.decile, b.decile), (2852, 2852, b.decile, a.decile));
     let t25 = read(&data("imd2025_england_lsoa21.csv")).index.unwrap();
     assert_eq!(t25.tied_ranks(), 0);
 }
 
 #[test]
 fn file6_thousands_separators() {
-    let p = read(&data("imd2019_file6_population_denominators_lsoa11.csv"))
-        .population
-        .unwrap();
+    let p = read(&data("imd2019_file6_population_denominators_lsoa11.csv")).population.unwrap();
     assert_eq!(p.get(&AreaCode::new("E01000001").unwrap()), Some(1296));
     assert_eq!(p.get(&AreaCode::new("E01000002").unwrap()), Some(1156));
-    assert_eq!(
-        p.label(),
-        "Total population: mid 2015 (excluding prisoners)"
-    );
+    assert_eq!(p.label(), "Total population: mid 2015 (excluding prisoners)");
     // Agrees with the derived Lancashire/Cumbria file, which removed the commas.
     let lancs = read(&data("lancs_cumbria_lsoa11_ward19_imd2019.csv"));
     let lp = lancs.population.unwrap();
@@ -359,9 +267,7 @@ fn file6_thousands_separators() {
 
 #[test]
 fn mojibake_is_kept_as_is() {
-    let r = read(&data("ons_wd19_lad19_cty19_rgn19_ctry19_uk_lookup.csv"))
-        .regions
-        .unwrap();
+    let r = read(&data("ons_wd19_lad19_cty19_rgn19_ctry19_uk_lookup.csv")).regions.unwrap();
     let w = r.get(&WardCode::new("S13002605").unwrap()).unwrap();
     assert_eq!(w.ward.name, "Ste\u{c3}\u{b2}rnabhagh a Deas");
 }
@@ -371,9 +277,7 @@ fn wards_without_lsoa_are_listed() {
     let geo = raw_2019();
     let missing = geo.wards_without_lsoa();
     assert_eq!(missing.len(), 39);
-    assert!(missing
-        .iter()
-        .any(|w| w.code.as_str() == "E05011090" && w.name == "Bryher"));
+    assert!(missing.iter().any(|w| w.code.as_str() == "E05011090" && w.name == "Bryher"));
     assert!(missing.iter().all(|w| w.code.nation() == Nation::England));
     assert_eq!(geo.lsoas_without_ward(), 0);
 }
@@ -405,11 +309,7 @@ fn local_deciles() {
         assert_eq!(sorted[0].local_decile.unwrap().get(), 1);
         assert_eq!(sorted[m - 1].local_decile.unwrap().get(), 10);
     }
-    let small: Vec<_> = by_lad
-        .iter()
-        .filter(|(_, v)| v.len() < 10)
-        .map(|(k, _)| k.as_str())
-        .collect();
+    let small: Vec<_> = by_lad.iter().filter(|(_, v)| v.len() < 10).map(|(k, _)| k.as_str()).collect();
     assert_eq!(small.len(), 2, "{small:?}"); // City of London, Isles of Scilly
                                              // Blackburn with Darwen: the LSOA with the lowest national rank is local decile 1.
     let bwd = &by_lad[&LadCode::new("E06000008").unwrap()];
@@ -432,11 +332,7 @@ fn builtin_imd2019_equals_the_raw_files() {
     x.sort_by_key(|a| a.lsoa);
     y.sort_by_key(|a| a.lsoa);
     assert_eq!(x, y);
-    let wx: Vec<_> = raw
-        .wards_without_lsoa()
-        .into_iter()
-        .map(|w| w.code)
-        .collect();
+    let wx: Vec<_> = raw.wards_without_lsoa().into_iter().map(|w| w.code).collect();
     let mut wy: Vec<_> = b.wards_without_lsoa().into_iter().map(|w| w.code).collect();
     let mut wx = wx;
     wx.sort();
@@ -463,10 +359,7 @@ fn builtin_imd2025_equals_the_raw_file() {
     assert_eq!(b.resolve("E01000001").unwrap().imd_rank, 26525);
     assert_eq!(b.resolve("E01033769").unwrap().imd_decile.get(), 4);
     // Code of a 2011 LSOA retired in 2021: unknown to IMD2025.
-    assert!(matches!(
-        b.resolve("E01000010"),
-        Err(ResolveError::Unknown { .. })
-    ));
+    assert!(matches!(b.resolve("E01000010"), Err(ResolveError::Unknown { .. })));
 }
 
 #[test]
@@ -474,9 +367,7 @@ fn builtin_files_are_small() {
     let total = BUILTIN_IMD2019_GZ.len() + BUILTIN_WARDS2019_GZ.len() + BUILTIN_IMD2025_GZ.len();
     assert!(total < 1_000_000, "builtins take {total} bytes");
     let csv = builtin_csv(BUILTIN_IMD2019_GZ).unwrap();
-    assert!(csv.starts_with(
-        "LSOA11CD,LSOA11NM,WD19CD,WD19NM,LAD19CD,LAD19NM,IMD19_RANK,IMD19_DECILE,POP_MID2015\n"
-    ));
+    assert!(csv.starts_with("LSOA11CD,LSOA11NM,WD19CD,WD19NM,LAD19CD,LAD19NM,IMD19_RANK,IMD19_DECILE,POP_MID2015\n"));
     assert!("imd2019".parse::<Builtin>().is_ok() && "IMD2025".parse::<Builtin>().is_ok());
     assert!("imd2015".parse::<Builtin>().is_err());
     assert!(OGL_ATTRIBUTION.contains("Open Government Licence v3.0"));
@@ -500,14 +391,8 @@ fn resolve_errors_say_why() {
         "LSOA E01035000 is an LSOA2021 code, but the IMD2019 index is on LSOA2011 boundaries"
     );
     assert!(geo.resolve("E01033768").is_ok());
-    assert!(matches!(
-        geo.resolve("S01006506"),
-        Err(ResolveError::WrongNation { .. })
-    ));
-    assert!(matches!(
-        geo.resolve_postcode("PR1 2HE"),
-        Err(ResolveError::NoPostcodeLookup { .. })
-    ));
+    assert!(matches!(geo.resolve("S01006506"), Err(ResolveError::WrongNation { .. })));
+    assert!(matches!(geo.resolve_postcode("PR1 2HE"), Err(ResolveError::NoPostcodeLookup { .. })));
 }
 
 #[test]
@@ -523,35 +408,14 @@ fn postcode_lookup_from_the_nspl_fixture() {
         assert_eq!((a.imd_rank, a.imd_decile.get()), (14636, 5));
         assert_eq!(a.ward_name.as_deref(), Some("Ashton"));
     }
-    assert_eq!(
-        geo.resolve_postcode("BB112DL").unwrap().lsoa.as_str(),
-        "E01024881"
-    );
+    assert_eq!(geo.resolve_postcode("BB112DL").unwrap().lsoa.as_str(), "E01024881");
     let terminated = Postcode::new("PR1 9ZZ").unwrap();
-    assert!(
-        geo.postcodes()
-            .unwrap()
-            .get(&terminated)
-            .unwrap()
-            .terminated
-    );
+    assert!(geo.postcodes().unwrap().get(&terminated).unwrap().terminated);
     assert!(geo.resolve_postcode("PR1 9ZZ").is_ok());
-    assert!(matches!(
-        geo.resolve_postcode("EH1 1YZ"),
-        Err(ResolveError::WrongNation { .. })
-    ));
-    assert!(matches!(
-        geo.resolve_postcode("GY1 1AA"),
-        Err(ResolveError::PostcodeWithoutArea { .. })
-    ));
-    assert!(matches!(
-        geo.resolve_postcode("PR9 9ZZ"),
-        Err(ResolveError::UnknownPostcode { .. })
-    ));
-    assert!(matches!(
-        geo.resolve_postcode("PR9"),
-        Err(ResolveError::MalformedPostcode { .. })
-    ));
+    assert!(matches!(geo.resolve_postcode("EH1 1YZ"), Err(ResolveError::WrongNation { .. })));
+    assert!(matches!(geo.resolve_postcode("GY1 1AA"), Err(ResolveError::PostcodeWithoutArea { .. })));
+    assert!(matches!(geo.resolve_postcode("PR9 9ZZ"), Err(ResolveError::UnknownPostcode { .. })));
+    assert!(matches!(geo.resolve_postcode("PR9"), Err(ResolveError::MalformedPostcode { .. })));
 
     // Keep only some postcodes.
     let mut b = GeographyBuilder::new();
@@ -560,27 +424,16 @@ fn postcode_lookup_from_the_nspl_fixture() {
     b.postcodes_file(&fixture("nspl_lancs_sample.csv")).unwrap();
     let geo = b.build().unwrap();
     assert_eq!(geo.postcodes().unwrap().len(), 1);
-    assert_eq!(
-        geo.resolve_postcode("BB2 1LR")
-            .unwrap()
-            .ward
-            .unwrap()
-            .as_str(),
-        "E05011508"
-    );
+    assert_eq!(geo.resolve_postcode("BB2 1LR").unwrap().ward.unwrap().as_str(), "E05011508");
 }
 
 #[test]
 fn onspd_picks_the_index_vintage() {
     let mut b = GeographyBuilder::new();
     b.builtin(Builtin::Imd2025).unwrap();
-    b.postcodes_file(&fixture("onspd_lancs_sample.csv"))
-        .unwrap();
+    b.postcodes_file(&fixture("onspd_lancs_sample.csv")).unwrap();
     let geo = b.build().unwrap();
-    assert_eq!(
-        geo.resolve_postcode("PR4 0ZZ").unwrap().lsoa.as_str(),
-        "E01035000"
-    );
+    assert_eq!(geo.resolve_postcode("PR4 0ZZ").unwrap().lsoa.as_str(), "E01035000");
     // The NSPL fixture has no lsoa21 column: it cannot serve IMD2025.
     let mut b = GeographyBuilder::new();
     b.builtin(Builtin::Imd2025).unwrap();
@@ -593,26 +446,17 @@ fn onspd_picks_the_index_vintage() {
 fn incompatible_vintages_are_refused() {
     let mut b = GeographyBuilder::new();
     b.builtin(Builtin::Imd2025).unwrap();
-    b.wards_file(&data("ons_lsoa11_wd19_lad19_ew_lookup.csv"))
-        .unwrap();
+    b.wards_file(&data("ons_lsoa11_wd19_lad19_ew_lookup.csv")).unwrap();
     let e = b.build().unwrap_err();
     assert!(matches!(e, GeoError::Incompatible { .. }));
-    assert!(
-        e.to_string()
-            .contains("maps LSOA2011 codes, but the IMD2025 index is on LSOA2021"),
-        "{e}"
-    );
-    assert!(matches!(
-        GeographyBuilder::new().build(),
-        Err(GeoError::NoIndex)
-    ));
+    assert!(e.to_string().contains("maps LSOA2011 codes, but the IMD2025 index is on LSOA2021"), "{e}");
+    assert!(matches!(GeographyBuilder::new().build(), Err(GeoError::NoIndex)));
 }
 
 #[test]
 fn lancs_extract_as_index_and_wards() {
     let mut b = GeographyBuilder::new();
-    b.index_file(&data("lancs_cumbria_lsoa11_ward19_imd2019.csv"))
-        .unwrap();
+    b.index_file(&data("lancs_cumbria_lsoa11_ward19_imd2019.csv")).unwrap();
     let geo = b.build().unwrap();
     let a = geo.resolve("E01012572").unwrap();
     assert_eq!((a.imd_rank, a.imd_decile.get()), (1102, 1));
@@ -625,10 +469,7 @@ fn lancs_extract_as_index_and_wards() {
         counts[usize::from(a.imd_decile.get() - 1)] += 1;
     }
     assert_eq!(counts, [212, 137, 130, 127, 112, 101, 132, 126, 112, 73]);
-    assert!(matches!(
-        geo.resolve("E01000001"),
-        Err(ResolveError::Unknown { .. })
-    ));
+    assert!(matches!(geo.resolve("E01000001"), Err(ResolveError::Unknown { .. })));
 }
 
 // ------------------------------------------------------------------ broken files
@@ -645,14 +486,8 @@ fn wrong_headers() {
     let e = read_err(&fixture("imd2019_wrong_headers.csv"));
     let msg = e.to_string();
     assert!(matches!(e, GeoError::UnrecognisedHeaders { .. }));
-    assert!(
-        msg.contains("imd2019_wrong_headers.csv:1:1: unrecognised geography file"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("headers found: LSOA | LSOA name | Rank | Decile"),
-        "{msg}"
-    );
+    assert!(msg.contains("imd2019_wrong_headers.csv:1:1: unrecognised geography file"), "{msg}");
+    assert!(msg.contains("headers found: LSOA | LSOA name | Rank | Decile"), "{msg}");
     assert!(msg.contains("IMD 2019 File 1/2/7"), "{msg}");
     assert!(msg.contains("ONS postcode directory"), "{msg}");
 }
@@ -663,9 +498,9 @@ fn duplicate_lsoa() {
     let errs = data_errors(&e);
     assert_eq!(errs.len(), 1);
     assert!(
-        errs[0].to_string().ends_with(
-            "imd2019_duplicate_lsoa.csv:5:1: duplicate LSOA E01012571 (first seen on line 2)"
-        ),
+        errs[0]
+            .to_string()
+            .ends_with("imd2019_duplicate_lsoa.csv:5:1: duplicate LSOA E01012571 (first seen on line 2)"),
         "{}",
         errs[0]
     );
@@ -676,14 +511,8 @@ fn rank_out_of_range() {
     let e = read_err(&fixture("imd2019_rank_out_of_range.csv"));
     let msgs: Vec<String> = data_errors(&e).iter().map(|e| e.to_string()).collect();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
-    assert!(
-        msgs[0].ends_with(":3:5: IMD2019 rank 32845 is out of range 1..=32844"),
-        "{msgs:?}"
-    );
-    assert!(
-        msgs[1].ends_with(":4:5: IMD2019 rank 0 is out of range 1..=32844"),
-        "{msgs:?}"
-    );
+    assert!(msgs[0].ends_with(":3:5: IMD2019 rank 32845 is out of range 1..=32844"), "{msgs:?}");
+    assert!(msgs[1].ends_with(":4:5: IMD2019 rank 0 is out of range 1..=32844"), "{msgs:?}");
 }
 
 #[test]
@@ -692,9 +521,9 @@ fn welsh_code_in_english_index() {
     let errs = data_errors(&e);
     assert_eq!(errs.len(), 1);
     assert!(
-        errs[0].to_string().ends_with(
-            ":3:1: W01000001 is a code from Wales, but the IMD2019 index covers England only"
-        ),
+        errs[0]
+            .to_string()
+            .ends_with(":3:1: W01000001 is a code from Wales, but the IMD2019 index covers England only"),
         "{}",
         errs[0]
     );
@@ -708,15 +537,10 @@ fn malformed_code() {
     let msgs: Vec<String> = data_errors(&e).iter().map(|e| e.to_string()).collect();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert!(
-        msgs[0].ends_with(
-            ":3:1: malformed LSOA code \"E0101257\" (expected E01 followed by 6 digits)"
-        ),
+        msgs[0].ends_with(":3:1: malformed LSOA code \"E0101257\" (expected E01 followed by 6 digits)"),
         "{msgs:?}"
     );
-    assert!(
-        msgs[1].contains(":4:1: malformed LSOA code \"X01012702\""),
-        "{msgs:?}"
-    );
+    assert!(msgs[1].contains(":4:1: malformed LSOA code \"X01012702\""), "{msgs:?}");
 }
 
 #[test]
@@ -725,9 +549,7 @@ fn truncated_row() {
     let msgs: Vec<String> = data_errors(&e).iter().map(|e| e.to_string()).collect();
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     assert!(
-        msgs[0].ends_with(
-            ":4:8: row has 7 fields but the header has 20 (truncated or misaligned row)"
-        ),
+        msgs[0].ends_with(":4:8: row has 7 fields but the header has 20 (truncated or misaligned row)"),
         "{msgs:?}"
     );
 }
@@ -749,9 +571,7 @@ fn lsoa21_code_against_imd2019() {
     let msgs: Vec<String> = data_errors(&e).iter().map(|e| e.to_string()).collect();
     assert_eq!(msgs.len(), 1);
     assert!(
-        msgs[0].ends_with(
-            ":3:1: E01035000 is an LSOA2021 code, but this file is on LSOA2011 boundaries"
-        ),
+        msgs[0].ends_with(":3:1: E01035000 is an LSOA2021 code, but this file is on LSOA2011 boundaries"),
         "{msgs:?}"
     );
 }
@@ -777,14 +597,8 @@ fn inconsistent_ward_lookup() {
     let e = read_err(&fixture("ons_wards_inconsistent.csv"));
     let msgs: Vec<String> = data_errors(&e).iter().map(|e| e.to_string()).collect();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
-    assert!(
-        msgs[0].ends_with(":3:6: E06000009: ward E05011508 is in LAD E06000008 on line 2"),
-        "{msgs:?}"
-    );
-    assert!(
-        msgs[1].ends_with(":4:2: duplicate LSOA E01012571 (first seen on line 2)"),
-        "{msgs:?}"
-    );
+    assert!(msgs[0].ends_with(":3:6: E06000009: ward E05011508 is in LAD E06000008 on line 2"), "{msgs:?}");
+    assert!(msgs[1].ends_with(":4:2: duplicate LSOA E01012571 (first seen on line 2)"), "{msgs:?}");
 }
 
 #[test]
@@ -792,18 +606,9 @@ fn bad_postcode_file() {
     let e = read_err(&fixture("nspl_bad.csv"));
     let msgs: Vec<String> = data_errors(&e).iter().map(|e| e.to_string()).collect();
     assert_eq!(msgs.len(), 3, "{msgs:?}");
-    assert!(
-        msgs[0].ends_with(":3:3: duplicate postcode BB2 1LR (first seen on line 2)"),
-        "{msgs:?}"
-    );
-    assert!(
-        msgs[1].contains(":4:26: malformed LSOA code \"E0102523\""),
-        "{msgs:?}"
-    );
-    assert!(
-        msgs[2].contains(":5:3: malformed postcode \"BB2 XLR\""),
-        "{msgs:?}"
-    );
+    assert!(msgs[0].ends_with(":3:3: duplicate postcode BB2 1LR (first seen on line 2)"), "{msgs:?}");
+    assert!(msgs[1].contains(":4:26: malformed LSOA code \"E0102523\""), "{msgs:?}");
+    assert!(msgs[2].contains(":5:3: malformed postcode \"BB2 XLR\""), "{msgs:?}");
 }
 
 #[test]
@@ -820,22 +625,12 @@ fn failed_loads_change_nothing() {
     ] {
         assert!(b.index_file(&fixture(bad)).is_err(), "{bad}");
     }
-    assert!(b
-        .wards_file(&fixture("ons_wards_inconsistent.csv"))
-        .is_err());
+    assert!(b.wards_file(&fixture("ons_wards_inconsistent.csv")).is_err());
     assert!(b.postcodes_file(&fixture("nspl_bad.csv")).is_err());
     // A valid file in the wrong role is refused too.
-    let e = b
-        .index_file(&data("ons_wd19_lad19_cty19_rgn19_ctry19_uk_lookup.csv"))
-        .unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("this is ONS ward to LAD/region lookup"),
-        "{e}"
-    );
-    let e = b
-        .wards_file(&fixture("imd2019_file2_sample.csv"))
-        .unwrap_err();
+    let e = b.index_file(&data("ons_wd19_lad19_cty19_rgn19_ctry19_uk_lookup.csv")).unwrap_err();
+    assert!(e.to_string().contains("this is ONS ward to LAD/region lookup"), "{e}");
+    let e = b.wards_file(&fixture("imd2019_file2_sample.csv")).unwrap_err();
     assert!(matches!(e, GeoError::WrongRole { .. }), "{e}");
     let geo = b.build().unwrap();
     assert_eq!(geo.index().len(), 32_844);
@@ -846,16 +641,9 @@ fn failed_loads_change_nothing() {
 #[test]
 fn missing_file_names_the_path() {
     let e = read_file(Path::new("/nonexistent/imd.csv"), &ReadOptions::default()).unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("/nonexistent/imd.csv: cannot read:"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("/nonexistent/imd.csv: cannot read:"), "{e}");
     let e = read_from("empty.csv", &b""[..], &ReadOptions::default()).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "empty.csv:1:1: empty file, expected a header line"
-    );
+    assert_eq!(e.to_string(), "empty.csv:1:1: empty file, expected a header line");
 }
 
 #[test]
@@ -889,9 +677,7 @@ impl std::io::Read for Trickle<'_> {
 fn line_numbers_with_crlf_cr_and_tiny_reads() {
     let header = "LSOA11CD,LSOA11NM,LAD19CD,LAD19NM,IMD19,FID";
     for eol in ["\r\n", "\n", "\r"] {
-        let text = format!(
-            "\u{feff}{header}{eol}E01012571,A,E06000008,B,2666,1{eol}E01012571,A,E06000008,B,2666,2{eol}"
-        );
+        let text = format!("\u{feff}{header}{eol}E01012571,A,E06000008,B,2666,1{eol}E01012571,A,E06000008,B,2666,2{eol}");
         let e = read_from("t.csv", Trickle(text.as_bytes()), &ReadOptions::default()).unwrap_err();
         assert_eq!(
             data_errors(&e)[0].to_string(),
@@ -911,22 +697,12 @@ fn official_file7_headers_are_recognised() {
     );
     let f = read_from("f7.csv", f7_19.as_bytes(), &ReadOptions::default()).unwrap();
     assert_eq!(f.format, FileFormat::Imd2019File7);
-    assert_eq!(
-        f.population
-            .unwrap()
-            .get(&AreaCode::new("E01012571").unwrap()),
-        Some(1704)
-    );
-    let f7_25 = format!(
-        "{id25},{imd},Total population: mid 2022\nE01000001,City of London 001A,E09000001,City of London,8.742,26525,8,1615\n"
-    );
+    assert_eq!(f.population.unwrap().get(&AreaCode::new("E01012571").unwrap()), Some(1704));
+    let f7_25 = format!("{id25},{imd},Total population: mid 2022\nE01000001,City of London 001A,E09000001,City of London,8.742,26525,8,1615\n");
     let f = read_from("f7_25.csv", f7_25.as_bytes(), &ReadOptions::default()).unwrap();
     assert_eq!(f.format, FileFormat::Imd2025File7);
     let t = f.index.unwrap();
     assert_eq!(t.kind(), IndexKind::Imd2025);
-    assert_eq!(
-        t.lad_name(&LadCode::new("E09000001").unwrap()),
-        Some("City of London")
-    );
+    assert_eq!(t.lad_name(&LadCode::new("E09000001").unwrap()), Some("City of London"));
     assert_eq!(f.population.unwrap().vintage(), LsoaVintage::Lsoa2021);
 }

@@ -67,14 +67,46 @@ fn csv_text(a: &Analysis) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut head: Vec<String> = vec!["outcome".into(), "statistic".into()];
     head.extend(byc.iter().cloned());
-    head.extend(["category", "quantile", "estimate", "se", "ci_low", "ci_high", "level", "df", "deff", "cv", "n", "weighted_n", "suppressed", "flags"].iter().map(|s| s.to_string()));
+    head.extend(
+        [
+            "category",
+            "quantile",
+            "estimate",
+            "se",
+            "ci_low",
+            "ci_high",
+            "level",
+            "df",
+            "deff",
+            "cv",
+            "n",
+            "weighted_n",
+            "suppressed",
+            "flags",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
     let _ = w.write_record(&head);
     for r in &a.rows {
         let mut rec: Vec<String> = vec![r.outcome.clone(), r.statistic.to_string()];
         rec.extend(byc.iter().map(|k| r.by.get(k).map(|l| l.to_string()).unwrap_or_default()));
         rec.push(r.category.as_ref().map(|c| c.to_string()).unwrap_or_default());
         rec.push(r.quantile.map(|q| q.to_string()).unwrap_or_default());
-        rec.extend([num(r.estimate), num(r.se), num(r.ci_low), num(r.ci_high), r.level.to_string(), num(r.df), num(r.deff), num(r.cv), r.n.to_string(), num(r.weighted_n), r.suppressed.to_string(), r.flags.join("; ")]);
+        rec.extend([
+            num(r.estimate),
+            num(r.se),
+            num(r.ci_low),
+            num(r.ci_high),
+            r.level.to_string(),
+            num(r.df),
+            num(r.deff),
+            num(r.cv),
+            r.n.to_string(),
+            num(r.weighted_n),
+            r.suppressed.to_string(),
+            r.flags.join("; "),
+        ]);
         let _ = w.write_record(&rec);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -123,7 +155,11 @@ fn table(a: &Analysis, markdown: bool) -> String {
         let d = digits_for(&rows);
         for r in rows {
             let mut line = vec![outcome.to_string(), r.statistic.to_string()];
-            line.extend(byc.iter().map(|k| r.by.get(k).map(|l| l.to_string()).unwrap_or_else(|| if r.by.is_empty() { "all".into() } else { String::new() })));
+            line.extend(byc.iter().map(|k| {
+                r.by.get(k)
+                    .map(|l| l.to_string())
+                    .unwrap_or_else(|| if r.by.is_empty() { "all".into() } else { String::new() })
+            }));
             if any_cat {
                 line.push(r.category.as_ref().map(|c| c.to_string()).unwrap_or_default());
             }
@@ -150,7 +186,11 @@ fn table(a: &Analysis, markdown: bool) -> String {
         for l in &body {
             let _ = writeln!(out, "| {} |", l.join(" | "));
         }
-        let _ = writeln!(out, "\nSurvey {}, wave(s) {:?}; design df {}. `..` = suppressed (disclosure control).", a.survey, a.waves, a.design.df);
+        let _ = writeln!(
+            out,
+            "\nSurvey {}, wave(s) {:?}; design df {}. `..` = suppressed (disclosure control).",
+            a.survey, a.waves, a.design.df
+        );
         return out;
     }
     let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
@@ -182,7 +222,11 @@ fn table(a: &Analysis, markdown: bool) -> String {
     for l in &body {
         let _ = writeln!(out, "{}", line(l));
     }
-    let _ = writeln!(out, "survey {}, wave(s) {:?}, design df {}; '..' = suppressed (disclosure control)", a.survey, a.waves, a.design.df);
+    let _ = writeln!(
+        out,
+        "survey {}, wave(s) {:?}, design df {}; '..' = suppressed (disclosure control)",
+        a.survey, a.waves, a.design.df
+    );
     out
 }
 

@@ -65,10 +65,7 @@ fn is_bool(v: &str) -> bool {
 
 fn is_date(v: &str) -> bool {
     let b = v.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    b.len() == 10 && b[4] == b'-' && b[7] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 fn is_lsoa(v: &str) -> bool {
@@ -113,9 +110,14 @@ pub fn infer_csv(reader: impl Read, path: &str, survey: &str) -> Result<Inferred
     }
     let mut notes = Vec::new();
     let mut out = String::new();
-    out.push_str(&format!("# Inferred by `hearth definition infer` from {path} ({rows} rows). Review every question:\n"));
+    out.push_str(&format!(
+        "# Inferred by `hearth definition infer` from {path} ({rows} rows). Review every question:\n"
+    ));
     out.push_str("# add labels, required, skip logic and the design section (weight, strata, psu, fpc).\n");
-    out.push_str(&format!("survey: {survey}\ntitle: {}\nversion: 1\nlanguages: [en]\n", yq(&format!("Survey inferred from {path}"))));
+    out.push_str(&format!(
+        "survey: {survey}\ntitle: {}\nversion: 1\nlanguages: [en]\n",
+        yq(&format!("Survey inferred from {path}"))
+    ));
     let ids: Vec<String> = headers.iter().map(|h| sanitise(h)).collect();
     for (h, id) in headers.iter().zip(&ids) {
         if h != id {

@@ -46,7 +46,18 @@ pub struct InstrumentDoc {
     pub derived: Vec<Node>,
 }
 
-const KEYS: &[&str] = &["instrument", "title", "description", "source", "licence", "params", "choices", "tables", "questions", "derived"];
+const KEYS: &[&str] = &[
+    "instrument",
+    "title",
+    "description",
+    "source",
+    "licence",
+    "params",
+    "choices",
+    "tables",
+    "questions",
+    "derived",
+];
 
 /// A set of instruments by id.
 #[derive(Debug, Clone, Default)]
@@ -81,11 +92,9 @@ impl Library {
     /// The shipped instruments (parsed once).
     pub fn builtin() -> Result<&'static Library, Diagnostics> {
         static LIB: OnceLock<Result<Library, Diagnostics>> = OnceLock::new();
-        LIB.get_or_init(|| {
-            Library::from_sources(BUILTIN.iter().map(|(n, t)| (format!("schemas/instruments/{n}.yaml"), t.to_string())))
-        })
-        .as_ref()
-        .map_err(|e| e.clone())
+        LIB.get_or_init(|| Library::from_sources(BUILTIN.iter().map(|(n, t)| (format!("schemas/instruments/{n}.yaml"), t.to_string()))))
+            .as_ref()
+            .map_err(|e| e.clone())
     }
 
     /// Reads instruments from (file name, text) pairs.
@@ -96,11 +105,21 @@ impl Library {
             let mut problems = Vec::new();
             if let Some(doc) = read_doc(&file, &text, &mut problems) {
                 if lib.docs.contains_key(&doc.id) {
-                    out.push(Diagnostic { file: file.clone(), line: 1, col: 1, message: format!("instrument '{}' is defined twice", doc.id) });
+                    out.push(Diagnostic {
+                        file: file.clone(),
+                        line: 1,
+                        col: 1,
+                        message: format!("instrument '{}' is defined twice", doc.id),
+                    });
                 }
                 lib.docs.insert(doc.id.clone(), doc);
             }
-            out.extend(problems.into_iter().map(|p| Diagnostic { file: file.clone(), line: p.pos.line, col: p.pos.col, message: p.message }));
+            out.extend(problems.into_iter().map(|p| Diagnostic {
+                file: file.clone(),
+                line: p.pos.line,
+                col: p.pos.col,
+                message: p.message,
+            }));
         }
         if out.is_empty() {
             Ok(lib)
@@ -144,24 +163,44 @@ fn read_doc(file: &str, text: &str, problems: &mut Vec<Problem>) -> Option<Instr
             for (k, v) in entries {
                 let name = k.scalar().unwrap_or("").to_string();
                 if !name.starts_with(&id) {
-                    problems.push(Problem { pos: k.pos, message: format!("param '{name}' must start with the instrument id '{id}'") });
+                    problems.push(Problem {
+                        pos: k.pos,
+                        message: format!("param '{name}' must start with the instrument id '{id}'"),
+                    });
                 }
                 let (value, label) = match &v.kind {
                     NodeKind::Map(_) => {
-                        let Some(pf) = Fields::new(v, &format!("param '{name}'"), &["value", "label"], problems) else { continue };
-                        (pf.opt_f64("value", &format!("param '{name}'"), problems), pf.opt_str("label", "param", problems).map(|s| s.0))
+                        let Some(pf) = Fields::new(v, &format!("param '{name}'"), &["value", "label"], problems) else {
+                            continue;
+                        };
+                        (
+                            pf.opt_f64("value", &format!("param '{name}'"), problems),
+                            pf.opt_str("label", "param", problems).map(|s| s.0),
+                        )
                     }
                     _ => (v.as_f64(), None),
                 };
                 match value {
                     Some(value) => {
-                        params.insert(name, Param { value, label: label.unwrap_or_default() });
+                        params.insert(
+                            name,
+                            Param {
+                                value,
+                                label: label.unwrap_or_default(),
+                            },
+                        );
                     }
-                    None => problems.push(Problem { pos: v.pos, message: format!("param '{name}' needs a numeric value") }),
+                    None => problems.push(Problem {
+                        pos: v.pos,
+                        message: format!("param '{name}' needs a numeric value"),
+                    }),
                 }
             }
         } else {
-            problems.push(Problem { pos: p.pos, message: "params must be a map".into() });
+            problems.push(Problem {
+                pos: p.pos,
+                message: "params must be a map".into(),
+            });
         }
     }
     let langs = vec!["en".to_string()];
@@ -182,14 +221,20 @@ fn read_doc(file: &str, text: &str, problems: &mut Vec<Problem>) -> Option<Instr
             for (k, v) in entries {
                 let name = k.scalar().unwrap_or("").to_string();
                 let NodeKind::Map(kv) = &v.kind else {
-                    problems.push(Problem { pos: v.pos, message: format!("table '{name}' must be a map of number: number") });
+                    problems.push(Problem {
+                        pos: v.pos,
+                        message: format!("table '{name}' must be a map of number: number"),
+                    });
                     continue;
                 };
                 let mut entries = Vec::new();
                 for (a, b) in kv {
                     match (a.as_f64(), b.as_f64()) {
                         (Some(x), Some(y)) => entries.push((x, y)),
-                        _ => problems.push(Problem { pos: a.pos, message: format!("table '{name}': keys and values must be numbers") }),
+                        _ => problems.push(Problem {
+                            pos: a.pos,
+                            message: format!("table '{name}': keys and values must be numbers"),
+                        }),
                     }
                 }
                 entries.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -200,5 +245,16 @@ fn read_doc(file: &str, text: &str, problems: &mut Vec<Problem>) -> Option<Instr
     let _ = read_label;
     let questions = f.opt_seq("questions", "the instrument", problems).map(|s| s.to_vec()).unwrap_or_default();
     let derived = f.opt_seq("derived", "the instrument", problems).map(|s| s.to_vec()).unwrap_or_default();
-    Some(InstrumentDoc { id, title, source, licence, file: file.to_string(), params, choices, tables, questions, derived })
+    Some(InstrumentDoc {
+        id,
+        title,
+        source,
+        licence,
+        file: file.to_string(),
+        params,
+        choices,
+        tables,
+        questions,
+        derived,
+    })
 }

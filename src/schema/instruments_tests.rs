@@ -16,24 +16,17 @@ fn definition(instrument: &str, params: &serde_json::Map<String, Json>) -> Defin
     let listed = if params.is_empty() {
         instrument.to_string()
     } else {
-        format!(
-            "{{id: {instrument}, params: {}}}",
-            Json::Object(params.clone())
-        )
+        format!("{{id: {instrument}, params: {}}}", Json::Object(params.clone()))
     };
     let text = format!(
         "survey: vectors\ntitle: Instrument vectors\nversion: 1\nunits:\n  - id: person\n    key: person_id\n    questions:\n      - {{id: person_id, type: integer, label: Person}}\n    instruments: [{listed}]\n"
     );
-    load_str(&text, "vectors.yaml")
-        .unwrap_or_else(|e| panic!("{instrument} with {params:?} does not load:\n{e}\n{text}"))
+    load_str(&text, "vectors.yaml").unwrap_or_else(|e| panic!("{instrument} with {params:?} does not load:\n{e}\n{text}"))
 }
 
 /// Fills a record from answers (id -> text, `None` = unanswered), checks it and derives;
 /// returns the derived values by id, and the problems capture reported.
-fn score(
-    def: &Definition,
-    answers: &BTreeMap<String, Option<String>>,
-) -> (BTreeMap<String, Value>, Vec<String>) {
+fn score(def: &Definition, answers: &BTreeMap<String, Option<String>>) -> (BTreeMap<String, Value>, Vec<String>) {
     let unit = &def.units[0];
     let mut values = vec![Value::Missing; unit.scope.len()];
     let mut cells = vec![Cell::Null; unit.questions.len()];
@@ -47,8 +40,7 @@ fn score(
             .position(|q| &q.id == id)
             .unwrap_or_else(|| panic!("no question '{id}' in the unit"));
         let q = &unit.questions[i];
-        let (cell, value) =
-            parse_answer(q, raw).unwrap_or_else(|e| panic!("answer {raw} to {id}: {e}"));
+        let (cell, value) = parse_answer(q, raw).unwrap_or_else(|e| panic!("answer {raw} to {id}: {e}"));
         values[q.slot] = value;
         cells[i] = cell;
     }
@@ -56,11 +48,7 @@ fn score(
         .into_iter()
         .map(|p| format!("{}: {}", p.question, p.message))
         .collect();
-    let derived = unit
-        .derived
-        .iter()
-        .map(|d| (d.id.clone(), values[d.slot].clone()))
-        .collect();
+    let derived = unit.derived.iter().map(|d| (d.id.clone(), values[d.slot].clone())).collect();
     (derived, problems)
 }
 
@@ -91,13 +79,8 @@ fn answers_of(j: &Json) -> BTreeMap<String, Option<String>> {
 
 #[test]
 fn instruments_score_the_hand_computed_vectors() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/instruments/vectors.json"
-    );
-    let vectors: Vec<Json> =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("read vectors.json"))
-            .expect("vectors.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/instruments/vectors.json");
+    let vectors: Vec<Json> = serde_json::from_str(&std::fs::read_to_string(path).expect("read vectors.json")).expect("vectors.json");
     assert!(vectors.len() >= 50, "{} vectors", vectors.len());
     let mut failures = Vec::new();
     let mut compared = 0;
@@ -110,17 +93,16 @@ fn instruments_score_the_hand_computed_vectors() {
         *by_instrument.entry(instrument.to_string()).or_default() += 1;
         let why = v["why"].as_str().unwrap_or("");
         if !problems.is_empty() {
-            failures.push(format!(
-                "vector {n} ({instrument}, {why}): capture reported {problems:?}"
-            ));
+            failures.push(format!("vector {n} ({instrument}, {why}): capture reported {problems:?}"));
         }
         for (id, want) in v["expect"].as_object().expect("expect") {
             compared += 1;
             match derived.get(id) {
                 None => failures.push(format!("vector {n} ({instrument}): no derived variable '{id}'")),
-                Some(got) if !matches(got, want) => {
-                    failures.push(format!("vector {n} ({instrument}, params {params:?}): {id} = {got:?}, expected {want}\n    why: {why}\n    answers: {}", v["answers"]))
-                }
+                Some(got) if !matches(got, want) => failures.push(format!(
+                    "vector {n} ({instrument}, params {params:?}): {id} = {got:?}, expected {want}\n    why: {why}\n    answers: {}",
+                    v["answers"]
+                )),
                 _ => {}
             }
         }
@@ -133,10 +115,7 @@ fn instruments_score_the_hand_computed_vectors() {
     );
     // every shipped instrument has vectors
     for id in crate::schema::Library::builtin().unwrap().ids() {
-        assert!(
-            by_instrument.contains_key(id),
-            "no vectors for instrument {id}"
-        );
+        assert!(by_instrument.contains_key(id), "no vectors for instrument {id}");
     }
 }
 
@@ -149,35 +128,18 @@ fn swemwbs_metric_end_points() {
     let def = definition("swemwbs", &Default::default());
     let items = |first: u32, rest: u32| -> BTreeMap<String, Option<String>> {
         (1..=7)
-            .map(|i| {
-                (
-                    format!("swemwbs_{i}"),
-                    Some(if i == 1 { first } else { rest }.to_string()),
-                )
-            })
+            .map(|i| (format!("swemwbs_{i}"), Some(if i == 1 { first } else { rest }.to_string())))
             .collect()
     };
     let (d, p) = score(&def, &items(2, 1));
     assert!(p.is_empty(), "{p:?}");
     assert_eq!(num(&d["swemwbs_raw"]), 8.0);
-    assert!(
-        (num(&d["swemwbs_metric_score"]) - 9.51).abs() < 1e-9,
-        "{:?}",
-        d["swemwbs_metric_score"]
-    );
+    assert!((num(&d["swemwbs_metric_score"]) - 9.51).abs() < 1e-9, "{:?}", d["swemwbs_metric_score"]);
     let (d, _) = score(&def, &items(5, 5));
     assert_eq!(num(&d["swemwbs_raw"]), 35.0);
-    assert!(
-        (num(&d["swemwbs_metric_score"]) - 35.0).abs() < 1e-9,
-        "{:?}",
-        d["swemwbs_metric_score"]
-    );
+    assert!((num(&d["swemwbs_metric_score"]) - 35.0).abs() < 1e-9, "{:?}", d["swemwbs_metric_score"]);
     let (d, _) = score(&def, &items(1, 1));
-    assert!(
-        (num(&d["swemwbs_metric_score"]) - 7.0).abs() < 1e-9,
-        "{:?}",
-        d["swemwbs_metric_score"]
-    );
+    assert!((num(&d["swemwbs_metric_score"]) - 7.0).abs() < 1e-9, "{:?}", d["swemwbs_metric_score"]);
 }
 
 #[test]
@@ -204,16 +166,8 @@ fn phq9_bands_at_every_boundary() {
         let (d, p) = score(&def, &answers);
         assert!(p.is_empty(), "total {total}: {p:?}");
         assert_eq!(num(&d["phq9_total"]), total as f64, "total {total}");
-        assert_eq!(
-            num(&d["phq9_severity"]),
-            band(total),
-            "severity at total {total}"
-        );
-        assert_eq!(
-            d["phq9_caseness"],
-            Value::Bool(total >= 10),
-            "caseness at total {total}"
-        );
+        assert_eq!(num(&d["phq9_severity"]), band(total), "severity at total {total}");
+        assert_eq!(d["phq9_caseness"], Value::Bool(total >= 10), "caseness at total {total}");
     }
     // the cut points are params: moving one moves the boundary
     let mut params = serde_json::Map::new();
@@ -230,15 +184,7 @@ fn phq9_bands_at_every_boundary() {
             })
             .collect();
         let (d, _) = score(&def, &answers);
-        assert_eq!(
-            num(&d["phq9_severity"]),
-            sev,
-            "severity at total {total} with cut 12"
-        );
-        assert_eq!(
-            d["phq9_caseness"],
-            Value::Bool(case),
-            "caseness at total {total} with cutoff 12"
-        );
+        assert_eq!(num(&d["phq9_severity"]), sev, "severity at total {total} with cut 12");
+        assert_eq!(d["phq9_caseness"], Value::Bool(case), "caseness at total {total} with cutoff 12");
     }
 }

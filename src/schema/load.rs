@@ -95,15 +95,19 @@ struct Sink {
 impl Sink {
     fn add(&mut self, file: &str, problems: &mut Vec<Problem>) {
         for p in problems.drain(..) {
-            self.out.push(Diagnostic { file: file.to_string(), line: p.pos.line, col: p.pos.col, message: p.message });
+            self.out.push(Diagnostic {
+                file: file.to_string(),
+                line: p.pos.line,
+                col: p.pos.col,
+                message: p.message,
+            });
         }
     }
 }
 
 fn is_id(s: &str) -> bool {
     let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_lowercase())
-        && c.all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+    c.next().is_some_and(|f| f.is_ascii_lowercase()) && c.all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
 }
 
 /// "a" or "an" before a word.
@@ -132,7 +136,10 @@ pub(crate) fn read_label(n: &Node, what: &str, langs: &[String], problems: &mut 
             let mut out = Vec::new();
             for (k, v) in entries {
                 let (Some(lang), Some(text)) = (k.scalar(), v.scalar()) else {
-                    problems.push(Problem { pos: k.pos, message: format!("{what}: a translated label is a map of language to text") });
+                    problems.push(Problem {
+                        pos: k.pos,
+                        message: format!("{what}: a translated label is a map of language to text"),
+                    });
                     continue;
                 };
                 if !langs.is_empty() && !langs.iter().any(|l| l == lang) {
@@ -150,7 +157,10 @@ pub(crate) fn read_label(n: &Node, what: &str, langs: &[String], problems: &mut 
             Some(Label(out))
         }
         _ => {
-            problems.push(Problem { pos: n.pos, message: format!("{what} must be text, found {}", n.show()) });
+            problems.push(Problem {
+                pos: n.pos,
+                message: format!("{what} must be text, found {}", n.show()),
+            });
             None
         }
     }
@@ -163,11 +173,17 @@ fn read_code(n: &Node, what: &str, problems: &mut Vec<Problem>) -> Option<Code> 
     match n.scalar() {
         Some(s) if !s.trim().is_empty() && s.trim() == s && !s.contains('\n') => Some(Code::Text(s.to_string())),
         Some(s) => {
-            problems.push(Problem { pos: n.pos, message: format!("{what}: '{s}' is not a valid code (an integer, or text on one line without leading or trailing spaces)") });
+            problems.push(Problem {
+                pos: n.pos,
+                message: format!("{what}: '{s}' is not a valid code (an integer, or text on one line without leading or trailing spaces)"),
+            });
             None
         }
         None => {
-            problems.push(Problem { pos: n.pos, message: format!("{what} must be an integer or a short code, found {}", n.show()) });
+            problems.push(Problem {
+                pos: n.pos,
+                message: format!("{what} must be an integer or a short code, found {}", n.show()),
+            });
             None
         }
     }
@@ -180,35 +196,52 @@ pub(crate) fn read_choice_list(n: &Node, name: Option<&str>, langs: &[String], p
         None => "inline choices".to_string(),
     };
     let NodeKind::Seq(items) = &n.kind else {
-        problems.push(Problem { pos: n.pos, message: format!("{what} must be a list of {{value, label}}, found {}", n.show()) });
+        problems.push(Problem {
+            pos: n.pos,
+            message: format!("{what} must be a list of {{value, label}}, found {}", n.show()),
+        });
         return None;
     };
     if items.is_empty() {
-        problems.push(Problem { pos: n.pos, message: format!("{what} is empty") });
+        problems.push(Problem {
+            pos: n.pos,
+            message: format!("{what} is empty"),
+        });
         return None;
     }
     let before = problems.len();
     let mut choices: Vec<Choice> = Vec::new();
     let mut seen: HashMap<Code, Pos> = HashMap::new();
     for it in items {
-        let Some(f) = Fields::new(it, &format!("{what}: choice"), &["value", "label"], problems) else { continue };
+        let Some(f) = Fields::new(it, &format!("{what}: choice"), &["value", "label"], problems) else {
+            continue;
+        };
         let value = match f.get("value") {
             Some(v) => read_code(v, &format!("{what}: value"), problems),
             None => {
-                problems.push(Problem { pos: it.pos, message: format!("{what}: choice without a value") });
+                problems.push(Problem {
+                    pos: it.pos,
+                    message: format!("{what}: choice without a value"),
+                });
                 None
             }
         };
         let label = match f.get("label") {
             Some(l) => read_label(l, &format!("{what}: label"), langs, problems),
             None => {
-                problems.push(Problem { pos: it.pos, message: format!("{what}: choice without a label") });
+                problems.push(Problem {
+                    pos: it.pos,
+                    message: format!("{what}: choice without a label"),
+                });
                 None
             }
         };
         if let (Some(value), Some(label)) = (value, label) {
             if let Some(first) = seen.get(&value) {
-                problems.push(Problem { pos: it.pos, message: format!("{what}: duplicate value {value} (first on line {})", first.line) });
+                problems.push(Problem {
+                    pos: it.pos,
+                    message: format!("{what}: duplicate value {value} (first on line {})", first.line),
+                });
                 continue;
             }
             seen.insert(value.clone(), it.pos);
@@ -217,17 +250,27 @@ pub(crate) fn read_choice_list(n: &Node, name: Option<&str>, langs: &[String], p
     }
     let ints = choices.iter().filter(|c| matches!(c.value, Code::Int(_))).count();
     if ints != 0 && ints != choices.len() {
-        problems.push(Problem { pos: n.pos, message: format!("{what} mixes integer and text values: use one kind") });
+        problems.push(Problem {
+            pos: n.pos,
+            message: format!("{what} mixes integer and text values: use one kind"),
+        });
     }
     if problems.len() > before {
         return None;
     }
-    Some(ChoiceList { name: name.map(str::to_string), integer: ints == choices.len(), choices })
+    Some(ChoiceList {
+        name: name.map(str::to_string),
+        integer: ints == choices.len(),
+        choices,
+    })
 }
 
 fn read_table(name: &str, n: &Node, problems: &mut Vec<Problem>) -> Option<Table> {
     let NodeKind::Map(entries) = &n.kind else {
-        problems.push(Problem { pos: n.pos, message: format!("table '{name}' must be a map of number: number, found {}", n.show()) });
+        problems.push(Problem {
+            pos: n.pos,
+            message: format!("table '{name}' must be a map of number: number, found {}", n.show()),
+        });
         return None;
     };
     let mut out: Vec<(f64, f64)> = Vec::new();
@@ -235,15 +278,24 @@ fn read_table(name: &str, n: &Node, problems: &mut Vec<Problem>) -> Option<Table
         match (k.as_f64(), v.as_f64()) {
             (Some(a), Some(b)) => {
                 if out.iter().any(|(x, _)| *x == a) {
-                    problems.push(Problem { pos: k.pos, message: format!("table '{name}': duplicate key {}", expr::format_num(a)) });
+                    problems.push(Problem {
+                        pos: k.pos,
+                        message: format!("table '{name}': duplicate key {}", expr::format_num(a)),
+                    });
                 }
                 out.push((a, b));
             }
-            _ => problems.push(Problem { pos: k.pos, message: format!("table '{name}': keys and values must be numbers") }),
+            _ => problems.push(Problem {
+                pos: k.pos,
+                message: format!("table '{name}': keys and values must be numbers"),
+            }),
         }
     }
     out.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Some(Table { name: name.to_string(), entries: out })
+    Some(Table {
+        name: name.to_string(),
+        entries: out,
+    })
 }
 
 /// A question before expressions are resolved.
@@ -310,7 +362,10 @@ impl Loader {
             }
             NodeKind::Seq(_) => read_choice_list(n, None, &self.langs, problems).map(Arc::new),
             _ => {
-                problems.push(Problem { pos: n.pos, message: format!("choices must name a list under choices: or be an inline list, found {}", n.show()) });
+                problems.push(Problem {
+                    pos: n.pos,
+                    message: format!("choices must name a list under choices: or be an inline list, found {}", n.show()),
+                });
                 None
             }
         }
@@ -330,7 +385,10 @@ impl Loader {
         check_id(&id, id_pos, "question id", problems);
         let qtype = match f.get("type") {
             None => {
-                problems.push(Problem { pos: n.pos, message: format!("{what}: missing key 'type'") });
+                problems.push(Problem {
+                    pos: n.pos,
+                    message: format!("{what}: missing key 'type'"),
+                });
                 None
             }
             Some(t) => match t.scalar().and_then(QType::parse) {
@@ -353,24 +411,36 @@ impl Loader {
         let label = match f.get("label") {
             Some(l) => read_label(l, &format!("{what}: label"), &self.langs, problems),
             None => {
-                problems.push(Problem { pos: n.pos, message: format!("{what}: missing key 'label'") });
+                problems.push(Problem {
+                    pos: n.pos,
+                    message: format!("{what}: missing key 'label'"),
+                });
                 None
             }
         };
         let hint = f.get("hint").and_then(|h| read_label(h, &format!("{what}: hint"), &self.langs, problems));
-        let cm = f.get("constraint_message").and_then(|h| read_label(h, &format!("{what}: constraint_message"), &self.langs, problems));
+        let cm = f
+            .get("constraint_message")
+            .and_then(|h| read_label(h, &format!("{what}: constraint_message"), &self.langs, problems));
         let choices = f.get("choices").and_then(|c| self.choices_ref(c, local_choices, problems));
         let min = f.opt_f64("min", &what, problems);
         let max = f.opt_f64("max", &what, problems);
         let identifier = f.opt_bool("identifier", &what, problems).unwrap_or(false);
         let qtype = qtype?;
         if qtype.has_choices() && f.get("choices").is_none() {
-            problems.push(Problem { pos: n.pos, message: format!("{what}: a {} question needs choices", qtype.name()) });
+            problems.push(Problem {
+                pos: n.pos,
+                message: format!("{what}: a {} question needs choices", qtype.name()),
+            });
         }
         if !qtype.has_choices() && f.get("choices").is_some() {
             problems.push(Problem {
                 pos: f.key_pos("choices").unwrap_or(n.pos),
-                message: format!("{what}: {} {} question takes no choices (did you mean type select_one?)", article(qtype.name()), qtype.name()),
+                message: format!(
+                    "{what}: {} {} question takes no choices (did you mean type select_one?)",
+                    article(qtype.name()),
+                    qtype.name()
+                ),
             });
         }
         if (min.is_some() || max.is_some()) && !matches!(qtype, QType::Integer | QType::Decimal) {
@@ -381,46 +451,72 @@ impl Loader {
         }
         if let (Some(a), Some(b)) = (min, max) {
             if a > b {
-                problems.push(Problem { pos: f.key_pos("min").unwrap_or(n.pos), message: format!("{what}: min {a} is greater than max {b}") });
+                problems.push(Problem {
+                    pos: f.key_pos("min").unwrap_or(n.pos),
+                    message: format!("{what}: min {a} is greater than max {b}"),
+                });
             }
         }
         if qtype == QType::Integer {
             for (k, v) in [("min", min), ("max", max)] {
                 if v.is_some_and(|x| x.fract() != 0.0) {
-                    problems.push(Problem { pos: f.key_pos(k).unwrap_or(n.pos), message: format!("{what}: {k} of an integer question must be whole") });
+                    problems.push(Problem {
+                        pos: f.key_pos(k).unwrap_or(n.pos),
+                        message: format!("{what}: {k} of an integer question must be whole"),
+                    });
                 }
             }
         }
         if qtype == QType::SelectMultiple {
             if let Some(c) = &choices {
                 if c.choices.iter().any(|ch| ch.value.to_string().contains(' ')) {
-                    problems.push(Problem { pos: n.pos, message: format!("{what}: select_multiple codes may not contain spaces") });
+                    problems.push(Problem {
+                        pos: n.pos,
+                        message: format!("{what}: select_multiple codes may not contain spaces"),
+                    });
                 }
             }
         }
         if qtype == QType::Note && (f.get("required").is_some() || identifier) {
-            problems.push(Problem { pos: n.pos, message: format!("{what}: a note has no answer, so it cannot be required or an identifier") });
+            problems.push(Problem {
+                pos: n.pos,
+                message: format!("{what}: a note has no answer, so it cannot be required or an identifier"),
+            });
         }
         let mut missing = Vec::new();
         if let Some(m) = f.get("missing") {
             match &m.kind {
                 NodeKind::Map(entries) => {
                     for (k, v) in entries {
-                        let Some(code) = read_code(k, &format!("{what}: missing code"), problems) else { continue };
-                        let int_question = matches!(qtype, QType::Integer | QType::Decimal)
-                            || (qtype == QType::SelectOne && choices.as_ref().is_some_and(|c| c.integer));
+                        let Some(code) = read_code(k, &format!("{what}: missing code"), problems) else {
+                            continue;
+                        };
+                        let int_question =
+                            matches!(qtype, QType::Integer | QType::Decimal) || (qtype == QType::SelectOne && choices.as_ref().is_some_and(|c| c.integer));
                         if int_question && !matches!(code, Code::Int(_)) {
-                            problems.push(Problem { pos: k.pos, message: format!("{what}: missing code '{code}' must be a number like the answers") });
+                            problems.push(Problem {
+                                pos: k.pos,
+                                message: format!("{what}: missing code '{code}' must be a number like the answers"),
+                            });
                         }
                         if let Some(c) = &choices {
                             if c.index_of(&code.to_string()).is_some() {
-                                problems.push(Problem { pos: k.pos, message: format!("{what}: missing code {code} is also a choice") });
+                                problems.push(Problem {
+                                    pos: k.pos,
+                                    message: format!("{what}: missing code {code} is also a choice"),
+                                });
                             }
                         }
-                        missing.push(MissingCode { code, label: v.scalar().unwrap_or("missing").to_string() });
+                        missing.push(MissingCode {
+                            code,
+                            label: v.scalar().unwrap_or("missing").to_string(),
+                        });
                     }
                 }
-                _ => problems.push(Problem { pos: m.pos, message: format!("{what}: missing must be a map of code: meaning, e.g. {{-9: refused}}") }),
+                _ => problems.push(Problem {
+                    pos: m.pos,
+                    message: format!("{what}: missing must be a map of code: meaning, e.g. {{-9: refused}}"),
+                }),
             }
         }
         let required_node = f.get("required");
@@ -469,7 +565,11 @@ impl Loader {
         ctx: &Arc<Context>,
         problems: &mut Vec<Problem>,
     ) -> Option<RawDerived<'n>> {
-        let keys: &[&str] = if default_unit.is_some() { &["id", "expr", "type", "label", "choices"] } else { DERIVED_KEYS };
+        let keys: &[&str] = if default_unit.is_some() {
+            &["id", "expr", "type", "label", "choices"]
+        } else {
+            DERIVED_KEYS
+        };
         let f = Fields::new(n, "derived variable", keys, problems)?;
         let (id, pos) = f.req_str("id", "derived variable", problems)?;
         check_id(&id, pos, "derived id", problems);
@@ -479,7 +579,10 @@ impl Loader {
             None => f.req_str("unit", &what, problems)?.0,
         };
         let Some(expr) = f.get("expr") else {
-            problems.push(Problem { pos: n.pos, message: format!("{what}: missing key 'expr'") });
+            problems.push(Problem {
+                pos: n.pos,
+                message: format!("{what}: missing key 'expr'"),
+            });
             return None;
         };
         let ty = f.get("type").and_then(|t| {
@@ -517,14 +620,23 @@ impl Loader {
 }
 
 fn var_info_q(q: &Question) -> VarInfo {
-    VarInfo { id: q.id.clone(), ty: q.expr_type(), codes: q.choices.as_ref().map(|c| c.codes()) }
+    VarInfo {
+        id: q.id.clone(),
+        ty: q.expr_type(),
+        codes: q.choices.as_ref().map(|c| c.codes()),
+    }
 }
 
 /// Loads and checks a definition from YAML text. `file` names it in messages.
 pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition, Diagnostics> {
     let file_arc: Arc<str> = Arc::from(file);
     let mut problems: Vec<Problem> = Vec::new();
-    let mut ld = Loader { sink: Sink { out: Vec::new() }, langs: vec!["en".into()], choices: BTreeMap::new(), broken_choices: HashSet::new() };
+    let mut ld = Loader {
+        sink: Sink { out: Vec::new() },
+        langs: vec!["en".into()],
+        choices: BTreeMap::new(),
+        broken_choices: HashSet::new(),
+    };
     let root = match yaml::parse(text) {
         Ok(r) => r,
         Err(p) => {
@@ -533,7 +645,10 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
         }
     };
     if matches!(root.kind, NodeKind::Null) {
-        let p = Problem { pos: root.pos, message: "the definition is empty: expected a map with survey, title, version and units".into() };
+        let p = Problem {
+            pos: root.pos,
+            message: "the definition is empty: expected a map with survey, title, version and units".into(),
+        };
         ld.sink.add(file, &mut vec![p]);
         return Err(Diagnostics(ld.sink.out));
     }
@@ -545,14 +660,20 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
     // Header.
     let survey = top.req_str("survey", "the definition", &mut problems).map(|(s, pos)| {
         if s.is_empty() || !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') {
-            problems.push(Problem { pos, message: format!("survey id '{s}' must use only a-z, 0-9, _ and -") });
+            problems.push(Problem {
+                pos,
+                message: format!("survey id '{s}' must use only a-z, 0-9, _ and -"),
+            });
         }
         s
     });
     if let Some(langs) = top.opt_seq("languages", "the definition", &mut problems) {
         let l: Vec<String> = langs.iter().filter_map(|n| yaml::str_of(n, "a language", &mut problems)).collect();
         if l.is_empty() {
-            problems.push(Problem { pos: top.key_pos("languages").unwrap_or_default(), message: "languages must list at least one language".into() });
+            problems.push(Problem {
+                pos: top.key_pos("languages").unwrap_or_default(),
+                message: "languages must list at least one language".into(),
+            });
         } else {
             ld.langs = l;
         }
@@ -560,19 +681,28 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
     let title = match top.get("title") {
         Some(t) => read_label(t, "title", &ld.langs, &mut problems),
         None => {
-            problems.push(Problem { pos: top.pos, message: "the definition: missing key 'title'".into() });
+            problems.push(Problem {
+                pos: top.pos,
+                message: "the definition: missing key 'title'".into(),
+            });
             None
         }
     };
     let version = match top.get("version") {
         None => {
-            problems.push(Problem { pos: top.pos, message: "the definition: missing key 'version'".into() });
+            problems.push(Problem {
+                pos: top.pos,
+                message: "the definition: missing key 'version'".into(),
+            });
             None
         }
         Some(v) => match v.as_i64() {
             Some(x) if x >= 1 && x <= u32::MAX as i64 => Some(x as u32),
             _ => {
-                problems.push(Problem { pos: v.pos, message: format!("version must be a whole number from 1, found {}", v.show()) });
+                problems.push(Problem {
+                    pos: v.pos,
+                    message: format!("version must be a whole number from 1, found {}", v.show()),
+                });
                 None
             }
         },
@@ -586,7 +716,10 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                 for (k, v) in entries {
                     let Some(name) = k.scalar() else { continue };
                     if let Some((_, first)) = ld.choices.get(name) {
-                        problems.push(Problem { pos: k.pos, message: format!("duplicate choice list '{name}' (first on line {})", first.line) });
+                        problems.push(Problem {
+                            pos: k.pos,
+                            message: format!("duplicate choice list '{name}' (first on line {})", first.line),
+                        });
                         continue;
                     }
                     match read_choice_list(v, Some(name), &ld.langs, &mut problems) {
@@ -599,7 +732,10 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                     }
                 }
             }
-            _ => problems.push(Problem { pos: c.pos, message: format!("choices must be a map of list name to list, found {}", c.show()) }),
+            _ => problems.push(Problem {
+                pos: c.pos,
+                message: format!("choices must be a map of list name to list, found {}", c.show()),
+            }),
         }
     }
     let mut tables: BTreeMap<String, Arc<Table>> = BTreeMap::new();
@@ -613,10 +749,17 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                     }
                 }
             }
-            _ => problems.push(Problem { pos: t.pos, message: "tables must be a map of table name to {key: value}".into() }),
+            _ => problems.push(Problem {
+                pos: t.pos,
+                message: "tables must be a map of table name to {key: value}".into(),
+            }),
         }
     }
-    let survey_ctx = Arc::new(Context { params: HashMap::new(), tables: tables.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), elsewhere: HashMap::new() });
+    let survey_ctx = Arc::new(Context {
+        params: HashMap::new(),
+        tables: tables.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        elsewhere: HashMap::new(),
+    });
 
     // Units and their questions (instrument items included).
     struct RawUnit<'n> {
@@ -636,17 +779,30 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
     match top.opt_seq("units", "the definition", &mut problems) {
         None => {
             if top.get("units").is_none() {
-                problems.push(Problem { pos: top.pos, message: "the definition: missing key 'units' (a flat survey has one unit)".into() });
+                problems.push(Problem {
+                    pos: top.pos,
+                    message: "the definition: missing key 'units' (a flat survey has one unit)".into(),
+                });
             }
         }
-        Some([]) => problems.push(Problem { pos: top.key_pos("units").unwrap_or_default(), message: "units is empty: a survey needs at least one unit".into() }),
+        Some([]) => problems.push(Problem {
+            pos: top.key_pos("units").unwrap_or_default(),
+            message: "units is empty: a survey needs at least one unit".into(),
+        }),
         Some(units) => {
             for un in units {
-                let Some(uf) = Fields::new(un, "unit", UNIT_KEYS, &mut problems) else { continue };
-                let Some((uid, upos)) = uf.req_str("id", "unit", &mut problems) else { continue };
+                let Some(uf) = Fields::new(un, "unit", UNIT_KEYS, &mut problems) else {
+                    continue;
+                };
+                let Some((uid, upos)) = uf.req_str("id", "unit", &mut problems) else {
+                    continue;
+                };
                 check_id(&uid, upos, "unit id", &mut problems);
                 if let Some(first) = raw_units.iter().find(|u| u.id == uid) {
-                    problems.push(Problem { pos: upos, message: format!("duplicate unit '{uid}' (first on line {})", first.pos.line) });
+                    problems.push(Problem {
+                        pos: upos,
+                        message: format!("duplicate unit '{uid}' (first on line {})", first.pos.line),
+                    });
                     continue;
                 }
                 let what = format!("unit '{uid}'");
@@ -664,7 +820,10 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                     }
                     None => {
                         if uf.get("questions").is_none() {
-                            problems.push(Problem { pos: upos, message: format!("{what}: missing key 'questions'") });
+                            problems.push(Problem {
+                                pos: upos,
+                                message: format!("{what}: missing key 'questions'"),
+                            });
                         }
                     }
                 }
@@ -673,30 +832,52 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                     let (iid, overrides) = match &inn.kind {
                         NodeKind::Scalar { text, .. } => (text.clone(), None),
                         NodeKind::Map(_) => {
-                            let Some(f) = Fields::new(inn, "instrument", &["id", "params"], &mut problems) else { continue };
-                            let Some((id, _)) = f.req_str("id", "instrument", &mut problems) else { continue };
+                            let Some(f) = Fields::new(inn, "instrument", &["id", "params"], &mut problems) else {
+                                continue;
+                            };
+                            let Some((id, _)) = f.req_str("id", "instrument", &mut problems) else {
+                                continue;
+                            };
                             (id, f.get("params"))
                         }
                         _ => {
-                            problems.push(Problem { pos: inn.pos, message: "an instrument is an id or {id, params}".into() });
+                            problems.push(Problem {
+                                pos: inn.pos,
+                                message: "an instrument is an id or {id, params}".into(),
+                            });
                             continue;
                         }
                     };
                     let Some(doc) = library_docs.get(&iid) else {
                         problems.push(Problem {
                             pos: inn.pos,
-                            message: format!("unknown instrument '{iid}'{} (instruments: {})", did_you_mean(&iid, library_docs.ids()), library_docs.ids().collect::<Vec<_>>().join(", ")),
+                            message: format!(
+                                "unknown instrument '{iid}'{} (instruments: {})",
+                                did_you_mean(&iid, library_docs.ids()),
+                                library_docs.ids().collect::<Vec<_>>().join(", ")
+                            ),
                         });
                         continue;
                     };
                     if instruments.contains(&iid) || raw_units.iter().any(|u| u.instruments.contains(&iid)) {
-                        problems.push(Problem { pos: inn.pos, message: format!("instrument '{iid}' is used twice") });
+                        problems.push(Problem {
+                            pos: inn.pos,
+                            message: format!("instrument '{iid}' is used twice"),
+                        });
                         continue;
                     }
                     instruments.push(iid.clone());
                     expand_instrument(&mut ld, doc, overrides, &uid, &survey_ctx, &mut questions, &mut raw_derived, &mut problems);
                 }
-                raw_units.push(RawUnit { id: uid, pos: upos, label, key, parent, questions, instruments });
+                raw_units.push(RawUnit {
+                    id: uid,
+                    pos: upos,
+                    label,
+                    key,
+                    parent,
+                    questions,
+                    instruments,
+                });
             }
         }
     }
@@ -738,15 +919,29 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
     for u in &raw_units {
         if let Some((p, pos)) = &u.parent {
             if !unit_ids.contains(p) {
-                problems.push(Problem { pos: *pos, message: format!("unit '{}': parent '{p}' is not a unit{}", u.id, did_you_mean(p, unit_ids.iter().map(|s| s.as_str()))) });
+                problems.push(Problem {
+                    pos: *pos,
+                    message: format!(
+                        "unit '{}': parent '{p}' is not a unit{}",
+                        u.id,
+                        did_you_mean(p, unit_ids.iter().map(|s| s.as_str()))
+                    ),
+                });
             } else if p == &u.id {
-                problems.push(Problem { pos: *pos, message: format!("unit '{}' cannot be its own parent", u.id) });
+                problems.push(Problem {
+                    pos: *pos,
+                    message: format!("unit '{}' cannot be its own parent", u.id),
+                });
             }
         }
         match &u.key {
             None => {
                 let m = if u.parent.is_some() {
-                    format!("unit '{}' is a roster (parent '{}') but has no key: add key: with the question identifying a member", u.id, u.parent.as_ref().map(|p| p.0.as_str()).unwrap_or(""))
+                    format!(
+                        "unit '{}' is a roster (parent '{}') but has no key: add key: with the question identifying a member",
+                        u.id,
+                        u.parent.as_ref().map(|p| p.0.as_str()).unwrap_or("")
+                    )
                 } else {
                     format!("unit '{}' has no key: add key: with the question identifying a record", u.id)
                 };
@@ -755,7 +950,11 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
             Some((k, kpos)) => match u.questions.iter().find(|q| &q.q.id == k) {
                 None => problems.push(Problem {
                     pos: *kpos,
-                    message: format!("unit '{}': key '{k}' is not a question of this unit{}", u.id, did_you_mean(k, u.questions.iter().map(|q| q.q.id.as_str()))),
+                    message: format!(
+                        "unit '{}': key '{k}' is not a question of this unit{}",
+                        u.id,
+                        did_you_mean(k, u.questions.iter().map(|q| q.q.id.as_str()))
+                    ),
                 }),
                 Some(q) if !matches!(q.q.qtype, QType::Integer | QType::Text) => problems.push(Problem {
                     pos: *kpos,
@@ -788,7 +987,10 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
         }
         for (i, u) in raw_units.iter().enumerate() {
             if !order.contains(&i) {
-                problems.push(Problem { pos: u.pos, message: format!("unit '{}' is part of a cycle of parents", u.id) });
+                problems.push(Problem {
+                    pos: u.pos,
+                    message: format!("unit '{}' is part of a cycle of parents", u.id),
+                });
             }
         }
     }
@@ -798,18 +1000,29 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
     let mut derived_asts: Vec<Option<expr::Ast>> = Vec::new();
     for d in &raw_derived {
         if !unit_ids.contains(&d.unit) {
-            let m = format!("derived variable '{}': unit '{}' is not a unit{}", d.id, d.unit, did_you_mean(&d.unit, unit_ids.iter().map(|s| s.as_str())));
+            let m = format!(
+                "derived variable '{}': unit '{}' is not a unit{}",
+                d.id,
+                d.unit,
+                did_you_mean(&d.unit, unit_ids.iter().map(|s| s.as_str()))
+            );
             ld.sink.add(&d.file, &mut vec![Problem { pos: d.pos, message: m }]);
         }
         match d.expr.scalar().map(expr::parse::parse) {
             Some(Ok(a)) => derived_asts.push(Some(a)),
             Some(Err(e)) => {
-                let p = Problem { pos: expr_pos(d.expr, e.at), message: format!("derived variable '{}': syntax error: {}", d.id, e.message) };
+                let p = Problem {
+                    pos: expr_pos(d.expr, e.at),
+                    message: format!("derived variable '{}': syntax error: {}", d.id, e.message),
+                };
                 ld.sink.add(&d.file, &mut vec![p]);
                 derived_asts.push(None);
             }
             None => {
-                let p = Problem { pos: d.expr.pos, message: format!("derived variable '{}': expr must be text", d.id) };
+                let p = Problem {
+                    pos: d.expr.pos,
+                    message: format!("derived variable '{}': expr must be text", d.id),
+                };
                 ld.sink.add(&d.file, &mut vec![p]);
                 derived_asts.push(None);
             }
@@ -860,9 +1073,20 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
             let msg = if c.len() == 1 {
                 format!("derived variable '{}' depends on itself", names[0])
             } else {
-                format!("derived variable '{}' depends on itself through a cycle: {} -> {}", names[0], names.join(" -> "), names[0])
+                format!(
+                    "derived variable '{}' depends on itself through a cycle: {} -> {}",
+                    names[0],
+                    names.join(" -> "),
+                    names[0]
+                )
             };
-            ld.sink.add(&raw_derived[first].file, &mut vec![Problem { pos: raw_derived[first].pos, message: msg }]);
+            ld.sink.add(
+                &raw_derived[first].file,
+                &mut vec![Problem {
+                    pos: raw_derived[first].pos,
+                    message: msg,
+                }],
+            );
             in_cycle.extend(c);
         }
     }
@@ -920,14 +1144,28 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                 Ok((e, ty)) => {
                     if let Some((want, tpos)) = d.ty {
                         if want != ty {
-                            ld.sink.add(&d.file, &mut vec![Problem {
-                                pos: tpos,
-                                message: format!("derived variable '{}': type mismatch: declared {}, but the expression gives a {}", d.id, want.name(), ty.name()),
-                            }]);
+                            ld.sink.add(
+                                &d.file,
+                                &mut vec![Problem {
+                                    pos: tpos,
+                                    message: format!(
+                                        "derived variable '{}': type mismatch: declared {}, but the expression gives a {}",
+                                        d.id,
+                                        want.name(),
+                                        ty.name()
+                                    ),
+                                }],
+                            );
                         }
                     }
                     if ty == ExprType::Multi {
-                        ld.sink.add(&d.file, &mut vec![Problem { pos: d.pos, message: format!("derived variable '{}' cannot be a multiple choice", d.id) }]);
+                        ld.sink.add(
+                            &d.file,
+                            &mut vec![Problem {
+                                pos: d.pos,
+                                message: format!("derived variable '{}' cannot be a multiple choice", d.id),
+                            }],
+                        );
                         continue;
                     }
                     let codes = d.choices.as_ref().map(|c| c.codes());
@@ -935,7 +1173,11 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                     derived.push(Derived {
                         id: d.id.clone(),
                         label: d.label.clone(),
-                        expr: Compiled { text: d.expr.scalar().unwrap_or("").to_string(), expr: e, ty },
+                        expr: Compiled {
+                            text: d.expr.scalar().unwrap_or("").to_string(),
+                            expr: e,
+                            ty,
+                        },
                         choices: d.choices.clone(),
                         instrument: d.instrument.clone(),
                         slot,
@@ -944,7 +1186,10 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                 Err(errs) => {
                     let mut ps: Vec<Problem> = errs
                         .into_iter()
-                        .map(|er| Problem { pos: expr_pos(d.expr, er.at), message: format!("derived variable '{}': {}", d.id, er.message) })
+                        .map(|er| Problem {
+                            pos: expr_pos(d.expr, er.at),
+                            message: format!("derived variable '{}': {}", d.id, er.message),
+                        })
                         .collect();
                     ld.sink.add(&d.file, &mut ps);
                 }
@@ -966,24 +1211,44 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
             }
             let mut compile = |n: &Node, kind: &str, dot: Option<usize>, want_bool: bool| -> Option<Compiled> {
                 let Some(text) = n.scalar() else {
-                    ld.sink.add(&rq.file, &mut vec![Problem { pos: n.pos, message: format!("question '{}': {kind} must be an expression (text)", q.id) }]);
+                    ld.sink.add(
+                        &rq.file,
+                        &mut vec![Problem {
+                            pos: n.pos,
+                            message: format!("question '{}': {kind} must be an expression (text)", q.id),
+                        }],
+                    );
                     return None;
                 };
                 match expr::compile(text, &scope, &qctx, dot) {
                     Ok((e, ty)) => {
                         if want_bool && ty != ExprType::Bool {
-                            ld.sink.add(&rq.file, &mut vec![Problem {
-                                pos: n.pos,
-                                message: format!("question '{}': type mismatch: {kind} must be a condition (boolean), found a {}", q.id, ty.name()),
-                            }]);
+                            ld.sink.add(
+                                &rq.file,
+                                &mut vec![Problem {
+                                    pos: n.pos,
+                                    message: format!(
+                                        "question '{}': type mismatch: {kind} must be a condition (boolean), found a {}",
+                                        q.id,
+                                        ty.name()
+                                    ),
+                                }],
+                            );
                             return None;
                         }
-                        Some(Compiled { text: text.to_string(), expr: e, ty })
+                        Some(Compiled {
+                            text: text.to_string(),
+                            expr: e,
+                            ty,
+                        })
                     }
                     Err(errs) => {
                         let mut ps: Vec<Problem> = errs
                             .into_iter()
-                            .map(|er| Problem { pos: expr_pos(n, er.at), message: format!("question '{}': {kind}: {}", q.id, er.message) })
+                            .map(|er| Problem {
+                                pos: expr_pos(n, er.at),
+                                message: format!("question '{}': {kind}: {}", q.id, er.message),
+                            })
                             .collect();
                         ld.sink.add(&rq.file, &mut ps);
                         None
@@ -998,9 +1263,9 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
             }
             if let Some(n) = rq.required {
                 // `required: maybe`: a lone word that names nothing is a wrong value, not an expression
-                let stray = n.scalar().filter(|t| {
-                    !n.is_quoted() && is_id(t) && scope.slot(t).is_none() && !qctx.params.contains_key(*t) && !qctx.elsewhere.contains_key(*t)
-                });
+                let stray = n
+                    .scalar()
+                    .filter(|t| !n.is_quoted() && is_id(t) && scope.slot(t).is_none() && !qctx.params.contains_key(*t) && !qctx.elsewhere.contains_key(*t));
                 if let Some(word) = stray {
                     let cands = ["true", "false"].into_iter().chain(scope.ids());
                     let message = format!(
@@ -1041,16 +1306,25 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
             None => {
                 problems.push(Problem {
                     pos: n.pos,
-                    message: format!("{what} names '{s}', which is not a question{}", did_you_mean(&s, all_q_ids.iter().map(|x| x.as_str()))),
+                    message: format!(
+                        "{what} names '{s}', which is not a question{}",
+                        did_you_mean(&s, all_q_ids.iter().map(|x| x.as_str()))
+                    ),
                 });
                 None
             }
             Some(q) => {
                 if numeric && !matches!(q.qtype, QType::Integer | QType::Decimal) {
-                    problems.push(Problem { pos: n.pos, message: format!("{what}: '{s}' must be an integer or decimal question, not {}", q.qtype.name()) });
+                    problems.push(Problem {
+                        pos: n.pos,
+                        message: format!("{what}: '{s}' must be an integer or decimal question, not {}", q.qtype.name()),
+                    });
                 }
                 if q.qtype == QType::SelectMultiple || q.qtype == QType::Note {
-                    problems.push(Problem { pos: n.pos, message: format!("{what}: '{s}' cannot be a {} question", q.qtype.name()) });
+                    problems.push(Problem {
+                        pos: n.pos,
+                        message: format!("{what}: '{s}' cannot be a {} question", q.qtype.name()),
+                    });
                 }
                 Some(s)
             }
@@ -1066,12 +1340,21 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                 _ => vec![n.clone()],
             }
         };
-        let psu: Vec<String> = f.get("psu").map(list).unwrap_or_default().iter().filter_map(|n| name_question(n, "design: psu", &mut problems, false)).collect();
+        let psu: Vec<String> = f
+            .get("psu")
+            .map(list)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| name_question(n, "design: psu", &mut problems, false))
+            .collect();
         let mut fpc = Vec::new();
         for n in f.get("fpc").map(list).unwrap_or_default() {
             if let Some(v) = n.as_f64() {
                 if v <= 0.0 {
-                    problems.push(Problem { pos: n.pos, message: format!("design: fpc {v} must be positive") });
+                    problems.push(Problem {
+                        pos: n.pos,
+                        message: format!("design: fpc {v} must be positive"),
+                    });
                 }
                 fpc.push(Fpc::Value(v));
             } else if let Some(s) = name_question(&n, "design: fpc", &mut problems, true) {
@@ -1093,13 +1376,24 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                     let s = n.scalar().unwrap_or("");
                     problems.push(Problem {
                         pos: n.pos,
-                        message: format!("design: lonely_psu {} is not one of {}{}", n.show(), LonelyPsu::NAMES.join(", "), did_you_mean(s, LonelyPsu::NAMES.iter().copied())),
+                        message: format!(
+                            "design: lonely_psu {} is not one of {}{}",
+                            n.show(),
+                            LonelyPsu::NAMES.join(", "),
+                            did_you_mean(s, LonelyPsu::NAMES.iter().copied())
+                        ),
                     });
                     LonelyPsu::Fail
                 }
             },
         };
-        Some(DesignSpec { weight, strata, psu, fpc, lonely_psu: lonely })
+        Some(DesignSpec {
+            weight,
+            strata,
+            psu,
+            fpc,
+            lonely_psu: lonely,
+        })
     });
     let geography = top.get("geography").and_then(|gn| {
         let f = Fields::new(gn, "geography", GEO_KEYS, &mut problems)?;
@@ -1108,7 +1402,10 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
             let s = name_question(n, &format!("geography: {key}"), problems, false)?;
             if let Some(q) = find_q(&s) {
                 if q.qtype != want && q.qtype != QType::Text {
-                    problems.push(Problem { pos: n.pos, message: format!("geography: {key} '{s}' must be a {} question, not {}", want.name(), q.qtype.name()) });
+                    problems.push(Problem {
+                        pos: n.pos,
+                        message: format!("geography: {key} '{s}' must be a {} question, not {}", want.name(), q.qtype.name()),
+                    });
                 }
             }
             Some(s)
@@ -1116,7 +1413,10 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
         let lsoa = one("lsoa", QType::Lsoa, &mut problems);
         let postcode = one("postcode", QType::Postcode, &mut problems);
         if f.get("lsoa").is_none() && f.get("postcode").is_none() {
-            problems.push(Problem { pos: f.pos, message: "geography needs lsoa: or postcode:".into() });
+            problems.push(Problem {
+                pos: f.pos,
+                message: "geography needs lsoa: or postcode:".into(),
+            });
         }
         Some(GeographySpec { lsoa, postcode })
     });
@@ -1127,7 +1427,10 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
                 if let Some(n) = f.get(k) {
                     match n.as_i64() {
                         Some(v) if (0..=100_000).contains(&v) => *d = v as u32,
-                        _ => problems.push(Problem { pos: n.pos, message: format!("disclosure: {k} must be a whole number, found {}", n.show()) }),
+                        _ => problems.push(Problem {
+                            pos: n.pos,
+                            message: format!("disclosure: {k} must be a whole number, found {}", n.show()),
+                        }),
                     }
                 }
             };
@@ -1185,7 +1488,11 @@ fn expand_instrument<'n>(
                     if !params.contains_key(name) {
                         problems.push(Problem {
                             pos: k.pos,
-                            message: format!("instrument '{}' has no param '{name}'{}", doc.id, did_you_mean(name, params.keys().map(|s| s.as_str()))),
+                            message: format!(
+                                "instrument '{}' has no param '{name}'{}",
+                                doc.id,
+                                did_you_mean(name, params.keys().map(|s| s.as_str()))
+                            ),
                         });
                         continue;
                     }
@@ -1193,11 +1500,17 @@ fn expand_instrument<'n>(
                         Some(x) => {
                             params.insert(name.to_string(), x);
                         }
-                        None => problems.push(Problem { pos: v.pos, message: format!("param '{name}' must be a number, found {}", v.show()) }),
+                        None => problems.push(Problem {
+                            pos: v.pos,
+                            message: format!("param '{name}' must be a number, found {}", v.show()),
+                        }),
                     }
                 }
             }
-            _ => problems.push(Problem { pos: o.pos, message: "params must be a map of name: number".into() }),
+            _ => problems.push(Problem {
+                pos: o.pos,
+                message: "params must be a map of name: number".into(),
+            }),
         }
     }
     let file: Arc<str> = Arc::from(doc.file.as_str());

@@ -56,6 +56,9 @@ pub fn load_str(text: &str, file: &str) -> Result<Definition, SchemaError> {
 pub fn load_file(path: &Path) -> Result<Definition, SchemaError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| SchemaError::Read { path: name.clone(), source })?;
-    let text = String::from_utf8(bytes).map_err(|e| SchemaError::NotUtf8 { path: name.clone(), offset: e.utf8_error().valid_up_to() })?;
+    let text = String::from_utf8(bytes).map_err(|e| SchemaError::NotUtf8 {
+        path: name.clone(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
     load_str(&text, &name)
 }

@@ -403,7 +403,12 @@ pub struct Disclosure {
 
 impl Default for Disclosure {
     fn default() -> Self {
-        Disclosure { min_base: 10, min_count: 5, flag_base: 50, max_cv: 0.2 }
+        Disclosure {
+            min_base: 10,
+            min_count: 5,
+            flag_base: 50,
+            max_cv: 0.2,
+        }
     }
 }
 

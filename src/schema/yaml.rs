@@ -22,7 +22,10 @@ pub struct Pos {
 impl Pos {
     /// The position `chars` characters to the right on the same line.
     pub fn shifted(self, chars: usize) -> Pos {
-        Pos { line: self.line, col: self.col + chars }
+        Pos {
+            line: self.line,
+            col: self.col + chars,
+        }
     }
 }
 
@@ -97,9 +100,7 @@ impl Node {
     /// The scalar as a finite number (unquoted only).
     pub fn as_f64(&self) -> Option<f64> {
         match &self.kind {
-            NodeKind::Scalar { text, quoted: false } => {
-                text.trim().parse::<f64>().ok().filter(|v| v.is_finite())
-            }
+            NodeKind::Scalar { text, quoted: false } => text.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
             _ => None,
         }
     }
@@ -134,7 +135,10 @@ pub fn parse(text: &str) -> Result<Node, Problem> {
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut builder, false).map_err(|e| {
         let m = e.marker();
-        let mut pos = Pos { line: m.line(), col: m.col() + 1 };
+        let mut pos = Pos {
+            line: m.line(),
+            col: m.col() + 1,
+        };
         let mut message = format!("YAML syntax error: {}", e.info());
         if e.info().contains("tabs") {
             // the scanner reports the place after the tab: point at the tab itself
@@ -152,7 +156,10 @@ pub fn parse(text: &str) -> Result<Node, Problem> {
     if let Some(p) = builder.error {
         return Err(p);
     }
-    Ok(builder.root.unwrap_or(Node { kind: NodeKind::Null, pos: Pos { line: 1, col: 1 } }))
+    Ok(builder.root.unwrap_or(Node {
+        kind: NodeKind::Null,
+        pos: Pos { line: 1, col: 1 },
+    }))
 }
 
 /// The innermost `{` or `[` still open before `upto`, for a hint on an unclosed flow
@@ -236,7 +243,10 @@ impl Builder {
 }
 
 fn pos_of(mark: Marker) -> Pos {
-    Pos { line: mark.line(), col: mark.col() + 1 }
+    Pos {
+        line: mark.line(),
+        col: mark.col() + 1,
+    }
 }
 
 impl MarkedEventReceiver for Builder {
@@ -252,12 +262,22 @@ impl MarkedEventReceiver for Builder {
                 };
                 self.push_value(Node { kind, pos }, anchor);
             }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push((Node { kind: NodeKind::Seq(vec![]), pos }, None, anchor))
-            }
-            Event::MappingStart(anchor, _) => {
-                self.stack.push((Node { kind: NodeKind::Map(vec![]), pos }, None, anchor))
-            }
+            Event::SequenceStart(anchor, _) => self.stack.push((
+                Node {
+                    kind: NodeKind::Seq(vec![]),
+                    pos,
+                },
+                None,
+                anchor,
+            )),
+            Event::MappingStart(anchor, _) => self.stack.push((
+                Node {
+                    kind: NodeKind::Map(vec![]),
+                    pos,
+                },
+                None,
+                anchor,
+            )),
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some((node, _, anchor)) = self.stack.pop() {
                     self.push_value(node, anchor);
@@ -269,7 +289,10 @@ impl MarkedEventReceiver for Builder {
                     self.push_value(n, 0)
                 }
                 None => {
-                    self.error.get_or_insert(Problem { pos, message: "YAML alias to an unknown anchor".into() });
+                    self.error.get_or_insert(Problem {
+                        pos,
+                        message: "YAML alias to an unknown anchor".into(),
+                    });
                 }
             },
             _ => {}
@@ -326,14 +349,20 @@ impl<'a> Fields<'a> {
     /// Reads `node` as a mapping whose keys must be among `allowed`; `what` names it in messages.
     pub fn new(node: &'a Node, what: &str, allowed: &[&str], problems: &mut Vec<Problem>) -> Option<Fields<'a>> {
         let NodeKind::Map(entries) = &node.kind else {
-            problems.push(Problem { pos: node.pos, message: format!("{what} must be a map of keys, found {}", node.show()) });
+            problems.push(Problem {
+                pos: node.pos,
+                message: format!("{what} must be a map of keys, found {}", node.show()),
+            });
             return None;
         };
         let mut seen: Vec<(&str, Pos)> = Vec::new();
         let mut out = Vec::new();
         for (k, v) in entries {
             let Some(key) = k.scalar() else {
-                problems.push(Problem { pos: k.pos, message: format!("{what}: a key must be a plain word, found {}", k.show()) });
+                problems.push(Problem {
+                    pos: k.pos,
+                    message: format!("{what}: a key must be a plain word, found {}", k.show()),
+                });
                 continue;
             };
             if let Some((_, first)) = seen.iter().find(|(s, _)| *s == key) {
@@ -373,7 +402,10 @@ impl<'a> Fields<'a> {
     pub fn req_str(&self, key: &str, what: &str, problems: &mut Vec<Problem>) -> Option<(String, Pos)> {
         match self.get(key) {
             None => {
-                problems.push(Problem { pos: self.pos, message: format!("{what}: missing key '{key}'") });
+                problems.push(Problem {
+                    pos: self.pos,
+                    message: format!("{what}: missing key '{key}'"),
+                });
                 None
             }
             Some(n) => str_of(n, &format!("{what}: '{key}'"), problems).map(|s| (s, n.pos)),
@@ -391,7 +423,10 @@ impl<'a> Fields<'a> {
         match n.as_bool() {
             Some(b) => Some(b),
             None => {
-                problems.push(Problem { pos: n.pos, message: format!("{what}: '{key}' must be true or false, found {}", n.show()) });
+                problems.push(Problem {
+                    pos: n.pos,
+                    message: format!("{what}: '{key}' must be true or false, found {}", n.show()),
+                });
                 None
             }
         }
@@ -403,7 +438,10 @@ impl<'a> Fields<'a> {
         match n.as_f64() {
             Some(b) => Some(b),
             None => {
-                problems.push(Problem { pos: n.pos, message: format!("{what}: '{key}' must be a number, found {}", n.show()) });
+                problems.push(Problem {
+                    pos: n.pos,
+                    message: format!("{what}: '{key}' must be a number, found {}", n.show()),
+                });
                 None
             }
         }
@@ -415,7 +453,10 @@ impl<'a> Fields<'a> {
         match &n.kind {
             NodeKind::Seq(items) => Some(items),
             _ => {
-                problems.push(Problem { pos: n.pos, message: format!("{what}: '{key}' must be a list, found {}", n.show()) });
+                problems.push(Problem {
+                    pos: n.pos,
+                    message: format!("{what}: '{key}' must be a list, found {}", n.show()),
+                });
                 None
             }
         }
@@ -427,7 +468,10 @@ pub fn str_of(n: &Node, what: &str, problems: &mut Vec<Problem>) -> Option<Strin
     match n.scalar() {
         Some(s) => Some(s.to_string()),
         None => {
-            problems.push(Problem { pos: n.pos, message: format!("{what} must be a text value, found {}", n.show()) });
+            problems.push(Problem {
+                pos: n.pos,
+                message: format!("{what} must be a text value, found {}", n.show()),
+            });
             None
         }
     }

@@ -66,34 +66,68 @@ pub(super) fn create_tables(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 
 impl Store {
     /// Replaces the geography lookups in one transaction: all of it lands, or none.
-    pub fn replace_geography(&mut self, areas: &[AreaRow], postcodes: &[(String, String)], orphan_wards: &[(String, String, String)], sources: &[GeoSource]) -> Result<(), StoreError> {
+    pub fn replace_geography(
+        &mut self,
+        areas: &[AreaRow],
+        postcodes: &[(String, String)],
+        orphan_wards: &[(String, String, String)],
+        sources: &[GeoSource],
+    ) -> Result<(), StoreError> {
         let p = self.path().display().to_string();
         let sq = |source| StoreError::Sqlite { path: p.clone(), source };
         let tx = self.conn_mut().transaction().map_err(sq)?;
-        tx.execute_batch("DELETE FROM geo_area; DELETE FROM geo_postcode; DELETE FROM geo_orphan_wards; DELETE FROM geo_sources;").map_err(sq)?;
+        tx.execute_batch("DELETE FROM geo_area; DELETE FROM geo_postcode; DELETE FROM geo_orphan_wards; DELETE FROM geo_sources;")
+            .map_err(sq)?;
         {
             let mut st = tx
                 .prepare("INSERT INTO geo_area (lsoa, lsoa_name, ward, ward_name, lad, lad_name, imd_rank, imd_decile, imd_quintile, imd_local_decile, region, region_name, population) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
                 .map_err(sq)?;
             for a in areas {
-                st.execute(params![a.lsoa, a.lsoa_name, a.ward, a.ward_name, a.lad, a.lad_name, a.imd_rank, a.imd_decile, a.imd_quintile, a.imd_local_decile, a.region, a.region_name, a.population]).map_err(sq)?;
+                st.execute(params![
+                    a.lsoa,
+                    a.lsoa_name,
+                    a.ward,
+                    a.ward_name,
+                    a.lad,
+                    a.lad_name,
+                    a.imd_rank,
+                    a.imd_decile,
+                    a.imd_quintile,
+                    a.imd_local_decile,
+                    a.region,
+                    a.region_name,
+                    a.population
+                ])
+                .map_err(sq)?;
             }
             let mut st = tx.prepare("INSERT OR REPLACE INTO geo_postcode (postcode, lsoa) VALUES (?1, ?2)").map_err(sq)?;
             for (pc, l) in postcodes {
                 st.execute(params![pc, l]).map_err(sq)?;
             }
-            let mut st = tx.prepare("INSERT OR REPLACE INTO geo_orphan_wards (ward, ward_name, lad) VALUES (?1, ?2, ?3)").map_err(sq)?;
+            let mut st = tx
+                .prepare("INSERT OR REPLACE INTO geo_orphan_wards (ward, ward_name, lad) VALUES (?1, ?2, ?3)")
+                .map_err(sq)?;
             for (w, n, l) in orphan_wards {
                 st.execute(params![w, n, l]).map_err(sq)?;
             }
-            let mut st = tx.prepare("INSERT INTO geo_sources (kind, vintage, source, rows, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)").map_err(sq)?;
+            let mut st = tx
+                .prepare("INSERT INTO geo_sources (kind, vintage, source, rows, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(sq)?;
             for s in sources {
                 st.execute(params![s.kind, s.vintage, s.source, s.rows, now_iso()]).map_err(sq)?;
             }
         }
         tx.execute(
             "INSERT INTO audit (at, by, action, reason) VALUES (?1, ?2, 'geography', ?3)",
-            params![now_iso(), super::default_user(), sources.iter().map(|s| format!("{} {} from {}", s.kind, s.vintage, s.source)).collect::<Vec<_>>().join("; ")],
+            params![
+                now_iso(),
+                super::default_user(),
+                sources
+                    .iter()
+                    .map(|s| format!("{} {} from {}", s.kind, s.vintage, s.source))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ],
         )
         .map_err(sq)?;
         tx.commit().map_err(sq)?;
@@ -137,7 +171,11 @@ impl Store {
         let p = self.path().display().to_string();
         let sq = |source| StoreError::Sqlite { path: p.clone(), source };
         let mut st = self.conn().prepare("SELECT postcode, lsoa FROM geo_postcode").map_err(sq)?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sq)?.collect::<Result<Vec<_>, _>>().map_err(sq)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sq)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sq)?;
         Ok(rows)
     }
 
@@ -145,9 +183,19 @@ impl Store {
     pub fn geo_sources(&self) -> Result<Vec<GeoSource>, StoreError> {
         let p = self.path().display().to_string();
         let sq = |source| StoreError::Sqlite { path: p.clone(), source };
-        let mut st = self.conn().prepare("SELECT kind, vintage, source, rows FROM geo_sources ORDER BY kind").map_err(sq)?;
+        let mut st = self
+            .conn()
+            .prepare("SELECT kind, vintage, source, rows FROM geo_sources ORDER BY kind")
+            .map_err(sq)?;
         let rows = st
-            .query_map([], |r| Ok(GeoSource { kind: r.get(0)?, vintage: r.get(1)?, source: r.get(2)?, rows: r.get(3)? }))
+            .query_map([], |r| {
+                Ok(GeoSource {
+                    kind: r.get(0)?,
+                    vintage: r.get(1)?,
+                    source: r.get(2)?,
+                    rows: r.get(3)?,
+                })
+            })
             .map_err(sq)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(sq)?;
@@ -158,8 +206,15 @@ impl Store {
     pub fn orphan_wards(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         let p = self.path().display().to_string();
         let sq = |source| StoreError::Sqlite { path: p.clone(), source };
-        let mut st = self.conn().prepare("SELECT ward, coalesce(ward_name, ''), coalesce(lad, '') FROM geo_orphan_wards ORDER BY ward").map_err(sq)?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(sq)?.collect::<Result<Vec<_>, _>>().map_err(sq)?;
+        let mut st = self
+            .conn()
+            .prepare("SELECT ward, coalesce(ward_name, ''), coalesce(lad, '') FROM geo_orphan_wards ORDER BY ward")
+            .map_err(sq)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(sq)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sq)?;
         Ok(rows)
     }
 }

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
-use crate::schema::{self, Definition, QType, Unit};
 use crate::schema::expr::ExprType;
+use crate::schema::{self, Definition, QType, Unit};
 
 /// The store format this code writes.
 pub const FORMAT_VERSION: i64 = 1;
@@ -154,9 +154,19 @@ pub fn unit_columns(unit: &Unit) -> Vec<Column> {
         .questions
         .iter()
         .filter(|q| q.qtype != QType::Note)
-        .map(|q| Column { name: q.id.clone(), sql_type: qcol_type(q), identifier: q.identifier, derived: false })
+        .map(|q| Column {
+            name: q.id.clone(),
+            sql_type: qcol_type(q),
+            identifier: q.identifier,
+            derived: false,
+        })
         .collect();
-    out.extend(unit.derived.iter().map(|d| Column { name: d.id.clone(), sql_type: dcol_type(d.expr.ty), identifier: false, derived: true }));
+    out.extend(unit.derived.iter().map(|d| Column {
+        name: d.id.clone(),
+        sql_type: dcol_type(d.expr.ty),
+        identifier: false,
+        derived: true,
+    }));
     out
 }
 
@@ -229,12 +239,17 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// The user name recorded as `captured_by` when none is given.
 pub fn default_user() -> String {
-    std::env::var("HEARTH_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into())
+    std::env::var("HEARTH_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 impl Store {
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Sqlite { path: self.path.display().to_string(), source }
+        move |source| StoreError::Sqlite {
+            path: self.path.display().to_string(),
+            source,
+        }
     }
 
     fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -268,8 +283,11 @@ impl Store {
              CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
         )
         .map_err(sq)?;
-        tx.execute("INSERT INTO meta (key, value) VALUES ('format', ?1), ('survey', ?2), ('created_at', ?3)", params![FORMAT_VERSION.to_string(), def.survey, now_iso()])
-            .map_err(sq)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('format', ?1), ('survey', ?2), ('created_at', ?3)",
+            params![FORMAT_VERSION.to_string(), def.survey, now_iso()],
+        )
+        .map_err(sq)?;
         geo::create_tables(&tx).map_err(sq)?;
         for unit in &def.units {
             create_unit_tables(&tx, def, unit).map_err(sq)?;
@@ -281,28 +299,50 @@ impl Store {
         )
         .map_err(sq)?;
         tx.commit().map_err(sq)?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens an existing store.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let p = path.display().to_string();
         if !path.exists() {
-            return Err(StoreError::NotAStore { path: p, why: "no such file".into() });
+            return Err(StoreError::NotAStore {
+                path: p,
+                why: "no such file".into(),
+            });
         }
         let sq = |source| StoreError::Sqlite { path: p.clone(), source };
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sq)?;
         let format: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get(0))
             .optional()
-            .map_err(|e| StoreError::NotAStore { path: p.clone(), why: e.to_string() })?;
+            .map_err(|e| StoreError::NotAStore {
+                path: p.clone(),
+                why: e.to_string(),
+            })?;
         match format {
             Some(f) if f == FORMAT_VERSION.to_string() => {}
-            Some(f) => return Err(StoreError::NotAStore { path: p, why: format!("store format {f}, this hearth reads {FORMAT_VERSION}") }),
-            None => return Err(StoreError::NotAStore { path: p, why: "no format marker".into() }),
+            Some(f) => {
+                return Err(StoreError::NotAStore {
+                    path: p,
+                    why: format!("store format {f}, this hearth reads {FORMAT_VERSION}"),
+                })
+            }
+            None => {
+                return Err(StoreError::NotAStore {
+                    path: p,
+                    why: "no format marker".into(),
+                })
+            }
         }
         Self::configure(&conn).map_err(sq)?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The file path.
@@ -323,18 +363,34 @@ impl Store {
     /// The versions stored, ascending.
     pub fn versions(&self) -> Result<Vec<u32>, StoreError> {
         let mut st = self.conn.prepare("SELECT version FROM definitions ORDER BY version").map_err(self.err())?;
-        let v = st.query_map([], |r| r.get::<_, u32>(0)).map_err(self.err())?.collect::<Result<Vec<_>, _>>().map_err(self.err())?;
+        let v = st
+            .query_map([], |r| r.get::<_, u32>(0))
+            .map_err(self.err())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err())?;
         Ok(v)
     }
 
     /// A stored definition version (the newest when `None`).
     pub fn definition(&self, version: Option<u32>) -> Result<Definition, StoreError> {
         let row: (u32, String, String) = match version {
-            Some(v) => self.conn.query_row("SELECT version, yaml, source_name FROM definitions WHERE version = ?1", [v], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))),
-            None => self.conn.query_row("SELECT version, yaml, source_name FROM definitions ORDER BY version DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))),
+            Some(v) => self
+                .conn
+                .query_row("SELECT version, yaml, source_name FROM definitions WHERE version = ?1", [v], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                }),
+            None => self
+                .conn
+                .query_row("SELECT version, yaml, source_name FROM definitions ORDER BY version DESC LIMIT 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                }),
         }
         .map_err(self.err())?;
-        schema::load_str(&row.1, &row.2).map_err(|source| StoreError::BadStoredDefinition { path: self.path.display().to_string(), version: row.0, source })
+        schema::load_str(&row.1, &row.2).map_err(|source| StoreError::BadStoredDefinition {
+            path: self.path.display().to_string(),
+            version: row.0,
+            source,
+        })
     }
 
     /// Adds a new definition version, migrating the tables: new questions become new columns,
@@ -347,7 +403,10 @@ impl Store {
             problems.push(format!("survey id '{}' differs from the store's '{}'", def.survey, latest.survey));
         }
         if def.version <= latest.version {
-            problems.push(format!("version {} is not newer than the store's latest version {}", def.version, latest.version));
+            problems.push(format!(
+                "version {} is not newer than the store's latest version {}",
+                def.version, latest.version
+            ));
         }
         let existing = self.existing_columns()?;
         for unit in &def.units {
@@ -366,7 +425,10 @@ impl Store {
             for c in unit_columns(unit) {
                 if let Some((t, ident)) = cols.and_then(|m| m.get(&c.name)) {
                     if *t != c.sql_type && c.sql_type != "TEXT" {
-                        problems.push(format!("question '{}' changes type (stored as {t}, now {}): only a change to text is allowed; give the new question a new id", c.name, c.sql_type));
+                        problems.push(format!(
+                            "question '{}' changes type (stored as {t}, now {}): only a change to text is allowed; give the new question a new id",
+                            c.name, c.sql_type
+                        ));
                     }
                     if *ident != c.identifier {
                         problems.push(format!("question '{}' changes whether it is an identifier: give it a new id", c.name));
@@ -380,7 +442,11 @@ impl Store {
             }
         }
         if !problems.is_empty() {
-            return Err(StoreError::Incompatible { path: self.path.display().to_string(), version: def.version, problems });
+            return Err(StoreError::Incompatible {
+                path: self.path.display().to_string(),
+                version: def.version,
+                problems,
+            });
         }
         let p = self.path.display().to_string();
         let sq = |source| StoreError::Sqlite { path: p.clone(), source };
@@ -395,8 +461,13 @@ impl Store {
                         }
                         let table = if c.identifier { ident_table(&unit.id) } else { unit_table(&unit.id) };
                         let qtype = unit.question(&c.name).map(|q| q.qtype);
-                        tx.execute_batch(&format!("ALTER TABLE \"{table}\" ADD COLUMN \"{}\" {}{}", c.name, c.sql_type, check_for(&c.name, c.sql_type, qtype)))
-                            .map_err(sq)?;
+                        tx.execute_batch(&format!(
+                            "ALTER TABLE \"{table}\" ADD COLUMN \"{}\" {}{}",
+                            c.name,
+                            c.sql_type,
+                            check_for(&c.name, c.sql_type, qtype)
+                        ))
+                        .map_err(sq)?;
                     }
                 }
             }
@@ -415,8 +486,15 @@ impl Store {
     fn existing_columns(&self) -> Result<BTreeMap<String, BTreeMap<String, (&'static str, bool)>>, StoreError> {
         let mut out: BTreeMap<String, BTreeMap<String, (&'static str, bool)>> = BTreeMap::new();
         let tables: Vec<String> = {
-            let mut st = self.conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND (name LIKE 'u\\_%' ESCAPE '\\' OR name LIKE 'ident\\_%' ESCAPE '\\')").map_err(self.err())?;
-            let v = st.query_map([], |r| r.get::<_, String>(0)).map_err(self.err())?.collect::<Result<Vec<_>, _>>().map_err(self.err())?;
+            let mut st = self
+                .conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND (name LIKE 'u\\_%' ESCAPE '\\' OR name LIKE 'ident\\_%' ESCAPE '\\')")
+                .map_err(self.err())?;
+            let v = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(self.err())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(self.err())?;
             v
         };
         for t in tables {
@@ -446,7 +524,11 @@ impl Store {
     /// Waves with their record counts per unit.
     pub fn waves(&self) -> Result<Vec<i64>, StoreError> {
         let mut st = self.conn.prepare("SELECT wave FROM waves ORDER BY wave").map_err(self.err())?;
-        let v = st.query_map([], |r| r.get(0)).map_err(self.err())?.collect::<Result<Vec<i64>, _>>().map_err(self.err())?;
+        let v = st
+            .query_map([], |r| r.get(0))
+            .map_err(self.err())?
+            .collect::<Result<Vec<i64>, _>>()
+            .map_err(self.err())?;
         Ok(v)
     }
 
@@ -454,7 +536,9 @@ impl Store {
     pub fn count(&self, unit: &str, wave: Option<i64>) -> Result<i64, StoreError> {
         let t = unit_table(unit);
         match wave {
-            Some(w) => self.conn.query_row(&format!("SELECT count(*) FROM \"{t}\" WHERE _wave = ?1"), [w], |r| r.get(0)),
+            Some(w) => self
+                .conn
+                .query_row(&format!("SELECT count(*) FROM \"{t}\" WHERE _wave = ?1"), [w], |r| r.get(0)),
             None => self.conn.query_row(&format!("SELECT count(*) FROM \"{t}\""), [], |r| r.get(0)),
         }
         .map_err(self.err())
@@ -497,7 +581,10 @@ impl Store {
     /// Appends an entry to the audit log (outside any import).
     pub fn audit(&mut self, action: &str, reason: &str) -> Result<(), StoreError> {
         self.conn
-            .execute("INSERT INTO audit (at, by, action, reason) VALUES (?1, ?2, ?3, ?4)", params![now_iso(), default_user(), action, reason])
+            .execute(
+                "INSERT INTO audit (at, by, action, reason) VALUES (?1, ?2, ?3, ?4)",
+                params![now_iso(), default_user(), action, reason],
+            )
             .map_err(self.err())?;
         Ok(())
     }
@@ -651,19 +738,27 @@ pub struct Existing {
 
 impl Writer<'_> {
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Sqlite { path: self.path.clone(), source }
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Registers a wave (no-op when known).
     pub fn ensure_wave(&self, wave: i64) -> Result<(), StoreError> {
-        self.tx.execute("INSERT OR IGNORE INTO waves (wave, created_at) VALUES (?1, ?2)", params![wave, now_iso()]).map_err(self.err())?;
+        self.tx
+            .execute("INSERT OR IGNORE INTO waves (wave, created_at) VALUES (?1, ?2)", params![wave, now_iso()])
+            .map_err(self.err())?;
         Ok(())
     }
 
     /// Records an import; returns its id.
     pub fn begin_import(&self, wave: i64, files: &str, by: &str) -> Result<i64, StoreError> {
         self.tx
-            .execute("INSERT INTO imports (wave, files, started_at, by) VALUES (?1, ?2, ?3, ?4)", params![wave, files, now_iso(), by])
+            .execute(
+                "INSERT INTO imports (wave, files, started_at, by) VALUES (?1, ?2, ?3, ?4)",
+                params![wave, files, now_iso(), by],
+            )
             .map_err(self.err())?;
         Ok(self.tx.last_insert_rowid())
     }
@@ -672,14 +767,26 @@ impl Writer<'_> {
     pub fn find(&self, unit: &Unit, wave: i64, parent: Option<i64>, key: &Cell) -> Result<Option<Existing>, StoreError> {
         let t = unit_table(&unit.id);
         let k = &unit.key;
-        let map = |r: &rusqlite::Row<'_>| Ok(Existing { rowid: r.get(0)?, hash: r.get(1)?, uuid: r.get(2)? });
+        let map = |r: &rusqlite::Row<'_>| {
+            Ok(Existing {
+                rowid: r.get(0)?,
+                hash: r.get(1)?,
+                uuid: r.get(2)?,
+            })
+        };
         let res = match parent {
             Some(p) => {
-                let mut st = self.tx.prepare_cached(&format!("SELECT _rowid, _hash, _uuid FROM \"{t}\" WHERE _parent = ?1 AND \"{k}\" = ?2")).map_err(self.err())?;
+                let mut st = self
+                    .tx
+                    .prepare_cached(&format!("SELECT _rowid, _hash, _uuid FROM \"{t}\" WHERE _parent = ?1 AND \"{k}\" = ?2"))
+                    .map_err(self.err())?;
                 st.query_row(params![p, key], map).optional()
             }
             None => {
-                let mut st = self.tx.prepare_cached(&format!("SELECT _rowid, _hash, _uuid FROM \"{t}\" WHERE _wave = ?1 AND \"{k}\" = ?2")).map_err(self.err())?;
+                let mut st = self
+                    .tx
+                    .prepare_cached(&format!("SELECT _rowid, _hash, _uuid FROM \"{t}\" WHERE _wave = ?1 AND \"{k}\" = ?2"))
+                    .map_err(self.err())?;
                 st.query_row(params![wave, key], map).optional()
             }
         };
@@ -704,7 +811,10 @@ impl Writer<'_> {
     ) -> Result<i64, StoreError> {
         let t = unit_table(&unit.id);
         let data: Vec<usize> = (0..columns.len()).filter(|&i| !columns[i].identifier).collect();
-        let mut names: Vec<String> = ["_uuid", "_wave", "_version", "_captured_at", "_captured_by", "_import", "_hash"].iter().map(|s| s.to_string()).collect();
+        let mut names: Vec<String> = ["_uuid", "_wave", "_version", "_captured_at", "_captured_by", "_import", "_hash"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         if unit.parent.is_some() {
             names.push("_parent".into());
         }
@@ -723,7 +833,9 @@ impl Writer<'_> {
         let rowid = self.tx.last_insert_rowid();
         let idents: Vec<usize> = (0..columns.len()).filter(|&i| columns[i].identifier).collect();
         if !idents.is_empty() && idents.iter().any(|&i| cells[i] != Cell::Null) {
-            let names: Vec<String> = std::iter::once("_rowid".to_string()).chain(idents.iter().map(|&i| format!("\"{}\"", columns[i].name))).collect();
+            let names: Vec<String> = std::iter::once("_rowid".to_string())
+                .chain(idents.iter().map(|&i| format!("\"{}\"", columns[i].name)))
+                .collect();
             let ph: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
             let sql = format!("INSERT INTO \"{}\" ({}) VALUES ({})", ident_table(&unit.id), names.join(", "), ph.join(", "));
             let mut st = self.tx.prepare_cached(&sql).map_err(self.err())?;
@@ -738,19 +850,34 @@ impl Writer<'_> {
 
     /// Whether a record with this UUID exists in the unit.
     pub fn uuid_exists(&self, unit: &Unit, uuid: &str) -> Result<bool, StoreError> {
-        let mut st = self.tx.prepare_cached(&format!("SELECT 1 FROM \"{}\" WHERE _uuid = ?1", unit_table(&unit.id))).map_err(self.err())?;
+        let mut st = self
+            .tx
+            .prepare_cached(&format!("SELECT 1 FROM \"{}\" WHERE _uuid = ?1", unit_table(&unit.id)))
+            .map_err(self.err())?;
         st.exists([uuid]).map_err(self.err())
     }
 
     /// Sets the number of records an import landed.
     pub fn finish_import(&self, import: i64, records: i64) -> Result<(), StoreError> {
-        self.tx.execute("UPDATE imports SET records = ?1 WHERE id = ?2", params![records, import]).map_err(self.err())?;
+        self.tx
+            .execute("UPDATE imports SET records = ?1 WHERE id = ?2", params![records, import])
+            .map_err(self.err())?;
         Ok(())
     }
 
     /// Appends to the audit log inside this transaction.
     #[allow(clippy::too_many_arguments)]
-    pub fn audit(&self, by: &str, action: &str, unit: Option<&str>, record: Option<&str>, question: Option<&str>, old: Option<&str>, new: Option<&str>, reason: &str) -> Result<(), StoreError> {
+    pub fn audit(
+        &self,
+        by: &str,
+        action: &str,
+        unit: Option<&str>,
+        record: Option<&str>,
+        question: Option<&str>,
+        old: Option<&str>,
+        new: Option<&str>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         self.tx
             .execute(
                 "INSERT INTO audit (at, by, action, unit, record, question, old_value, new_value, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -764,12 +891,26 @@ impl Writer<'_> {
     pub fn read_record(&self, unit: &Unit, columns: &[Column], uuid: &str) -> Result<Option<(i64, Vec<Cell>)>, StoreError> {
         let t = unit_table(&unit.id);
         let it = ident_table(&unit.id);
-        let sel: Vec<String> = columns.iter().map(|c| if c.identifier { format!("i.\"{}\"", c.name) } else { format!("t.\"{}\"", c.name) }).collect();
-        let sql = format!("SELECT t._rowid, {} FROM \"{t}\" t LEFT JOIN \"{it}\" i ON i._rowid = t._rowid WHERE t._uuid = ?1", sel.join(", "));
+        let sel: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                if c.identifier {
+                    format!("i.\"{}\"", c.name)
+                } else {
+                    format!("t.\"{}\"", c.name)
+                }
+            })
+            .collect();
+        let sql = format!(
+            "SELECT t._rowid, {} FROM \"{t}\" t LEFT JOIN \"{it}\" i ON i._rowid = t._rowid WHERE t._uuid = ?1",
+            sel.join(", ")
+        );
         let mut st = self.tx.prepare(&sql).map_err(self.err())?;
         st.query_row([uuid], |r| {
             let id: i64 = r.get(0)?;
-            let cells = (0..columns.len()).map(|i| r.get_ref(i + 1).map(Cell::from_ref)).collect::<rusqlite::Result<Vec<_>>>()?;
+            let cells = (0..columns.len())
+                .map(|i| r.get_ref(i + 1).map(Cell::from_ref))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok((id, cells))
         })
         .optional()
@@ -780,14 +921,29 @@ impl Writer<'_> {
     pub fn update_cell(&self, unit: &Unit, column: &Column, rowid: i64, value: &Cell, hash: &str) -> Result<(), StoreError> {
         if column.identifier {
             let it = ident_table(&unit.id);
-            self.tx.execute(&format!("INSERT OR IGNORE INTO \"{it}\" (_rowid) VALUES (?1)"), [rowid]).map_err(self.err())?;
-            self.tx.execute(&format!("UPDATE \"{it}\" SET \"{}\" = ?1 WHERE _rowid = ?2", column.name), params![value, rowid]).map_err(self.err())?;
+            self.tx
+                .execute(&format!("INSERT OR IGNORE INTO \"{it}\" (_rowid) VALUES (?1)"), [rowid])
+                .map_err(self.err())?;
+            self.tx
+                .execute(
+                    &format!("UPDATE \"{it}\" SET \"{}\" = ?1 WHERE _rowid = ?2", column.name),
+                    params![value, rowid],
+                )
+                .map_err(self.err())?;
         } else {
             self.tx
-                .execute(&format!("UPDATE \"{}\" SET \"{}\" = ?1 WHERE _rowid = ?2", unit_table(&unit.id), column.name), params![value, rowid])
+                .execute(
+                    &format!("UPDATE \"{}\" SET \"{}\" = ?1 WHERE _rowid = ?2", unit_table(&unit.id), column.name),
+                    params![value, rowid],
+                )
                 .map_err(self.err())?;
         }
-        self.tx.execute(&format!("UPDATE \"{}\" SET _hash = ?1 WHERE _rowid = ?2", unit_table(&unit.id)), params![hash, rowid]).map_err(self.err())?;
+        self.tx
+            .execute(
+                &format!("UPDATE \"{}\" SET _hash = ?1 WHERE _rowid = ?2", unit_table(&unit.id)),
+                params![hash, rowid],
+            )
+            .map_err(self.err())?;
         Ok(())
     }
 

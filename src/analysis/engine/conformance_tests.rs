@@ -52,22 +52,14 @@ fn parse_csv_line(line: &str) -> Vec<Option<String>> {
             in_quotes = true;
             quoted = true;
         } else if c == ',' {
-            out.push(if cur.is_empty() && !quoted {
-                None
-            } else {
-                Some(cur.clone())
-            });
+            out.push(if cur.is_empty() && !quoted { None } else { Some(cur.clone()) });
             cur.clear();
             quoted = false;
         } else {
             cur.push(c);
         }
     }
-    out.push(if cur.is_empty() && !quoted {
-        None
-    } else {
-        Some(cur)
-    });
+    out.push(if cur.is_empty() && !quoted { None } else { Some(cur) });
     out
 }
 
@@ -93,11 +85,7 @@ impl Table {
         self.cols.first().map_or(0, |c| c.len())
     }
     fn col(&self, name: &str) -> &[Option<String>] {
-        let j = self
-            .names
-            .iter()
-            .position(|n| n == name)
-            .unwrap_or_else(|| panic!("no column {name}"));
+        let j = self.names.iter().position(|n| n == name).unwrap_or_else(|| panic!("no column {name}"));
         &self.cols[j]
     }
     fn num(&self, name: &str) -> Vec<f64> {
@@ -106,29 +94,20 @@ impl Table {
             .map(|c| match c {
                 None => f64::NAN,
                 Some(s) if s == "NA" => f64::NAN,
-                Some(s) => s
-                    .parse()
-                    .unwrap_or_else(|_| panic!("{name}: {s} not numeric")),
+                Some(s) => s.parse().unwrap_or_else(|_| panic!("{name}: {s} not numeric")),
             })
             .collect()
     }
     /// Dense codes by sorted distinct label, plus the labels.
     fn codes(&self, name: &str) -> (Vec<u32>, Vec<String>) {
-        let raw: Vec<String> = self
-            .col(name)
-            .iter()
-            .map(|c| c.clone().unwrap_or_else(|| "NA".into()))
-            .collect();
+        let raw: Vec<String> = self.col(name).iter().map(|c| c.clone().unwrap_or_else(|| "NA".into())).collect();
         let labels: Vec<String> = {
             let mut l = raw.clone();
             l.sort();
             l.dedup();
             l
         };
-        let codes = raw
-            .iter()
-            .map(|r| labels.binary_search(r).unwrap_or(0) as u32)
-            .collect();
+        let codes = raw.iter().map(|r| labels.binary_search(r).unwrap_or(0) as u32).collect();
         (codes, labels)
     }
 }
@@ -137,10 +116,7 @@ fn str_list(v: &Value) -> Vec<String> {
     match v {
         Value::Null => vec![],
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(String::from))
-            .collect(),
+        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
         _ => panic!("not a string or list: {v}"),
     }
 }
@@ -217,10 +193,7 @@ fn grouping_for(case: &Value, t: &Table) -> (Grouping, Vec<BTreeMap<String, Stri
     let n = t.n();
     if let Some(dom) = case.get("domain").and_then(|d| d.as_object()) {
         let in_dom: Vec<bool> = (0..n)
-            .map(|i| {
-                dom.iter()
-                    .all(|(var, val)| t.col(var)[i].as_deref() == Some(json_label(val).as_str()))
-            })
+            .map(|i| dom.iter().all(|(var, val)| t.col(var)[i].as_deref() == Some(json_label(val).as_str())))
             .collect();
         return (Grouping::domain(&in_dom), vec![BTreeMap::new()]);
     }
@@ -228,33 +201,19 @@ fn grouping_for(case: &Value, t: &Table) -> (Grouping, Vec<BTreeMap<String, Stri
     if by.is_empty() {
         return (Grouping::overall(n), vec![BTreeMap::new()]);
     }
-    let keys: Vec<Option<Vec<String>>> = (0..n)
-        .map(|i| {
-            by.iter()
-                .map(|v| t.col(v)[i].clone())
-                .collect::<Option<Vec<_>>>()
-        })
-        .collect();
+    let keys: Vec<Option<Vec<String>>> = (0..n).map(|i| by.iter().map(|v| t.col(v)[i].clone()).collect::<Option<Vec<_>>>()).collect();
     let mut distinct: Vec<Vec<String>> = keys.iter().flatten().cloned().collect();
     distinct.sort();
     distinct.dedup();
     let codes = keys
         .iter()
         .map(|k| match k {
-            Some(k) => distinct
-                .binary_search(k)
-                .map_or(Grouping::NONE, |p| p as u32),
+            Some(k) => distinct.binary_search(k).map_or(Grouping::NONE, |p| p as u32),
             None => Grouping::NONE,
         })
         .collect();
-    let labels = distinct
-        .iter()
-        .map(|k| by.iter().cloned().zip(k.iter().cloned()).collect())
-        .collect();
-    (
-        Grouping::new(codes, distinct.len()).expect("grouping"),
-        labels,
-    )
+    let labels = distinct.iter().map(|k| by.iter().cloned().zip(k.iter().cloned()).collect()).collect();
+    (Grouping::new(codes, distinct.len()).expect("grouping"), labels)
 }
 
 /// A result row with its group labels.
@@ -275,9 +234,7 @@ fn compare(o: &mut Outcome, case: &str, group: &str, field: &str, got: f64, want
     }
     let ok = diff <= rtol * want.abs() + ATOL || (got.is_nan() && want.is_nan());
     if !ok {
-        o.failures.push(format!(
-            "{case} [{group}] {field}: got {got}, want {want} (rel {rel:.2e})"
-        ));
+        o.failures.push(format!("{case} [{group}] {field}: got {got}, want {want} (rel {rel:.2e})"));
     }
 }
 
@@ -293,14 +250,8 @@ fn json_f64(v: &Value) -> Option<f64> {
 /// case is not yet covered.
 fn run_case(case: &Value, dir: &str) -> Option<Outcome> {
     let id = case["id"].as_str().expect("id");
-    if NOT_YET_COVERED.contains(&id)
-        || case["design"].get("calibration").is_some()
-        || case["design"].get("replicates").is_some()
-    {
-        assert!(
-            NOT_YET_COVERED.contains(&id),
-            "{id} needs later work but is not listed in NOT_YET_COVERED"
-        );
+    if NOT_YET_COVERED.contains(&id) || case["design"].get("calibration").is_some() || case["design"].get("replicates").is_some() {
+        assert!(NOT_YET_COVERED.contains(&id), "{id} needs later work but is not listed in NOT_YET_COVERED");
         return None;
     }
     let dataset = case["dataset"].as_str().expect("dataset");
@@ -329,11 +280,7 @@ fn run_case(case: &Value, dir: &str) -> Option<Outcome> {
     let statistic = case["statistic"].as_str().expect("statistic");
     // Rows: (group label map, estimate).
     let result: Result<Vec<LabelledRow>, DesignError> = (|| {
-        let attach = |rows: Vec<Estimate>| {
-            rows.into_iter()
-                .map(|e| (labels[e.group as usize].clone(), e))
-                .collect::<Vec<_>>()
-        };
+        let attach = |rows: Vec<Estimate>| rows.into_iter().map(|e| (labels[e.group as usize].clone(), e)).collect::<Vec<_>>();
         Ok(match statistic {
             "mean" => attach(design.mean(&t.num(variable), &grouping, &opts)?),
             "total" => attach(design.total(&t.num(variable), &grouping, &opts)?),
@@ -400,8 +347,7 @@ fn run_case(case: &Value, dir: &str) -> Option<Outcome> {
             if let Some(pat) = case.get("expect_error").and_then(|v| v.as_str()) {
                 let msg = e.to_string();
                 if !msg.contains(pat) {
-                    o.failures
-                        .push(format!("{id}: error {msg:?} does not mention {pat:?}"));
+                    o.failures.push(format!("{id}: error {msg:?} does not mention {pat:?}"));
                 }
                 o.checked += 1;
             } else {
@@ -415,9 +361,7 @@ fn run_case(case: &Value, dir: &str) -> Option<Outcome> {
         return Some(o);
     }
     if let Some(vc) = case.get("vcov").and_then(|v| v.as_array()) {
-        check_vcov(
-            &mut o, id, vc, &design, &t, variable, &grouping, &labels, rtol,
-        );
+        check_vcov(&mut o, id, vc, &design, &t, variable, &grouping, &labels, rtol);
     }
     for want in case["results"].as_array().expect("results") {
         let key: BTreeMap<String, String> = want["group"]
@@ -437,16 +381,10 @@ fn run_case(case: &Value, dir: &str) -> Option<Outcome> {
             .unwrap_or_default();
         let gname = format!("{key:?}");
         let Some((_, got)) = rows.iter().find(|(l, _)| *l == key) else {
-            o.failures
-                .push(format!("{id}: no result for group {gname}"));
+            o.failures.push(format!("{id}: no result for group {gname}"));
             continue;
         };
-        for (field, value) in [
-            ("estimate", got.estimate),
-            ("se", got.se),
-            ("ci_low", got.ci_low),
-            ("ci_high", got.ci_high),
-        ] {
+        for (field, value) in [("estimate", got.estimate), ("se", got.se), ("ci_low", got.ci_low), ("ci_high", got.ci_high)] {
             if let Some(w) = want.get(field).and_then(json_f64) {
                 compare(&mut o, id, &gname, field, value, w, rtol);
             }
@@ -459,23 +397,14 @@ fn run_case(case: &Value, dir: &str) -> Option<Outcome> {
             }
         }
         if let Some(w) = want.get("deff").and_then(json_f64) {
-            compare(
-                &mut o,
-                id,
-                &gname,
-                "deff",
-                got.deff.unwrap_or(f64::NAN),
-                w,
-                rtol,
-            );
+            compare(&mut o, id, &gname, "deff", got.deff.unwrap_or(f64::NAN), w, rtol);
         }
         if let Some(w) = want.get("df").and_then(json_f64) {
             compare(&mut o, id, &gname, "df", got.design_df, w, 0.0);
         }
         if let Some(w) = want.get("n").and_then(|v| v.as_u64()) {
             if got.n as u64 != w {
-                o.failures
-                    .push(format!("{id} [{gname}] n: got {}, want {w}", got.n));
+                o.failures.push(format!("{id} [{gname}] n: got {}, want {w}", got.n));
             }
             o.checked += 1;
         }
@@ -484,9 +413,7 @@ fn run_case(case: &Value, dir: &str) -> Option<Outcome> {
             for nv in naive {
                 if let Some(nse) = nv.get("se").and_then(json_f64) {
                     if ((got.se - nse) / nse).abs() < 1e-6 {
-                        o.failures.push(format!(
-                            "{id}: SE equals the naive filtered-design SE {nse}"
-                        ));
+                        o.failures.push(format!("{id}: SE equals the naive filtered-design SE {nse}"));
                     }
                 }
             }
@@ -510,18 +437,12 @@ fn check_vcov(
     labels: &[BTreeMap<String, String>],
     rtol: f64,
 ) {
-    let lin = design
-        .linearize_mean(&t.num(variable), grouping)
-        .expect("linearize");
+    let lin = design.linearize_mean(&t.num(variable), grouping).expect("linearize");
     let cov = lin.covariance().expect("covariance");
     let (var, _) = lin.variances().expect("variances");
     assert_eq!(vc.len(), cov.n_groups, "{id}: vcov size ({labels:?})");
     for (a, rowv) in vc.iter().enumerate() {
-        assert_eq!(
-            cov.get(a, a),
-            var[a],
-            "{id}: diagonal differs from variance"
-        );
+        assert_eq!(cov.get(a, a), var[a], "{id}: diagonal differs from variance");
         for (b, w) in rowv.as_array().expect("vcov row").iter().enumerate() {
             let w = w.as_f64().expect("vcov entry");
             let scale = (cov.get(a, a) * cov.get(b, b)).sqrt();
@@ -529,10 +450,7 @@ fn check_vcov(
             let diff = (cov.get(a, b) - w).abs();
             o.max_rel = o.max_rel.max(diff / scale);
             if diff > rtol * scale + ATOL {
-                o.failures.push(format!(
-                    "{id}: vcov[{a},{b}] got {}, want {w}",
-                    cov.get(a, b)
-                ));
+                o.failures.push(format!("{id}: vcov[{a},{b}] got {}, want {w}", cov.get(a, b)));
             }
         }
     }
@@ -556,15 +474,8 @@ fn run_dir(dir: &str) -> (Vec<String>, Vec<String>) {
             match run_case(case, dir) {
                 None => report.push(format!("NOT YET COVERED {id}")),
                 Some(o) => {
-                    let status = if o.failures.is_empty() {
-                        "PASS"
-                    } else {
-                        "FAIL"
-                    };
-                    report.push(format!(
-                        "{status} {id}: {} values, max rel err {:.1e}",
-                        o.checked, o.max_rel
-                    ));
+                    let status = if o.failures.is_empty() { "PASS" } else { "FAIL" };
+                    report.push(format!("{status} {id}: {} values, max rel err {:.1e}", o.checked, o.max_rel));
                     assert!(o.checked > 0, "{id}: nothing compared");
                     failures.extend(o.failures);
                 }
@@ -599,12 +510,6 @@ fn csv_reader_handles_quotes_and_na() {
     let cells = parse_csv_line(r#""a,b",,3,"x""y","""#);
     assert_eq!(
         cells,
-        vec![
-            Some("a,b".into()),
-            None,
-            Some("3".into()),
-            Some("x\"y".into()),
-            Some(String::new())
-        ]
+        vec![Some("a,b".into()), None, Some("3".into()), Some("x\"y".into()), Some(String::new())]
     );
 }

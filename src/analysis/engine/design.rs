@@ -117,28 +117,18 @@ impl Design {
             return Err(DesignError::Empty);
         }
         if n >= u32::MAX as usize {
-            return Err(DesignError::InvalidArgument(format!(
-                "{n} rows is too many"
-            )));
+            return Err(DesignError::InvalidArgument(format!("{n} rows is too many")));
         }
         let check_len = |what: &'static str, got: usize| {
             if got != n {
-                Err(DesignError::LengthMismatch {
-                    what,
-                    expected: n,
-                    got,
-                })
+                Err(DesignError::LengthMismatch { what, expected: n, got })
             } else {
                 Ok(())
             }
         };
         if let Some(w) = &spec.weights {
             check_len("weights", w.len())?;
-            if let Some((row, &value)) = w
-                .iter()
-                .enumerate()
-                .find(|(_, &v)| !(v.is_finite() && v > 0.0))
-            {
+            if let Some((row, &value)) = w.iter().enumerate().find(|(_, &v)| !(v.is_finite() && v > 0.0)) {
                 return Err(DesignError::InvalidWeight { row, value });
             }
         }
@@ -151,11 +141,7 @@ impl Design {
         };
         let n_strata = strata.iter().map(|&s| s as usize + 1).max().unwrap_or(1);
         if let Some(labels) = &spec.strata_labels {
-            if let Some((row, &code)) = strata
-                .iter()
-                .enumerate()
-                .find(|(_, &c)| c as usize >= labels.len())
-            {
+            if let Some((row, &code)) = strata.iter().enumerate().find(|(_, &c)| c as usize >= labels.len()) {
                 return Err(DesignError::MissingLabel {
                     row,
                     code,
@@ -165,21 +151,13 @@ impl Design {
             }
         }
         for (k, st) in spec.stages.iter().enumerate() {
-            check_len(
-                if k == 0 { "psu codes" } else { "cluster codes" },
-                st.clusters.len(),
-            )?;
+            check_len(if k == 0 { "psu codes" } else { "cluster codes" }, st.clusters.len())?;
             if let Some(f) = &st.fpc {
                 check_len("fpc", f.len())?;
             }
         }
         if let (Some(labels), Some(first)) = (&spec.psu_labels, spec.stages.first()) {
-            if let Some((row, &code)) = first
-                .clusters
-                .iter()
-                .enumerate()
-                .find(|(_, &c)| c as usize >= labels.len())
-            {
+            if let Some((row, &code)) = first.clusters.iter().enumerate().find(|(_, &c)| c as usize >= labels.len()) {
                 return Err(DesignError::MissingLabel {
                     row,
                     code,
@@ -196,11 +174,7 @@ impl Design {
             if let Some(f) = &st.fpc {
                 for (row, &v) in f.iter().enumerate() {
                     if !(v.is_finite() && v >= 0.0) {
-                        return Err(DesignError::InvalidFpc {
-                            row,
-                            stage: k + 1,
-                            value: v,
-                        });
+                        return Err(DesignError::InvalidFpc { row, stage: k + 1, value: v });
                     }
                     if v > 1.0 && big.is_none() {
                         big = Some((row, v));
@@ -239,24 +213,12 @@ impl Design {
         let stage_inputs: Vec<(&[u32], Option<&[f64]>)> = if spec.stages.is_empty() {
             vec![(&row_codes[..], None)]
         } else {
-            spec.stages
-                .iter()
-                .map(|s| (&s.clusters[..], s.fpc.as_deref()))
-                .collect()
+            spec.stages.iter().map(|s| (&s.clusters[..], s.fpc.as_deref())).collect()
         };
         for (k, (codes, fpc)) in stage_inputs.iter().enumerate() {
-            let parent_of_row: &[u32] = if k == 0 {
-                &design.strata
-            } else {
-                &design.stages[k - 1].unit_of_row
-            };
-            let n_parents = if k == 0 {
-                design.n_strata
-            } else {
-                design.stages[k - 1].parent_of_unit.len()
-            };
-            let stage =
-                design.build_stage(k, parent_of_row, n_parents, codes, *fpc, fpc_is_popsize)?;
+            let parent_of_row: &[u32] = if k == 0 { &design.strata } else { &design.stages[k - 1].unit_of_row };
+            let n_parents = if k == 0 { design.n_strata } else { design.stages[k - 1].parent_of_unit.len() };
+            let stage = design.build_stage(k, parent_of_row, n_parents, codes, *fpc, fpc_is_popsize)?;
             design.stages.push(stage);
         }
 
@@ -265,11 +227,7 @@ impl Design {
             // R stores prob = 1/w and uses 1/prob.
             Some(w) => w.into_iter().map(|v| 1.0 / (1.0 / v)).collect(),
             None => {
-                let with_fpc = design
-                    .stages
-                    .iter()
-                    .map(|s| s.population.iter().all(|p| p.is_finite()))
-                    .collect::<Vec<_>>();
+                let with_fpc = design.stages.iter().map(|s| s.population.iter().all(|p| p.is_finite())).collect::<Vec<_>>();
                 let any_fpc = spec.stages.iter().any(|s| s.fpc.is_some());
                 if !any_fpc {
                     vec![1.0; n]
@@ -293,12 +251,7 @@ impl Design {
                 }
             }
         };
-        if let Some((row, &value)) = design
-            .weights
-            .iter()
-            .enumerate()
-            .find(|(_, &v)| !(v.is_finite() && v > 0.0))
-        {
+        if let Some((row, &value)) = design.weights.iter().enumerate().find(|(_, &v)| !(v.is_finite() && v > 0.0)) {
             return Err(DesignError::InvalidWeight { row, value });
         }
 
@@ -334,9 +287,7 @@ impl Design {
         fpc_is_popsize: bool,
     ) -> Result<StageUnits, DesignError> {
         let n = self.n;
-        let keys: Vec<u64> = (0..n)
-            .map(|i| ((parent_of_row[i] as u64) << 32) | codes[i] as u64)
-            .collect();
+        let keys: Vec<u64> = (0..n).map(|i| ((parent_of_row[i] as u64) << 32) | codes[i] as u64).collect();
         let mut uniq = keys.clone();
         uniq.sort_unstable();
         uniq.dedup();
@@ -395,11 +346,7 @@ impl Design {
                 } else {
                     0.0
                 };
-                let outer = if k == 0 {
-                    1.0
-                } else {
-                    self.stages[k - 1].child_factor[p]
-                };
+                let outer = if k == 0 { 1.0 } else { self.stages[k - 1].child_factor[p] };
                 own * outer
             })
             .collect();
@@ -499,10 +446,7 @@ mod tests {
         assert!(e.to_string().contains("row 1"));
         let mut s = base(2);
         s.weights = Some(vec![f64::NAN, 1.0]);
-        assert!(matches!(
-            Design::new(s),
-            Err(DesignError::InvalidWeight { row: 0, .. })
-        ));
+        assert!(matches!(Design::new(s), Err(DesignError::InvalidWeight { row: 0, .. })));
     }
 
     #[test]
@@ -525,10 +469,7 @@ mod tests {
             clusters: vec![0, 1, 2],
             fpc: Some(vec![2.0, 2.0, 2.0]),
         }];
-        assert!(matches!(
-            Design::new(s),
-            Err(DesignError::FpcTooSmall { sampled: 3, .. })
-        ));
+        assert!(matches!(Design::new(s), Err(DesignError::FpcTooSmall { sampled: 3, .. })));
     }
 
     #[test]
@@ -541,10 +482,7 @@ mod tests {
         assert!(matches!(Design::new(s), Err(DesignError::MixedFpc { .. })));
         let mut s = base(2);
         s.weights = Some(vec![1.0]);
-        assert!(matches!(
-            Design::new(s),
-            Err(DesignError::LengthMismatch { .. })
-        ));
+        assert!(matches!(Design::new(s), Err(DesignError::LengthMismatch { .. })));
         assert_eq!(Design::new(base(0)).unwrap_err(), DesignError::Empty);
     }
 
@@ -586,9 +524,6 @@ mod tests {
                 fpc: None,
             },
         ];
-        assert_eq!(
-            Design::new(s).unwrap_err(),
-            DesignError::WeightsNotImplied { stage: 2 }
-        );
+        assert_eq!(Design::new(s).unwrap_err(), DesignError::WeightsNotImplied { stage: 2 });
     }
 }

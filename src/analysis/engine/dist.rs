@@ -107,11 +107,7 @@ pub(super) fn qbeta(p: f64, a: f64, b: f64) -> f64 {
         }
         let ln_pdf = (a - 1.0) * x.ln() + (b - 1.0) * (-x).ln_1p() - lnb;
         let d = ln_pdf.exp();
-        let mut next = if d.is_finite() && d > 0.0 {
-            x - f / d
-        } else {
-            f64::NAN
-        };
+        let mut next = if d.is_finite() && d > 0.0 { x - f / d } else { f64::NAN };
         if !(next > lo && next < hi) {
             next = 0.5 * (lo + hi);
         }

@@ -37,10 +37,7 @@ impl EstimateOptions {
         if self.level > 0.0 && self.level < 1.0 {
             Ok(())
         } else {
-            Err(DesignError::InvalidArgument(format!(
-                "confidence level {} is not in (0, 1)",
-                self.level
-            )))
+            Err(DesignError::InvalidArgument(format!("confidence level {} is not in (0, 1)", self.level)))
         }
     }
 }
@@ -261,32 +258,13 @@ impl<'d> Linearization<'d> {
             .map(|g| {
                 let se = var[g].sqrt();
                 let est = self.estimates[g];
-                self.row(
-                    g,
-                    est,
-                    se,
-                    (est - z * se, est + z * se),
-                    f64::INFINITY,
-                    df[g],
-                    var[g],
-                    opts,
-                )
+                self.row(g, est, se, (est - z * se, est + z * se), f64::INFINITY, df[g], var[g], opts)
             })
             .collect())
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn row(
-        &self,
-        g: usize,
-        est: f64,
-        se: f64,
-        ci: (f64, f64),
-        ci_df: f64,
-        design_df: f64,
-        var: f64,
-        opts: &EstimateOptions,
-    ) -> Estimate {
+    fn row(&self, g: usize, est: f64, se: f64, ci: (f64, f64), ci_df: f64, design_df: f64, var: f64, opts: &EstimateOptions) -> Estimate {
         Estimate {
             group: g as u32,
             estimate: est,
@@ -305,11 +283,7 @@ impl<'d> Linearization<'d> {
 }
 
 /// Checks an outcome vector: length, no infinities (NaN = missing).
-pub(super) fn check_values(
-    design: &Design,
-    y: &[f64],
-    what: &'static str,
-) -> Result<(), DesignError> {
+pub(super) fn check_values(design: &Design, y: &[f64], what: &'static str) -> Result<(), DesignError> {
     if y.len() != design.n {
         return Err(DesignError::LengthMismatch {
             what,
@@ -352,11 +326,7 @@ pub(super) fn effective_groups(grouping: &Grouping, values: &[&[f64]]) -> Vec<u3
 
 impl Design {
     /// Linearises the mean of `y` (NaN = missing) in every group (`svymean`).
-    pub fn linearize_mean(
-        &self,
-        y: &[f64],
-        grouping: &Grouping,
-    ) -> Result<Linearization<'_>, DesignError> {
+    pub fn linearize_mean(&self, y: &[f64], grouping: &Grouping) -> Result<Linearization<'_>, DesignError> {
         check_values(self, y, "outcome")?;
         check_grouping(self, grouping)?;
         let k = grouping.n_groups();
@@ -389,11 +359,7 @@ impl Design {
     }
 
     /// Linearises the total of `y` in every group (`svytotal`).
-    pub fn linearize_total(
-        &self,
-        y: &[f64],
-        grouping: &Grouping,
-    ) -> Result<Linearization<'_>, DesignError> {
+    pub fn linearize_total(&self, y: &[f64], grouping: &Grouping) -> Result<Linearization<'_>, DesignError> {
         check_values(self, y, "outcome")?;
         check_grouping(self, grouping)?;
         let k = grouping.n_groups();
@@ -412,9 +378,7 @@ impl Design {
             let d = y[i] - mean[gi];
             srs_ss[gi] += self.weights[i] * d * d;
         }
-        let est = (0..k)
-            .map(|g| if n[g] > 0 { sy[g] } else { f64::NAN })
-            .collect();
+        let est = (0..k).map(|g| if n[g] > 0 { sy[g] } else { f64::NAN }).collect();
         Ok(Linearization {
             design: self,
             n_groups: k,
@@ -430,12 +394,7 @@ impl Design {
 
     /// Linearises the ratio sum(w y)/sum(w x) in every group (`svyratio`); rows
     /// where either value is missing are not used.
-    pub fn linearize_ratio(
-        &self,
-        numerator: &[f64],
-        denominator: &[f64],
-        grouping: &Grouping,
-    ) -> Result<Linearization<'_>, DesignError> {
+    pub fn linearize_ratio(&self, numerator: &[f64], denominator: &[f64], grouping: &Grouping) -> Result<Linearization<'_>, DesignError> {
         check_values(self, numerator, "numerator")?;
         check_values(self, denominator, "denominator")?;
         check_grouping(self, grouping)?;
@@ -487,12 +446,7 @@ impl Design {
     }
 
     /// (rows, weight sum, weighted sum of y) per group.
-    fn group_sums(
-        &self,
-        row_group: &[u32],
-        y: &[f64],
-        k: usize,
-    ) -> (Vec<usize>, Vec<f64>, Vec<f64>) {
+    fn group_sums(&self, row_group: &[u32], y: &[f64], k: usize) -> (Vec<usize>, Vec<f64>, Vec<f64>) {
         let mut n = vec![0usize; k];
         let mut w = vec![0.0; k];
         let mut s = vec![0.0; k];
@@ -510,53 +464,26 @@ impl Design {
     }
 
     /// Mean of `y` per group with normal CIs (`svymean` + `confint`).
-    pub fn mean(
-        &self,
-        y: &[f64],
-        grouping: &Grouping,
-        opts: &EstimateOptions,
-    ) -> Result<Vec<Estimate>, DesignError> {
+    pub fn mean(&self, y: &[f64], grouping: &Grouping, opts: &EstimateOptions) -> Result<Vec<Estimate>, DesignError> {
         self.linearize_mean(y, grouping)?.normal_rows(opts)
     }
 
     /// Total of `y` per group with normal CIs (`svytotal` + `confint`).
-    pub fn total(
-        &self,
-        y: &[f64],
-        grouping: &Grouping,
-        opts: &EstimateOptions,
-    ) -> Result<Vec<Estimate>, DesignError> {
+    pub fn total(&self, y: &[f64], grouping: &Grouping, opts: &EstimateOptions) -> Result<Vec<Estimate>, DesignError> {
         self.linearize_total(y, grouping)?.normal_rows(opts)
     }
 
     /// Ratio of `numerator` to `denominator` per group with normal CIs (`svyratio`).
-    pub fn ratio(
-        &self,
-        numerator: &[f64],
-        denominator: &[f64],
-        grouping: &Grouping,
-        opts: &EstimateOptions,
-    ) -> Result<Vec<Estimate>, DesignError> {
-        self.linearize_ratio(numerator, denominator, grouping)?
-            .normal_rows(opts)
+    pub fn ratio(&self, numerator: &[f64], denominator: &[f64], grouping: &Grouping, opts: &EstimateOptions) -> Result<Vec<Estimate>, DesignError> {
+        self.linearize_ratio(numerator, denominator, grouping)?.normal_rows(opts)
     }
 
     /// Proportion (mean of a 0/1 indicator, NaN = missing) per group, with a
     /// `svyciprop` interval using t with the domain's design df. `estimate`, `se`
     /// and `deff` are those of `svymean`.
-    pub fn proportion(
-        &self,
-        y: &[f64],
-        grouping: &Grouping,
-        method: PropCiMethod,
-        opts: &EstimateOptions,
-    ) -> Result<Vec<Estimate>, DesignError> {
+    pub fn proportion(&self, y: &[f64], grouping: &Grouping, method: PropCiMethod, opts: &EstimateOptions) -> Result<Vec<Estimate>, DesignError> {
         opts.check()?;
-        if let Some((row, &value)) = y
-            .iter()
-            .enumerate()
-            .find(|(_, &v)| !v.is_nan() && !(0.0..=1.0).contains(&v))
-        {
+        if let Some((row, &value)) = y.iter().enumerate().find(|(_, &v)| !v.is_nan() && !(0.0..=1.0).contains(&v)) {
             return Err(DesignError::NotAProportion { row, value });
         }
         let lin = self.linearize_mean(y, grouping)?;
@@ -621,15 +548,7 @@ fn expit(x: f64) -> f64 {
 
 /// Interval for a proportion `p` with design variance `v`, design df `df`,
 /// `n` rows, level 1 - alpha (R's `svyciprop`; see [`PropCiMethod`]).
-fn prop_ci(
-    method: PropCiMethod,
-    p: f64,
-    v: f64,
-    df: f64,
-    n: usize,
-    alpha: f64,
-    phi: f64,
-) -> (f64, f64) {
+fn prop_ci(method: PropCiMethod, p: f64, v: f64, df: f64, n: usize, alpha: f64, phi: f64) -> (f64, f64) {
     let t = qt(1.0 - alpha / 2.0, df);
     let se = v.sqrt();
     match method {
@@ -731,9 +650,7 @@ mod tests {
     #[test]
     fn lonely_psu_under_fail_names_the_stratum() {
         let d = lonely_design(LonelyPsu::Fail);
-        let e = d
-            .mean(&Y, &Grouping::overall(6), &EstimateOptions::default())
-            .unwrap_err();
+        let e = d.mean(&Y, &Grouping::overall(6), &EstimateOptions::default()).unwrap_err();
         assert!(
             matches!(e, DesignError::LonelyPsu { ref stratum, stage: 1, ref psu } if stratum == "B" && psu == "p0"),
             "{e:?}"
@@ -749,12 +666,8 @@ mod tests {
         let o = EstimateOptions::default();
         let all = Grouping::overall(6);
         let rm = lonely_design(LonelyPsu::Remove).mean(&Y, &all, &o).unwrap();
-        let ce = lonely_design(LonelyPsu::Certainty)
-            .mean(&Y, &all, &o)
-            .unwrap();
-        let av = lonely_design(LonelyPsu::Average)
-            .mean(&Y, &all, &o)
-            .unwrap();
+        let ce = lonely_design(LonelyPsu::Certainty).mean(&Y, &all, &o).unwrap();
+        let av = lonely_design(LonelyPsu::Average).mean(&Y, &all, &o).unwrap();
         assert_eq!(rm[0].se, ce[0].se);
         // Two strata, one lonely: the stage-1 sum is doubled.
         assert!((av[0].se * av[0].se - 2.0 * rm[0].se * rm[0].se).abs() < 1e-12);
@@ -765,18 +678,8 @@ mod tests {
     fn invalid_inputs_are_errors_not_panics() {
         let d = lonely_design(LonelyPsu::Remove);
         let o = EstimateOptions::default();
-        assert!(matches!(
-            Grouping::new(vec![0, 3], 2),
-            Err(DesignError::InvalidGroup {
-                row: 1,
-                code: 3,
-                ..
-            })
-        ));
-        assert!(matches!(
-            d.mean(&Y[..5], &Grouping::overall(6), &o),
-            Err(DesignError::LengthMismatch { .. })
-        ));
+        assert!(matches!(Grouping::new(vec![0, 3], 2), Err(DesignError::InvalidGroup { row: 1, code: 3, .. })));
+        assert!(matches!(d.mean(&Y[..5], &Grouping::overall(6), &o), Err(DesignError::LengthMismatch { .. })));
         assert!(matches!(
             d.proportion(&Y, &Grouping::overall(6), PropCiMethod::Logit, &o),
             Err(DesignError::NotAProportion { row: 1, .. })
@@ -787,18 +690,8 @@ mod tests {
             d.total(&y, &Grouping::overall(6), &o),
             Err(DesignError::NonFiniteValue { row: 2, .. })
         ));
-        assert!(d
-            .mean(&Y, &Grouping::overall(6), &EstimateOptions { level: 1.0 })
-            .is_err());
-        assert!(d
-            .quantiles(
-                &Y,
-                &Grouping::overall(6),
-                &[1.5],
-                QuantileRuleAlias::Math,
-                &o
-            )
-            .is_err());
+        assert!(d.mean(&Y, &Grouping::overall(6), &EstimateOptions { level: 1.0 }).is_err());
+        assert!(d.quantiles(&Y, &Grouping::overall(6), &[1.5], QuantileRuleAlias::Math, &o).is_err());
     }
 
     use super::super::QuantileRule as QuantileRuleAlias;
@@ -859,37 +752,27 @@ mod perf {
         };
         let strata: Vec<u32> = (0..n).map(|i| (i / 20_000) as u32).collect();
         let psu: Vec<u32> = (0..n).map(|i| ((i / 500) % 40) as u32).collect();
-        let w: Vec<f64> = (0..n)
-            .map(|_| 1.0 + (next() % 1000) as f64 / 100.0)
-            .collect();
+        let w: Vec<f64> = (0..n).map(|_| 1.0 + (next() % 1000) as f64 / 100.0).collect();
         let y: Vec<f64> = (0..n).map(|_| (next() % 10_000) as f64 / 100.0).collect();
         let t0 = std::time::Instant::now();
         let d = Design::new(DesignSpec {
             n_rows: n,
             weights: Some(w),
             strata: Some(strata),
-            stages: vec![Stage {
-                clusters: psu,
-                fpc: None,
-            }],
+            stages: vec![Stage { clusters: psu, fpc: None }],
             ..Default::default()
         })
         .unwrap();
         let build = t0.elapsed();
         let groupings: Vec<Grouping> = [2u64, 10, 5, 100, 3000]
             .iter()
-            .map(|&k| {
-                Grouping::new((0..n).map(|_| (next() % k) as u32).collect(), k as usize).unwrap()
-            })
+            .map(|&k| Grouping::new((0..n).map(|_| (next() % k) as u32).collect(), k as usize).unwrap())
             .collect();
         let t1 = std::time::Instant::now();
         for g in &groupings {
             let r = d.mean(&y, g, &EstimateOptions::default()).unwrap();
             assert!(r.iter().all(|e| e.se > 0.0));
         }
-        println!(
-            "design build {build:?}; 5 breakdowns of the mean {:?}",
-            t1.elapsed()
-        );
+        println!("design build {build:?}; 5 breakdowns of the mean {:?}", t1.elapsed());
     }
 }

@@ -29,9 +29,7 @@ mod variance;
 mod conformance_tests;
 
 pub use design::{Design, DesignSpec, LonelyPsu, Stage};
-pub use estimators::{
-    Estimate, EstimateOptions, GroupCovariance, Linearization, PropCiMethod, PsuTotal,
-};
+pub use estimators::{Estimate, EstimateOptions, GroupCovariance, Linearization, PropCiMethod, PsuTotal};
 pub use quantile::{QuantileEstimate, QuantileRule};
 
 /// Errors from building a design or estimating from it. Row, stratum and PSU
@@ -190,30 +188,17 @@ impl Grouping {
     /// Builds a grouping; every code must be `< n_groups` or [`Grouping::NONE`].
     pub fn new(codes: Vec<u32>, n_groups: usize) -> Result<Self, DesignError> {
         if n_groups >= u32::MAX as usize {
-            return Err(DesignError::InvalidArgument(format!(
-                "{n_groups} groups is too many"
-            )));
+            return Err(DesignError::InvalidArgument(format!("{n_groups} groups is too many")));
         }
-        if let Some((row, &code)) = codes
-            .iter()
-            .enumerate()
-            .find(|(_, &c)| c != Self::NONE && c as usize >= n_groups)
-        {
-            return Err(DesignError::InvalidGroup {
-                row,
-                code,
-                n_groups,
-            });
+        if let Some((row, &code)) = codes.iter().enumerate().find(|(_, &c)| c != Self::NONE && c as usize >= n_groups) {
+            return Err(DesignError::InvalidGroup { row, code, n_groups });
         }
         Ok(Self { codes, n_groups })
     }
 
     /// Builds a grouping from optional codes (`None` = in no group).
     pub fn from_options(codes: &[Option<u32>], n_groups: usize) -> Result<Self, DesignError> {
-        Self::new(
-            codes.iter().map(|c| c.unwrap_or(Self::NONE)).collect(),
-            n_groups,
-        )
+        Self::new(codes.iter().map(|c| c.unwrap_or(Self::NONE)).collect(), n_groups)
     }
 
     /// The single group holding every one of `n_rows` rows ("overall").
@@ -227,10 +212,7 @@ impl Grouping {
     /// A single group holding the rows where `in_domain` is true (a subpopulation).
     pub fn domain(in_domain: &[bool]) -> Self {
         Self {
-            codes: in_domain
-                .iter()
-                .map(|&b| if b { 0 } else { Self::NONE })
-                .collect(),
+            codes: in_domain.iter().map(|&b| if b { 0 } else { Self::NONE }).collect(),
             n_groups: 1,
         }
     }

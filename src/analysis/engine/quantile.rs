@@ -10,9 +10,7 @@
 
 use super::design::Design;
 use super::dist::{qnorm, qt};
-use super::estimators::{
-    check_grouping, check_values, effective_groups, Estimate, EstimateOptions,
-};
+use super::estimators::{check_grouping, check_values, effective_groups, Estimate, EstimateOptions};
 use super::{DesignError, Grouping};
 
 /// Rule turning the weighted sample into a quantile (`svyquantile(qrule=)`).
@@ -79,11 +77,7 @@ impl Sorted {
             cumw.push(acc.value());
             x.push(y[r as usize]);
         }
-        Self {
-            x,
-            cumw,
-            total: total.value(),
-        }
+        Self { x, cumw, total: total.value() }
     }
 
     fn quantile(&self, rule: QuantileRule, p: f64) -> f64 {
@@ -159,15 +153,10 @@ impl Design {
         check_values(self, y, "outcome")?;
         check_grouping(self, grouping)?;
         if let Some(&p) = probs.iter().find(|p| !(0.0..=1.0).contains(*p)) {
-            return Err(DesignError::InvalidArgument(format!(
-                "quantile probability {p} is not in [0, 1]"
-            )));
+            return Err(DesignError::InvalidArgument(format!("quantile probability {p} is not in [0, 1]")));
         }
         if !(opts.level > 0.0 && opts.level < 1.0) {
-            return Err(DesignError::InvalidArgument(format!(
-                "confidence level {} is not in (0, 1)",
-                opts.level
-            )));
+            return Err(DesignError::InvalidArgument(format!("confidence level {} is not in (0, 1)", opts.level)));
         }
         let k = grouping.n_groups();
         let row_group = effective_groups(grouping, &[y]);
@@ -189,9 +178,7 @@ impl Design {
                 fill[g as usize] += 1;
             }
         }
-        let sorted: Vec<Sorted> = (0..k)
-            .map(|g| Sorted::new(&rows[start[g]..start[g + 1]], y, &self.weights))
-            .collect();
+        let sorted: Vec<Sorted> = (0..k).map(|g| Sorted::new(&rows[start[g]..start[g + 1]], y, &self.weights)).collect();
         let alpha = 1.0 - opts.level;
         let mut out: Vec<Vec<QuantileEstimate>> = vec![Vec::new(); k];
         for &p in probs {

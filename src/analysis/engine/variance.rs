@@ -85,11 +85,7 @@ impl Scratch {
 /// Builds unit totals of `z` (zero for rows with group `NONE`) at every stage used
 /// for the variance (only the first with `ultimate_cluster`).
 pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usize) -> UnitTotals {
-    let n_stages = if design.ultimate_cluster {
-        1
-    } else {
-        design.stages.len()
-    };
+    let n_stages = if design.ultimate_cluster { 1 } else { design.stages.len() };
     let deep = &design.stages[n_stages - 1];
     let mut sc = Scratch::new(k);
     let mut entries: Vec<Entry> = Vec::new();
@@ -148,11 +144,7 @@ pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usiz
 }
 
 /// Iterates the entries of `stage` in blocks sharing a parent.
-fn parent_blocks<'a>(
-    design: &'a Design,
-    stage: usize,
-    entries: &'a [Entry],
-) -> impl Iterator<Item = (u32, &'a [Entry])> + 'a {
+fn parent_blocks<'a>(design: &'a Design, stage: usize, entries: &'a [Entry]) -> impl Iterator<Item = (u32, &'a [Entry])> + 'a {
     let units = &design.stages[stage];
     let mut i = 0;
     std::iter::from_fn(move || {
@@ -170,16 +162,8 @@ fn parent_blocks<'a>(
 
 /// (f, scale) of `onestrat`: f = 1 - n/N (1 without fpc), scale = f n/(n-1).
 fn fpc_scale(n: u32, pop: f64) -> (f64, f64) {
-    let f = if pop.is_infinite() {
-        1.0
-    } else {
-        (pop - n as f64) / pop
-    };
-    let scale = if n > 1 {
-        f * n as f64 / (n as f64 - 1.0)
-    } else {
-        f
-    };
+    let f = if pop.is_infinite() { 1.0 } else { (pop - n as f64) / pop };
+    let scale = if n > 1 { f * n as f64 / (n as f64 - 1.0) } else { f };
     (f, scale)
 }
 
@@ -187,19 +171,12 @@ fn lonely_error(design: &Design, stage: usize, parent: u32, block: &[Entry]) -> 
     DesignError::LonelyPsu {
         stage: stage + 1,
         stratum: design.parent_label(stage, parent),
-        psu: block
-            .first()
-            .map(|e| design.unit_label(stage, e.unit))
-            .unwrap_or_default(),
+        psu: block.first().map(|e| design.unit_label(stage, e.unit)).unwrap_or_default(),
     }
 }
 
 /// Per-group variances and design df from unit totals.
-pub(super) fn group_variances(
-    design: &Design,
-    totals: &UnitTotals,
-    k: usize,
-) -> Result<GroupVariance, DesignError> {
+pub(super) fn group_variances(design: &Design, totals: &UnitTotals, k: usize) -> Result<GroupVariance, DesignError> {
     let mut sc = Scratch::new(k);
     // Stage 1 bookkeeping per group.
     let mut s0 = vec![0.0; k];
@@ -216,11 +193,7 @@ pub(super) fn group_variances(
         for (p, block) in parent_blocks(design, stage, entries) {
             let n = units.n_sampled[p as usize];
             let (f, scale) = fpc_scale(n, units.population[p as usize]);
-            let factor = if stage == 0 {
-                1.0
-            } else {
-                design.stages[stage - 1].child_factor[p as usize]
-            };
+            let factor = if stage == 0 { 1.0 } else { design.stages[stage - 1].child_factor[p as usize] };
             if factor == 0.0 {
                 // No fpc at the enclosing stage: later stages contribute nothing
                 // (svyrecvar recurses only with fpcs; arma_multistage skips).
@@ -313,11 +286,7 @@ type LonelyBlock = (u32, Vec<(u32, f64)>, f64);
 /// centres each group at its own grand mean; `Average` scales entry (a, b) of the
 /// stage-1 sum by sqrt(s_a s_b), s_g = #strata / #non-lonely strata of group g
 /// (keeps the matrix positive semi-definite and the diagonal equal to R's).
-pub(super) fn group_covariance(
-    design: &Design,
-    totals: &UnitTotals,
-    k: usize,
-) -> Result<Vec<f64>, DesignError> {
+pub(super) fn group_covariance(design: &Design, totals: &UnitTotals, k: usize) -> Result<Vec<f64>, DesignError> {
     let diag = group_variances(design, totals, k)?;
     let mut s0 = vec![0.0; k * k];
     let mut later = vec![0.0; k * k];
@@ -336,11 +305,7 @@ pub(super) fn group_covariance(
         for (p, block) in parent_blocks(design, stage, entries) {
             let n = units.n_sampled[p as usize];
             let (f, scale) = fpc_scale(n, units.population[p as usize]);
-            let factor = if stage == 0 {
-                1.0
-            } else {
-                design.stages[stage - 1].child_factor[p as usize]
-            };
+            let factor = if stage == 0 { 1.0 } else { design.stages[stage - 1].child_factor[p as usize] };
             if factor == 0.0 {
                 continue;
             }
@@ -365,11 +330,7 @@ pub(super) fn group_covariance(
                     LonelyPsu::Remove | LonelyPsu::Certainty => {}
                     LonelyPsu::Adjust => {
                         if stage == 0 {
-                            lonely_adjust.push((
-                                0,
-                                block.iter().map(|e| (e.group, e.total)).collect(),
-                                f,
-                            ));
+                            lonely_adjust.push((0, block.iter().map(|e| (e.group, e.total)).collect(), f));
                         }
                     }
                     LonelyPsu::Average => {
@@ -392,11 +353,7 @@ pub(super) fn group_covariance(
                 local_index[g as usize] = j as u32;
             }
             let nf = n as f64;
-            let mean: Vec<f64> = sc
-                .touched
-                .iter()
-                .map(|&g| sc.sum[g as usize] / nf)
-                .collect();
+            let mean: Vec<f64> = sc.touched.iter().map(|&g| sc.sum[g as usize] / nf).collect();
             let mut pm = vec![0.0; m_groups * m_groups];
             let mut qm = vec![0.0; m_groups * m_groups];
             let mut both = vec![0u32; m_groups * m_groups];
@@ -429,8 +386,7 @@ pub(super) fn group_covariance(
                     }
                     let ab = a * m_groups + b;
                     let ba = b * m_groups + a;
-                    let c = pm[ab] + mean[b] * qm[ab] + mean[a] * qm[ba]
-                        - mean[a] * mean[b] * (nf - both[ab] as f64);
+                    let c = pm[ab] + mean[b] * qm[ab] + mean[a] * qm[ba] - mean[a] * mean[b] * (nf - both[ab] as f64);
                     let ga = sc.touched[a] as usize;
                     let gb = sc.touched[b] as usize;
                     target[ga * k + gb] += mult * c;

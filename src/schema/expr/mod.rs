@@ -348,11 +348,7 @@ impl Checker<'_> {
         if let Some(where_) = self.ctx.elsewhere.get(name) {
             return format!("'{name}' {where_}");
         }
-        let cands = self
-            .scope
-            .ids()
-            .chain(self.ctx.params.keys().map(|s| s.as_str()))
-            .collect::<Vec<_>>();
+        let cands = self.scope.ids().chain(self.ctx.params.keys().map(|s| s.as_str())).collect::<Vec<_>>();
         format!("unknown question '{name}'{}", super::yaml::did_you_mean(name, cands))
     }
 
@@ -409,10 +405,13 @@ impl Checker<'_> {
 
     /// Checks that a literal compared with a select_one is one of its codes.
     fn check_code(&mut self, var: &Ast, lit: &Ast) {
-        let (AstKind::Name(n), Some(slot)) = (&var.kind, match &var.kind {
-            AstKind::Name(n) => self.scope.slot(n),
-            _ => None,
-        }) else {
+        let (AstKind::Name(n), Some(slot)) = (
+            &var.kind,
+            match &var.kind {
+                AstKind::Name(n) => self.scope.slot(n),
+                _ => None,
+            },
+        ) else {
             return;
         };
         let Some(codes) = self.scope.var(slot).codes.clone() else { return };
@@ -512,7 +511,10 @@ impl Checker<'_> {
                 if v.ty == ExprType::Multi {
                     return Some((slot, v.codes.clone().unwrap_or_default()));
                 }
-                self.err(a.at, format!("type mismatch: {f}() needs a select_multiple question, '{n}' is a {}", v.ty.name()));
+                self.err(
+                    a.at,
+                    format!("type mismatch: {f}() needs a select_multiple question, '{n}' is a {}", v.ty.name()),
+                );
                 return None;
             }
             let m = self.describe_name(n);
@@ -671,12 +673,20 @@ pub fn format_num(v: f64) -> String {
 
 /// Resolves names and checks types. `dot` is the slot of the question a constraint belongs to.
 pub fn check(ast: &Ast, scope: &Scope, ctx: &Context, dot: Option<usize>) -> Result<(Expr, ExprType), Vec<ExprError>> {
-    let mut c = Checker { scope, ctx, dot, errors: Vec::new() };
+    let mut c = Checker {
+        scope,
+        ctx,
+        dot,
+        errors: Vec::new(),
+    };
     match c.check(ast) {
         Some(r) if c.errors.is_empty() => Ok(r),
         _ => {
             if c.errors.is_empty() {
-                c.errors.push(ExprError { at: ast.at, message: "invalid expression".into() });
+                c.errors.push(ExprError {
+                    at: ast.at,
+                    message: "invalid expression".into(),
+                });
             }
             Err(c.errors)
         }
@@ -685,7 +695,12 @@ pub fn check(ast: &Ast, scope: &Scope, ctx: &Context, dot: Option<usize>) -> Res
 
 /// Parses and checks in one step.
 pub fn compile(text: &str, scope: &Scope, ctx: &Context, dot: Option<usize>) -> Result<(Expr, ExprType), Vec<ExprError>> {
-    let ast = parse::parse(text).map_err(|e| vec![ExprError { at: e.at, message: format!("syntax error: {}", e.message) }])?;
+    let ast = parse::parse(text).map_err(|e| {
+        vec![ExprError {
+            at: e.at,
+            message: format!("syntax error: {}", e.message),
+        }]
+    })?;
     check(&ast, scope, ctx, dot)
 }
 
@@ -813,11 +828,31 @@ mod tests {
 
     fn scope() -> Scope {
         let mut s = Scope::new();
-        s.push(VarInfo { id: "a".into(), ty: ExprType::Num, codes: None });
-        s.push(VarInfo { id: "b".into(), ty: ExprType::Num, codes: None });
-        s.push(VarInfo { id: "sex".into(), ty: ExprType::Num, codes: Some(vec!["1".into(), "2".into()]) });
-        s.push(VarInfo { id: "help".into(), ty: ExprType::Multi, codes: Some(vec!["gp".into(), "ae".into()]) });
-        s.push(VarInfo { id: "name".into(), ty: ExprType::Text, codes: None });
+        s.push(VarInfo {
+            id: "a".into(),
+            ty: ExprType::Num,
+            codes: None,
+        });
+        s.push(VarInfo {
+            id: "b".into(),
+            ty: ExprType::Num,
+            codes: None,
+        });
+        s.push(VarInfo {
+            id: "sex".into(),
+            ty: ExprType::Num,
+            codes: Some(vec!["1".into(), "2".into()]),
+        });
+        s.push(VarInfo {
+            id: "help".into(),
+            ty: ExprType::Multi,
+            codes: Some(vec!["gp".into(), "ae".into()]),
+        });
+        s.push(VarInfo {
+            id: "name".into(),
+            ty: ExprType::Text,
+            codes: None,
+        });
         s
     }
 
@@ -828,7 +863,13 @@ mod tests {
 
     #[test]
     fn missing_propagates_and_kleene() {
-        let rec = [Value::Num(1.0), Value::Missing, Value::Num(2.0), Value::Multi(Arc::from(vec![1u32])), Value::Missing];
+        let rec = [
+            Value::Num(1.0),
+            Value::Missing,
+            Value::Num(2.0),
+            Value::Multi(Arc::from(vec![1u32])),
+            Value::Missing,
+        ];
         assert_eq!(run("a + b", &rec), Value::Missing);
         assert_eq!(run("b > 1", &rec), Value::Missing);
         assert_eq!(run("a > 5 and b > 1", &rec), Value::Bool(false));

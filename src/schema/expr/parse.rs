@@ -157,9 +157,10 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
                 }
             }
             let s: String = chars[start..i].iter().collect();
-            let v: f64 = s
-                .parse()
-                .map_err(|_| SyntaxError { at: start, message: format!("malformed number '{s}'") })?;
+            let v: f64 = s.parse().map_err(|_| SyntaxError {
+                at: start,
+                message: format!("malformed number '{s}'"),
+            })?;
             out.push((Tok::Num(v), start));
             continue;
         }
@@ -175,7 +176,12 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
             let mut s = String::new();
             loop {
                 match chars.get(i) {
-                    None => return Err(SyntaxError { at: start, message: "text literal is not closed".into() }),
+                    None => {
+                        return Err(SyntaxError {
+                            at: start,
+                            message: "text literal is not closed".into(),
+                        })
+                    }
                     Some(&q) if q == c => {
                         i += 1;
                         break;
@@ -221,7 +227,12 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
             ')' => Tok::RParen,
             ',' => Tok::Comma,
             '.' => Tok::Dot,
-            _ => return Err(SyntaxError { at: start, message: format!("unexpected character '{c}'") }),
+            _ => {
+                return Err(SyntaxError {
+                    at: start,
+                    message: format!("unexpected character '{c}'"),
+                })
+            }
         };
         out.push((t, start));
         i += 1;
@@ -254,7 +265,10 @@ impl P {
         matches!(self.peek(), Tok::Ident(s) if s == w)
     }
     fn err<T>(&self, what: &str) -> Result<T, SyntaxError> {
-        Err(SyntaxError { at: self.at(), message: format!("expected {what}, found {}", describe(self.peek())) })
+        Err(SyntaxError {
+            at: self.at(),
+            message: format!("expected {what}, found {}", describe(self.peek())),
+        })
     }
 
     fn or(&mut self) -> Result<Ast, SyntaxError> {
@@ -262,7 +276,10 @@ impl P {
         while self.is_word("or") {
             let (_, at) = self.bump();
             let r = self.and()?;
-            l = Ast { kind: AstKind::Binary(BinOp::Or, Box::new(l), Box::new(r)), at };
+            l = Ast {
+                kind: AstKind::Binary(BinOp::Or, Box::new(l), Box::new(r)),
+                at,
+            };
         }
         Ok(l)
     }
@@ -271,7 +288,10 @@ impl P {
         while self.is_word("and") {
             let (_, at) = self.bump();
             let r = self.not()?;
-            l = Ast { kind: AstKind::Binary(BinOp::And, Box::new(l), Box::new(r)), at };
+            l = Ast {
+                kind: AstKind::Binary(BinOp::And, Box::new(l), Box::new(r)),
+                at,
+            };
         }
         Ok(l)
     }
@@ -281,7 +301,10 @@ impl P {
             self.enter()?;
             let e = self.not()?;
             self.depth -= 1;
-            return Ok(Ast { kind: AstKind::Unary(UnOp::Not, Box::new(e)), at });
+            return Ok(Ast {
+                kind: AstKind::Unary(UnOp::Not, Box::new(e)),
+                at,
+            });
         }
         self.cmp()
     }
@@ -304,7 +327,10 @@ impl P {
                 message: "comparisons cannot be chained: use 'and' (e.g. a < b and b < c)".into(),
             });
         }
-        Ok(Ast { kind: AstKind::Binary(op, Box::new(l), Box::new(r)), at })
+        Ok(Ast {
+            kind: AstKind::Binary(op, Box::new(l), Box::new(r)),
+            at,
+        })
     }
     fn add(&mut self) -> Result<Ast, SyntaxError> {
         let mut l = self.mul()?;
@@ -316,7 +342,10 @@ impl P {
             };
             let (_, at) = self.bump();
             let r = self.mul()?;
-            l = Ast { kind: AstKind::Binary(op, Box::new(l), Box::new(r)), at };
+            l = Ast {
+                kind: AstKind::Binary(op, Box::new(l), Box::new(r)),
+                at,
+            };
         }
     }
     fn mul(&mut self) -> Result<Ast, SyntaxError> {
@@ -329,13 +358,19 @@ impl P {
             };
             let (_, at) = self.bump();
             let r = self.unary()?;
-            l = Ast { kind: AstKind::Binary(op, Box::new(l), Box::new(r)), at };
+            l = Ast {
+                kind: AstKind::Binary(op, Box::new(l), Box::new(r)),
+                at,
+            };
         }
     }
     fn enter(&mut self) -> Result<(), SyntaxError> {
         self.depth += 1;
         if self.depth > 64 {
-            return Err(SyntaxError { at: self.at(), message: "expression is nested too deeply".into() });
+            return Err(SyntaxError {
+                at: self.at(),
+                message: "expression is nested too deeply".into(),
+            });
         }
         Ok(())
     }
@@ -348,7 +383,10 @@ impl P {
             if let AstKind::Num(v) = e.kind {
                 return Ok(Ast { kind: AstKind::Num(-v), at });
             }
-            return Ok(Ast { kind: AstKind::Unary(UnOp::Neg, Box::new(e)), at });
+            return Ok(Ast {
+                kind: AstKind::Unary(UnOp::Neg, Box::new(e)),
+                at,
+            });
         }
         self.primary()
     }
@@ -387,7 +425,10 @@ impl P {
                     }
                     "false" => {
                         self.bump();
-                        return Ok(Ast { kind: AstKind::Bool(false), at });
+                        return Ok(Ast {
+                            kind: AstKind::Bool(false),
+                            at,
+                        });
                     }
                     _ => {}
                 }
@@ -410,7 +451,10 @@ impl P {
                     }
                     self.bump();
                     self.depth -= 1;
-                    Ok(Ast { kind: AstKind::Call(name, args), at })
+                    Ok(Ast {
+                        kind: AstKind::Call(name, args),
+                        at,
+                    })
                 } else {
                     Ok(Ast { kind: AstKind::Name(name), at })
                 }
@@ -425,7 +469,10 @@ pub fn parse(text: &str) -> Result<Ast, SyntaxError> {
     let toks = lex(text)?;
     let mut p = P { toks, i: 0, depth: 0 };
     if *p.peek() == Tok::End {
-        return Err(SyntaxError { at: 0, message: "empty expression".into() });
+        return Err(SyntaxError {
+            at: 0,
+            message: "empty expression".into(),
+        });
     }
     let e = p.or()?;
     if *p.peek() != Tok::End {

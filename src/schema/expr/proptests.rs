@@ -115,9 +115,7 @@ impl Gen {
     fn num(&mut self, d: u32) -> String {
         if d == 0 || self.chance(0.25) {
             return match self.rng.range(0, 5) {
-                0 => self
-                    .pick(&["0", "1", "2", "3", "0.5", "2.25", "7", "1e1", ".5"])
-                    .into(),
+                0 => self.pick(&["0", "1", "2", "3", "0.5", "2.25", "7", "1e1", ".5"]).into(),
                 1 => "p_two".into(),
                 2 => "p_half".into(),
                 _ => self.pick(NUMS).into(),
@@ -155,9 +153,7 @@ impl Gen {
     /// Two operands of a comparison: a literal compared with a coded variable must be one of
     /// its codes (the checker rejects others), so such a literal is replaced by a code.
     fn coded_pair(&mut self, a: String, b: String, var: &str, codes: &[&str]) -> (String, String) {
-        let literal = |s: &str| {
-            s.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '\'' || c == '"')
-        };
+        let literal = |s: &str| s.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '\'' || c == '"');
         let fix = |g: &mut Gen, other: &str, s: String| {
             if other == var && literal(&s) {
                 g.pick(codes).to_string()
@@ -201,29 +197,16 @@ impl Gen {
             9 => {
                 // a select_one with one of its codes
                 if self.chance(0.5) {
-                    format!(
-                        "(k {} {})",
-                        self.pick(&["==", "!=", "<", ">="]),
-                        self.pick(&["1", "2", "3"])
-                    )
+                    format!("(k {} {})", self.pick(&["==", "!=", "<", ">="]), self.pick(&["1", "2", "3"]))
                 } else {
-                    format!(
-                        "('{}' {} tx)",
-                        self.pick(TEXT_CODES),
-                        self.pick(&["==", "!="])
-                    )
+                    format!("('{}' {} tx)", self.pick(TEXT_CODES), self.pick(&["==", "!="]))
                 }
             }
             10 => format!("selected(m, '{}')", self.pick(MULTI_CODES)),
             11 => format!("is_missing({})", self.any(d)),
             _ => {
                 if self.chance(0.5) {
-                    format!(
-                        "if({}, {}, {})",
-                        self.boolean(d),
-                        self.boolean(d),
-                        self.boolean(d)
-                    )
+                    format!("if({}, {}, {})", self.boolean(d), self.boolean(d), self.boolean(d))
                 } else {
                     format!("coalesce({})", self.list(1, 3, |g| g.boolean(d)))
                 }
@@ -241,12 +224,7 @@ impl Gen {
         }
         let d = d - 1;
         if self.chance(0.5) {
-            format!(
-                "if({}, {}, {})",
-                self.boolean(d),
-                self.text(d),
-                self.text(d)
-            )
+            format!("if({}, {}, {})", self.boolean(d), self.text(d), self.text(d))
         } else {
             format!("coalesce({})", self.list(1, 3, |g| g.text(d)))
         }
@@ -263,17 +241,12 @@ impl Gen {
                 }
                 match (v.ty, v.codes.is_some()) {
                     (ExprType::Num, true) => Value::Num(self.rng.range(1, 3) as f64),
-                    (ExprType::Num, false) => Value::Num(
-                        [0.0, 1.0, 2.0, 3.0, -1.0, 0.5, 2.5, -7.25, 10.0, 1e6, 0.1]
-                            [self.rng.range(0, 10) as usize],
-                    ),
+                    (ExprType::Num, false) => Value::Num([0.0, 1.0, 2.0, 3.0, -1.0, 0.5, 2.5, -7.25, 10.0, 1e6, 0.1][self.rng.range(0, 10) as usize]),
                     (ExprType::Text, true) => Value::Text(Arc::from(self.pick(TEXT_CODES))),
                     (ExprType::Text, false) => Value::Text(Arc::from(self.pick(TEXT_VALUES))),
                     (ExprType::Bool, _) => Value::Bool(self.chance(0.5)),
                     (ExprType::Multi, _) => {
-                        let set: Vec<u32> = (0..MULTI_CODES.len() as u32)
-                            .filter(|_| self.chance(0.5))
-                            .collect();
+                        let set: Vec<u32> = (0..MULTI_CODES.len() as u32).filter(|_| self.chance(0.5)).collect();
                         Value::Multi(Arc::from(set))
                     }
                     (ExprType::Date, _) => Value::Num(self.rng.range(-1000, 20000) as f64),
@@ -317,8 +290,7 @@ fn frame(scope: &Scope, records: &[Vec<Value>]) -> DataFrame {
                             _ => None,
                         })
                         .collect();
-                    columns
-                        .push(Series::new(indicator_column(name, code).into(), xs).into_column());
+                    columns.push(Series::new(indicator_column(name, code).into(), xs).into_column());
                 }
             }
         }
@@ -327,12 +299,7 @@ fn frame(scope: &Scope, records: &[Vec<Value>]) -> DataFrame {
 }
 
 /// The Polars result as values, one per row.
-fn polars_values(
-    df: &DataFrame,
-    e: &super::Expr,
-    ty: ExprType,
-    scope: &Scope,
-) -> Result<Vec<Value>, String> {
+fn polars_values(df: &DataFrame, e: &super::Expr, ty: ExprType, scope: &Scope) -> Result<Vec<Value>, String> {
     let dtype = match ty {
         ExprType::Bool => DataType::Boolean,
         ExprType::Text => DataType::String,
@@ -388,13 +355,7 @@ fn show_record(scope: &Scope, r: &[Value]) -> String {
                 Value::Num(n) => format!("{n}"),
                 Value::Bool(b) => format!("{b}"),
                 Value::Text(t) => format!("'{t}'"),
-                Value::Multi(set) => format!(
-                    "{{{}}}",
-                    set.iter()
-                        .map(|i| MULTI_CODES[*i as usize])
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
+                Value::Multi(set) => format!("{{{}}}", set.iter().map(|i| MULTI_CODES[*i as usize]).collect::<Vec<_>>().join(" ")),
             };
             format!("{}={s}", v.id)
         })
@@ -409,9 +370,7 @@ fn eval_and_polars_agree_on_random_expressions() {
     const RECORDS: usize = 50;
     let scope = scope();
     let ctx = context();
-    let mut g = Gen {
-        rng: Rng::new(0x5eed_2024),
-    };
+    let mut g = Gen { rng: Rng::new(0x5eed_2024) };
     let mut checked = 0usize;
     let mut missing_seen = 0usize;
     for set in 0..RECORD_SETS {
@@ -429,13 +388,9 @@ fn eval_and_polars_agree_on_random_expressions() {
                 ExprType::Bool => g.boolean(depth),
                 _ => g.text(depth),
             };
-            let (e, ty) = compile(&text, &scope, &ctx, None).unwrap_or_else(|errs| {
-                panic!("generated expression does not check: {text}\n{errs:?}")
-            });
+            let (e, ty) = compile(&text, &scope, &ctx, None).unwrap_or_else(|errs| panic!("generated expression does not check: {text}\n{errs:?}"));
             assert_eq!(ty, want, "type of {text}");
-            let got = polars_values(&df, &e, ty, &scope).unwrap_or_else(|err| {
-                panic!("set {set}, expression {i}: Polars failed on {text}: {err}")
-            });
+            let got = polars_values(&df, &e, ty, &scope).unwrap_or_else(|err| panic!("set {set}, expression {i}: Polars failed on {text}: {err}"));
             assert_eq!(got.len(), RECORDS, "Polars rows for {text}");
             for (r, rec) in records.iter().enumerate() {
                 let v = eval(&e, rec, &Value::Missing);
@@ -455,10 +410,7 @@ fn eval_and_polars_agree_on_random_expressions() {
     assert_eq!(checked, RECORD_SETS * EXPRS_PER_SET);
     assert!(checked >= 2000);
     // the generator exercises missing values, not only complete records
-    assert!(
-        missing_seen > checked * RECORDS / 20,
-        "only {missing_seen} missing results"
-    );
+    assert!(missing_seen > checked * RECORDS / 20, "only {missing_seen} missing results");
 }
 
 /// Regressions the random test found: a column divided by a constant (Polars multiplied by the
