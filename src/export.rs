@@ -403,7 +403,7 @@ fn codebook(def: &Definition, units: &[&Unit], cols: &[OutCol]) -> serde_json::V
 }
 
 enum Sink<W: Write> {
-    Csv(csv::Writer<W>, String),
+    Csv(Box<csv::Writer<W>>, String),
     Jsonl(W, Vec<(String, Kind)>, String),
     Parquet(Box<ParquetSink<W>>),
 }
@@ -457,7 +457,7 @@ impl<W: Write> Sink<W> {
                     path: p.clone(),
                     source: e.into(),
                 })?;
-                Sink::Csv(wr, p)
+                Sink::Csv(Box::new(wr), p)
             }
             ExportFormat::Jsonl => Sink::Jsonl(w, cols.iter().map(|c| (c.name.clone(), c.kind)).collect(), p),
             ExportFormat::Parquet => {

@@ -133,7 +133,8 @@ pub fn normalise_postcode(raw: &str) -> Option<String> {
     }
     let (out, inw) = s.split_at(s.len() - 3);
     let b = inw.as_bytes();
-    if !(b[0].is_ascii_digit() && b[1].is_ascii_alphabetic() && b[2].is_ascii_alphabetic()) || !out.as_bytes()[0].is_ascii_alphabetic() {
+    let inward_ok = b[0].is_ascii_digit() && b[1].is_ascii_alphabetic() && b[2].is_ascii_alphabetic();
+    if !inward_ok || !out.as_bytes()[0].is_ascii_alphabetic() {
         return None;
     }
     Some(format!("{out} {inw}"))

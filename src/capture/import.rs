@@ -35,7 +35,7 @@ pub struct ImportOptions {
     /// Draw a progress bar on stderr.
     pub progress: bool,
     /// Checks an LSOA code against loaded geography (None: format check only).
-    pub lsoa_check: Option<Box<dyn Fn(&str) -> Result<(), String>>>,
+    pub lsoa_check: Option<super::areas::LsoaCheck>,
 }
 
 impl Default for ImportOptions {
@@ -748,6 +748,7 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                         source,
                     })?;
             }
+            #[allow(clippy::needless_range_loop)] // d indexes states, plan.cols and plan.has_questions together
             for d in 0..=plan.depth {
                 let st = &mut states[d];
                 let unit = st.unit;

@@ -129,13 +129,7 @@ fn qcol_type(q: &schema::Question) -> &'static str {
     match q.qtype {
         QType::Integer | QType::Boolean => "INTEGER",
         QType::Decimal => "REAL",
-        QType::SelectOne => {
-            if q.choices.as_ref().is_none_or(|c| c.integer) {
-                "INTEGER"
-            } else {
-                "TEXT"
-            }
-        }
+        QType::SelectOne if q.choices.as_ref().is_none_or(|c| c.integer) => "INTEGER",
         _ => "TEXT",
     }
 }
@@ -190,6 +184,9 @@ pub fn unit_table(unit: &str) -> String {
 pub fn ident_table(unit: &str) -> String {
     format!("ident_{unit}")
 }
+
+/// Column name -> (SQL type, identifier) of one unit's stored tables.
+type ColumnTypes = BTreeMap<String, (&'static str, bool)>;
 
 /// One survey store.
 pub struct Store {
@@ -483,8 +480,8 @@ impl Store {
     }
 
     /// unit -> column -> (sql type, identifier).
-    fn existing_columns(&self) -> Result<BTreeMap<String, BTreeMap<String, (&'static str, bool)>>, StoreError> {
-        let mut out: BTreeMap<String, BTreeMap<String, (&'static str, bool)>> = BTreeMap::new();
+    fn existing_columns(&self) -> Result<BTreeMap<String, ColumnTypes>, StoreError> {
+        let mut out: BTreeMap<String, ColumnTypes> = BTreeMap::new();
         let tables: Vec<String> = {
             let mut st = self
                 .conn
