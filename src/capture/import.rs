@@ -179,7 +179,8 @@ pub fn is_export_column(def: &Definition, name: &str) -> bool {
 /// A source of rows: header then data rows with their line numbers.
 trait Rows {
     fn header(&self) -> &[String];
-    fn next_row(&mut self) -> Option<Result<(u64, Vec<String>), RowProblem>>;
+    /// Reads the next data row into `out` (reusing its strings); returns its line.
+    fn next_row(&mut self, out: &mut Vec<String>) -> Option<Result<u64, RowProblem>>;
 }
 
 struct CsvRows {
@@ -235,7 +236,7 @@ impl Rows for CsvRows {
     fn header(&self) -> &[String] {
         &self.header
     }
-    fn next_row(&mut self) -> Option<Result<(u64, Vec<String>), RowProblem>> {
+    fn next_row(&mut self, out: &mut Vec<String>) -> Option<Result<u64, RowProblem>> {
         match self.rdr.read_byte_record(&mut self.rec) {
             Ok(false) => None,
             Ok(true) => {
@@ -252,10 +253,14 @@ impl Rows for CsvRows {
                         message,
                     }));
                 }
-                let mut out = Vec::with_capacity(self.rec.len());
+                out.resize(self.rec.len(), String::new());
+                out.truncate(self.rec.len());
                 for (i, f) in self.rec.iter().enumerate() {
                     match std::str::from_utf8(f) {
-                        Ok(s) => out.push(s.to_string()),
+                        Ok(s) => {
+                            out[i].clear();
+                            out[i].push_str(s);
+                        }
                         Err(e) => {
                             return Some(Err(RowProblem {
                                 file: self.file.clone(),
@@ -269,7 +274,7 @@ impl Rows for CsvRows {
                         }
                     }
                 }
-                Some(Ok((line, out)))
+                Some(Ok(line))
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
@@ -308,7 +313,7 @@ impl Rows for JsonRows {
     fn header(&self) -> &[String] {
         &self.header
     }
-    fn next_row(&mut self) -> Option<Result<(u64, Vec<String>), RowProblem>> {
+    fn next_row(&mut self, out: &mut Vec<String>) -> Option<Result<u64, RowProblem>> {
         loop {
             let l = self.lines.next()?;
             self.line += 1;
@@ -359,7 +364,8 @@ impl Rows for JsonRows {
                     serde_json::Value::Object(_) => return Some(Err(problem(format!("key '{k}': nested objects are not answers"), self.line))),
                 };
             }
-            return Some(Ok((self.line, row)));
+            *out = row;
+            return Some(Ok(self.line));
         }
     }
 }
@@ -587,20 +593,20 @@ pub fn content_hash(cells: &[Cell]) -> String {
     format!("{h:016x}")
 }
 
-/// One unit's part of a row, checked.
-struct Part {
-    cells: Vec<Cell>,
-    hash: String,
-}
-
 /// Per-unit state of an import.
 struct UnitState<'d> {
     unit: &'d Unit,
     columns: Vec<Column>,
     added: u64,
     unchanged: u64,
-    /// key (parent rowid, key text) -> (rowid, hash, line, values of the unit's scope)
+    /// Position of the key among the unit's questions.
+    key_index: Option<usize>,
+    /// Parent records met in this import: (parent rowid, key text) -> (rowid, hash, first line).
+    /// Leaf records are not kept: duplicates are found through the store (`_import`).
     seen: HashMap<(i64, String), (i64, String, u64)>,
+    /// Rows inserted by this import (parents only).
+    new_rowids: std::collections::HashSet<i64>,
+    /// The last parent record read back from the store, with its scope values.
     last: Option<(i64, Vec<Value>)>,
 }
 
@@ -693,10 +699,19 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
             columns: unit_columns(u),
             added: 0,
             unchanged: 0,
+            key_index: u.questions.iter().position(|q| q.id == u.key),
             seen: HashMap::new(),
+            new_rowids: std::collections::HashSet::new(),
             last: None,
         })
         .collect();
+    // one buffer of values for the leaf's scope (ancestors' slots first), reused row by row
+    let mut row_values: Vec<Value> = vec![Value::Missing; def.leaf_unit().scope.len()];
+    let mut q_cells: Vec<Cell> = Vec::new();
+    // leaf keys seen under the current parent, when that parent was inserted by this import and
+    // its rows are contiguous: then no store lookup is needed to know a leaf record is new
+    let mut leaf_parent: Option<i64> = None;
+    let mut leaf_keys: HashMap<String, u64> = HashMap::new();
     let version = def.version;
     let now = crate::store::now_iso();
     let mut rejects: Vec<(String, u64, String, Vec<String>)> = Vec::new();
@@ -711,9 +726,10 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
     for (mut rows, plan, name) in sources {
         let header = rows.header().to_vec();
         let mut file_rows = 0u64;
-        while let Some(next) = rows.next_row() {
+        let mut fields: Vec<String> = Vec::new();
+        while let Some(next) = rows.next_row(&mut fields) {
             file_rows += 1;
-            let (line, fields) = match next {
+            let line = match next {
                 Ok(x) => x,
                 Err(p) => {
                     total_problems += 1;
@@ -732,32 +748,28 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
             }
             let mut row_problems: Vec<RowProblem> = Vec::new();
             let mut parent_rowid: Option<i64> = None;
-            let mut parent_values: Vec<Value> = Vec::new();
+            // whether the parent record was inserted by this row (then its children are new too)
+            let mut parent_new = false;
             let mut record_label = String::new();
-            let mut pending: Vec<(usize, Part, Vec<Value>)> = Vec::new();
             // With --skip-invalid a rejected row must land nothing, not even its household part
             // written before its person part failed: each row is a savepoint, and the keys it
             // recorded, (unit depth, key, whether added), are forgotten when it is rolled back.
             let mut touched: Vec<(usize, (i64, String), bool)> = Vec::new();
             if opts.skip_invalid {
-                writer
-                    .transaction()
-                    .execute_batch("SAVEPOINT import_row")
-                    .map_err(|source| StoreError::Sqlite {
-                        path: store_path(&writer),
-                        source,
-                    })?;
+                writer.savepoint()?;
             }
             #[allow(clippy::needless_range_loop)] // d indexes states, plan.cols and plan.has_questions together
             for d in 0..=plan.depth {
                 let st = &mut states[d];
                 let unit = st.unit;
-                let key_col = unit.questions.iter().position(|q| q.id == unit.key).and_then(|i| plan.cols[d][i]);
+                let key_col = st.key_index.and_then(|i| plan.cols[d][i]);
                 let key_raw = key_col.map(|c| fields.get(c).map(String::as_str).unwrap_or("")).unwrap_or("");
                 if !record_label.is_empty() {
                     record_label.push('/');
                 }
-                record_label.push_str(&format!("{}={}", unit.key, key_raw));
+                record_label.push_str(&unit.key);
+                record_label.push('=');
+                record_label.push_str(key_raw);
                 let mk = |column: Option<usize>, question: Option<&str>, value: Option<&str>, message: String, rec: &str| RowProblem {
                     file: name.clone(),
                     line,
@@ -777,9 +789,8 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                     ));
                     break;
                 }
-                // values of this unit's scope: the parent's values first
-                let mut values = parent_values.clone();
-                values.resize(unit.scope.len(), Value::Missing);
+                // this unit's scope is a prefix of the row's values (ancestors' slots first)
+                let values = &mut row_values[..unit.scope.len()];
                 if !plan.has_questions[d] {
                     // only the key: the record must exist (earlier in this import or in the store)
                     let kq = unit.question(&unit.key).expect("key question checked by the loader");
@@ -805,35 +816,22 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                         ));
                         break;
                     };
-                    let cached = st.last.as_ref().filter(|(r, _)| *r == rowid).map(|(_, v)| v.clone());
-                    let vals = match cached {
-                        Some(v) => v,
+                    match st.last.as_ref().filter(|(r, _)| *r == rowid) {
+                        Some((_, v)) => values[..v.len()].clone_from_slice(v),
                         None => {
-                            let uuid: String = writer
-                                .transaction()
-                                .query_row(
-                                    &format!("SELECT _uuid FROM \"{}\" WHERE _rowid = ?1", crate::store::unit_table(&unit.id)),
-                                    [rowid],
-                                    |r| r.get(0),
-                                )
-                                .map_err(|source| StoreError::Sqlite {
-                                    path: store_path(&writer),
-                                    source,
-                                })?;
+                            let uuid = writer.uuid_of(unit, rowid)?;
                             if let Some((_, cells)) = writer.read_record(unit, &st.columns, &uuid)? {
-                                cells_to_values(unit, &cells, &st.columns, &mut values);
+                                cells_to_values(unit, &cells, &st.columns, values);
                             }
-                            st.last = Some((rowid, values.clone()));
-                            values
+                            st.last = Some((rowid, values.to_vec()));
                         }
-                    };
-                    parent_values = vals;
+                    }
                     parent_rowid = Some(rowid);
+                    parent_new = false;
                     continue;
                 }
                 // parse this unit's answers
-                let mut cells: Vec<Cell> = Vec::with_capacity(st.columns.len());
-                let mut q_cells: Vec<Cell> = Vec::with_capacity(unit.questions.len());
+                q_cells.clear();
                 let mut bad = false;
                 for (qi, q) in unit.questions.iter().enumerate() {
                     if q.qtype == QType::Note {
@@ -853,13 +851,11 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                                 }
                             }
                             values[q.slot] = v;
-                            cells.push(cell.clone());
                             q_cells.push(cell);
                         }
                         Err(m) => {
                             row_problems.push(mk(col, Some(&q.id), Some(raw), m, &record_label));
                             bad = true;
-                            cells.push(Cell::Null);
                             q_cells.push(Cell::Null);
                         }
                     }
@@ -867,7 +863,7 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                 if bad {
                     break;
                 }
-                for ap in check_and_derive(unit, &mut values, &q_cells) {
+                for ap in check_and_derive(unit, values, &q_cells) {
                     let qi = unit.questions.iter().position(|q| q.id == ap.question);
                     let col = qi.and_then(|i| plan.cols[d][i]);
                     let raw = col.and_then(|c| fields.get(c)).map(String::as_str).filter(|s| !s.is_empty());
@@ -876,17 +872,22 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                 if !row_problems.is_empty() {
                     break;
                 }
+                let key = q_cells[st.key_index.unwrap_or(0)].clone();
+                let mut cells: Vec<Cell> = unit
+                    .questions
+                    .iter()
+                    .zip(q_cells.drain(..))
+                    .filter(|(q, _)| q.qtype != QType::Note)
+                    .map(|(_, c)| c)
+                    .collect();
                 let hash = content_hash(&cells);
-                for dv in &unit.derived {
-                    cells.push(derived_cell(&values[dv.slot]));
-                }
-                let kq = unit.questions.iter().position(|q| q.id == unit.key).unwrap_or(0);
-                let key = q_cells[kq].clone();
+                cells.extend(unit.derived.iter().map(|dv| derived_cell(&values[dv.slot])));
                 let pr = parent_rowid.unwrap_or(0);
                 let kt = key_text(&key);
-                // repeated household columns must agree; the same person twice is a duplicate
-                if let Some((rowid, h, first_line)) = st.seen.get(&(pr, kt.clone())) {
-                    if d < plan.depth {
+                let is_leaf = d == plan.depth;
+                // repeated household columns must agree on every row of the household
+                if !is_leaf {
+                    if let Some((rowid, h, first_line)) = st.seen.get(&(pr, kt.clone())) {
                         if *h != hash {
                             let (rowid, first_line) = (*rowid, *first_line);
                             let (col, q, raw, was) = describe_difference(&writer, unit, &st.columns, rowid, &cells, &plan.cols[d], &fields)?;
@@ -897,25 +898,52 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                             row_problems.push(mk(col, q.as_deref(), raw.as_deref(), m, &record_label));
                             break;
                         }
+                        parent_new = st.new_rowids.contains(rowid);
                         parent_rowid = Some(*rowid);
-                        parent_values = values;
                         continue;
                     }
-                    let m = format!("duplicate key: {} {} already on line {first_line}", unit.key, kt);
-                    row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label));
-                    break;
                 }
-                match writer.find(unit, opts.wave, parent_rowid.filter(|_| unit.parent.is_some()), &key)? {
+                // children of a record inserted by this import, met in contiguous rows, can only
+                // clash with each other: a set of keys answers that without the store
+                let fast = is_leaf && parent_new && unit.parent.is_some() && leaf_parent == parent_rowid;
+                if is_leaf && leaf_parent != parent_rowid {
+                    leaf_parent = parent_rowid;
+                    leaf_keys.clear();
+                }
+                let existing = if fast && !leaf_keys.contains_key(&kt) {
+                    None
+                } else {
+                    writer.find(unit, opts.wave, parent_rowid.filter(|_| unit.parent.is_some()), &key)?
+                };
+                match existing {
+                    Some(ex) if ex.import == Some(import_id) => {
+                        let first = if is_leaf {
+                            leaf_keys.get(&kt).copied().filter(|_| leaf_parent == parent_rowid)
+                        } else {
+                            st.seen.get(&(pr, kt.clone())).map(|x| x.2)
+                        };
+                        let m = match first {
+                            Some(l) => format!("duplicate key: {} {} already on line {l}", unit.key, kt),
+                            None => format!("duplicate key: {} {} appears twice in this import", unit.key, kt),
+                        };
+                        row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label));
+                        break;
+                    }
                     Some(ex) if ex.hash == hash => {
                         st.unchanged += 1;
-                        touched.push((d, (pr, kt.clone()), false));
-                        st.seen.insert((pr, kt), (ex.rowid, hash, line));
+                        if !is_leaf {
+                            touched.push((d, (pr, kt.clone()), false));
+                            st.seen.insert((pr, kt), (ex.rowid, hash, line));
+                        }
                         parent_rowid = Some(ex.rowid);
-                        parent_values = values;
+                        parent_new = false;
                     }
                     Some(ex) => {
                         let (col, q, raw, was) = describe_difference(&writer, unit, &st.columns, ex.rowid, &cells, &plan.cols[d], &fields)?;
-                        let m = format!("conflict: {} {} is already in wave {} (record {}) with different answers{was}; nothing was overwritten (correct it with `hearth edit`)", unit.key, kt, opts.wave, ex.uuid);
+                        let m = format!(
+                            "conflict: {} {} is already in wave {} (record {}) with different answers{was}; nothing was overwritten (correct it with `hearth edit`)",
+                            unit.key, kt, opts.wave, ex.uuid
+                        );
                         match q {
                             Some(q) => row_problems.push(mk(col, Some(&q), raw.as_deref(), m, &record_label)),
                             None => row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label)),
@@ -923,7 +951,6 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                         break;
                     }
                     None => {
-                        pending.push((d, Part { cells, hash }, values.clone()));
                         let uuid_hint = plan.uuid_col[d]
                             .and_then(|c| fields.get(c))
                             .map(|s| s.trim().to_string())
@@ -938,9 +965,8 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                                 break;
                             }
                         }
-                        let uuid = uuid_hint.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-                        let (dd, part, _) = pending.pop().expect("just pushed");
-                        let _ = dd;
+                        // time-ordered UUIDs keep the unique index append-mostly
+                        let uuid = uuid_hint.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
                         let rowid = writer.insert(
                             unit,
                             &st.columns,
@@ -950,28 +976,26 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                             &now,
                             &opts.by,
                             Some(import_id),
-                            &part.hash,
+                            &hash,
                             parent_rowid.filter(|_| unit.parent.is_some()),
-                            &part.cells,
+                            &cells,
                         )?;
                         st.added += 1;
-                        touched.push((d, (pr, kt.clone()), true));
-                        st.seen.insert((pr, kt), (rowid, part.hash, line));
+                        if !is_leaf {
+                            touched.push((d, (pr, kt.clone()), true));
+                            st.seen.insert((pr, kt), (rowid, hash, line));
+                            st.new_rowids.insert(rowid);
+                        } else {
+                            leaf_keys.insert(kt.clone(), line);
+                            touched.push((d, (pr, kt), true));
+                        }
                         parent_rowid = Some(rowid);
-                        parent_values = values;
+                        parent_new = true;
                     }
                 }
             }
             if opts.skip_invalid {
-                let sql = if row_problems.is_empty() {
-                    "RELEASE import_row"
-                } else {
-                    "ROLLBACK TO import_row; RELEASE import_row"
-                };
-                writer.transaction().execute_batch(sql).map_err(|source| StoreError::Sqlite {
-                    path: store_path(&writer),
-                    source,
-                })?;
+                writer.release_savepoint(!row_problems.is_empty())?;
                 if !row_problems.is_empty() {
                     for (d, key, added) in touched {
                         let st = &mut states[d];
@@ -984,7 +1008,10 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                     }
                     for st in &mut states {
                         st.last = None;
+                        st.new_rowids.clear();
                     }
+                    leaf_parent = None;
+                    leaf_keys.clear();
                 }
             }
             if !row_problems.is_empty() {
@@ -1074,17 +1101,7 @@ fn describe_difference(
     cols: &[Option<usize>],
     fields: &[String],
 ) -> Result<(Option<usize>, Option<String>, Option<String>, String), CaptureError> {
-    let uuid: String = writer
-        .transaction()
-        .query_row(
-            &format!("SELECT _uuid FROM \"{}\" WHERE _rowid = ?1", crate::store::unit_table(&unit.id)),
-            [rowid],
-            |r| r.get(0),
-        )
-        .map_err(|source| StoreError::Sqlite {
-            path: store_path(writer),
-            source,
-        })?;
+    let uuid = writer.uuid_of(unit, rowid)?;
     let Some((_, stored)) = writer.read_record(unit, columns, &uuid)? else {
         return Ok((None, None, None, String::new()));
     };
@@ -1099,10 +1116,6 @@ fn describe_difference(
         c => format!(": '{name}' is '{}' there", key_text(c)),
     };
     Ok((col, Some(name.clone()), raw, was))
-}
-
-fn store_path(w: &Writer<'_>) -> String {
-    w.transaction().path().unwrap_or("").to_string()
 }
 
 fn write_rejects(path: &Path, rejects: &[(String, u64, String, Vec<String>)]) -> Result<(), CaptureError> {

@@ -164,13 +164,11 @@ pub fn unit_columns(unit: &Unit) -> Vec<Column> {
     out
 }
 
-fn check_for(name: &str, sql_type: &str, qtype: Option<QType>) -> String {
+fn check_for(name: &str, qtype: Option<QType>) -> String {
     let q = format!("\"{name}\"");
-    match (sql_type, qtype) {
-        (_, Some(QType::Boolean)) => format!(" CHECK ({q} IS NULL OR {q} IN (0, 1))"),
-        (_, Some(QType::Date)) => format!(" CHECK ({q} IS NULL OR date({q}) IS {q})"),
-        ("INTEGER", _) => format!(" CHECK ({q} IS NULL OR typeof({q}) = 'integer')"),
-        ("REAL", _) => format!(" CHECK ({q} IS NULL OR typeof({q}) IN ('real', 'integer'))"),
+    match qtype {
+        Some(QType::Boolean) => format!(" CHECK ({q} IS NULL OR {q} IN (0, 1))"),
+        Some(QType::Date) => format!(" CHECK ({q} IS NULL OR date({q}) IS {q})"),
         _ => String::new(),
     }
 }
@@ -462,7 +460,7 @@ impl Store {
                             "ALTER TABLE \"{table}\" ADD COLUMN \"{}\" {}{}",
                             c.name,
                             c.sql_type,
-                            check_for(&c.name, c.sql_type, qtype)
+                            check_for(&c.name, qtype)
                         ))
                         .map_err(sq)?;
                     }
@@ -545,11 +543,19 @@ impl Store {
     /// connections, nor kept after a crash, until [`Writer::commit`].
     pub fn writer(&mut self) -> Result<Writer<'_>, StoreError> {
         let p = self.path.display().to_string();
+        // a large import should not spill pages to the WAL mid-transaction
+        self.conn
+            .pragma_update(None, "cache_size", -131_072)
+            .map_err(|source| StoreError::Sqlite { path: p.clone(), source })?;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|source| StoreError::Sqlite { path: p.clone(), source })?;
-        Ok(Writer { tx, path: p })
+        Ok(Writer {
+            tx,
+            path: p,
+            sql: Default::default(),
+        })
     }
 
     /// Reads columns of a unit's records, joined with its ancestors' columns (and identifiers
@@ -697,7 +703,7 @@ fn create_unit_tables(tx: &Transaction<'_>, def: &Definition, unit: &Unit) -> ru
     let mut ident_cols = vec![format!("_rowid INTEGER PRIMARY KEY REFERENCES \"{t}\"(_rowid)")];
     for c in unit_columns(unit) {
         let qtype = unit.question(&c.name).map(|q| q.qtype);
-        let line = format!("\"{}\" {}{}", c.name, c.sql_type, check_for(&c.name, c.sql_type, qtype));
+        let line = format!("\"{}\" {}{}", c.name, c.sql_type, check_for(&c.name, qtype));
         if c.identifier {
             ident_cols.push(line);
         } else {
@@ -720,6 +726,8 @@ fn create_unit_tables(tx: &Transaction<'_>, def: &Definition, unit: &Unit) -> ru
 pub struct Writer<'a> {
     tx: Transaction<'a>,
     path: String,
+    /// Statement texts by (kind, unit), built once per import rather than once per record.
+    sql: std::cell::RefCell<std::collections::HashMap<(&'static str, String), std::rc::Rc<str>>>,
 }
 
 /// An existing record found by its key.
@@ -731,9 +739,17 @@ pub struct Existing {
     pub hash: String,
     /// UUID.
     pub uuid: String,
+    /// The import that wrote it.
+    pub import: Option<i64>,
 }
 
 impl Writer<'_> {
+    /// The statement text of `kind` for `unit`, built by `make` the first time.
+    fn sql(&self, kind: &'static str, unit: &str, make: impl FnOnce() -> String) -> std::rc::Rc<str> {
+        let mut cache = self.sql.borrow_mut();
+        cache.entry((kind, unit.to_string())).or_insert_with(|| std::rc::Rc::from(make())).clone()
+    }
+
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Sqlite {
             path: self.path.clone(),
@@ -769,20 +785,25 @@ impl Writer<'_> {
                 rowid: r.get(0)?,
                 hash: r.get(1)?,
                 uuid: r.get(2)?,
+                import: r.get(3)?,
             })
         };
         let res = match parent {
             Some(p) => {
                 let mut st = self
                     .tx
-                    .prepare_cached(&format!("SELECT _rowid, _hash, _uuid FROM \"{t}\" WHERE _parent = ?1 AND \"{k}\" = ?2"))
+                    .prepare_cached(&self.sql("find_child", &unit.id, || {
+                        format!("SELECT _rowid, _hash, _uuid, _import FROM \"{t}\" WHERE _parent = ?1 AND \"{k}\" = ?2")
+                    }))
                     .map_err(self.err())?;
                 st.query_row(params![p, key], map).optional()
             }
             None => {
                 let mut st = self
                     .tx
-                    .prepare_cached(&format!("SELECT _rowid, _hash, _uuid FROM \"{t}\" WHERE _wave = ?1 AND \"{k}\" = ?2"))
+                    .prepare_cached(&self.sql("find_top", &unit.id, || {
+                        format!("SELECT _rowid, _hash, _uuid, _import FROM \"{t}\" WHERE _wave = ?1 AND \"{k}\" = ?2")
+                    }))
                     .map_err(self.err())?;
                 st.query_row(params![wave, key], map).optional()
             }
@@ -806,18 +827,20 @@ impl Writer<'_> {
         parent: Option<i64>,
         cells: &[Cell],
     ) -> Result<i64, StoreError> {
-        let t = unit_table(&unit.id);
         let data: Vec<usize> = (0..columns.len()).filter(|&i| !columns[i].identifier).collect();
-        let mut names: Vec<String> = ["_uuid", "_wave", "_version", "_captured_at", "_captured_by", "_import", "_hash"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        if unit.parent.is_some() {
-            names.push("_parent".into());
-        }
-        names.extend(data.iter().map(|&i| format!("\"{}\"", columns[i].name)));
-        let ph: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!("INSERT INTO \"{t}\" ({}) VALUES ({})", names.join(", "), ph.join(", "));
+        let sql = self.sql("insert", &unit.id, || {
+            let t = unit_table(&unit.id);
+            let mut names: Vec<String> = ["_uuid", "_wave", "_version", "_captured_at", "_captured_by", "_import", "_hash"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            if unit.parent.is_some() {
+                names.push("_parent".into());
+            }
+            names.extend(data.iter().map(|&i| format!("\"{}\"", columns[i].name)));
+            let ph: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+            format!("INSERT INTO \"{t}\" ({}) VALUES ({})", names.join(", "), ph.join(", "))
+        });
         let mut st = self.tx.prepare_cached(&sql).map_err(self.err())?;
         let mut vals: Vec<&dyn rusqlite::ToSql> = vec![&uuid, &wave, &version, &captured_at, &captured_by, &import, &hash];
         if unit.parent.is_some() {
@@ -843,6 +866,30 @@ impl Writer<'_> {
             st.execute(&vals[..]).map_err(self.err())?;
         }
         Ok(rowid)
+    }
+
+    /// Starts a savepoint (one row of an import with `--skip-invalid`).
+    pub fn savepoint(&self) -> Result<(), StoreError> {
+        self.tx.execute_batch("SAVEPOINT import_row").map_err(self.err())
+    }
+
+    /// Ends the savepoint, undoing what was written since when `rollback`.
+    pub fn release_savepoint(&self, rollback: bool) -> Result<(), StoreError> {
+        let sql = if rollback {
+            "ROLLBACK TO import_row; RELEASE import_row"
+        } else {
+            "RELEASE import_row"
+        };
+        self.tx.execute_batch(sql).map_err(self.err())
+    }
+
+    /// The UUID of a record by row id.
+    pub fn uuid_of(&self, unit: &Unit, rowid: i64) -> Result<String, StoreError> {
+        let mut st = self
+            .tx
+            .prepare_cached(&format!("SELECT _uuid FROM \"{}\" WHERE _rowid = ?1", unit_table(&unit.id)))
+            .map_err(self.err())?;
+        st.query_row([rowid], |r| r.get(0)).map_err(self.err())
     }
 
     /// Whether a record with this UUID exists in the unit.
