@@ -291,41 +291,63 @@ fn factorize(df: &polars::prelude::DataFrame, name: &str, def: &Definition) -> R
         }
         DataType::String => {
             let ca = col.str().map_err(AnalysisError::polars)?;
-            let mut distinct: Vec<String> = ca
-                .iter()
-                .flatten()
-                .map(str::to_string)
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            // choice-list order for a text select_one
+            // first-seen codes in one pass, then renumbered in sorted (or choice-list) order
+            let mut first: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+            let mut raw: Vec<Option<u32>> = Vec::with_capacity(n);
+            for v in ca.iter() {
+                raw.push(v.map(|s| {
+                    let len = first.len() as u32;
+                    *first.entry(s).or_insert(len)
+                }));
+            }
+            let mut distinct: Vec<&str> = first.keys().copied().collect();
+            distinct.sort_unstable();
             if let Some(list) = def.find_question(name).and_then(|(_, q)| q.choices.clone()) {
                 distinct.sort_by_key(|v| list.index_of(v).unwrap_or(usize::MAX));
             }
-            let index: std::collections::HashMap<&str, u32> = distinct.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
-            let codes = ca.iter().map(|v| v.and_then(|s| index.get(s).copied())).collect();
+            let mut remap = vec![0u32; distinct.len()];
+            for (i, s) in distinct.iter().enumerate() {
+                remap[first[s] as usize] = i as u32;
+            }
+            let codes = raw.into_iter().map(|c| c.map(|c| remap[c as usize])).collect();
             Ok(Factor {
                 codes,
-                levels: distinct.iter().map(|s| Level::Text(s.clone())).collect(),
+                levels: distinct.iter().map(|s| Level::Text(s.to_string())).collect(),
             })
         }
         _ => {
             let s = col.cast(&DataType::Float64).map_err(AnalysisError::polars)?;
             let ca = s.f64().map_err(AnalysisError::polars)?;
-            let vals: Vec<Option<f64>> = ca.iter().collect();
-            let mut distinct: Vec<f64> = vals.iter().flatten().copied().collect();
-            distinct.sort_by(|a, b| a.total_cmp(b));
-            distinct.dedup();
-            if distinct.len() > 5000 {
-                return Err(AnalysisError::Request(format!(
-                    "--by {name}: {} distinct values; a breakdown needs a grouping variable",
-                    distinct.len()
-                )));
+            let mut first: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+            let mut raw: Vec<Option<u32>> = Vec::with_capacity(n);
+            // small whole numbers (codes, deciles) index a table instead of hashing
+            let mut small: Vec<u32> = vec![u32::MAX; 1024];
+            for v in ca.iter() {
+                raw.push(v.map(|x| {
+                    if x >= 0.0 && x < 1024.0 && x.fract() == 0.0 {
+                        let slot = &mut small[x as usize];
+                        if *slot == u32::MAX {
+                            *slot = first.len() as u32;
+                            first.insert((x + 0.0).to_bits(), *slot);
+                        }
+                        return *slot;
+                    }
+                    let len = first.len() as u32;
+                    *first.entry((x + 0.0).to_bits()).or_insert(len)
+                }));
+                if first.len() > 5000 {
+                    return Err(AnalysisError::Request(format!(
+                        "--by {name}: more than 5000 distinct values; a breakdown needs a grouping variable"
+                    )));
+                }
             }
-            let codes = vals
-                .iter()
-                .map(|v| v.and_then(|x| distinct.binary_search_by(|p| p.total_cmp(&x)).ok().map(|i| i as u32)))
-                .collect();
+            let mut distinct: Vec<f64> = first.keys().map(|b| f64::from_bits(*b)).collect();
+            distinct.sort_by(|a, b| a.total_cmp(b));
+            let mut remap = vec![0u32; distinct.len()];
+            for (i, x) in distinct.iter().enumerate() {
+                remap[first[&x.to_bits()] as usize] = i as u32;
+            }
+            let codes: Vec<Option<u32>> = raw.into_iter().map(|c| c.map(|c| remap[c as usize])).collect();
             let levels = distinct
                 .iter()
                 .map(|&v| {
@@ -359,22 +381,63 @@ pub fn column_f64(df: &polars::prelude::DataFrame, name: &str) -> Result<Vec<f64
 
 /// Crosses factors into one grouping: (group code per row, level tuples per group).
 fn cross(factors: &[Factor], n: usize) -> (Vec<Option<u32>>, Vec<Vec<Level>>) {
-    let mut map: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
-    let mut keys: Vec<Option<Vec<u32>>> = Vec::with_capacity(n);
-    for i in 0..n {
-        let k: Option<Vec<u32>> = factors.iter().map(|f| f.codes[i]).collect();
-        if let Some(k) = &k {
-            let len = map.len() as u32;
-            map.entry(k.clone()).or_insert(len);
-        }
-        keys.push(k);
+    if factors.len() == 1 {
+        let f = &factors[0];
+        return (f.codes.clone(), f.levels.iter().map(|l| vec![l.clone()]).collect());
     }
-    // renumber in sorted key order
-    let order: BTreeMap<Vec<u32>, u32> = map.keys().enumerate().map(|(i, k)| (k.clone(), i as u32)).collect();
-    let codes = keys.into_iter().map(|k| k.and_then(|k| order.get(&k).copied())).collect();
-    let levels = order
-        .keys()
-        .map(|k| k.iter().zip(factors).map(|(&c, f)| f.levels[c as usize].clone()).collect())
+    // mixed-radix combined code per row; the combinations present, in sorted order, become groups
+    let sizes: Vec<u64> = factors.iter().map(|f| f.levels.len().max(1) as u64).collect();
+    let combined: Vec<Option<u64>> = (0..n)
+        .map(|i| {
+            let mut k = 0u64;
+            for (f, &m) in factors.iter().zip(&sizes) {
+                k = k * m + f.codes[i]? as u64;
+            }
+            Some(k)
+        })
+        .collect();
+    let space: u64 = sizes.iter().product();
+    let (present, codes): (Vec<u64>, Vec<Option<u32>>) = if space <= 1 << 20 {
+        // a dense table over every combination
+        let mut seen = vec![false; space as usize];
+        for k in combined.iter().flatten() {
+            seen[*k as usize] = true;
+        }
+        let mut index = vec![u32::MAX; space as usize];
+        let mut present = Vec::new();
+        for (k, s) in seen.iter().enumerate() {
+            if *s {
+                index[k] = present.len() as u32;
+                present.push(k as u64);
+            }
+        }
+        let codes = combined.iter().map(|k| k.map(|k| index[k as usize])).collect();
+        (present, codes)
+    } else {
+        let mut present: Vec<u64> = combined
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<std::collections::HashSet<u64>>()
+            .into_iter()
+            .collect();
+        present.sort_unstable();
+        let index: std::collections::HashMap<u64, u32> = present.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
+        let codes = combined.iter().map(|k| k.map(|k| index[&k])).collect();
+        (present, codes)
+    };
+    let levels = present
+        .iter()
+        .map(|&k| {
+            let mut parts = Vec::with_capacity(factors.len());
+            let mut rest = k;
+            for (f, &m) in factors.iter().zip(&sizes).rev() {
+                parts.push(f.levels[(rest % m) as usize].clone());
+                rest /= m;
+            }
+            parts.reverse();
+            parts
+        })
         .collect();
     (codes, levels)
 }
@@ -385,43 +448,36 @@ fn f64_column(df: &polars::prelude::DataFrame, name: &str) -> Result<Vec<f64>, A
     Ok(s.f64().map_err(AnalysisError::polars)?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
-fn dense_codes(df: &polars::prelude::DataFrame, name: &str, waves: &[i64]) -> Result<(Vec<u32>, Vec<String>), AnalysisError> {
-    let col = df.column(name).map_err(AnalysisError::polars)?;
-    let s = col.cast(&DataType::String).map_err(AnalysisError::polars)?;
-    let ca = s.str().map_err(AnalysisError::polars)?;
-    let mut index: std::collections::HashMap<(i64, String), u32> = std::collections::HashMap::new();
-    let mut labels = Vec::new();
-    let mut codes = Vec::with_capacity(df.height());
-    let mut missing = 0usize;
-    let mut first = 0usize;
-    for (i, v) in ca.iter().enumerate() {
-        let Some(v) = v else {
-            if missing == 0 {
-                first = i + 1;
-            }
-            missing += 1;
-            codes.push(0);
-            continue;
-        };
-        // waves are separate samples: a PSU or stratum is (wave, value)
-        let key = (waves[i], v.to_string());
-        let len = index.len() as u32;
-        let c = *index.entry(key).or_insert_with(|| {
-            labels.push(if waves.iter().any(|w| *w != waves[0]) {
-                format!("{v} (wave {})", waves[i])
-            } else {
-                v.to_string()
-            });
-            len
-        });
-        codes.push(c);
-    }
-    if missing > 0 {
+fn dense_codes(df: &polars::prelude::DataFrame, name: &str, waves: &[i64], def: &Definition) -> Result<(Vec<u32>, Vec<String>), AnalysisError> {
+    let f = factorize(df, name, def)?;
+    if let Some(first) = f.codes.iter().position(|c| c.is_none()) {
+        let count = f.codes.iter().filter(|c| c.is_none()).count();
         return Err(AnalysisError::MissingDesignValue {
             variable: name.to_string(),
-            count: missing,
-            row: first,
+            count,
+            row: first + 1,
         });
+    }
+    // waves are separate samples: a PSU or stratum is a (wave, value) pair
+    let mut wave_levels: Vec<i64> = waves.to_vec();
+    wave_levels.sort_unstable();
+    wave_levels.dedup();
+    if wave_levels.len() <= 1 {
+        let codes = f.codes.iter().map(|c| c.unwrap_or(0)).collect();
+        return Ok((codes, f.levels.iter().map(|l| l.to_string()).collect()));
+    }
+    let m = f.levels.len().max(1);
+    let mut index = vec![u32::MAX; m * wave_levels.len()];
+    let mut labels = Vec::new();
+    let mut codes = Vec::with_capacity(f.codes.len());
+    for (c, w) in f.codes.iter().zip(waves) {
+        let wi = wave_levels.binary_search(w).unwrap_or(0);
+        let k = wi * m + c.unwrap_or(0) as usize;
+        if index[k] == u32::MAX {
+            index[k] = labels.len() as u32;
+            labels.push(format!("{} (wave {w})", f.levels[c.unwrap_or(0) as usize]));
+        }
+        codes.push(index[k]);
     }
     Ok((codes, labels))
 }
@@ -449,7 +505,7 @@ pub fn build_design(def: &Definition, df: &polars::prelude::DataFrame, waves: &[
         }
         let multi_wave = waves.iter().any(|w| *w != waves[0]);
         if let Some(s) = &d.strata {
-            let (codes, labels) = dense_codes(df, s, waves)?;
+            let (codes, labels) = dense_codes(df, s, waves, def)?;
             spec.strata = Some(codes);
             spec.strata_labels = Some(labels);
         } else if multi_wave {
@@ -460,7 +516,7 @@ pub fn build_design(def: &Definition, df: &polars::prelude::DataFrame, waves: &[
             spec.strata_labels = Some(distinct.iter().map(|w| format!("wave {w}")).collect());
         }
         for (i, p) in d.psu.iter().enumerate() {
-            let (codes, labels) = dense_codes(df, p, waves)?;
+            let (codes, labels) = dense_codes(df, p, waves, def)?;
             let fpc = match d.fpc.get(i) {
                 Some(Fpc::Column(c)) => Some(f64_column(df, c)?),
                 Some(Fpc::Value(v)) => Some(vec![*v; n]),

@@ -262,7 +262,11 @@ impl Store {
             return Err(StoreError::Exists { path: p });
         }
         let sq = |source| StoreError::Sqlite { path: p.clone(), source };
-        let mut conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE).map_err(sq)?;
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sq)?;
         Self::configure(&conn).map_err(sq)?;
         let tx = conn.transaction().map_err(sq)?;
         tx.execute_batch(
@@ -310,7 +314,7 @@ impl Store {
             });
         }
         let sq = |source| StoreError::Sqlite { path: p.clone(), source };
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sq)?;
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(sq)?;
         let format: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get(0))
             .optional()
