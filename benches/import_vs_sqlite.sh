@@ -23,7 +23,7 @@ sqlite3 "$work/raw.db" "PRAGMA journal_mode=WAL;" ".mode csv" ".import $work/sim
 t2=$(date +%s.%N)
 "$hearth" export "$work/h.db" --format parquet --out "$work/out.parquet" >/dev/null
 t3=$(date +%s.%N)
-python3 - "$rows" "$t0" "$t1" "$t2" "$t3" "$(cat "$work/mem.txt")" "$(stat -c %s "$work/sim.csv")" <<'PY'
+python3 - "$rows" "$t0" "$t1" "$t2" "$t3" "$(cat "$work/mem.txt")" "$(stat -L -c %s "$work/sim.csv")" <<'PY'
 import sys
 rows, t0, t1, t2, t3, mem, size = int(sys.argv[1]), *map(float, sys.argv[2:6]), int(sys.argv[6]), int(sys.argv[7])
 h, s, e = t1 - t0, t2 - t1, t3 - t2
