@@ -324,7 +324,7 @@ fn factorize(df: &polars::prelude::DataFrame, name: &str, def: &Definition) -> R
             let mut small: Vec<u32> = vec![u32::MAX; 1024];
             for v in ca.iter() {
                 raw.push(v.map(|x| {
-                    if x >= 0.0 && x < 1024.0 && x.fract() == 0.0 {
+                    if (0.0..1024.0).contains(&x) && x.fract() == 0.0 {
                         let slot = &mut small[x as usize];
                         if *slot == u32::MAX {
                             *slot = first.len() as u32;
@@ -358,7 +358,6 @@ fn factorize(df: &polars::prelude::DataFrame, name: &str, def: &Definition) -> R
                     }
                 })
                 .collect();
-            let _ = n;
             Ok(Factor { codes, levels })
         }
     }

@@ -724,7 +724,6 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
     let progress = Progress::new(opts.progress, total_bytes, counter.clone());
 
     for (mut rows, plan, name) in sources {
-        let header = rows.header().to_vec();
         let mut file_rows = 0u64;
         let mut fields: Vec<String> = Vec::new();
         while let Some(next) = rows.next_row(&mut fields) {
@@ -1043,7 +1042,6 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                 message,
             });
         }
-        let _ = header;
     }
     progress.done(rows_read);
     if total_problems > 0 && !opts.skip_invalid {

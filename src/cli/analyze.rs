@@ -53,16 +53,9 @@ pub struct Args {
 /// Parses the options into a checked request.
 pub fn request(a: &Args) -> anyhow::Result<Request> {
     let stat = Stat::parse(&a.stat).ok_or_else(|| anyhow::anyhow!("--stat {}: expected mean, total, proportion, quantile or ratio", a.stat))?;
-    let ci_method = match a.ci_method.as_str() {
-        "logit" => PropCiMethod::Logit,
-        "beta" => PropCiMethod::Beta,
-        "xlogit" => PropCiMethod::XLogit,
-        "asin" => PropCiMethod::Asin,
-        "mean" => PropCiMethod::Mean,
-        "likelihood" => PropCiMethod::Likelihood,
-        "wilson" => PropCiMethod::Wilson,
-        m => anyhow::bail!("--ci-method {m}: expected logit, beta, xlogit, asin, mean, likelihood or wilson"),
-    };
+    let ci_method =
+        PropCiMethod::parse(&a.ci_method).ok_or_else(|| anyhow::anyhow!("--ci-method {}: expected one of {}", a.ci_method, PropCiMethod::NAMES.join(", ")))?;
+
     let qrule = match a.qrule.as_str() {
         "math" => QuantileRule::Math,
         "hf7" => QuantileRule::Hf7,

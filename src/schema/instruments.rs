@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use super::expr::Table;
-use super::load::{read_choice_list, read_label, Diagnostic, Diagnostics};
+use super::load::{read_choice_list, Diagnostic, Diagnostics};
 use super::model::ChoiceList;
 use super::yaml::{self, Fields, Node, NodeKind, Problem};
 
@@ -242,7 +242,6 @@ fn read_doc(file: &str, text: &str, problems: &mut Vec<Problem>) -> Option<Instr
             }
         }
     }
-    let _ = read_label;
     let questions = f.opt_seq("questions", "the instrument", problems).map(|s| s.to_vec()).unwrap_or_default();
     let derived = f.opt_seq("derived", "the instrument", problems).map(|s| s.to_vec()).unwrap_or_default();
     Some(InstrumentDoc {

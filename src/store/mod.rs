@@ -289,7 +289,7 @@ impl Store {
         .map_err(sq)?;
         geo::create_tables(&tx).map_err(sq)?;
         for unit in &def.units {
-            create_unit_tables(&tx, def, unit).map_err(sq)?;
+            create_unit_tables(&tx, unit).map_err(sq)?;
         }
         insert_definition(&tx, def).map_err(sq)?;
         tx.execute(
@@ -452,7 +452,7 @@ impl Store {
         let tx = self.conn.transaction().map_err(sq)?;
         for unit in &def.units {
             match existing.get(&unit.id) {
-                None => create_unit_tables(&tx, def, unit).map_err(sq)?,
+                None => create_unit_tables(&tx, unit).map_err(sq)?,
                 Some(cols) => {
                     for c in unit_columns(unit) {
                         if cols.contains_key(&c.name) {
@@ -689,7 +689,7 @@ fn insert_definition(tx: &Transaction<'_>, def: &Definition) -> rusqlite::Result
     Ok(())
 }
 
-fn create_unit_tables(tx: &Transaction<'_>, def: &Definition, unit: &Unit) -> rusqlite::Result<()> {
+fn create_unit_tables(tx: &Transaction<'_>, unit: &Unit) -> rusqlite::Result<()> {
     let t = unit_table(&unit.id);
     let mut cols = vec![
         "_rowid INTEGER PRIMARY KEY".to_string(),
@@ -722,7 +722,6 @@ fn create_unit_tables(tx: &Transaction<'_>, def: &Definition, unit: &Unit) -> ru
         tx.execute_batch(&format!("CREATE UNIQUE INDEX \"{t}_key\" ON \"{t}\" (_wave, \"{key}\");"))?;
     }
     tx.execute_batch(&format!("CREATE TABLE \"{}\" ({});", ident_table(&unit.id), ident_cols.join(",\n  ")))?;
-    let _ = def;
     Ok(())
 }
 

@@ -302,16 +302,8 @@ fn run_case(case: &Value, dir: &str) -> Option<Outcome> {
                     }
                     None => t.num(variable),
                 };
-                let method = match case["method"].as_str().unwrap_or("logit") {
-                    "logit" => PropCiMethod::Logit,
-                    "beta" => PropCiMethod::Beta,
-                    "xlogit" => PropCiMethod::XLogit,
-                    "asin" => PropCiMethod::Asin,
-                    "mean" => PropCiMethod::Mean,
-                    "likelihood" => PropCiMethod::Likelihood,
-                    "wilson" => PropCiMethod::Wilson,
-                    m => panic!("method {m}"),
-                };
+                let name = case["method"].as_str().unwrap_or("logit");
+                let method = PropCiMethod::parse(name).unwrap_or_else(|| panic!("method {name}"));
                 attach(design.proportion(&y, &grouping, method, &opts)?)
             }
             "quantile" => {

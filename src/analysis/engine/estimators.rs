@@ -70,6 +70,25 @@ pub enum PropCiMethod {
     Wilson,
 }
 
+impl PropCiMethod {
+    /// The method names, as R's `svyciprop(method=)` spells them (plus `wilson`).
+    pub const NAMES: &'static [&'static str] = &["logit", "beta", "xlogit", "asin", "mean", "likelihood", "wilson"];
+
+    /// Parses a method name.
+    pub fn parse(s: &str) -> Option<PropCiMethod> {
+        Some(match s {
+            "logit" => PropCiMethod::Logit,
+            "beta" => PropCiMethod::Beta,
+            "xlogit" => PropCiMethod::XLogit,
+            "asin" => PropCiMethod::Asin,
+            "mean" => PropCiMethod::Mean,
+            "likelihood" => PropCiMethod::Likelihood,
+            "wilson" => PropCiMethod::Wilson,
+            _ => return None,
+        })
+    }
+}
+
 /// One result row (one group).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Estimate {
