@@ -22,4 +22,6 @@ fn survey_capture_geography_and_analysis_end_to_end() {
     let rows = v["rows"].as_array().unwrap();
     assert!(rows.iter().any(|r| r["by"]["imd_decile"] == 1), "{json}");
     assert_eq!(rows[0]["by"], serde_json::json!({}));
+    let audit = ok(p, &["audit", "s.db"]);
+    assert!(audit.contains("init") && audit.contains("import") && audit.contains("geography"), "{audit}");
 }

@@ -93,6 +93,5 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     for w in &result.warnings {
         eprintln!("warning: {w}");
     }
-    print!("{}", hearth::report::render(&result, format));
-    Ok(())
+    super::emit(&hearth::report::render(&result, format))
 }

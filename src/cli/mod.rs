@@ -2,6 +2,7 @@
 //! help) and a `run`. Nothing in the library depends on this module.
 
 pub mod analyze;
+pub mod audit;
 pub mod definition;
 pub mod demo;
 pub mod export;
@@ -34,6 +35,8 @@ pub enum Command {
     Definition(definition::Command),
     /// Import responses (CSV or JSON Lines), all or nothing.
     Import(import::Args),
+    /// Show the audit trail of a store.
+    Audit(audit::Args),
     /// Build a demo store from shipped fixtures and show a breakdown by deprivation decile.
     Demo(demo::Args),
     /// Export responses (CSV, JSON Lines, Parquet), identifiers only when asked.
@@ -62,6 +65,16 @@ pub fn load_definition(path: &std::path::Path) -> anyhow::Result<hearth::schema:
     }
 }
 
+/// Writes command output to stdout; a closed pipe (`hearth analyze ... | head`) ends quietly.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        r => Ok(r?),
+    }
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -74,5 +87,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze(a) => analyze::run(a),
         Command::Export(a) => export::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Audit(a) => audit::run(a),
     }
 }
