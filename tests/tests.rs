@@ -3,6 +3,7 @@
 
 mod common;
 
+mod analysis;
 mod cli;
 mod conformance;
 mod definitions;

@@ -7,7 +7,7 @@
 //! local authority). Rows are the analysis unit (persons in a household survey), with their
 //! household's columns alongside.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use polars::prelude::*;
 
@@ -82,6 +82,45 @@ fn text_of(q: &Question, c: &Cell) -> Option<String> {
 /// Loads the frame with `vars` (question, derived, geography ids or `wave`) for the waves given
 /// (all when empty). Unknown names are errors with suggestions.
 pub fn load(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> Result<Frame, AnalysisError> {
+    load_with(store, def, vars, waves, true)
+}
+
+/// Derived variables whose stored values (computed at capture) equal what the current
+/// definition computes: every definition version the unit's records were captured with has the
+/// same resolved expression (params and tables included) at the same slot. Those are read as
+/// stored instead of recomputed from their items, which saves reading most item columns.
+fn reusable_scores(store: &Store, def: &Definition, unit_ids: &[String]) -> Result<HashSet<String>, AnalysisError> {
+    let mut ok = HashSet::new();
+    for uid in unit_ids {
+        let Some(unit) = def.unit(uid) else { continue };
+        let versions = store.versions_used(uid)?;
+        let others: Vec<Definition> = versions
+            .iter()
+            .filter(|v| **v != def.version)
+            .map(|v| store.definition(Some(*v)))
+            .collect::<Result<_, _>>()?;
+        for d in &unit.derived {
+            let same = others.iter().all(|o| {
+                o.unit(uid)
+                    .and_then(|u| u.derived.iter().find(|x| x.id == d.id))
+                    .is_some_and(|x| x.slot == d.slot && x.expr.expr == d.expr.expr && x.expr.ty == d.expr.ty)
+            });
+            if same {
+                ok.insert(d.id.clone());
+            }
+        }
+    }
+    Ok(ok)
+}
+
+/// A column read from the store: an answer, or a stored score.
+enum Source<'a> {
+    Answer(&'a Question),
+    Score(&'a crate::schema::Derived),
+}
+
+/// As [`load`]; `use_stored` = false recomputes every derived variable from its items.
+pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64], use_stored: bool) -> Result<Frame, AnalysisError> {
     let leaf = def.leaf_unit();
     let scope = &leaf.scope;
     // Resolve names to base questions and derived variables (with their dependencies).
@@ -122,9 +161,17 @@ pub fn load(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> 
             stack.push(s);
         }
     }
+    let reusable = if use_stored {
+        reusable_scores(store, def, &lineage.iter().map(|u| u.id.clone()).collect::<Vec<_>>())?
+    } else {
+        HashSet::new()
+    };
+    let mut stored: BTreeSet<usize> = BTreeSet::new();
     while let Some(s) = stack.pop() {
         if let Some(d) = derived_expr(s) {
-            if derived.insert(s) {
+            if reusable.contains(&d.id) {
+                stored.insert(s);
+            } else if derived.insert(s) {
                 let mut deps = Vec::new();
                 d.expr.expr.slots(&mut deps);
                 stack.extend(deps);
@@ -135,21 +182,35 @@ pub fn load(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> 
     }
     // Read the base columns.
     let mut cols: Vec<(String, String)> = Vec::new();
-    let mut questions: Vec<&Question> = Vec::new();
+    let mut sources: Vec<Source> = Vec::new();
     for &s in &base {
         let id = &scope.var(s).id;
         if let Some((u, q)) = def.find_question(id) {
             cols.push((u.id.clone(), id.clone()));
-            questions.push(q);
+            sources.push(Source::Answer(q));
         }
     }
-    let mut bufs: Vec<Buf> = questions
+    for &s in &stored {
+        if let Some(d) = derived_expr(s) {
+            if let Some(u) = lineage.iter().find(|u| u.derived.iter().any(|x| x.slot == s)) {
+                cols.push((u.id.clone(), d.id.clone()));
+                sources.push(Source::Score(d));
+            }
+        }
+    }
+    let mut bufs: Vec<Buf> = sources
         .iter()
-        .map(|q| match q.expr_type() {
-            ExprType::Num | ExprType::Date => Buf::Num(Vec::new()),
-            ExprType::Bool => Buf::Bool(Vec::new()),
-            ExprType::Multi => Buf::Multi(vec![Vec::new(); q.choices.as_ref().map(|c| c.choices.len()).unwrap_or(0)]),
-            ExprType::Text => Buf::Text(Vec::new()),
+        .map(|src| {
+            let (ty, n_choices) = match src {
+                Source::Answer(q) => (q.expr_type(), q.choices.as_ref().map(|c| c.choices.len()).unwrap_or(0)),
+                Source::Score(d) => (d.expr.ty, 0),
+            };
+            match ty {
+                ExprType::Num | ExprType::Date => Buf::Num(Vec::new()),
+                ExprType::Bool => Buf::Bool(Vec::new()),
+                ExprType::Multi => Buf::Multi(vec![Vec::new(); n_choices]),
+                ExprType::Text => Buf::Text(Vec::new()),
+            }
         })
         .collect();
     let mut wave_col: Vec<i64> = Vec::new();
@@ -160,8 +221,30 @@ pub fn load(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> 
             return Ok(());
         }
         wave_col.push(w);
-        for (i, q) in questions.iter().enumerate() {
+        for (i, src) in sources.iter().enumerate() {
             let c = crate::store::cell_at(r, 3 + i)?;
+            let q = match src {
+                Source::Answer(q) => *q,
+                Source::Score(_) => {
+                    match &mut bufs[i] {
+                        Buf::Num(v) => v.push(match c {
+                            Cell::Real(x) => Some(x),
+                            Cell::Int(x) => Some(x as f64),
+                            _ => None,
+                        }),
+                        Buf::Bool(v) => v.push(match c {
+                            Cell::Int(x) => Some(x != 0),
+                            _ => None,
+                        }),
+                        Buf::Text(v) => v.push(match c {
+                            Cell::Text(t) => Some(t),
+                            _ => None,
+                        }),
+                        Buf::Multi(_) => {}
+                    }
+                    continue;
+                }
+            };
             match &mut bufs[i] {
                 Buf::Num(v) => v.push(num_of(q, &c)),
                 Buf::Bool(v) => v.push(match c {
@@ -185,12 +268,17 @@ pub fn load(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> 
     })?;
     let n = wave_col.len();
     let mut columns: Vec<Column> = vec![Series::new("wave".into(), wave_col.clone()).into_column()];
-    for (q, b) in questions.iter().zip(bufs) {
+    for (src, b) in sources.iter().zip(bufs) {
+        let name = match src {
+            Source::Answer(q) => q.id.as_str(),
+            Source::Score(d) => d.id.as_str(),
+        };
         match b {
-            Buf::Num(v) => columns.push(Series::new(q.id.as_str().into(), v).into_column()),
-            Buf::Bool(v) => columns.push(Series::new(q.id.as_str().into(), v).into_column()),
-            Buf::Text(v) => columns.push(Series::new(q.id.as_str().into(), v).into_column()),
+            Buf::Num(v) => columns.push(Series::new(name.into(), v).into_column()),
+            Buf::Bool(v) => columns.push(Series::new(name.into(), v).into_column()),
+            Buf::Text(v) => columns.push(Series::new(name.into(), v).into_column()),
             Buf::Multi(ind) => {
+                let Source::Answer(q) = src else { continue };
                 let codes = q.choices.as_ref().map(|c| c.codes()).unwrap_or_default();
                 for (code, v) in codes.iter().zip(ind) {
                     columns.push(Series::new(expr::polars::indicator_column(&q.id, code).into(), v).into_column());

@@ -370,6 +370,20 @@ impl Store {
         Ok(v)
     }
 
+    /// The definition versions a unit's records were captured with.
+    pub fn versions_used(&self, unit: &str) -> Result<Vec<u32>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT DISTINCT _version FROM \"{}\" ORDER BY 1", unit_table(unit)))
+            .map_err(self.err())?;
+        let v = st
+            .query_map([], |r| r.get::<_, u32>(0))
+            .map_err(self.err())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err())?;
+        Ok(v)
+    }
+
     /// A stored definition version (the newest when `None`).
     pub fn definition(&self, version: Option<u32>) -> Result<Definition, StoreError> {
         let row: (u32, String, String) = match version {
