@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::schema::{Definition, QType, Unit};
+use crate::store::geo::AREA_COLUMNS as GEO_COLS;
 use crate::store::{unit_columns, Cell, Store, StoreError};
 
 /// Output format.
@@ -117,18 +118,6 @@ enum Src {
     Data(usize),
     Geo(&'static str),
 }
-
-const GEO_COLS: &[&str] = &[
-    "lsoa",
-    "ward",
-    "ward_name",
-    "lad",
-    "lad_name",
-    "imd_rank",
-    "imd_decile",
-    "imd_quintile",
-    "imd_local_decile",
-];
 
 /// What an export wrote.
 #[derive(Debug, Clone)]
@@ -313,14 +302,18 @@ fn geo_cell(area: Option<&crate::store::geo::AreaRow>, g: &str) -> Cell {
     let i = |v: Option<i64>| v.map(Cell::Int).unwrap_or(Cell::Null);
     match g {
         "lsoa" => Cell::Text(a.lsoa.clone()),
+        "lsoa_name" => t(&a.lsoa_name),
         "ward" => t(&a.ward),
         "ward_name" => t(&a.ward_name),
         "lad" => t(&a.lad),
         "lad_name" => t(&a.lad_name),
+        "region" => t(&a.region),
+        "region_name" => t(&a.region_name),
         "imd_rank" => a.imd_rank.map(Cell::Real).unwrap_or(Cell::Null),
         "imd_decile" => i(a.imd_decile),
         "imd_quintile" => i(a.imd_quintile),
         "imd_local_decile" => i(a.imd_local_decile),
+        "imd_local_quintile" => i(a.imd_local_decile.map(|d| (d + 1) / 2)),
         _ => Cell::Null,
     }
 }

@@ -17,21 +17,7 @@ use crate::schema::{Code, Definition, QType, Question};
 use crate::store::{Cell, Store};
 
 /// Variables that come from the area lookup rather than from answers.
-pub const GEO_VARS: &[&str] = &[
-    "lsoa",
-    "lsoa_name",
-    "ward",
-    "ward_name",
-    "lad",
-    "lad_name",
-    "region",
-    "region_name",
-    "imd_rank",
-    "imd_decile",
-    "imd_quintile",
-    "imd_local_decile",
-    "imd_local_quintile",
-];
+pub const GEO_VARS: &[&str] = crate::store::geo::AREA_COLUMNS;
 
 /// A loaded analysis frame.
 pub struct Frame {

@@ -145,26 +145,9 @@ const SHOWN: usize = 25;
 
 /// Columns an import accepts and ignores: what `hearth export` adds besides answers.
 pub fn is_export_column(def: &Definition, name: &str) -> bool {
-    const SYSTEM: &[&str] = &[
-        "wave",
-        "version",
-        "captured_at",
-        "captured_by",
-        "lsoa",
-        "ward",
-        "ward_name",
-        "lad",
-        "lad_name",
-        "imd_rank",
-        "imd_decile",
-        "imd_quintile",
-        "imd_local_decile",
-        "imd_local_quintile",
-        "region",
-        "region_name",
-        "imd_index",
-    ];
+    const SYSTEM: &[&str] = &["wave", "version", "captured_at", "captured_by"];
     SYSTEM.contains(&name)
+        || crate::store::geo::AREA_COLUMNS.contains(&name)
         || def
             .units
             .iter()
