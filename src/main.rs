@@ -1,6 +1,13 @@
 //! The `hearth` binary: parse the command line, call the library, print the error chain once,
 //! choose the exit code (0 success, 1 problems in the input, 2 usage or system error).
 
+/// `println!` for command output: a closed pipe (`hearth ... | head`) ends the command quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::emit(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
 mod cli;
 
 use clap::Parser;

@@ -68,7 +68,7 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
     let def = super::load_definition(&a.definition)?;
     let mut store = hearth::store::Store::open(&a.store).map_err(hearth::Error::from)?;
     store.add_definition(&def).map_err(hearth::Error::from)?;
-    println!(
+    outln!(
         "{}: definition version {} added; new responses are captured with it",
         a.store.display(),
         def.version

@@ -21,24 +21,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let started = std::time::Instant::now();
     let demo = hearth::demo::run(&dir)?;
-    println!("hearth demo: the North West household health survey (simulated responses)\n");
+    outln!("hearth demo: the North West household health survey (simulated responses)\n");
     for r in &demo.imports {
         let added: Vec<String> = r.added.iter().map(|(u, n)| format!("{n} {u}s")).collect();
-        println!(
+        outln!(
             "  wave {}: imported {} ({} rows checked against the definition)",
             r.wave,
             added.join(", "),
             r.rows
         );
     }
-    println!("  geography: IMD 2019 for {} LSOAs in England (built in)", demo.areas);
-    println!("  store: {}{}\n", demo.store.display(), if a.keep.is_none() { " (temporary)" } else { "" });
-    println!("Mental wellbeing (SWEMWBS metric score, mean) and probable depression (PHQ-9 >= 10, share)");
-    println!("by IMD 2019 decile (1 = most deprived), wave 2, design-based 95% CIs:\n");
+    outln!("  geography: IMD 2019 for {} LSOAs in England (built in)", demo.areas);
+    outln!("  store: {}{}\n", demo.store.display(), if a.keep.is_none() { " (temporary)" } else { "" });
+    outln!("Mental wellbeing (SWEMWBS metric score, mean) and probable depression (PHQ-9 >= 10, share)");
+    outln!("by IMD 2019 decile (1 = most deprived), wave 2, design-based 95% CIs:\n");
     print!("{}", hearth::report::render(&demo.by_decile, hearth::report::Format::Table));
-    println!("\nThe same outcomes by wave:\n");
+    outln!("\nThe same outcomes by wave:\n");
     print!("{}", hearth::report::render(&demo.by_wave, hearth::report::Format::Table));
-    println!(
+    outln!(
         "\n(done in {:.2} s) {}",
         started.elapsed().as_secs_f64(),
         hearth::geo::OGL_ATTRIBUTION.lines().next().unwrap_or("")

@@ -41,7 +41,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let r = hearth::export::export(&store, &opts).map_err(hearth::Error::from)?;
     for (p, n) in r.files {
-        println!("{}: {n} rows", p.display());
+        outln!("{}: {n} rows", p.display());
     }
     if a.include_identifiers {
         eprintln!("warning: the export contains personal data (identifiers): keep it secure");

@@ -73,19 +73,19 @@ fn load(a: LoadArgs) -> anyhow::Result<()> {
     let n = hearth::capture::areas::store_geography(&mut store, &g)
         .map_err(hearth::Error::from)
         .context("storing the lookups")?;
-    println!("{}: {n} areas loaded", a.store.display());
+    outln!("{}: {n} areas loaded", a.store.display());
     for p in g.provenance() {
-        println!("  {}: {} from {} ({} rows)", p.what, p.vintage, p.source, p.rows);
+        outln!("  {}: {} from {} ({} rows)", p.what, p.vintage, p.source, p.rows);
     }
     let orphans = g.wards_without_lsoa();
     if !orphans.is_empty() {
-        println!(
+        outln!(
             "  note: {} ward(s) in the lookup have no LSOA (best-fit lookup), so a ward breakdown never shows them",
             orphans.len()
         );
     }
     let report = hearth::capture::areas::coverage(&store).map_err(hearth::Error::from)?;
-    println!(
+    outln!(
         "  responses: {} resolve to an area, {} do not{}",
         report.0,
         report.1,
@@ -95,6 +95,6 @@ fn load(a: LoadArgs) -> anyhow::Result<()> {
             format!(" (e.g. {})", report.2.join(", "))
         }
     );
-    println!("  {}", hearth::geo::OGL_ATTRIBUTION.lines().next().unwrap_or(""));
+    outln!("  {}", hearth::geo::OGL_ATTRIBUTION.lines().next().unwrap_or(""));
     Ok(())
 }

@@ -43,7 +43,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let r = hearth::capture::import_files(&mut store, &a.files, &opts).map_err(hearth::Error::from)?;
     let added: Vec<String> = r.added.iter().map(|(u, n)| format!("{n} {u}")).collect();
     let unchanged: u64 = r.unchanged.iter().map(|(_, n)| n).sum();
-    println!(
+    outln!(
         "{}: wave {}: {} rows read; added {}; {} already present and unchanged (definition version {})",
         a.store.display(),
         r.wave,

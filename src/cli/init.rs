@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let def = super::load_definition(&a.definition)?;
     hearth::store::Store::create(&a.store, &def).map_err(hearth::Error::from)?;
-    println!(
+    outln!(
         "{}: created for survey '{}' (definition version {})",
         a.store.display(),
         def.survey,

@@ -38,6 +38,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let f = std::fs::File::create(&a.out).with_context(|| format!("{}: cannot create", a.out.display()))?;
     let rows = hearth::simulate::simulate_csv(&def, &opts, std::io::BufWriter::new(f)).with_context(|| format!("{}: cannot write", a.out.display()))?;
-    println!("{}: {} households, {} rows (seed {})", a.out.display(), a.households, rows, a.seed);
+    outln!("{}: {} households, {} rows (seed {})", a.out.display(), a.households, rows, a.seed);
     Ok(())
 }

@@ -15,7 +15,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let questions: usize = def.units.iter().map(|u| u.questions.len()).sum();
     let derived: usize = def.units.iter().map(|u| u.derived.len()).sum();
     let instruments: Vec<&str> = def.units.iter().flat_map(|u| u.instruments.iter().map(|s| s.as_str())).collect();
-    println!(
+    outln!(
         "{}: ok: survey '{}' version {}, {} unit(s), {} questions, {} derived variables{}",
         a.definition.display(),
         def.survey,
