@@ -70,6 +70,21 @@ pub struct RowProblem {
     pub message: String,
 }
 
+impl RowProblem {
+    /// A problem of a whole line (no column, record, question or value to name).
+    fn line(file: &str, line: u64, message: String) -> RowProblem {
+        RowProblem {
+            file: file.to_string(),
+            line,
+            column: None,
+            record: None,
+            question: None,
+            value: None,
+            message,
+        }
+    }
+}
+
 impl fmt::Display for RowProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.file, self.line)?;
@@ -268,15 +283,7 @@ impl Rows for CsvRows {
                     _ => e.to_string(),
                 };
                 // keep reading after a bad record
-                Some(Err(RowProblem {
-                    file: self.file.clone(),
-                    line,
-                    column: None,
-                    record: None,
-                    question: None,
-                    value: None,
-                    message,
-                }))
+                Some(Err(RowProblem::line(&self.file, line, message)))
             }
         }
     }
@@ -300,15 +307,7 @@ impl Rows for JsonRows {
         loop {
             let l = self.lines.next()?;
             self.line += 1;
-            let problem = |m: String, line: u64| RowProblem {
-                file: self.file.clone(),
-                line,
-                column: None,
-                record: None,
-                question: None,
-                value: None,
-                message: m,
-            };
+            let problem = |m: String, line: u64| RowProblem::line(&self.file, line, m);
             let text = match l {
                 Ok(t) => t,
                 Err(e) => return Some(Err(problem(format!("cannot read: {e} (is the file UTF-8?)"), self.line))),

@@ -359,9 +359,9 @@ impl Store {
         &mut self.conn
     }
 
-    /// The versions stored, ascending.
-    pub fn versions(&self) -> Result<Vec<u32>, StoreError> {
-        let mut st = self.conn.prepare("SELECT version FROM definitions ORDER BY version").map_err(self.err())?;
+    /// The first column of a query as whole numbers.
+    fn u32_list(&self, sql: &str) -> Result<Vec<u32>, StoreError> {
+        let mut st = self.conn.prepare(sql).map_err(self.err())?;
         let v = st
             .query_map([], |r| r.get::<_, u32>(0))
             .map_err(self.err())?
@@ -370,18 +370,14 @@ impl Store {
         Ok(v)
     }
 
+    /// The versions stored, ascending.
+    pub fn versions(&self) -> Result<Vec<u32>, StoreError> {
+        self.u32_list("SELECT version FROM definitions ORDER BY version")
+    }
+
     /// The definition versions a unit's records were captured with.
     pub fn versions_used(&self, unit: &str) -> Result<Vec<u32>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!("SELECT DISTINCT _version FROM \"{}\" ORDER BY 1", unit_table(unit)))
-            .map_err(self.err())?;
-        let v = st
-            .query_map([], |r| r.get::<_, u32>(0))
-            .map_err(self.err())?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.err())?;
-        Ok(v)
+        self.u32_list(&format!("SELECT DISTINCT _version FROM \"{}\" ORDER BY 1", unit_table(unit)))
     }
 
     /// A stored definition version (the newest when `None`).
