@@ -62,7 +62,7 @@ pub fn store_geography(store: &mut Store, g: &Geography) -> Result<usize, StoreE
 }
 
 /// A check of LSOA codes against the store's loaded index (None when no geography is loaded).
-pub type LsoaCheck = Box<dyn Fn(&str) -> Result<(), String>>;
+pub type LsoaCheck = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// Builds the import-time LSOA check from the store's geography.
 pub fn lsoa_checker(store: &Store) -> Result<Option<LsoaCheck>, StoreError> {

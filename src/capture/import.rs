@@ -183,10 +183,10 @@ trait Rows {
 
 struct CsvRows {
     file: String,
-    rdr: csv::Reader<Box<dyn Read>>,
+    rdr: csv::Reader<Box<dyn Read + Send>>,
     header: Vec<String>,
     rec: csv::ByteRecord,
-    quotes: std::rc::Rc<std::cell::Cell<QuoteState>>,
+    quotes: Arc<std::sync::Mutex<QuoteState>>,
 }
 
 /// Where a CSV byte stream stands with respect to quoting (as the `csv` crate parses it), so
@@ -204,18 +204,31 @@ enum QuoteState {
 
 struct QuoteTracker<R> {
     inner: R,
-    state: std::rc::Rc<std::cell::Cell<QuoteState>>,
+    state: Arc<std::sync::Mutex<QuoteState>>,
 }
 
 impl<R: Read> Read for QuoteTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let k = self.inner.read(buf)?;
-        let mut s = self.state.get();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = *state;
         if k == 0 && !buf.is_empty() && s == QuoteState::Quoted {
-            self.state.set(QuoteState::EndInQuoted);
+            *state = QuoteState::EndInQuoted;
             return Ok(0);
         }
-        for &b in &buf[..k] {
+        let got = &buf[..k];
+        if !matches!(s, QuoteState::Quoted | QuoteState::QuoteInQuoted) && !got.contains(&b'"') {
+            // no quote anywhere: only the last byte matters
+            if let Some(&last) = got.last() {
+                *state = if matches!(last, b',' | b'\n' | b'\r') {
+                    QuoteState::FieldStart
+                } else {
+                    QuoteState::Unquoted
+                };
+            }
+            return Ok(k);
+        }
+        for &b in got {
             s = match (s, b) {
                 (QuoteState::FieldStart, b'"') => QuoteState::Quoted,
                 (QuoteState::Quoted, b'"') => QuoteState::QuoteInQuoted,
@@ -225,7 +238,7 @@ impl<R: Read> Read for QuoteTracker<R> {
                 _ => QuoteState::Unquoted,
             };
         }
-        self.state.set(s);
+        *state = s;
         Ok(k)
     }
 }
@@ -239,7 +252,7 @@ impl Rows for CsvRows {
             Ok(false) => None,
             Ok(true) => {
                 let line = self.rec.position().map(|p| p.line()).unwrap_or(0);
-                if self.quotes.get() == QuoteState::EndInQuoted {
+                if *self.quotes.lock().unwrap_or_else(|e| e.into_inner()) == QuoteState::EndInQuoted {
                     let message = "the file ends inside a quoted field (a truncated last line, or a quote that is never closed)".to_string();
                     return Some(Err(RowProblem {
                         file: self.file.clone(),
@@ -291,11 +304,11 @@ impl Rows for CsvRows {
 
 struct JsonRows {
     file: String,
-    lines: std::io::Lines<BufReader<Box<dyn Read>>>,
+    lines: std::io::Lines<BufReader<Box<dyn Read + Send>>>,
     header: Vec<String>,
     index: HashMap<String, usize>,
     /// Keys `hearth export` adds besides answers (wave, version, scores, geography): ignored.
-    ignore: Box<dyn Fn(&str) -> bool>,
+    ignore: Box<dyn Fn(&str) -> bool + Send>,
     line: u64,
 }
 
@@ -365,14 +378,14 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Result<Box<dyn Rows>, CaptureError> {
+fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Result<Box<dyn Rows + Send>, CaptureError> {
     let name = path.display().to_string();
     let f = File::open(path).map_err(|source| CaptureError::Io {
         path: name.clone(),
         what: "cannot open".into(),
         source,
     })?;
-    let reader: Box<dyn Read> = Box::new(Counting {
+    let reader: Box<dyn Read + Send> = Box::new(Counting {
         inner: BufReader::with_capacity(1 << 20, f),
         n: counter,
     });
@@ -395,8 +408,8 @@ fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Result<Box<dy
             line: 0,
         }));
     }
-    let quotes = std::rc::Rc::new(std::cell::Cell::new(QuoteState::FieldStart));
-    let reader: Box<dyn Read> = Box::new(QuoteTracker {
+    let quotes = Arc::new(std::sync::Mutex::new(QuoteState::FieldStart));
+    let reader: Box<dyn Read + Send> = Box::new(QuoteTracker {
         inner: reader,
         state: quotes.clone(),
     });
@@ -545,51 +558,71 @@ fn plan(file: &str, header: &[String], def: &Definition, lineage: &[&Unit], json
     }
 }
 
-/// FNV-1a over the cells: the content hash that tells a re-import from a conflict.
-pub fn content_hash(cells: &[Cell]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    let mut feed = |b: &[u8]| {
-        for &x in b {
-            h ^= x as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
+/// The content hash that tells a re-import from a conflict: the cells' types and values fed as
+/// 64-bit words through MurmurHash3's mixing steps.
+pub fn content_hash(cells: &[Cell]) -> u64 {
+    const C1: u64 = 0x87c37b91114253d5;
+    const C2: u64 = 0x4cf5ad432745937f;
+    let mut h: u64 = 0x9368e53c2f6af274;
+    let mut feed = |w: u64| {
+        h ^= w.wrapping_mul(C1).rotate_left(31).wrapping_mul(C2);
+        h = h.rotate_left(27).wrapping_mul(5).wrapping_add(0x52dce729);
     };
     for c in cells {
         match c {
-            Cell::Null => feed(b"\x00"),
+            Cell::Null => feed(0xa1),
             Cell::Int(v) => {
-                feed(b"\x01");
-                feed(&v.to_le_bytes());
+                feed(0xa2);
+                feed(*v as u64);
             }
             Cell::Real(v) => {
-                feed(b"\x02");
-                feed(&v.to_bits().to_le_bytes());
+                feed(0xa3);
+                feed(v.to_bits());
             }
             Cell::Text(s) => {
-                feed(b"\x03");
-                feed(s.as_bytes());
-                feed(b"\x00");
+                feed(0xa4 ^ ((s.len() as u64) << 8));
+                for chunk in s.as_bytes().chunks(8) {
+                    let mut w = [0u8; 8];
+                    w[..chunk.len()].copy_from_slice(chunk);
+                    feed(u64::from_le_bytes(w));
+                }
             }
         }
     }
+    // fmix64
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ceb9fe1a85ec53);
+    h ^ (h >> 33)
+}
+
+/// The content hash as stored (`_hash`).
+pub fn hash_text(h: u64) -> String {
     format!("{h:016x}")
 }
 
 /// Per-unit state of an import.
 struct UnitState<'d> {
     unit: &'d Unit,
+    /// Position of the key among the unit's questions.
+    key_index: Option<usize>,
     columns: Vec<Column>,
     added: u64,
     unchanged: u64,
-    /// Position of the key among the unit's questions.
-    key_index: Option<usize>,
     /// Parent records met in this import: (parent rowid, key text) -> (rowid, hash, first line).
     /// Leaf records are not kept: duplicates are found through the store (`_import`).
-    seen: HashMap<(i64, String), (i64, String, u64)>,
+    seen: HashMap<i64, HashMap<String, (i64, u64, u64)>>,
     /// Rows inserted by this import (parents only).
     new_rowids: std::collections::HashSet<i64>,
     /// The last parent record read back from the store, with its scope values.
     last: Option<(i64, Vec<Value>)>,
+}
+
+impl UnitState<'_> {
+    fn seen(&self, parent: i64, key: &str) -> Option<&(i64, u64, u64)> {
+        self.seen.get(&parent)?.get(key)
+    }
 }
 
 fn key_text(c: &Cell) -> String {
@@ -624,6 +657,521 @@ pub fn cells_to_values(unit: &Unit, cells: &[Cell], columns: &[Column], values: 
     }
 }
 
+/// One unit's part of a row, checked and scored.
+#[derive(Clone)]
+struct Part {
+    /// The unit's columns in [`unit_columns`] order: answers (identifiers included), then
+    /// derived values.
+    cells: Vec<Cell>,
+    /// Content hash of the answers.
+    hash: u64,
+    /// The key's cell and its text.
+    key: Cell,
+    key_text: String,
+}
+
+/// A row read and checked by stage one, waiting for stage two (the store).
+#[derive(Default)]
+struct Checked {
+    /// Its line, or the problem reading it.
+    line: u64,
+    read_error: Option<RowProblem>,
+    fields: Vec<String>,
+    /// Parts by depth; those below `ok` are checked clean.
+    parts: Vec<Option<Part>>,
+    ok: usize,
+    /// What stage one found wrong (at depth `ok`).
+    problems: Vec<RowProblem>,
+    /// Record keys, e.g. `household_id=H1/person_id=2`.
+    label: String,
+}
+
+/// Stage one of an import, which needs no store: parses a row's answers, checks them (types,
+/// choices, ranges, skip logic, required, constraints, LSOA codes) and computes derived values
+/// and scores, unit by unit, ancestors first. It runs on its own thread beside the writer
+/// when every unit of the file has its questions in the file.
+struct Checker<'a> {
+    file: &'a str,
+    plan: &'a Plan,
+    lineage: &'a [&'a Unit],
+    key_index: Vec<Option<usize>>,
+    lsoa_check: Option<&'a super::areas::LsoaCheck>,
+    /// The leaf's scope (ancestors' slots first), reused row by row.
+    values: Vec<Value>,
+    q_cells: Vec<Cell>,
+    /// Per depth above the leaf: the previous row's part when it was checked clean, and that
+    /// row's raw answers (a person file repeats its household's columns on every row).
+    last: Vec<Option<(Part, Vec<String>)>>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(file: &'a str, plan: &'a Plan, lineage: &'a [&'a Unit], leaf_scope: usize, lsoa_check: Option<&'a super::areas::LsoaCheck>) -> Self {
+        Checker {
+            file,
+            plan,
+            lineage,
+            key_index: lineage.iter().map(|u| u.questions.iter().position(|q| q.id == u.key)).collect(),
+            lsoa_check,
+            values: vec![Value::Missing; leaf_scope],
+            q_cells: Vec::new(),
+            last: vec![None; lineage.len()],
+        }
+    }
+
+    fn key_raw<'f>(&self, d: usize, fields: &'f [String]) -> (Option<usize>, &'f str) {
+        let col = self.key_index[d].and_then(|i| self.plan.cols[d][i]);
+        (col, col.and_then(|c| fields.get(c)).map(String::as_str).unwrap_or(""))
+    }
+
+    /// Checks depths `from..` of `row` (the ones above come from the store, already in
+    /// `values`).
+    fn check(&mut self, from: usize, row: &mut Checked) {
+        let plan = self.plan;
+        row.problems.clear();
+        row.ok = from;
+        row.label.clear();
+        // the record's keys down to the depth at hand, for messages
+        let (lineage, key_index) = (self.lineage, &self.key_index);
+        let push_label = |label: &mut String, d: usize, fields: &[String]| {
+            if d > 0 {
+                label.push('/');
+            }
+            label.push_str(&lineage[d].key);
+            label.push('=');
+            let col = key_index[d].and_then(|i| plan.cols[d][i]);
+            label.push_str(col.and_then(|c| fields.get(c)).map(String::as_str).unwrap_or(""));
+        };
+        for d in 0..from {
+            push_label(&mut row.label, d, &row.fields);
+        }
+        row.parts.resize(plan.depth + 1, None);
+        // a part may be taken from the previous row only when everything above it was too
+        let mut same_above = from == 0;
+        for d in from..=plan.depth {
+            push_label(&mut row.label, d, &row.fields);
+            let unit = self.lineage[d];
+            let (key_col, key_raw) = self.key_raw(d, &row.fields);
+            let problem = |column: Option<usize>, question: &str, value: Option<&str>, message: String, label: &str| RowProblem {
+                file: self.file.to_string(),
+                line: row.line,
+                column: column.map(|c| c + 1),
+                record: Some(label.to_string()),
+                question: Some(question.to_string()),
+                value: value.map(str::to_string),
+                message,
+            };
+            if key_raw.trim().is_empty() {
+                let m = format!("no value for the key of unit '{}'", unit.id);
+                row.problems.push(problem(key_col, &unit.key, None, m, &row.label));
+                return;
+            }
+            let cols = &plan.cols[d];
+            if d < plan.depth {
+                if let Some((part, raw)) = &self.last[d] {
+                    let same = cols.iter().flatten().zip(raw).all(|(&c, r)| row.fields.get(c).is_some_and(|f| f == r));
+                    if same_above && same {
+                        match &mut row.parts[d] {
+                            Some(p) => p.clone_from(part),
+                            slot => *slot = Some(part.clone()),
+                        }
+                        row.ok = d + 1;
+                        continue;
+                    }
+                }
+                self.last[d] = None;
+            }
+            same_above = false;
+            let values = &mut self.values[..unit.scope.len()];
+            self.q_cells.clear();
+            for (qi, q) in unit.questions.iter().enumerate() {
+                if q.qtype == QType::Note {
+                    self.q_cells.push(Cell::Null);
+                    continue;
+                }
+                let col = cols[qi];
+                let raw = col.and_then(|c| row.fields.get(c)).map(String::as_str).unwrap_or("");
+                match parse_answer(q, raw) {
+                    Ok((cell, v)) => {
+                        if q.qtype == QType::Lsoa {
+                            if let (Cell::Text(code), Some(check)) = (&cell, self.lsoa_check) {
+                                if let Err(m) = check(code) {
+                                    row.problems.push(problem(col, &q.id, Some(raw), m, &row.label));
+                                }
+                            }
+                        }
+                        values[q.slot] = v;
+                        self.q_cells.push(cell);
+                    }
+                    Err(m) => {
+                        row.problems.push(problem(col, &q.id, Some(raw), m, &row.label));
+                        self.q_cells.push(Cell::Null);
+                    }
+                }
+            }
+            if !row.problems.is_empty() {
+                return;
+            }
+            for ap in check_and_derive(unit, values, &self.q_cells) {
+                let qi = unit.questions.iter().position(|q| q.id == ap.question);
+                let col = qi.and_then(|i| cols[i]);
+                let raw = col.and_then(|c| row.fields.get(c)).map(String::as_str).filter(|s| !s.is_empty());
+                row.problems.push(problem(col, &ap.question, raw, ap.message, &row.label));
+            }
+            if !row.problems.is_empty() {
+                return;
+            }
+            let part = row.parts[d].get_or_insert_with(|| Part {
+                cells: Vec::new(),
+                hash: 0,
+                key: Cell::Null,
+                key_text: String::new(),
+            });
+            part.key = self.q_cells[self.key_index[d].unwrap_or(0)].clone();
+            part.key_text = key_text(&part.key);
+            part.cells.clear();
+            part.cells.extend(
+                unit.questions
+                    .iter()
+                    .zip(self.q_cells.drain(..))
+                    .filter(|(q, _)| q.qtype != QType::Note)
+                    .map(|(_, c)| c),
+            );
+            part.hash = content_hash(&part.cells);
+            part.cells.extend(unit.derived.iter().map(|dv| derived_cell(&values[dv.slot])));
+            row.ok = d + 1;
+            if d < plan.depth {
+                let raw = cols.iter().flatten().map(|&c| row.fields.get(c).cloned().unwrap_or_default()).collect();
+                self.last[d] = Some((part.clone(), raw));
+            }
+        }
+    }
+}
+
+/// Stage two of an import: matches checked rows to records in the store and writes them, in
+/// the order read.
+struct Loader<'w, 's, 'd> {
+    writer: &'w Writer<'s>,
+    /// Insert statements by depth, prepared when first needed.
+    inserters: Vec<Option<crate::store::Inserter<'w>>>,
+    /// (unit depth, key, whether added) of the row being taken, with `skip_invalid`.
+    touched: Vec<(usize, (i64, String), bool)>,
+    states: Vec<UnitState<'d>>,
+    opts: &'d ImportOptions,
+    import_id: i64,
+    version: u32,
+    now: String,
+    /// Whether the store held no record of this wave when the import began: then a top record
+    /// not met earlier in this import is new without asking the store.
+    fresh: bool,
+    uuids: crate::store::UuidV7,
+    /// Leaf keys seen under the current parent, when that parent was inserted by this import and
+    /// its rows are contiguous: then no store lookup is needed to know a leaf record is new.
+    leaf_parent: Option<i64>,
+    leaf_keys: Vec<(String, u64)>,
+    /// Lines of the records of a unit without parent (a flat survey) inserted by this import.
+    flat_lines: HashMap<String, u64>,
+    problems: Vec<RowProblem>,
+    total_problems: usize,
+    rejects: Vec<(String, u64, String, Vec<String>)>,
+    rows_read: u64,
+}
+
+impl<'w, 'd> Loader<'w, '_, 'd> {
+    /// Ends stage two, releasing the statements: (unit states, problems, how many, rejects, rows read).
+    #[allow(clippy::type_complexity)]
+    fn finish(self) -> (Vec<UnitState<'d>>, Vec<RowProblem>, usize, Vec<(String, u64, String, Vec<String>)>, u64) {
+        (self.states, self.problems, self.total_problems, self.rejects, self.rows_read)
+    }
+
+    /// Takes one row: counts it, writes it or records its problems. Returns whether to stop
+    /// (too many problems to go on).
+    fn take(&mut self, plan: &Plan, name: &str, row: &mut Checked, checker: Option<&mut Checker<'_>>) -> Result<bool, CaptureError> {
+        if let Some(p) = row.read_error.take() {
+            self.total_problems += 1;
+            if self.opts.skip_invalid {
+                self.rejects.push((name.to_string(), p.line, p.message.clone(), Vec::new()));
+            }
+            if self.problems.len() < MAX_REPORTED {
+                self.problems.push(p);
+            }
+            return Ok(false);
+        }
+        self.rows_read += 1;
+        let skip = self.opts.skip_invalid;
+        // With --skip-invalid a rejected row must land nothing, not even its household part
+        // written before its person part failed: each row is a savepoint, and the keys it
+        // recorded, (unit depth, key, whether added), are forgotten when it is rolled back.
+        if skip {
+            self.writer.savepoint()?;
+        }
+        let row_problems = self.store_row(plan, name, row, checker)?;
+        if skip {
+            self.writer.release_savepoint(!row_problems.is_empty())?;
+            if !row_problems.is_empty() {
+                for (d, key, added) in std::mem::take(&mut self.touched) {
+                    let st = &mut self.states[d];
+                    if let Some(m) = st.seen.get_mut(&key.0) {
+                        m.remove(&key.1);
+                    }
+                    if self.flat_lines.get(&key.1) == Some(&row.line) {
+                        self.flat_lines.remove(&key.1);
+                    }
+                    if added {
+                        st.added -= 1;
+                    } else {
+                        st.unchanged -= 1;
+                    }
+                }
+                for st in &mut self.states {
+                    st.last = None;
+                    st.new_rowids.clear();
+                }
+                self.leaf_parent = None;
+                self.leaf_keys.clear();
+            }
+        }
+        if row_problems.is_empty() {
+            return Ok(false);
+        }
+        self.total_problems += row_problems.len();
+        if skip {
+            let reason = row_problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ");
+            self.rejects.push((name.to_string(), row.line, reason, row.fields.clone()));
+        }
+        for p in row_problems {
+            if self.problems.len() < MAX_REPORTED {
+                self.problems.push(p);
+            }
+        }
+        Ok(!skip && self.total_problems > 10_000)
+    }
+
+    /// Matches the row's records to the store and writes the new ones; returns the row's problems.
+    fn store_row(&mut self, plan: &Plan, name: &str, row: &mut Checked, mut checker: Option<&mut Checker<'_>>) -> Result<Vec<RowProblem>, CaptureError> {
+        let wave = self.opts.wave;
+        let skip = self.opts.skip_invalid;
+        self.touched.clear();
+        let line = row.line;
+        let mut parent_rowid: Option<i64> = None;
+        // whether the parent record was inserted by this import (then its children are new too)
+        let mut parent_new = false;
+        let first_checked = plan.has_questions.iter().position(|&h| h).unwrap_or(plan.depth + 1);
+        let lineage: Vec<&Unit> = self.states.iter().map(|s| s.unit).collect();
+        // the record's keys down to depth `d`, for messages
+        let label = |d: usize, fields: &[String]| -> String {
+            let mut s = String::new();
+            for (u, cols) in lineage[..=d].iter().zip(&plan.cols) {
+                if !s.is_empty() {
+                    s.push('/');
+                }
+                let ki = u.questions.iter().position(|q| q.id == u.key);
+                let raw = ki.and_then(|i| cols[i]).and_then(|c| fields.get(c)).map(String::as_str).unwrap_or("");
+                s.push_str(&u.key);
+                s.push('=');
+                s.push_str(raw);
+            }
+            s
+        };
+        for d in 0..=plan.depth {
+            if d == first_checked {
+                // checked in line: the units above came from the store (their values are in place)
+                if let Some(c) = checker.as_deref_mut() {
+                    c.check(d, row);
+                }
+            }
+            let unit = self.states[d].unit;
+            let key_col = self.states[d].key_index.and_then(|i| plan.cols[d][i]);
+            let key_raw = key_col.and_then(|c| row.fields.get(c)).map(String::as_str).unwrap_or("");
+            let mk = |column: Option<usize>, question: &str, value: Option<&str>, message: String| RowProblem {
+                file: name.to_string(),
+                line,
+                column: column.map(|c| c + 1),
+                record: Some(label(d, &row.fields)),
+                question: Some(question.to_string()),
+                value: value.map(str::to_string),
+                message,
+            };
+            if !plan.has_questions[d] {
+                // only the key: the record must exist (earlier in this import or in the store)
+                if key_raw.trim().is_empty() {
+                    return Ok(vec![mk(key_col, &unit.key, None, format!("no value for the key of unit '{}'", unit.id))]);
+                }
+                let kq = unit.question(&unit.key).expect("key question checked by the loader");
+                let key_cell = match parse_answer(kq, key_raw) {
+                    Ok((c, _)) => c,
+                    Err(m) => return Ok(vec![mk(key_col, &unit.key, Some(key_raw), m)]),
+                };
+                let pr = parent_rowid.unwrap_or(0);
+                let st = &mut self.states[d];
+                let found = match st.seen(pr, &key_text(&key_cell)) {
+                    Some((rowid, _, _)) => Some(*rowid),
+                    None => self.writer.find(unit, wave, parent_rowid, &key_cell)?.map(|e| e.rowid),
+                };
+                let Some(rowid) = found else {
+                    let m = format!("no {} with this key in wave {wave} (import its file first, or together)", unit.id);
+                    return Ok(vec![mk(key_col, &unit.key, Some(key_raw), m)]);
+                };
+                let checker = checker.as_deref_mut().expect("a file without some unit's questions is checked in line");
+                let values = &mut checker.values[..unit.scope.len()];
+                match st.last.as_ref().filter(|(r, _)| *r == rowid) {
+                    Some((_, v)) => values[..v.len()].clone_from_slice(v),
+                    None => {
+                        let uuid = self.writer.uuid_of(unit, rowid)?;
+                        if let Some((_, cells)) = self.writer.read_record(unit, &st.columns, &uuid)? {
+                            cells_to_values(unit, &cells, &st.columns, values);
+                        }
+                        st.last = Some((rowid, values.to_vec()));
+                    }
+                }
+                parent_rowid = Some(rowid);
+                parent_new = false;
+                continue;
+            }
+            if d >= row.ok {
+                return Ok(std::mem::take(&mut row.problems));
+            }
+            let part = row.parts[d].as_ref().expect("checked parts are present");
+            let pr = parent_rowid.unwrap_or(0);
+            let kt = &part.key_text;
+            let is_leaf = d == plan.depth;
+            let st = &mut self.states[d];
+            // repeated household columns must agree on every row of the household
+            if !is_leaf {
+                if let Some(&(rowid, h, first_line)) = st.seen(pr, kt) {
+                    if h != part.hash {
+                        let (col, q, raw, was) = describe_difference(self.writer, unit, &st.columns, rowid, &part.cells, &plan.cols[d], &row.fields)?;
+                        let m = format!(
+                            "{} columns differ from line {first_line} for the same {}{was} (they must agree on every row)",
+                            unit.id, unit.key
+                        );
+                        return Ok(vec![mk(col, q.as_deref().unwrap_or(&unit.key), raw.as_deref(), m)]);
+                    }
+                    parent_new = st.new_rowids.contains(&rowid);
+                    parent_rowid = Some(rowid);
+                    continue;
+                }
+            }
+            // children of a record inserted by this import, met in contiguous rows, can only
+            // clash with each other: a set of keys answers that without the store
+            let fast = is_leaf && parent_new && unit.parent.is_some() && self.leaf_parent == parent_rowid;
+            if is_leaf && self.leaf_parent != parent_rowid {
+                self.leaf_parent = parent_rowid;
+                self.leaf_keys.clear();
+            }
+            let known_new = if is_leaf {
+                fast && !self.leaf_keys.iter().any(|(k, _)| k == kt)
+            } else {
+                // not met in this import, and the wave was empty when it began
+                self.fresh && unit.parent.is_none()
+            };
+            let existing = if known_new {
+                None
+            } else {
+                self.writer.find(unit, wave, parent_rowid.filter(|_| unit.parent.is_some()), &part.key)?
+            };
+            match existing {
+                Some(ex) if ex.import == Some(self.import_id) => {
+                    let first = if is_leaf {
+                        match unit.parent {
+                            Some(_) => self
+                                .leaf_keys
+                                .iter()
+                                .find(|(k, _)| k == kt)
+                                .map(|x| x.1)
+                                .filter(|_| self.leaf_parent == parent_rowid),
+                            None => self.flat_lines.get(kt.as_str()).copied(),
+                        }
+                    } else {
+                        st.seen(pr, kt).map(|x| x.2)
+                    };
+                    let m = match first {
+                        Some(l) => format!("duplicate key: {} {} already on line {l}", unit.key, kt),
+                        None => format!("duplicate key: {} {} appears twice in this import", unit.key, kt),
+                    };
+                    return Ok(vec![mk(key_col, &unit.key, Some(key_raw), m)]);
+                }
+                Some(ex) if ex.hash == hash_text(part.hash) => {
+                    st.unchanged += 1;
+                    if !is_leaf {
+                        if skip {
+                            self.touched.push((d, (pr, kt.clone()), false));
+                        }
+                        st.seen.entry(pr).or_default().insert(kt.clone(), (ex.rowid, part.hash, line));
+                    }
+                    parent_rowid = Some(ex.rowid);
+                    parent_new = false;
+                }
+                Some(ex) => {
+                    let (col, q, raw, was) = describe_difference(self.writer, unit, &st.columns, ex.rowid, &part.cells, &plan.cols[d], &row.fields)?;
+                    let m = format!(
+                        "conflict: {} {} is already in wave {wave} (record {}) with different answers{was}; nothing was overwritten (correct it with `hearth edit`)",
+                        unit.key, kt, ex.uuid
+                    );
+                    return Ok(vec![match q {
+                        Some(q) => mk(col, &q, raw.as_deref(), m),
+                        None => mk(key_col, &unit.key, Some(key_raw), m),
+                    }]);
+                }
+                None => {
+                    let uuid_hint = plan.uuid_col[d]
+                        .and_then(|c| row.fields.get(c))
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty());
+                    if let Some(u) = &uuid_hint {
+                        if self.writer.uuid_exists(unit, u)? {
+                            let m = format!(
+                                "record UUID {u} is already in the store (for another wave or key): to import a copy, drop the {}_uuid column",
+                                unit.id
+                            );
+                            return Ok(vec![mk(plan.uuid_col[d], &format!("{}_uuid", unit.id), Some(u), m)]);
+                        }
+                    }
+                    // time-ordered UUIDs keep the unique index append-mostly
+                    let mut buf = [0u8; 36];
+                    let uuid: &str = match &uuid_hint {
+                        Some(u) => u,
+                        None => self.uuids.next(&mut buf),
+                    };
+                    if self.inserters[d].is_none() {
+                        self.inserters[d] = Some(self.writer.inserter(unit, &st.columns)?);
+                    }
+                    let rowid = self.inserters[d].as_mut().expect("prepared above").insert(
+                        uuid,
+                        wave,
+                        self.version,
+                        &self.now,
+                        &self.opts.by,
+                        Some(self.import_id),
+                        part.hash,
+                        parent_rowid.filter(|_| unit.parent.is_some()),
+                        &part.cells,
+                    )?;
+                    st.added += 1;
+                    if skip {
+                        self.touched.push((d, (pr, kt.clone()), true));
+                    }
+                    if !is_leaf {
+                        st.seen.entry(pr).or_default().insert(kt.clone(), (rowid, part.hash, line));
+                        st.new_rowids.insert(rowid);
+                    } else {
+                        if unit.parent.is_some() {
+                            self.leaf_keys.push((kt.clone(), line));
+                        } else {
+                            self.flat_lines.insert(kt.clone(), line);
+                        }
+                    }
+                    parent_rowid = Some(rowid);
+                    parent_new = true;
+                }
+            }
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// Rows per batch passed from the checking thread to the writing one.
+const BATCH: usize = 256;
+
 /// Imports files into the store (see the module docs).
 pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport, CaptureError> {
     let def = store.definition(None)?;
@@ -633,7 +1181,7 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
     let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
 
     // Open every file and plan its columns first: header problems fail before any row is read.
-    let mut sources: Vec<(Box<dyn Rows>, Plan, String)> = Vec::new();
+    let mut sources: Vec<(Box<dyn Rows + Send>, Plan, String)> = Vec::new();
     let mut problems: Vec<RowProblem> = Vec::new();
     for f in files {
         let name = f.display().to_string();
@@ -674,358 +1222,127 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
     // Parents before children: household files first.
     sources.sort_by_key(|(_, p, _)| p.depth);
 
-    let mut states: Vec<UnitState> = lineage
-        .iter()
-        .map(|u| UnitState {
-            unit: u,
-            columns: unit_columns(u),
-            added: 0,
-            unchanged: 0,
-            key_index: u.questions.iter().position(|q| q.id == u.key),
-            seen: HashMap::new(),
-            new_rowids: std::collections::HashSet::new(),
-            last: None,
-        })
-        .collect();
-    // one buffer of values for the leaf's scope (ancestors' slots first), reused row by row
-    let mut row_values: Vec<Value> = vec![Value::Missing; def.leaf_unit().scope.len()];
-    let mut q_cells: Vec<Cell> = Vec::new();
-    // leaf keys seen under the current parent, when that parent was inserted by this import and
-    // its rows are contiguous: then no store lookup is needed to know a leaf record is new
-    let mut leaf_parent: Option<i64> = None;
-    let mut leaf_keys: HashMap<String, u64> = HashMap::new();
-    let version = def.version;
-    let now = crate::store::now_iso();
-    let mut rejects: Vec<(String, u64, String, Vec<String>)> = Vec::new();
-    let mut total_problems = 0usize;
-    let mut rows_read = 0u64;
     let writer = store.writer()?;
+    let fresh = writer.wave_is_empty(lineage[0], opts.wave)?;
     writer.ensure_wave(opts.wave)?;
     let files_text = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ");
     let import_id = writer.begin_import(opts.wave, &files_text, &opts.by)?;
+    let mut loader = Loader {
+        writer: &writer,
+        inserters: (0..lineage.len()).map(|_| None).collect(),
+        touched: Vec::new(),
+        states: lineage
+            .iter()
+            .map(|u| UnitState {
+                unit: u,
+                key_index: u.questions.iter().position(|q| q.id == u.key),
+                columns: unit_columns(u),
+                added: 0,
+                unchanged: 0,
+                seen: HashMap::new(),
+                new_rowids: std::collections::HashSet::new(),
+                last: None,
+            })
+            .collect(),
+        opts,
+        import_id,
+        version: def.version,
+        now: crate::store::now_iso(),
+        fresh,
+        uuids: crate::store::UuidV7::new(),
+        leaf_parent: None,
+        leaf_keys: Vec::new(),
+        flat_lines: HashMap::new(),
+        problems: Vec::new(),
+        total_problems: 0,
+        rejects: Vec::new(),
+        rows_read: 0,
+    };
     let progress = Progress::new(opts.progress, total_bytes, counter.clone());
+    let leaf_scope = def.leaf_unit().scope.len();
 
     for (mut rows, plan, name) in sources {
         let mut file_rows = 0u64;
-        let mut fields: Vec<String> = Vec::new();
-        while let Some(next) = rows.next_row(&mut fields) {
-            file_rows += 1;
-            let line = match next {
-                Ok(x) => x,
-                Err(p) => {
-                    total_problems += 1;
-                    if opts.skip_invalid {
-                        rejects.push((name.clone(), p.line, p.message.clone(), Vec::new()));
-                    }
-                    if problems.len() < MAX_REPORTED {
-                        problems.push(p);
-                    }
-                    continue;
-                }
-            };
-            rows_read += 1;
-            if rows_read % 4096 == 0 {
-                progress.tick(rows_read);
-            }
-            let mut row_problems: Vec<RowProblem> = Vec::new();
-            let mut parent_rowid: Option<i64> = None;
-            // whether the parent record was inserted by this row (then its children are new too)
-            let mut parent_new = false;
-            let mut record_label = String::new();
-            // With --skip-invalid a rejected row must land nothing, not even its household part
-            // written before its person part failed: each row is a savepoint, and the keys it
-            // recorded, (unit depth, key, whether added), are forgotten when it is rolled back.
-            let mut touched: Vec<(usize, (i64, String), bool)> = Vec::new();
-            if opts.skip_invalid {
-                writer.savepoint()?;
-            }
-            #[allow(clippy::needless_range_loop)] // d indexes states, plan.cols and plan.has_questions together
-            for d in 0..=plan.depth {
-                let st = &mut states[d];
-                let unit = st.unit;
-                let key_col = st.key_index.and_then(|i| plan.cols[d][i]);
-                let key_raw = key_col.map(|c| fields.get(c).map(String::as_str).unwrap_or("")).unwrap_or("");
-                if !record_label.is_empty() {
-                    record_label.push('/');
-                }
-                record_label.push_str(&unit.key);
-                record_label.push('=');
-                record_label.push_str(key_raw);
-                let mk = |column: Option<usize>, question: Option<&str>, value: Option<&str>, message: String, rec: &str| RowProblem {
-                    file: name.clone(),
-                    line,
-                    column: column.map(|c| c + 1),
-                    record: Some(rec.to_string()),
-                    question: question.map(str::to_string),
-                    value: value.map(str::to_string),
-                    message,
-                };
-                if key_raw.trim().is_empty() {
-                    row_problems.push(mk(
-                        key_col,
-                        Some(&unit.key),
-                        None,
-                        format!("no value for the key of unit '{}'", unit.id),
-                        &record_label,
-                    ));
-                    break;
-                }
-                // this unit's scope is a prefix of the row's values (ancestors' slots first)
-                let values = &mut row_values[..unit.scope.len()];
-                if !plan.has_questions[d] {
-                    // only the key: the record must exist (earlier in this import or in the store)
-                    let kq = unit.question(&unit.key).expect("key question checked by the loader");
-                    let key_cell = match parse_answer(kq, key_raw) {
-                        Ok((c, _)) => c,
-                        Err(m) => {
-                            row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label));
-                            break;
+        let mut checker = Checker::new(&name, &plan, &lineage, leaf_scope, opts.lsoa_check.as_ref());
+        if plan.has_questions.iter().all(|&h| h) {
+            // Stage one on its own thread, in batches; stage two here, in file order.
+            std::thread::scope(|s| -> Result<(), CaptureError> {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Checked>, usize)>(8);
+                let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Checked>>();
+                s.spawn(move || loop {
+                    let mut batch = back_rx.try_recv().unwrap_or_default();
+                    let mut n = 0;
+                    while n < BATCH {
+                        if batch.len() == n {
+                            batch.push(Checked::default());
                         }
-                    };
-                    let pr = parent_rowid.unwrap_or(0);
-                    let found = match st.seen.get(&(pr, key_text(&key_cell))) {
-                        Some((rowid, _, _)) => Some(*rowid),
-                        None => writer.find(unit, opts.wave, parent_rowid, &key_cell)?.map(|e| e.rowid),
-                    };
-                    let Some(rowid) = found else {
-                        row_problems.push(mk(
-                            key_col,
-                            Some(&unit.key),
-                            Some(key_raw),
-                            format!("no {} with this key in wave {} (import its file first, or together)", unit.id, opts.wave),
-                            &record_label,
-                        ));
-                        break;
-                    };
-                    match st.last.as_ref().filter(|(r, _)| *r == rowid) {
-                        Some((_, v)) => values[..v.len()].clone_from_slice(v),
-                        None => {
-                            let uuid = writer.uuid_of(unit, rowid)?;
-                            if let Some((_, cells)) = writer.read_record(unit, &st.columns, &uuid)? {
-                                cells_to_values(unit, &cells, &st.columns, values);
+                        let row = &mut batch[n];
+                        match rows.next_row(&mut row.fields) {
+                            None => break,
+                            Some(Ok(line)) => {
+                                row.line = line;
+                                row.read_error = None;
+                                checker.check(0, row);
                             }
-                            st.last = Some((rowid, values.to_vec()));
-                        }
-                    }
-                    parent_rowid = Some(rowid);
-                    parent_new = false;
-                    continue;
-                }
-                // parse this unit's answers
-                q_cells.clear();
-                let mut bad = false;
-                for (qi, q) in unit.questions.iter().enumerate() {
-                    if q.qtype == QType::Note {
-                        q_cells.push(Cell::Null);
-                        continue;
-                    }
-                    let col = plan.cols[d][qi];
-                    let raw = col.and_then(|c| fields.get(c)).map(String::as_str).unwrap_or("");
-                    match parse_answer(q, raw) {
-                        Ok((cell, v)) => {
-                            if q.qtype == QType::Lsoa {
-                                if let (Cell::Text(code), Some(check)) = (&cell, &opts.lsoa_check) {
-                                    if let Err(m) = check(code) {
-                                        row_problems.push(mk(col, Some(&q.id), Some(raw), m, &record_label));
-                                        bad = true;
-                                    }
-                                }
-                            }
-                            values[q.slot] = v;
-                            q_cells.push(cell);
-                        }
-                        Err(m) => {
-                            row_problems.push(mk(col, Some(&q.id), Some(raw), m, &record_label));
-                            bad = true;
-                            q_cells.push(Cell::Null);
-                        }
-                    }
-                }
-                if bad {
-                    break;
-                }
-                for ap in check_and_derive(unit, values, &q_cells) {
-                    let qi = unit.questions.iter().position(|q| q.id == ap.question);
-                    let col = qi.and_then(|i| plan.cols[d][i]);
-                    let raw = col.and_then(|c| fields.get(c)).map(String::as_str).filter(|s| !s.is_empty());
-                    row_problems.push(mk(col, Some(&ap.question), raw, ap.message, &record_label));
-                }
-                if !row_problems.is_empty() {
-                    break;
-                }
-                let key = q_cells[st.key_index.unwrap_or(0)].clone();
-                let mut cells: Vec<Cell> = unit
-                    .questions
-                    .iter()
-                    .zip(q_cells.drain(..))
-                    .filter(|(q, _)| q.qtype != QType::Note)
-                    .map(|(_, c)| c)
-                    .collect();
-                let hash = content_hash(&cells);
-                cells.extend(unit.derived.iter().map(|dv| derived_cell(&values[dv.slot])));
-                let pr = parent_rowid.unwrap_or(0);
-                let kt = key_text(&key);
-                let is_leaf = d == plan.depth;
-                // repeated household columns must agree on every row of the household
-                if !is_leaf {
-                    if let Some((rowid, h, first_line)) = st.seen.get(&(pr, kt.clone())) {
-                        if *h != hash {
-                            let (rowid, first_line) = (*rowid, *first_line);
-                            let (col, q, raw, was) = describe_difference(&writer, unit, &st.columns, rowid, &cells, &plan.cols[d], &fields)?;
-                            let m = format!(
-                                "{} columns differ from line {first_line} for the same {}{was} (they must agree on every row)",
-                                unit.id, unit.key
-                            );
-                            row_problems.push(mk(col, q.as_deref(), raw.as_deref(), m, &record_label));
-                            break;
-                        }
-                        parent_new = st.new_rowids.contains(rowid);
-                        parent_rowid = Some(*rowid);
-                        continue;
-                    }
-                }
-                // children of a record inserted by this import, met in contiguous rows, can only
-                // clash with each other: a set of keys answers that without the store
-                let fast = is_leaf && parent_new && unit.parent.is_some() && leaf_parent == parent_rowid;
-                if is_leaf && leaf_parent != parent_rowid {
-                    leaf_parent = parent_rowid;
-                    leaf_keys.clear();
-                }
-                let existing = if fast && !leaf_keys.contains_key(&kt) {
-                    None
-                } else {
-                    writer.find(unit, opts.wave, parent_rowid.filter(|_| unit.parent.is_some()), &key)?
-                };
-                match existing {
-                    Some(ex) if ex.import == Some(import_id) => {
-                        let first = if is_leaf {
-                            leaf_keys.get(&kt).copied().filter(|_| leaf_parent == parent_rowid)
-                        } else {
-                            st.seen.get(&(pr, kt.clone())).map(|x| x.2)
-                        };
-                        let m = match first {
-                            Some(l) => format!("duplicate key: {} {} already on line {l}", unit.key, kt),
-                            None => format!("duplicate key: {} {} appears twice in this import", unit.key, kt),
-                        };
-                        row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label));
-                        break;
-                    }
-                    Some(ex) if ex.hash == hash => {
-                        st.unchanged += 1;
-                        if !is_leaf {
-                            touched.push((d, (pr, kt.clone()), false));
-                            st.seen.insert((pr, kt), (ex.rowid, hash, line));
-                        }
-                        parent_rowid = Some(ex.rowid);
-                        parent_new = false;
-                    }
-                    Some(ex) => {
-                        let (col, q, raw, was) = describe_difference(&writer, unit, &st.columns, ex.rowid, &cells, &plan.cols[d], &fields)?;
-                        let m = format!(
-                            "conflict: {} {} is already in wave {} (record {}) with different answers{was}; nothing was overwritten (correct it with `hearth edit`)",
-                            unit.key, kt, opts.wave, ex.uuid
-                        );
-                        match q {
-                            Some(q) => row_problems.push(mk(col, Some(&q), raw.as_deref(), m, &record_label)),
-                            None => row_problems.push(mk(key_col, Some(&unit.key), Some(key_raw), m, &record_label)),
-                        }
-                        break;
-                    }
-                    None => {
-                        let uuid_hint = plan.uuid_col[d]
-                            .and_then(|c| fields.get(c))
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| !s.is_empty());
-                        if let Some(u) = &uuid_hint {
-                            if writer.uuid_exists(unit, u)? {
-                                let m = format!(
-                                    "record UUID {u} is already in the store (for another wave or key): to import a copy, drop the {}_uuid column",
-                                    unit.id
-                                );
-                                row_problems.push(mk(plan.uuid_col[d], Some(&format!("{}_uuid", unit.id)), Some(u), m, &record_label));
-                                break;
+                            Some(Err(p)) => {
+                                row.line = p.line;
+                                row.read_error = Some(p);
                             }
                         }
-                        // time-ordered UUIDs keep the unique index append-mostly
-                        let uuid = uuid_hint.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-                        let rowid = writer.insert(
-                            unit,
-                            &st.columns,
-                            &uuid,
-                            opts.wave,
-                            version,
-                            &now,
-                            &opts.by,
-                            Some(import_id),
-                            &hash,
-                            parent_rowid.filter(|_| unit.parent.is_some()),
-                            &cells,
-                        )?;
-                        st.added += 1;
-                        if !is_leaf {
-                            touched.push((d, (pr, kt.clone()), true));
-                            st.seen.insert((pr, kt), (rowid, hash, line));
-                            st.new_rowids.insert(rowid);
-                        } else {
-                            leaf_keys.insert(kt.clone(), line);
-                            touched.push((d, (pr, kt), true));
-                        }
-                        parent_rowid = Some(rowid);
-                        parent_new = true;
+                        n += 1;
                     }
-                }
-            }
-            if opts.skip_invalid {
-                writer.release_savepoint(!row_problems.is_empty())?;
-                if !row_problems.is_empty() {
-                    for (d, key, added) in touched {
-                        let st = &mut states[d];
-                        st.seen.remove(&key);
-                        if added {
-                            st.added -= 1;
-                        } else {
-                            st.unchanged -= 1;
+                    // the receiver is gone when the writer stopped early
+                    if n == 0 || tx.send((batch, n)).is_err() {
+                        return;
+                    }
+                });
+                for (mut batch, n) in rx {
+                    for row in &mut batch[..n] {
+                        file_rows += 1;
+                        if loader.take(&plan, &name, row, None)? {
+                            return Ok(());
+                        }
+                        if loader.rows_read % 4096 == 0 {
+                            progress.tick(loader.rows_read);
                         }
                     }
-                    for st in &mut states {
-                        st.last = None;
-                        st.new_rowids.clear();
+                    let _ = back_tx.send(batch);
+                }
+                Ok(())
+            })?;
+        } else {
+            let mut row = Checked::default();
+            while let Some(next) = rows.next_row(&mut row.fields) {
+                file_rows += 1;
+                match next {
+                    Ok(line) => {
+                        row.line = line;
+                        row.read_error = None;
                     }
-                    leaf_parent = None;
-                    leaf_keys.clear();
-                }
-            }
-            if !row_problems.is_empty() {
-                total_problems += row_problems.len();
-                if opts.skip_invalid {
-                    let reason = row_problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ");
-                    rejects.push((name.clone(), line, reason, fields.clone()));
-                }
-                for p in row_problems {
-                    if problems.len() < MAX_REPORTED {
-                        problems.push(p);
+                    Err(p) => {
+                        row.line = p.line;
+                        row.read_error = Some(p);
                     }
                 }
-                if !opts.skip_invalid && total_problems > 10_000 {
+                if loader.take(&plan, &name, &mut row, Some(&mut checker))? {
                     break;
+                }
+                if loader.rows_read % 4096 == 0 {
+                    progress.tick(loader.rows_read);
                 }
             }
         }
         if file_rows == 0 {
-            total_problems += 1;
+            loader.total_problems += 1;
             let message = "no data rows (the file is empty, or has a header line only)".to_string();
-            problems.push(RowProblem {
-                file: name.clone(),
-                line: 1,
-                column: None,
-                record: None,
-                question: None,
-                value: None,
-                message,
-            });
+            loader.problems.push(RowProblem::line(&name, 1, message));
+        }
+        if !opts.skip_invalid && loader.total_problems > 10_000 {
+            break;
         }
     }
-    progress.done(rows_read);
+    progress.done(loader.rows_read);
+    let (states, problems, total_problems, rejects, rows_read) = loader.finish();
     if total_problems > 0 && !opts.skip_invalid {
         drop(writer); // rolls back
         return Err(CaptureError::Invalid {
@@ -1052,7 +1369,7 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
         rejected: rejects.len() as u64,
         rejects_file: None,
         problems: problems.iter().map(|p| p.to_string()).collect(),
-        version,
+        version: def.version,
         wave: opts.wave,
     };
     if !rejects.is_empty() {

@@ -80,15 +80,28 @@ pub struct ChoiceList {
 impl ChoiceList {
     /// The index of the choice whose code is written `text`.
     pub fn index_of(&self, text: &str) -> Option<usize> {
-        self.choices.iter().position(|c| match &c.value {
-            Code::Int(v) => text.trim().parse::<i64>().ok() == Some(*v),
-            Code::Text(s) => s == text,
-        })
+        if self.integer {
+            let v = parse_int(text)?;
+            self.choices.iter().position(|c| c.value == Code::Int(v))
+        } else {
+            self.choices.iter().position(|c| matches!(&c.value, Code::Text(s) if s == text))
+        }
     }
     /// The codes as written.
     pub fn codes(&self) -> Vec<String> {
         self.choices.iter().map(|c| c.value.to_string()).collect()
     }
+}
+
+/// Parses a whole number written plainly (optional sign, digits, surrounding spaces).
+pub fn parse_int(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let b = t.as_bytes();
+    // the common short case without the general parser
+    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+        return Some(b.iter().fold(0i64, |a, &d| a * 10 + (d - b'0') as i64));
+    }
+    t.parse::<i64>().ok()
 }
 
 /// Question types.
@@ -246,8 +259,13 @@ impl Question {
     }
     /// Whether `text` (as written in a file) is one of the missing codes.
     pub fn missing_code(&self, text: &str) -> Option<&MissingCode> {
+        if self.missing.is_empty() {
+            return None;
+        }
+        // "-9", "-9.0" and " -9" all name the code -9
+        let num = parse_int(text).map(|v| v as f64).or_else(|| text.trim().parse::<f64>().ok());
         self.missing.iter().find(|m| match &m.code {
-            Code::Int(v) => text.trim().parse::<f64>().ok() == Some(*v as f64),
+            Code::Int(v) => num == Some(*v as f64),
             Code::Text(s) => s == text,
         })
     }
