@@ -116,7 +116,7 @@ enum Src {
     Uuid,
     /// index into the scan's (unit, column) list
     Data(usize),
-    Geo(&'static str),
+    Geo(GeoField),
 }
 
 /// What an export wrote.
@@ -237,7 +237,7 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
             cols.push(OutCol {
                 name: g.to_string(),
                 kind,
-                src: Src::Geo(g),
+                src: Src::Geo(geo_field(g)),
             });
         }
     }
@@ -254,27 +254,44 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
         if err.is_some() {
             return Ok(());
         }
-        let uuid: String = r.get(0)?;
-        let wave: i64 = r.get(1)?;
-        let version: i64 = r.get(2)?;
-        let lsoa = match lsoa_idx {
-            Some(i) => match crate::store::cell_at(r, 3 + i)? {
-                Cell::Text(s) => Some(s),
+        let area = match lsoa_idx {
+            Some(i) => match r.get_ref(3 + i)? {
+                rusqlite::types::ValueRef::Text(s) => std::str::from_utf8(s).ok().and_then(|l| areas.get(l)),
                 _ => None,
             },
             None => None,
         };
-        let area = lsoa.as_ref().and_then(|l| areas.get(l));
+        count += 1;
+        if let Sink::Parquet(ps, _) = &mut sink {
+            // typed values straight from the row: no cell or string per value
+            ps.push_row(r, &cols, area)?;
+            if ps.rows >= BATCH {
+                if let Err(e) = ps.flush() {
+                    err = Some(e);
+                }
+            }
+            return Ok(());
+        }
+        let uuid: String = r.get(0)?;
+        let wave: i64 = r.get(1)?;
+        let version: i64 = r.get(2)?;
         for (k, c) in cols.iter().enumerate() {
             row[k] = match &c.src {
                 Src::Wave => Cell::Int(wave),
                 Src::Version => Cell::Int(version),
                 Src::Uuid => Cell::Text(uuid.clone()),
                 Src::Data(i) => crate::store::cell_at(r, 3 + i)?,
-                Src::Geo(g) => geo_cell(area, g),
+                Src::Geo(g) => match (area, g) {
+                    (None, _) => Cell::Null,
+                    (Some(a), GeoField::Text(f)) => f(a).map(|s| Cell::Text(s.to_string())).unwrap_or(Cell::Null),
+                    (Some(a), GeoField::Num(f)) => match f(a) {
+                        Some(x) if c.kind == Kind::Int => Cell::Int(x as i64),
+                        Some(x) => Cell::Real(x),
+                        None => Cell::Null,
+                    },
+                },
             };
         }
-        count += 1;
         if let Err(e) = sink.push(&row) {
             err = Some(e);
         }
@@ -294,28 +311,6 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
         })?;
     }
     Ok(count)
-}
-
-fn geo_cell(area: Option<&crate::store::geo::AreaRow>, g: &str) -> Cell {
-    let Some(a) = area else { return Cell::Null };
-    let t = |s: &Option<String>| s.clone().map(Cell::Text).unwrap_or(Cell::Null);
-    let i = |v: Option<i64>| v.map(Cell::Int).unwrap_or(Cell::Null);
-    match g {
-        "lsoa" => Cell::Text(a.lsoa.clone()),
-        "lsoa_name" => t(&a.lsoa_name),
-        "ward" => t(&a.ward),
-        "ward_name" => t(&a.ward_name),
-        "lad" => t(&a.lad),
-        "lad_name" => t(&a.lad_name),
-        "region" => t(&a.region),
-        "region_name" => t(&a.region_name),
-        "imd_rank" => a.imd_rank.map(Cell::Real).unwrap_or(Cell::Null),
-        "imd_decile" => i(a.imd_decile),
-        "imd_quintile" => i(a.imd_quintile),
-        "imd_local_decile" => i(a.imd_local_decile),
-        "imd_local_quintile" => i(a.imd_local_decile.map(|d| (d + 1) / 2)),
-        _ => Cell::Null,
-    }
 }
 
 /// A Frictionless Table Schema for the exported columns, with value labels.
@@ -398,22 +393,111 @@ fn codebook(def: &Definition, units: &[&Unit], cols: &[OutCol]) -> serde_json::V
 enum Sink<W: Write> {
     Csv(Box<csv::Writer<W>>, String),
     Jsonl(W, Vec<(String, Kind)>, String),
-    Parquet(Box<ParquetSink<W>>),
+    Parquet(Box<ParquetSink>, std::marker::PhantomData<W>),
 }
 
-struct ParquetSink<W: Write> {
-    writer: polars::io::parquet::write::BatchedWriter<W>,
+/// How a geography column is read from an area.
+#[derive(Debug, Clone, Copy)]
+enum GeoField {
+    Text(fn(&crate::store::geo::AreaRow) -> Option<&str>),
+    Num(fn(&crate::store::geo::AreaRow) -> Option<f64>),
+}
+
+fn geo_field(g: &str) -> GeoField {
+    use GeoField::{Num, Text};
+    match g {
+        "lsoa" => Text(|a| Some(&a.lsoa)),
+        "lsoa_name" => Text(|a| a.lsoa_name.as_deref()),
+        "ward" => Text(|a| a.ward.as_deref()),
+        "ward_name" => Text(|a| a.ward_name.as_deref()),
+        "lad" => Text(|a| a.lad.as_deref()),
+        "lad_name" => Text(|a| a.lad_name.as_deref()),
+        "region" => Text(|a| a.region.as_deref()),
+        "region_name" => Text(|a| a.region_name.as_deref()),
+        "imd_rank" => Num(|a| a.imd_rank),
+        "imd_decile" => Num(|a| a.imd_decile.map(|x| x as f64)),
+        "imd_quintile" => Num(|a| a.imd_quintile.map(|x| x as f64)),
+        "imd_local_decile" => Num(|a| a.imd_local_decile.map(|x| x as f64)),
+        "imd_local_quintile" => Num(|a| a.imd_local_decile.map(|d| ((d + 1) / 2) as f64)),
+        _ => Text(|_| None),
+    }
+}
+
+/// Parquet output: typed column builders filled row by row; each full batch goes to a second
+/// thread that encodes, compresses and writes it while the next one is read.
+struct ParquetSink {
     cols: Vec<(String, Kind)>,
     bufs: Vec<Buf>,
     rows: usize,
     path: String,
+    batches: Option<std::sync::mpsc::SyncSender<DataFrame>>,
+    encoder: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
 
 enum Buf {
     Int(Vec<Option<i64>>),
     Real(Vec<Option<f64>>),
-    Text(Vec<Option<String>>),
+    Text(StringChunkedBuilder),
     Bool(Vec<Option<bool>>),
+}
+
+impl Buf {
+    fn new(kind: Kind, name: &str) -> Buf {
+        match kind {
+            Kind::Int => Buf::Int(Vec::with_capacity(BATCH)),
+            Kind::Real => Buf::Real(Vec::with_capacity(BATCH)),
+            Kind::Text => Buf::Text(StringChunkedBuilder::new(name.into(), BATCH)),
+            Kind::Bool => Buf::Bool(Vec::with_capacity(BATCH)),
+        }
+    }
+
+    /// Appends a stored value, converted to the column's type.
+    fn push_ref(&mut self, v: rusqlite::types::ValueRef<'_>) {
+        use rusqlite::types::ValueRef as V;
+        match self {
+            Buf::Int(b) => b.push(match v {
+                V::Integer(x) => Some(x),
+                V::Real(x) => Some(x as i64),
+                _ => None,
+            }),
+            Buf::Real(b) => b.push(match v {
+                V::Integer(x) => Some(x as f64),
+                V::Real(x) => Some(x),
+                _ => None,
+            }),
+            Buf::Bool(b) => b.push(match v {
+                V::Integer(x) => Some(x != 0),
+                _ => None,
+            }),
+            Buf::Text(b) => match v {
+                V::Null => b.append_null(),
+                V::Text(s) | V::Blob(s) => match std::str::from_utf8(s) {
+                    Ok(s) => b.append_value(s),
+                    Err(_) => b.append_value(String::from_utf8_lossy(s)),
+                },
+                V::Integer(x) => b.append_value(x.to_string()),
+                V::Real(x) => b.append_value(cell_text(&Cell::Real(x), Kind::Text)),
+            },
+        }
+    }
+
+    fn push_text(&mut self, v: Option<&str>) {
+        match self {
+            Buf::Text(b) => b.append_option(v),
+            Buf::Int(b) => b.push(v.and_then(|s| s.parse().ok())),
+            Buf::Real(b) => b.push(v.and_then(|s| s.parse().ok())),
+            Buf::Bool(b) => b.push(None),
+        }
+    }
+
+    fn push_num(&mut self, v: Option<f64>) {
+        match self {
+            Buf::Int(b) => b.push(v.map(|x| x as i64)),
+            Buf::Real(b) => b.push(v),
+            Buf::Text(b) => b.append_option(v.map(|x| cell_text(&Cell::Real(x), Kind::Text))),
+            Buf::Bool(b) => b.push(None),
+        }
+    }
 }
 
 const BATCH: usize = 65_536;
@@ -440,7 +524,7 @@ fn cell_text(c: &Cell, kind: Kind) -> String {
     }
 }
 
-impl<W: Write> Sink<W> {
+impl<W: Write + Send + 'static> Sink<W> {
     fn new(format: ExportFormat, w: W, cols: &[OutCol], path: &Path) -> Result<Sink<W>, ExportError> {
         let p = path.display().to_string();
         Ok(match format {
@@ -467,26 +551,29 @@ impl<W: Write> Sink<W> {
                     })
                     .collect();
                 let schema = Schema::from_iter(fields);
-                let writer = ParquetWriter::new(w).batched(&schema).map_err(|e| ExportError::Parquet {
+                let mut writer = ParquetWriter::new(w).batched(&schema).map_err(|e| ExportError::Parquet {
                     path: p.clone(),
                     message: e.to_string(),
                 })?;
-                let bufs = cols
-                    .iter()
-                    .map(|c| match c.kind {
-                        Kind::Int => Buf::Int(Vec::with_capacity(BATCH)),
-                        Kind::Real => Buf::Real(Vec::with_capacity(BATCH)),
-                        Kind::Text => Buf::Text(Vec::with_capacity(BATCH)),
-                        Kind::Bool => Buf::Bool(Vec::with_capacity(BATCH)),
-                    })
-                    .collect();
-                Sink::Parquet(Box::new(ParquetSink {
-                    writer,
-                    cols: cols.iter().map(|c| (c.name.clone(), c.kind)).collect(),
-                    bufs,
-                    rows: 0,
-                    path: p,
-                }))
+                let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(1);
+                let encoder = std::thread::spawn(move || -> Result<(), String> {
+                    for df in rx {
+                        writer.write_batch(&df).map_err(|e| e.to_string())?;
+                    }
+                    writer.finish().map_err(|e| e.to_string())?;
+                    Ok(())
+                });
+                Sink::Parquet(
+                    Box::new(ParquetSink {
+                        cols: cols.iter().map(|c| (c.name.clone(), c.kind)).collect(),
+                        bufs: cols.iter().map(|c| Buf::new(c.kind, &c.name)).collect(),
+                        rows: 0,
+                        path: p,
+                        batches: Some(tx),
+                        encoder: Some(encoder),
+                    }),
+                    std::marker::PhantomData,
+                )
             }
         })
     }
@@ -512,27 +599,13 @@ impl<W: Write> Sink<W> {
                 let line = serde_json::Value::Object(m).to_string();
                 writeln!(w, "{line}").map_err(|source| ExportError::Io { path: p.clone(), source })
             }
-            Sink::Parquet(ps) => {
+            Sink::Parquet(ps, _) => {
                 for (b, c) in ps.bufs.iter_mut().zip(row) {
-                    match b {
-                        Buf::Int(v) => v.push(match c {
-                            Cell::Int(x) => Some(*x),
-                            Cell::Real(x) => Some(*x as i64),
-                            _ => None,
-                        }),
-                        Buf::Real(v) => v.push(match c {
-                            Cell::Int(x) => Some(*x as f64),
-                            Cell::Real(x) => Some(*x),
-                            _ => None,
-                        }),
-                        Buf::Bool(v) => v.push(match c {
-                            Cell::Int(x) => Some(*x != 0),
-                            _ => None,
-                        }),
-                        Buf::Text(v) => v.push(match c {
-                            Cell::Null => None,
-                            other => Some(cell_text(other, Kind::Text)),
-                        }),
+                    match c {
+                        Cell::Null => b.push_text(None),
+                        Cell::Int(x) => b.push_num(Some(*x as f64)),
+                        Cell::Real(x) => b.push_num(Some(*x)),
+                        Cell::Text(s) => b.push_text(Some(s)),
                     }
                 }
                 ps.rows += 1;
@@ -548,19 +621,41 @@ impl<W: Write> Sink<W> {
         match self {
             Sink::Csv(mut w, p) => w.flush().map_err(|source| ExportError::Io { path: p, source }),
             Sink::Jsonl(mut w, _, p) => w.flush().map_err(|source| ExportError::Io { path: p, source }),
-            Sink::Parquet(mut ps) => {
-                ps.flush()?;
-                ps.writer.finish().map_err(|e| ExportError::Parquet {
-                    path: ps.path.clone(),
-                    message: e.to_string(),
-                })?;
-                Ok(())
-            }
+            Sink::Parquet(mut ps, _) => ps.finish(),
         }
     }
 }
 
-impl<W: Write> ParquetSink<W> {
+impl ParquetSink {
+    /// Appends one scanned row (`cols` say where each value comes from).
+    fn push_row(&mut self, r: &rusqlite::Row<'_>, cols: &[OutCol], area: Option<&crate::store::geo::AreaRow>) -> rusqlite::Result<()> {
+        for (b, c) in self.bufs.iter_mut().zip(cols) {
+            match &c.src {
+                Src::Wave => b.push_ref(r.get_ref(1)?),
+                Src::Version => b.push_ref(r.get_ref(2)?),
+                Src::Uuid => b.push_ref(r.get_ref(0)?),
+                Src::Data(i) => b.push_ref(r.get_ref(3 + i)?),
+                Src::Geo(g) => match area {
+                    None => b.push_text(None),
+                    Some(a) => match g {
+                        GeoField::Text(f) => b.push_text(f(a)),
+                        GeoField::Num(f) => b.push_num(f(a)),
+                    },
+                },
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn err(&self, message: String) -> ExportError {
+        ExportError::Parquet {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    /// Hands the rows gathered so far to the encoding thread.
     fn flush(&mut self) -> Result<(), ExportError> {
         if self.rows == 0 {
             return Ok(());
@@ -569,25 +664,37 @@ impl<W: Write> ParquetSink<W> {
             .cols
             .iter()
             .zip(self.bufs.iter_mut())
-            .map(|((name, _), b)| {
-                let s = match b {
-                    Buf::Int(v) => Series::new(name.as_str().into(), std::mem::take(v)),
-                    Buf::Real(v) => Series::new(name.as_str().into(), std::mem::take(v)),
-                    Buf::Text(v) => Series::new(name.as_str().into(), std::mem::take(v)),
-                    Buf::Bool(v) => Series::new(name.as_str().into(), std::mem::take(v)),
+            .map(|((name, kind), b)| {
+                let s = match std::mem::replace(b, Buf::new(*kind, name)) {
+                    Buf::Int(v) => Series::new(name.as_str().into(), v),
+                    Buf::Real(v) => Series::new(name.as_str().into(), v),
+                    Buf::Text(v) => v.finish().into_series(),
+                    Buf::Bool(v) => Series::new(name.as_str().into(), v),
                 };
                 s.into_column()
             })
             .collect();
-        let df = DataFrame::new(self.rows, columns).map_err(|e| ExportError::Parquet {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
-        self.writer.write_batch(&df).map_err(|e| ExportError::Parquet {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
+        let df = DataFrame::new(self.rows, columns).map_err(|e| self.err(e.to_string()))?;
         self.rows = 0;
+        let sent = self.batches.as_ref().map(|tx| tx.send(df).is_ok()).unwrap_or(false);
+        if !sent {
+            // the encoder stopped: its error says why
+            return self.finish();
+        }
         Ok(())
+    }
+
+    /// Writes the last rows and waits for the file to be complete.
+    fn finish(&mut self) -> Result<(), ExportError> {
+        if self.rows > 0 && self.batches.is_some() {
+            self.flush()?;
+        }
+        self.batches = None;
+        match self.encoder.take().map(|h| h.join()) {
+            Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(m))) => Err(self.err(m)),
+            Some(Err(_)) => Err(self.err("the Parquet encoder failed".into())),
+            None => Err(self.err("the Parquet encoder has stopped".into())),
+        }
     }
 }

@@ -34,6 +34,23 @@ enum Buf {
     Multi(Vec<Vec<Option<bool>>>),
 }
 
+impl Buf {
+    /// Appends another part's values of the same column.
+    fn append(&mut self, other: Buf) {
+        match (self, other) {
+            (Buf::Num(a), Buf::Num(b)) => a.extend(b),
+            (Buf::Bool(a), Buf::Bool(b)) => a.extend(b),
+            (Buf::Text(a), Buf::Text(b)) => a.extend(b),
+            (Buf::Multi(a), Buf::Multi(b)) => {
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.extend(y);
+                }
+            }
+            _ => unreachable!("parts have the same columns"),
+        }
+    }
+}
+
 fn num_of(q: &Question, c: &Cell) -> Option<f64> {
     let v = match c {
         Cell::Int(i) => *i as f64,
@@ -184,74 +201,91 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
             }
         }
     }
-    let mut bufs: Vec<Buf> = sources
-        .iter()
-        .map(|src| {
-            let (ty, n_choices) = match src {
-                Source::Answer(q) => (q.expr_type(), q.choices.as_ref().map(|c| c.choices.len()).unwrap_or(0)),
-                Source::Score(d) => (d.expr.ty, 0),
-            };
-            match ty {
-                ExprType::Num | ExprType::Date => Buf::Num(Vec::new()),
-                ExprType::Bool => Buf::Bool(Vec::new()),
-                ExprType::Multi => Buf::Multi(vec![Vec::new(); n_choices]),
-                ExprType::Text => Buf::Text(Vec::new()),
-            }
-        })
-        .collect();
-    let mut wave_col: Vec<i64> = Vec::new();
+    let new_bufs = || -> Vec<Buf> {
+        sources
+            .iter()
+            .map(|src| {
+                let (ty, n_choices) = match src {
+                    Source::Answer(q) => (q.expr_type(), q.choices.as_ref().map(|c| c.choices.len()).unwrap_or(0)),
+                    Source::Score(d) => (d.expr.ty, 0),
+                };
+                match ty {
+                    ExprType::Num | ExprType::Date => Buf::Num(Vec::new()),
+                    ExprType::Bool => Buf::Bool(Vec::new()),
+                    ExprType::Multi => Buf::Multi(vec![Vec::new(); n_choices]),
+                    ExprType::Text => Buf::Text(Vec::new()),
+                }
+            })
+            .collect()
+    };
     let one_wave = if waves.len() == 1 { Some(waves[0]) } else { None };
-    store.scan(def, &leaf.id, &cols, one_wave, |r| {
-        let w: i64 = r.get(1)?;
-        if !waves.is_empty() && !waves.contains(&w) {
-            return Ok(());
-        }
-        wave_col.push(w);
-        for (i, src) in sources.iter().enumerate() {
-            let c = crate::store::cell_at(r, 3 + i)?;
-            let q = match src {
-                Source::Answer(q) => *q,
-                Source::Score(_) => {
-                    match &mut bufs[i] {
-                        Buf::Num(v) => v.push(match c {
-                            Cell::Real(x) => Some(x),
-                            Cell::Int(x) => Some(x as f64),
-                            _ => None,
-                        }),
-                        Buf::Bool(v) => v.push(match c {
-                            Cell::Int(x) => Some(x != 0),
-                            _ => None,
-                        }),
-                        Buf::Text(v) => v.push(match c {
-                            Cell::Text(t) => Some(t),
-                            _ => None,
-                        }),
-                        Buf::Multi(_) => {}
+    // large stores are read in parts, one per core, then put end to end
+    let parts = store.scan_parts(
+        def,
+        &leaf.id,
+        &cols,
+        one_wave,
+        || (Vec::<i64>::new(), new_bufs()),
+        |(wave_col, bufs): &mut (Vec<i64>, Vec<Buf>), r| {
+            let w: i64 = r.get(1)?;
+            if !waves.is_empty() && !waves.contains(&w) {
+                return Ok(());
+            }
+            wave_col.push(w);
+            for (i, src) in sources.iter().enumerate() {
+                let c = crate::store::cell_at(r, 3 + i)?;
+                let q = match src {
+                    Source::Answer(q) => *q,
+                    Source::Score(_) => {
+                        match &mut bufs[i] {
+                            Buf::Num(v) => v.push(match c {
+                                Cell::Real(x) => Some(x),
+                                Cell::Int(x) => Some(x as f64),
+                                _ => None,
+                            }),
+                            Buf::Bool(v) => v.push(match c {
+                                Cell::Int(x) => Some(x != 0),
+                                _ => None,
+                            }),
+                            Buf::Text(v) => v.push(match c {
+                                Cell::Text(t) => Some(t),
+                                _ => None,
+                            }),
+                            Buf::Multi(_) => {}
+                        }
+                        continue;
                     }
-                    continue;
-                }
-            };
-            match &mut bufs[i] {
-                Buf::Num(v) => v.push(num_of(q, &c)),
-                Buf::Bool(v) => v.push(match c {
-                    Cell::Int(x) => Some(x != 0),
-                    _ => None,
-                }),
-                Buf::Text(v) => v.push(text_of(q, &c)),
-                Buf::Multi(ind) => {
-                    let t = text_of(q, &c);
-                    let chosen: Vec<usize> = t
-                        .as_deref()
-                        .map(|s| s.split_whitespace().filter_map(|p| q.choices.as_ref().and_then(|l| l.index_of(p))).collect())
-                        .unwrap_or_default();
-                    for (k, col) in ind.iter_mut().enumerate() {
-                        col.push(t.as_ref().map(|_| chosen.contains(&k)));
+                };
+                match &mut bufs[i] {
+                    Buf::Num(v) => v.push(num_of(q, &c)),
+                    Buf::Bool(v) => v.push(match c {
+                        Cell::Int(x) => Some(x != 0),
+                        _ => None,
+                    }),
+                    Buf::Text(v) => v.push(text_of(q, &c)),
+                    Buf::Multi(ind) => {
+                        let t = text_of(q, &c);
+                        let chosen: Vec<usize> = t
+                            .as_deref()
+                            .map(|s| s.split_whitespace().filter_map(|p| q.choices.as_ref().and_then(|l| l.index_of(p))).collect())
+                            .unwrap_or_default();
+                        for (k, col) in ind.iter_mut().enumerate() {
+                            col.push(t.as_ref().map(|_| chosen.contains(&k)));
+                        }
                     }
                 }
             }
+            Ok(())
+        },
+    )?;
+    let mut parts = parts.into_iter();
+    let (mut wave_col, mut bufs) = parts.next().unwrap_or_else(|| (Vec::new(), new_bufs()));
+    for (w, b) in parts {
+        wave_col.extend(w);
+        for (into, from) in bufs.iter_mut().zip(b) {
+            into.append(from);
         }
-        Ok(())
-    })?;
+    }
     let n = wave_col.len();
     let mut columns: Vec<Column> = vec![Series::new("wave".into(), wave_col.clone()).into_column()];
     for (src, b) in sources.iter().zip(bufs) {

@@ -561,6 +561,34 @@ fn names_in(text: &str) -> Vec<String> {
     }
 }
 
+/// Maps `f` over `items` on as many threads as the machine has cores (at most one per item),
+/// keeping the order of `items`.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("an estimation thread panicked")).collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Runs an analysis on a store.
 pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> {
     let def = store.definition(None)?;
@@ -728,23 +756,32 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
             Some(d) => Some(f64_column(&df, d)?),
             None => None,
         };
-        for (category, y) in &targets {
-            for (by_vars, grouping, levels) in &groupings {
-                let ests: Vec<(Option<f64>, engine::Estimate)> = match req.stat {
-                    Stat::Mean => design.mean(y, grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
-                    Stat::Total => design.total(y, grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
-                    Stat::Ratio => design
-                        .ratio(y, den.as_deref().unwrap_or(&[]), grouping, &opts)?
-                        .into_iter()
-                        .map(|e| (None, e))
-                        .collect(),
-                    Stat::Proportion => design.proportion(y, grouping, req.ci_method, &opts)?.into_iter().map(|e| (None, e)).collect(),
-                    Stat::Quantile => design
-                        .quantiles(y, grouping, &req.quantiles, req.qrule, &opts)?
-                        .into_iter()
-                        .map(|q| (Some(q.p), q.estimate))
-                        .collect(),
-                };
+        // every (target, grouping) pair is estimated on its own: spread them over the cores
+        let tasks: Vec<(usize, usize)> = (0..targets.len()).flat_map(|t| (0..groupings.len()).map(move |g| (t, g))).collect();
+        let estimate = |&(t, g): &(usize, usize)| -> Result<Vec<(Option<f64>, engine::Estimate)>, DesignError> {
+            let (y, grouping) = (&targets[t].1, &groupings[g].1);
+            Ok(match req.stat {
+                Stat::Mean => design.mean(y, grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
+                Stat::Total => design.total(y, grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
+                Stat::Ratio => design
+                    .ratio(y, den.as_deref().unwrap_or(&[]), grouping, &opts)?
+                    .into_iter()
+                    .map(|e| (None, e))
+                    .collect(),
+                Stat::Proportion => design.proportion(y, grouping, req.ci_method, &opts)?.into_iter().map(|e| (None, e)).collect(),
+                Stat::Quantile => design
+                    .quantiles(y, grouping, &req.quantiles, req.qrule, &opts)?
+                    .into_iter()
+                    .map(|q| (Some(q.p), q.estimate))
+                    .collect(),
+            })
+        };
+        let results = par_map(&tasks, estimate);
+        for (&(t, g), ests) in tasks.iter().zip(results) {
+            let ests = ests?;
+            let (category, y) = &targets[t];
+            let (by_vars, grouping, levels) = &groupings[g];
+            {
                 // numerator counts for proportion disclosure
                 let mut ones = vec![0usize; grouping.n_groups()];
                 if req.stat == Stat::Proportion {

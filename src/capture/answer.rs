@@ -20,7 +20,19 @@ pub fn parse_answer(q: &Question, raw: &str) -> Result<(Cell, Value), String> {
     if q.qtype == QType::Note {
         return Err("a note takes no answer".into());
     }
-    if let Some(m) = q.missing_code(raw) {
+    // a whole number is read once, for the missing codes and the choice list
+    let int = crate::schema::model::parse_int(raw);
+    let missing = if q.missing.is_empty() {
+        None
+    } else if let Some(v) = int {
+        q.missing
+            .iter()
+            .find(|m| matches!(m.code, Code::Int(c) if c == v))
+            .or_else(|| q.missing_code(raw))
+    } else {
+        q.missing_code(raw)
+    };
+    if let Some(m) = missing {
         let cell = match &m.code {
             Code::Int(v) => {
                 if q.qtype == QType::Decimal {
@@ -77,7 +89,11 @@ pub fn parse_answer(q: &Question, raw: &str) -> Result<(Cell, Value), String> {
         }
         QType::SelectOne => {
             let list = q.choices.as_ref().ok_or("no choices")?;
-            let i = list.index_of(raw).ok_or_else(|| {
+            let found = match int {
+                Some(v) if list.integer => list.choices.iter().position(|c| c.value == Code::Int(v)),
+                _ => list.index_of(raw),
+            };
+            let i = found.ok_or_else(|| {
                 let codes = list.codes();
                 let shown = if codes.len() > 12 {
                     format!("{}, ...", codes[..12].join(", "))

@@ -612,9 +612,9 @@ struct UnitState<'d> {
     unchanged: u64,
     /// Parent records met in this import: (parent rowid, key text) -> (rowid, hash, first line).
     /// Leaf records are not kept: duplicates are found through the store (`_import`).
-    seen: HashMap<i64, HashMap<String, (i64, u64, u64)>>,
+    seen: foldhash::HashMap<i64, foldhash::HashMap<String, (i64, u64, u64)>>,
     /// Rows inserted by this import (parents only).
-    new_rowids: std::collections::HashSet<i64>,
+    new_rowids: foldhash::HashSet<i64>,
     /// The last parent record read back from the store, with its scope values.
     last: Option<(i64, Vec<Value>)>,
 }
@@ -851,6 +851,7 @@ impl<'a> Checker<'a> {
 /// the order read.
 struct Loader<'w, 's, 'd> {
     writer: &'w Writer<'s>,
+    lineage: &'d [&'d Unit],
     /// Insert statements by depth, prepared when first needed.
     inserters: Vec<Option<crate::store::Inserter<'w>>>,
     /// (unit depth, key, whether added) of the row being taken, with `skip_invalid`.
@@ -928,6 +929,9 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
                 }
                 self.leaf_parent = None;
                 self.leaf_keys.clear();
+                for ins in self.inserters.iter_mut().flatten() {
+                    ins.rolled_back();
+                }
             }
         }
         if row_problems.is_empty() {
@@ -956,7 +960,7 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
         // whether the parent record was inserted by this import (then its children are new too)
         let mut parent_new = false;
         let first_checked = plan.has_questions.iter().position(|&h| h).unwrap_or(plan.depth + 1);
-        let lineage: Vec<&Unit> = self.states.iter().map(|s| s.unit).collect();
+        let lineage = &self.lineage;
         // the record's keys down to depth `d`, for messages
         let label = |d: usize, fields: &[String]| -> String {
             let mut s = String::new();
@@ -1229,6 +1233,7 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
     let import_id = writer.begin_import(opts.wave, &files_text, &opts.by)?;
     let mut loader = Loader {
         writer: &writer,
+        lineage: &lineage,
         inserters: (0..lineage.len()).map(|_| None).collect(),
         touched: Vec::new(),
         states: lineage
@@ -1239,8 +1244,8 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                 columns: unit_columns(u),
                 added: 0,
                 unchanged: 0,
-                seen: HashMap::new(),
-                new_rowids: std::collections::HashSet::new(),
+                seen: Default::default(),
+                new_rowids: Default::default(),
                 last: None,
             })
             .collect(),

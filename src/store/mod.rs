@@ -282,6 +282,7 @@ impl Store {
                  started_at TEXT NOT NULL, by TEXT NOT NULL, records INTEGER NOT NULL DEFAULT 0);
              CREATE TABLE audit (id INTEGER PRIMARY KEY, at TEXT NOT NULL, by TEXT NOT NULL, action TEXT NOT NULL,
                  unit TEXT, record TEXT, question TEXT, old_value TEXT, new_value TEXT, reason TEXT);
+             CREATE TABLE unit_versions (unit TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (unit, version)) WITHOUT ROWID;
              CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
              CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
         )
@@ -381,6 +382,23 @@ impl Store {
 
     /// The definition versions a unit's records were captured with.
     pub fn versions_used(&self, unit: &str) -> Result<Vec<u32>, StoreError> {
+        let kept: bool = self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'unit_versions')", [], |r| r.get(0))
+            .map_err(self.err())?;
+        if kept {
+            // written with the records (see Inserter::insert): no pass over the records
+            let mut st = self
+                .conn
+                .prepare("SELECT version FROM unit_versions WHERE unit = ?1 ORDER BY version")
+                .map_err(self.err())?;
+            let v = st
+                .query_map([unit], |r| r.get(0))
+                .map_err(self.err())?
+                .collect::<Result<Vec<u32>, _>>()
+                .map_err(self.err())?;
+            return Ok(v);
+        }
         self.u32_list(&format!("SELECT DISTINCT _version FROM \"{}\" ORDER BY 1", unit_table(unit)))
     }
 
@@ -587,6 +605,8 @@ impl Store {
         mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>,
     ) -> Result<(), StoreError> {
         let sql = scan_sql(def, unit, columns, wave.is_some());
+        // a scan reads the file by mapping it rather than copying each page through read(2)
+        self.conn.pragma_update(None, "mmap_size", 1i64 << 31).map_err(self.err())?;
         let mut st = self.conn.prepare(&sql).map_err(self.err())?;
         let mut rows = match wave {
             Some(w) => st.query([w]),
@@ -597,6 +617,80 @@ impl Store {
             row(r).map_err(self.err())?;
         }
         Ok(())
+    }
+
+    /// Like [`Store::scan`], over parts of the records in row order, read at once on several
+    /// connections (one per core, for large tables): each part gets its own state from `make`,
+    /// and the states come back in row order. When another process commits while the parts are
+    /// being read (they would not then see one state of the store), it reads again in one pass.
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan_parts<S: Send>(
+        &self,
+        def: &Definition,
+        unit: &str,
+        columns: &[(String, String)],
+        wave: Option<i64>,
+        make: impl Fn() -> S + Sync,
+        row: impl Fn(&mut S, &rusqlite::Row<'_>) -> rusqlite::Result<()> + Sync,
+    ) -> Result<Vec<S>, StoreError> {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
+        let (lo, hi): (Option<i64>, Option<i64>) = self
+            .conn
+            .query_row(&format!("SELECT min(_rowid), max(_rowid) FROM \"{}\"", unit_table(unit)), [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(self.err())?;
+        let one_pass = || -> Result<Vec<S>, StoreError> {
+            let mut s = make();
+            self.scan(def, unit, columns, wave, |r| row(&mut s, r))?;
+            Ok(vec![s])
+        };
+        let (Some(lo), Some(hi)) = (lo, hi) else { return one_pass() };
+        if threads < 2 || hi - lo < 200_000 {
+            return one_pass();
+        }
+        let base = scan_sql(def, unit, columns, wave.is_some());
+        let sql = match base.find(" ORDER BY") {
+            Some(i) => {
+                let (head, tail) = base.split_at(i);
+                let glue = if wave.is_some() { " AND" } else { " WHERE" };
+                format!("{head}{glue} t0._rowid BETWEEN ?2 AND ?3{tail}")
+            }
+            None => return one_pass(),
+        };
+        let step = (hi - lo + threads as i64) / threads as i64;
+        let ranges: Vec<(i64, i64)> = (0..threads as i64).map(|k| (lo + k * step, (lo + (k + 1) * step - 1).min(hi))).collect();
+        let path = self.path.clone();
+        let read_part = |(a, b): (i64, i64)| -> rusqlite::Result<(S, bool)> {
+            let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            conn.pragma_update(None, "mmap_size", 1i64 << 31)?;
+            let version = |c: &Connection| c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0));
+            let before = version(&conn)?;
+            let mut s = make();
+            {
+                let mut st = conn.prepare(&sql)?;
+                let mut rows = st.query(params![wave.unwrap_or(0), a, b])?;
+                while let Some(r) = rows.next()? {
+                    row(&mut s, r)?;
+                }
+            }
+            let unchanged = version(&conn)? == before;
+            Ok((s, unchanged))
+        };
+        let parts: Vec<rusqlite::Result<(S, bool)>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = ranges.iter().map(|&r| sc.spawn(move || read_part(r))).collect();
+            handles.into_iter().map(|h| h.join().expect("a scan thread panicked")).collect()
+        });
+        let mut out = Vec::with_capacity(parts.len());
+        for p in parts {
+            let (s, unchanged) = p.map_err(self.err())?;
+            if !unchanged {
+                return one_pass();
+            }
+            out.push(s);
+        }
+        Ok(out)
     }
 
     /// Appends an entry to the audit log (outside any import).
@@ -749,6 +843,11 @@ pub struct Writer<'a> {
 
 /// Inserts one unit's records, with its statements prepared once (see [`Writer::inserter`]).
 pub struct Inserter<'w> {
+    unit: String,
+    /// Whether the store lists the versions each unit's records were captured with, and the
+    /// last version listed by this inserter.
+    versions_kept: bool,
+    last_version: Option<u32>,
     has_parent: bool,
     st: rusqlite::Statement<'w>,
     ident: Option<rusqlite::Statement<'w>>,
@@ -760,6 +859,11 @@ pub struct Inserter<'w> {
 }
 
 impl Inserter<'_> {
+    /// To be called after rolling back to a savepoint: what was recorded since may be undone.
+    pub fn rolled_back(&mut self) {
+        self.last_version = None;
+    }
+
     /// Inserts one record; returns its row id. `hash` is the content hash (stored as 16 hex
     /// digits), `parent` the parent's row id for a roster unit.
     #[allow(clippy::too_many_arguments)]
@@ -807,6 +911,15 @@ impl Inserter<'_> {
         };
         bind().map_err(err)?;
         let rowid = self.conn.last_insert_rowid();
+        if self.versions_kept && self.last_version != Some(version) {
+            self.conn
+                .execute(
+                    "INSERT OR IGNORE INTO unit_versions (unit, version) VALUES (?1, ?2)",
+                    params![self.unit, version],
+                )
+                .map_err(err)?;
+            self.last_version = Some(version);
+        }
         if let Some(ist) = self.ident.as_mut().filter(|_| self.idents.iter().any(|&i| cells[i] != Cell::Null)) {
             let mut bind = || -> rusqlite::Result<usize> {
                 ist.raw_bind_parameter(1, rowid)?;
@@ -998,7 +1111,14 @@ impl Writer<'_> {
             let sql = format!("INSERT INTO \"{}\" ({}) VALUES ({})", ident_table(&unit.id), inames.join(", "), ph.join(", "));
             Some(self.tx.prepare(&sql).map_err(self.err())?)
         };
+        let kept: bool = self
+            .tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'unit_versions')", [], |r| r.get(0))
+            .map_err(self.err())?;
         Ok(Inserter {
+            unit: unit.id.clone(),
+            versions_kept: kept,
+            last_version: None,
             has_parent: unit.parent.is_some(),
             st,
             ident,
