@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Times `hearth import` (validation, skip logic, constraints, scoring, one transaction) beside
 # sqlite3's own `.import` of the same CSV into an untyped table (raw load, no checks), and
-# prints both and their ratio. usage: benches/import_vs_sqlite.sh [PERSONS] (default 1000000;
-# needs the sqlite3 command: apt-get install sqlite3)
+# prints both and their ratio. usage: benches/import_vs_sqlite.sh [PERSONS] [DEFINITION]
+# (default 1000000 persons of fixtures/bench/survey-60.yaml, the issue's workload of about 60
+# columns; schemas/household-health-survey.yaml gives 144 columns). Needs the sqlite3 command:
+# apt-get install sqlite3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 persons=${1:-1000000}
-work=${HEARTH_BENCH_DIR:-/tmp/hearth-bench}/import_$persons
+definition=${2:-fixtures/bench/survey-60.yaml}
+work=${HEARTH_BENCH_DIR:-/tmp/hearth-bench}/import_${persons}_$(basename "$definition" .yaml)
 mkdir -p "$work"
 command -v sqlite3 >/dev/null || { echo "sqlite3 not found: apt-get install sqlite3"; exit 2; }
 cargo build --release --quiet
 hearth=$PWD/target/release/hearth
 households=$(python3 -c "print(round($persons/1.82))")
-[ -f "$work/sim.csv" ] || "$hearth" simulate schemas/household-health-survey.yaml --households "$households" --seed 1 --out "$work/sim.csv"
+[ -f "$work/sim.csv" ] || "$hearth" simulate "$definition" --households "$households" --seed 1 --out "$work/sim.csv"
 rows=$(($(wc -l < "$work/sim.csv") - 1))
 rm -f "$work"/h.db* "$work"/raw.db*
-"$hearth" init "$work/h.db" --definition schemas/household-health-survey.yaml >/dev/null
+"$hearth" init "$work/h.db" --definition "$definition" >/dev/null
 t0=$(date +%s.%N)
 /usr/bin/time -f "%M" -o "$work/mem.txt" "$hearth" import "$work/h.db" --wave 1 "$work/sim.csv"
 t1=$(date +%s.%N)

@@ -71,5 +71,6 @@ pub mod report;
 pub mod schema;
 pub mod simulate;
 pub mod store;
+pub mod timing;
 
 pub use error::{Error, Result};

@@ -14,7 +14,8 @@ use polars::prelude::*;
 use super::AnalysisError;
 use crate::schema::expr::{self, ExprType};
 use crate::schema::{Code, Definition, QType, Question};
-use crate::store::{Cell, Store};
+use crate::store::Store;
+use rusqlite::types::ValueRef;
 
 /// Variables that come from the area lookup rather than from answers.
 pub const GEO_VARS: &[&str] = crate::store::geo::AREA_COLUMNS;
@@ -30,53 +31,41 @@ pub struct Frame {
 enum Buf {
     Num(Vec<Option<f64>>),
     Bool(Vec<Option<bool>>),
-    Text(Vec<Option<String>>),
+    Text(StringChunkedBuilder),
     Multi(Vec<Vec<Option<bool>>>),
 }
 
-impl Buf {
-    /// Appends another part's values of the same column.
-    fn append(&mut self, other: Buf) {
-        match (self, other) {
-            (Buf::Num(a), Buf::Num(b)) => a.extend(b),
-            (Buf::Bool(a), Buf::Bool(b)) => a.extend(b),
-            (Buf::Text(a), Buf::Text(b)) => a.extend(b),
-            (Buf::Multi(a), Buf::Multi(b)) => {
-                for (x, y) in a.iter_mut().zip(b) {
-                    x.extend(y);
-                }
-            }
-            _ => unreachable!("parts have the same columns"),
-        }
-    }
-}
-
-fn num_of(q: &Question, c: &Cell) -> Option<f64> {
-    let v = match c {
-        Cell::Int(i) => *i as f64,
-        Cell::Real(r) => *r,
-        Cell::Text(t) => {
+/// A stored value as a number: whole numbers, reals, dates written as text, numbers written
+/// as text; missing codes read as missing.
+fn num_of_ref(q: &Question, v: ValueRef<'_>) -> Option<f64> {
+    let x = match v {
+        ValueRef::Integer(i) => i as f64,
+        ValueRef::Real(r) => r,
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            let t = std::str::from_utf8(t).ok()?;
             if q.qtype == QType::Date {
                 return crate::capture::answer::parse_date(t).map(|d| d as f64);
             }
             t.parse().ok()?
         }
-        Cell::Null => return None,
+        ValueRef::Null => return None,
     };
-    if q.missing.iter().any(|m| matches!(m.code, Code::Int(x) if x as f64 == v)) {
+    if q.missing.iter().any(|m| matches!(m.code, Code::Int(c) if c as f64 == x)) {
         return None;
     }
-    Some(v)
+    Some(x)
 }
 
-fn text_of(q: &Question, c: &Cell) -> Option<String> {
-    let s = match c {
-        Cell::Null => return None,
-        Cell::Int(i) => i.to_string(),
-        Cell::Real(r) => r.to_string(),
-        Cell::Text(t) => t.clone(),
+/// A stored value as text (missing codes read as missing).
+fn text_of_ref<'v>(q: &Question, v: ValueRef<'v>) -> Option<std::borrow::Cow<'v, str>> {
+    use std::borrow::Cow;
+    let s: Cow<'v, str> = match v {
+        ValueRef::Null => return None,
+        ValueRef::Integer(i) => Cow::Owned(i.to_string()),
+        ValueRef::Real(r) => Cow::Owned(r.to_string()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t),
     };
-    if q.missing_code(&s).is_some() {
+    if !q.missing.is_empty() && q.missing_code(&s).is_some() {
         return None;
     }
     Some(s)
@@ -213,13 +202,14 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
                     ExprType::Num | ExprType::Date => Buf::Num(Vec::new()),
                     ExprType::Bool => Buf::Bool(Vec::new()),
                     ExprType::Multi => Buf::Multi(vec![Vec::new(); n_choices]),
-                    ExprType::Text => Buf::Text(Vec::new()),
+                    ExprType::Text => Buf::Text(StringChunkedBuilder::new("".into(), 1024)),
                 }
             })
             .collect()
     };
     let one_wave = if waves.len() == 1 { Some(waves[0]) } else { None };
     // large stores are read in parts, one per core, then put end to end
+    let t_scan = crate::timing::phase("frame: read the store");
     let parts = store.scan_parts(
         def,
         &leaf.id,
@@ -233,38 +223,38 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
             }
             wave_col.push(w);
             for (i, src) in sources.iter().enumerate() {
-                let c = crate::store::cell_at(r, 3 + i)?;
+                let v = r.get_ref(3 + i)?;
                 let q = match src {
                     Source::Answer(q) => *q,
                     Source::Score(_) => {
                         match &mut bufs[i] {
-                            Buf::Num(v) => v.push(match c {
-                                Cell::Real(x) => Some(x),
-                                Cell::Int(x) => Some(x as f64),
+                            Buf::Num(b) => b.push(match v {
+                                ValueRef::Real(x) => Some(x),
+                                ValueRef::Integer(x) => Some(x as f64),
                                 _ => None,
                             }),
-                            Buf::Bool(v) => v.push(match c {
-                                Cell::Int(x) => Some(x != 0),
+                            Buf::Bool(b) => b.push(match v {
+                                ValueRef::Integer(x) => Some(x != 0),
                                 _ => None,
                             }),
-                            Buf::Text(v) => v.push(match c {
-                                Cell::Text(t) => Some(t),
-                                _ => None,
-                            }),
+                            Buf::Text(b) => match v {
+                                ValueRef::Text(t) => b.append_value(String::from_utf8_lossy(t)),
+                                _ => b.append_null(),
+                            },
                             Buf::Multi(_) => {}
                         }
                         continue;
                     }
                 };
                 match &mut bufs[i] {
-                    Buf::Num(v) => v.push(num_of(q, &c)),
-                    Buf::Bool(v) => v.push(match c {
-                        Cell::Int(x) => Some(x != 0),
+                    Buf::Num(b) => b.push(num_of_ref(q, v)),
+                    Buf::Bool(b) => b.push(match v {
+                        ValueRef::Integer(x) => Some(x != 0),
                         _ => None,
                     }),
-                    Buf::Text(v) => v.push(text_of(q, &c)),
+                    Buf::Text(b) => b.append_option(text_of_ref(q, v)),
                     Buf::Multi(ind) => {
-                        let t = text_of(q, &c);
+                        let t = text_of_ref(q, v);
                         let chosen: Vec<usize> = t
                             .as_deref()
                             .map(|s| s.split_whitespace().filter_map(|p| q.choices.as_ref().and_then(|l| l.index_of(p))).collect())
@@ -278,35 +268,51 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
             Ok(())
         },
     )?;
-    let mut parts = parts.into_iter();
-    let (mut wave_col, mut bufs) = parts.next().unwrap_or_else(|| (Vec::new(), new_bufs()));
-    for (w, b) in parts {
-        wave_col.extend(w);
-        for (into, from) in bufs.iter_mut().zip(b) {
-            into.append(from);
-        }
-    }
-    let n = wave_col.len();
-    let mut columns: Vec<Column> = vec![Series::new("wave".into(), wave_col.clone()).into_column()];
-    for (src, b) in sources.iter().zip(bufs) {
-        let name = match src {
-            Source::Answer(q) => q.id.as_str(),
-            Source::Score(d) => d.id.as_str(),
-        };
-        match b {
-            Buf::Num(v) => columns.push(Series::new(name.into(), v).into_column()),
-            Buf::Bool(v) => columns.push(Series::new(name.into(), v).into_column()),
-            Buf::Text(v) => columns.push(Series::new(name.into(), v).into_column()),
-            Buf::Multi(ind) => {
-                let Source::Answer(q) = src else { continue };
-                let codes = q.choices.as_ref().map(|c| c.codes()).unwrap_or_default();
-                for (code, v) in codes.iter().zip(ind) {
-                    columns.push(Series::new(expr::polars::indicator_column(&q.id, code).into(), v).into_column());
+    drop(t_scan);
+    // each part's columns, then put end to end
+    let to_columns = |bufs: Vec<Buf>| -> Vec<Series> {
+        let mut out = Vec::new();
+        for (src, b) in sources.iter().zip(bufs) {
+            let name = match src {
+                Source::Answer(q) => q.id.as_str(),
+                Source::Score(d) => d.id.as_str(),
+            };
+            match b {
+                Buf::Num(v) => out.push(Series::new(name.into(), v)),
+                Buf::Bool(v) => out.push(Series::new(name.into(), v)),
+                Buf::Text(b) => out.push(b.finish().into_series().with_name(name.into())),
+                Buf::Multi(ind) => {
+                    let Source::Answer(q) = src else { continue };
+                    let codes = q.choices.as_ref().map(|c| c.codes()).unwrap_or_default();
+                    for (code, v) in codes.iter().zip(ind) {
+                        out.push(Series::new(expr::polars::indicator_column(&q.id, code).into(), v));
+                    }
                 }
             }
         }
+        out
+    };
+    let mut wave_col: Vec<i64> = Vec::new();
+    let mut series: Vec<Series> = Vec::new();
+    for (w, bufs) in parts {
+        wave_col.extend(w);
+        let cols = to_columns(bufs);
+        if series.is_empty() {
+            series = cols;
+        } else {
+            for (into, from) in series.iter_mut().zip(&cols) {
+                into.append(from).map_err(AnalysisError::polars)?;
+            }
+        }
     }
+    if series.is_empty() {
+        series = to_columns(new_bufs());
+    }
+    let n = wave_col.len();
+    let mut columns: Vec<Column> = vec![Series::new("wave".into(), wave_col.clone()).into_column()];
+    columns.extend(series.into_iter().map(|s| s.into_column()));
     // Area lookup.
+    let _t_geo = crate::timing::phase("frame: areas and derived");
     if !geo.is_empty() {
         let g = def.geography.as_ref().expect("checked above");
         let areas: HashMap<String, crate::store::geo::AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
@@ -319,48 +325,48 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
             HashMap::new()
         };
         let key_col = g.lsoa.clone().or_else(|| g.postcode.clone()).unwrap_or_default();
-        let keys: Vec<Option<String>> = match columns.iter().find(|c| c.name().as_str() == key_col) {
-            Some(c) => c.str().map_err(AnalysisError::polars)?.iter().map(|o| o.map(str::to_string)).collect(),
+        // one lookup per run of equal keys (the persons of a household share its area)
+        let rows: Vec<Option<&crate::store::geo::AreaRow>> = match columns.iter().find(|c| c.name().as_str() == key_col) {
+            Some(c) => {
+                let mut last: Option<(&str, Option<&crate::store::geo::AreaRow>)> = None;
+                c.str()
+                    .map_err(AnalysisError::polars)?
+                    .iter()
+                    .map(|k| {
+                        let k = k?;
+                        if let Some((lk, la)) = last {
+                            if lk == k {
+                                return la;
+                            }
+                        }
+                        let a = match g.lsoa {
+                            Some(_) => areas.get(k),
+                            None => postcodes.get(k).and_then(|l| areas.get(l)),
+                        };
+                        last = Some((k, a));
+                        a
+                    })
+                    .collect()
+            }
             None => vec![None; n],
         };
-        let rows: Vec<Option<&crate::store::geo::AreaRow>> = keys
-            .iter()
-            .map(|k| {
-                k.as_ref().and_then(|k| match g.lsoa {
-                    Some(_) => areas.get(k),
-                    None => postcodes.get(k).and_then(|l| areas.get(l)),
-                })
-            })
-            .collect();
+        let text = |f: fn(&crate::store::geo::AreaRow) -> Option<&str>| -> Vec<Option<&str>> { rows.iter().map(|r| r.and_then(f)).collect() };
+        let num = |f: fn(&crate::store::geo::AreaRow) -> Option<f64>| -> Vec<Option<f64>> { rows.iter().map(|r| r.and_then(f)).collect() };
         for v in &geo {
             let s = match v.as_str() {
-                "lsoa" => Series::new("lsoa".into(), rows.iter().map(|r| r.map(|a| a.lsoa.clone())).collect::<Vec<_>>()),
-                "lsoa_name" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.lsoa_name.clone())).collect::<Vec<_>>()),
-                "ward" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.ward.clone())).collect::<Vec<_>>()),
-                "ward_name" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.ward_name.clone())).collect::<Vec<_>>()),
-                "lad" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.lad.clone())).collect::<Vec<_>>()),
-                "lad_name" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.lad_name.clone())).collect::<Vec<_>>()),
-                "region" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.region.clone())).collect::<Vec<_>>()),
-                "region_name" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.region_name.clone())).collect::<Vec<_>>()),
-                "imd_rank" => Series::new(v.into(), rows.iter().map(|r| r.and_then(|a| a.imd_rank)).collect::<Vec<_>>()),
-                "imd_decile" => Series::new(
-                    v.into(),
-                    rows.iter().map(|r| r.and_then(|a| a.imd_decile.map(|x| x as f64))).collect::<Vec<_>>(),
-                ),
-                "imd_quintile" => Series::new(
-                    v.into(),
-                    rows.iter().map(|r| r.and_then(|a| a.imd_quintile.map(|x| x as f64))).collect::<Vec<_>>(),
-                ),
-                "imd_local_decile" => Series::new(
-                    v.into(),
-                    rows.iter().map(|r| r.and_then(|a| a.imd_local_decile.map(|x| x as f64))).collect::<Vec<_>>(),
-                ),
-                _ => Series::new(
-                    v.into(),
-                    rows.iter()
-                        .map(|r| r.and_then(|a| a.imd_local_decile.map(|x| ((x + 1) / 2) as f64)))
-                        .collect::<Vec<_>>(),
-                ),
+                "lsoa" => Series::new("lsoa".into(), text(|a| Some(a.lsoa.as_str()))),
+                "lsoa_name" => Series::new(v.into(), text(|a| a.lsoa_name.as_deref())),
+                "ward" => Series::new(v.into(), text(|a| a.ward.as_deref())),
+                "ward_name" => Series::new(v.into(), text(|a| a.ward_name.as_deref())),
+                "lad" => Series::new(v.into(), text(|a| a.lad.as_deref())),
+                "lad_name" => Series::new(v.into(), text(|a| a.lad_name.as_deref())),
+                "region" => Series::new(v.into(), text(|a| a.region.as_deref())),
+                "region_name" => Series::new(v.into(), text(|a| a.region_name.as_deref())),
+                "imd_rank" => Series::new(v.into(), num(|a| a.imd_rank)),
+                "imd_decile" => Series::new(v.into(), num(|a| a.imd_decile.map(|x| x as f64))),
+                "imd_quintile" => Series::new(v.into(), num(|a| a.imd_quintile.map(|x| x as f64))),
+                "imd_local_decile" => Series::new(v.into(), num(|a| a.imd_local_decile.map(|x| x as f64))),
+                _ => Series::new(v.into(), num(|a| a.imd_local_decile.map(|x| ((x + 1) / 2) as f64))),
             };
             if !columns.iter().any(|c| c.name().as_str() == v) {
                 columns.push(s.into_column());

@@ -12,7 +12,7 @@ pub mod frame;
 
 use std::collections::BTreeMap;
 
-use polars::prelude::{DataType, IntoLazy};
+use polars::prelude::{DataType, IdxCa, IdxSize, IntoLazy};
 use serde::Serialize;
 
 use crate::schema::expr::{self, ExprType};
@@ -659,8 +659,11 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
     };
     vars.sort();
     vars.dedup();
+    let t_load = crate::timing::phase("analysis: load the frame");
     let fr = frame::load(store, &def, &vars, &req.waves)?;
-    let df = fr.df;
+    drop(t_load);
+    let mut df = fr.df;
+    let mut row_waves = fr.waves;
     let n = df.height();
     if n == 0 {
         return Err(AnalysisError::NoData(if req.waves.is_empty() {
@@ -669,8 +672,35 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
             format!(" in wave(s) {:?}", req.waves)
         }));
     }
-    let design = build_design(&def, &df, &fr.waves, req.ultimate_cluster)?;
-    let mut waves: Vec<i64> = fr.waves.clone();
+    // only what the request names (the items behind recomputed scores are no longer needed)
+    let keep: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| {
+            c == "wave"
+                || vars
+                    .iter()
+                    .any(|v| v == c || c.strip_prefix(v.as_str()).is_some_and(|rest| rest.starts_with(':')))
+        })
+        .collect();
+    if keep.len() < df.width() {
+        df = df.select(keep).map_err(AnalysisError::polars)?;
+    }
+    let t_design = crate::timing::phase("analysis: build the design");
+    let mut design = build_design(&def, &df, &row_waves, req.ultimate_cluster)?;
+    // Put the rows in the design's order once: the variance passes (one per outcome and
+    // grouping) then read every column sequentially instead of jumping about.
+    if let Some(order) = design.row_order() {
+        let _t = crate::timing::phase("analysis: rows in design order");
+        let idx = IdxCa::from_vec("".into(), order.iter().map(|&i| i as IdxSize).collect());
+        df = df.take(&idx).map_err(AnalysisError::polars)?;
+        row_waves = order.iter().map(|&i| row_waves[i as usize]).collect();
+        design = build_design(&def, &df, &row_waves, req.ultimate_cluster)?;
+    }
+    drop(t_design);
+    let t_groups = crate::timing::phase("analysis: groupings");
+    let mut waves: Vec<i64> = row_waves.clone();
     waves.sort_unstable();
     waves.dedup();
     // The subpopulation mask.
@@ -710,6 +740,8 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
         }
         groupings.push((b.clone(), Grouping::from_options(&codes, levels.len().max(1))?, levels));
     }
+    drop(t_groups);
+    let _t_est = crate::timing::phase("analysis: estimate");
     let mut rows: Vec<Row> = Vec::new();
     let mut warnings = Vec::new();
     let disc = &def.disclosure;

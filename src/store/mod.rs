@@ -623,13 +623,27 @@ impl Store {
     /// connections (one per core, for large tables): each part gets its own state from `make`,
     /// and the states come back in row order. When another process commits while the parts are
     /// being read (they would not then see one state of the store), it reads again in one pass.
-    #[allow(clippy::too_many_arguments)]
     pub fn scan_parts<S: Send>(
         &self,
         def: &Definition,
         unit: &str,
         columns: &[(String, String)],
         wave: Option<i64>,
+        make: impl Fn() -> S + Sync,
+        row: impl Fn(&mut S, &rusqlite::Row<'_>) -> rusqlite::Result<()> + Sync,
+    ) -> Result<Vec<S>, StoreError> {
+        self.scan_parts_from(def, unit, columns, wave, 200_000, make, row)
+    }
+
+    /// [`Store::scan_parts`], reading in parts only from `min_rows` rows (by row id span) up.
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan_parts_from<S: Send>(
+        &self,
+        def: &Definition,
+        unit: &str,
+        columns: &[(String, String)],
+        wave: Option<i64>,
+        min_rows: i64,
         make: impl Fn() -> S + Sync,
         row: impl Fn(&mut S, &rusqlite::Row<'_>) -> rusqlite::Result<()> + Sync,
     ) -> Result<Vec<S>, StoreError> {
@@ -646,7 +660,7 @@ impl Store {
             Ok(vec![s])
         };
         let (Some(lo), Some(hi)) = (lo, hi) else { return one_pass() };
-        if threads < 2 || hi - lo < 200_000 {
+        if threads < 2 || hi - lo < min_rows {
             return one_pass();
         }
         let base = scan_sql(def, unit, columns, wave.is_some());

@@ -277,6 +277,16 @@ impl Design {
         Ok(design)
     }
 
+    /// The rows in the design's order (grouped by PSU and every later stage's unit), or None
+    /// when they already are: data put in this order is then read sequentially by every pass.
+    pub fn row_order(&self) -> Option<&[u32]> {
+        if self.order.iter().enumerate().all(|(i, &r)| i as u32 == r) {
+            None
+        } else {
+            Some(&self.order)
+        }
+    }
+
     fn build_stage(
         &self,
         k: usize,
