@@ -245,27 +245,64 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
         path: path.display().to_string(),
         source,
     };
-    let file = File::create(path).map_err(io)?;
-    let mut sink = Sink::new(opts.format, BufWriter::with_capacity(1 << 20, file), &cols, path)?;
-    let mut count = 0u64;
-    let mut err: Option<ExportError> = None;
-    let mut row: Vec<Cell> = vec![Cell::Null; cols.len()];
-    store.scan(def, &unit.id, &scan_cols, opts.wave, |r| {
-        if err.is_some() {
-            return Ok(());
-        }
-        let area = match lsoa_idx {
+    let area_of = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Option<&crate::store::geo::AreaRow>> {
+        Ok(match lsoa_idx {
             Some(i) => match r.get_ref(3 + i)? {
                 rusqlite::types::ValueRef::Text(s) => std::str::from_utf8(s).ok().and_then(|l| areas.get(l)),
                 _ => None,
             },
             None => None,
-        };
+        })
+    };
+    let mut sink = Sink::new(opts.format, BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?), &cols, path)?;
+    let mut count = 0u64;
+    let mut err: Option<ExportError> = None;
+    if let Sink::Parquet(ps, _) = &mut sink {
+        // chunks of rows read on several connections at once, written in order
+        let kinds = ps.cols.clone();
+        let consistent = store.scan_chunks(
+            def,
+            &unit.id,
+            &scan_cols,
+            opts.wave,
+            BATCH as i64,
+            || Batch::new(&kinds),
+            |b, r| b.push_row(r, &cols, area_of(r)?),
+            |b| {
+                count += b.rows as u64;
+                match ps.send(b) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        err = Some(e);
+                        false
+                    }
+                }
+            },
+        )?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if consistent {
+            sink.finish()?;
+            write_codebook(def, &units, &cols, path, opts)?;
+            return Ok(count);
+        }
+        // another process wrote meanwhile: start again in one pass
+        let _ = sink.finish();
+        sink = Sink::new(opts.format, BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?), &cols, path)?;
+        count = 0;
+    }
+    let mut row: Vec<Cell> = vec![Cell::Null; cols.len()];
+    store.scan(def, &unit.id, &scan_cols, opts.wave, |r| {
+        if err.is_some() {
+            return Ok(());
+        }
+        let area = area_of(r)?;
         count += 1;
         if let Sink::Parquet(ps, _) = &mut sink {
             // typed values straight from the row: no cell or string per value
-            ps.push_row(r, &cols, area)?;
-            if ps.rows >= BATCH {
+            ps.batch.push_row(r, &cols, area)?;
+            if ps.batch.rows >= BATCH {
                 if let Err(e) = ps.flush() {
                     err = Some(e);
                 }
@@ -301,8 +338,14 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
         return Err(e);
     }
     sink.finish()?;
+    write_codebook(def, &units, &cols, path, opts)?;
+    Ok(count)
+}
+
+/// Writes `<path>.schema.json` when asked.
+fn write_codebook(def: &Definition, units: &[&Unit], cols: &[OutCol], path: &Path, opts: &ExportOptions) -> Result<(), ExportError> {
     if opts.codebook {
-        let cb = codebook(def, &units, &cols);
+        let cb = codebook(def, units, cols);
         let mut p = path.as_os_str().to_owned();
         p.push(".schema.json");
         std::fs::write(&p, serde_json::to_string_pretty(&cb).unwrap_or_default()).map_err(|source| ExportError::Io {
@@ -310,7 +353,7 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
             source,
         })?;
     }
-    Ok(count)
+    Ok(())
 }
 
 /// A Frictionless Table Schema for the exported columns, with value labels.
@@ -427,11 +470,64 @@ fn geo_field(g: &str) -> GeoField {
 /// thread that encodes, compresses and writes it while the next one is read.
 struct ParquetSink {
     cols: Vec<(String, Kind)>,
-    bufs: Vec<Buf>,
-    rows: usize,
+    /// Rows read one by one (the sequential path), sent when full.
+    batch: Batch,
     path: String,
     batches: Option<std::sync::mpsc::SyncSender<DataFrame>>,
     encoder: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+/// Rows gathered for one Parquet row group, column by column.
+struct Batch {
+    bufs: Vec<Buf>,
+    rows: usize,
+}
+
+impl Batch {
+    fn new(cols: &[(String, Kind)]) -> Batch {
+        Batch {
+            bufs: cols.iter().map(|(name, kind)| Buf::new(*kind, name)).collect(),
+            rows: 0,
+        }
+    }
+
+    /// Appends one scanned row (`cols` say where each value comes from).
+    fn push_row(&mut self, r: &rusqlite::Row<'_>, cols: &[OutCol], area: Option<&crate::store::geo::AreaRow>) -> rusqlite::Result<()> {
+        for (b, c) in self.bufs.iter_mut().zip(cols) {
+            match &c.src {
+                Src::Wave => b.push_ref(r.get_ref(1)?),
+                Src::Version => b.push_ref(r.get_ref(2)?),
+                Src::Uuid => b.push_ref(r.get_ref(0)?),
+                Src::Data(i) => b.push_ref(r.get_ref(3 + i)?),
+                Src::Geo(g) => match area {
+                    None => b.push_text(None),
+                    Some(a) => match g {
+                        GeoField::Text(f) => b.push_text(f(a)),
+                        GeoField::Num(f) => b.push_num(f(a)),
+                    },
+                },
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn into_frame(self, cols: &[(String, Kind)]) -> PolarsResult<DataFrame> {
+        let columns: Vec<Column> = cols
+            .iter()
+            .zip(self.bufs)
+            .map(|((name, _), b)| {
+                let s = match b {
+                    Buf::Int(v) => Series::new(name.as_str().into(), v),
+                    Buf::Real(v) => Series::new(name.as_str().into(), v),
+                    Buf::Text(v) => v.finish().into_series(),
+                    Buf::Bool(v) => Series::new(name.as_str().into(), v),
+                };
+                s.into_column()
+            })
+            .collect();
+        DataFrame::new(self.rows, columns)
+    }
 }
 
 enum Buf {
@@ -566,8 +662,7 @@ impl<W: Write + Send + 'static> Sink<W> {
                 Sink::Parquet(
                     Box::new(ParquetSink {
                         cols: cols.iter().map(|c| (c.name.clone(), c.kind)).collect(),
-                        bufs: cols.iter().map(|c| Buf::new(c.kind, &c.name)).collect(),
-                        rows: 0,
+                        batch: Batch::new(&cols.iter().map(|c| (c.name.clone(), c.kind)).collect::<Vec<_>>()),
                         path: p,
                         batches: Some(tx),
                         encoder: Some(encoder),
@@ -600,7 +695,7 @@ impl<W: Write + Send + 'static> Sink<W> {
                 writeln!(w, "{line}").map_err(|source| ExportError::Io { path: p.clone(), source })
             }
             Sink::Parquet(ps, _) => {
-                for (b, c) in ps.bufs.iter_mut().zip(row) {
+                for (b, c) in ps.batch.bufs.iter_mut().zip(row) {
                     match c {
                         Cell::Null => b.push_text(None),
                         Cell::Int(x) => b.push_num(Some(*x as f64)),
@@ -608,8 +703,8 @@ impl<W: Write + Send + 'static> Sink<W> {
                         Cell::Text(s) => b.push_text(Some(s)),
                     }
                 }
-                ps.rows += 1;
-                if ps.rows >= BATCH {
+                ps.batch.rows += 1;
+                if ps.batch.rows >= BATCH {
                     ps.flush()?;
                 }
                 Ok(())
@@ -627,27 +722,6 @@ impl<W: Write + Send + 'static> Sink<W> {
 }
 
 impl ParquetSink {
-    /// Appends one scanned row (`cols` say where each value comes from).
-    fn push_row(&mut self, r: &rusqlite::Row<'_>, cols: &[OutCol], area: Option<&crate::store::geo::AreaRow>) -> rusqlite::Result<()> {
-        for (b, c) in self.bufs.iter_mut().zip(cols) {
-            match &c.src {
-                Src::Wave => b.push_ref(r.get_ref(1)?),
-                Src::Version => b.push_ref(r.get_ref(2)?),
-                Src::Uuid => b.push_ref(r.get_ref(0)?),
-                Src::Data(i) => b.push_ref(r.get_ref(3 + i)?),
-                Src::Geo(g) => match area {
-                    None => b.push_text(None),
-                    Some(a) => match g {
-                        GeoField::Text(f) => b.push_text(f(a)),
-                        GeoField::Num(f) => b.push_num(f(a)),
-                    },
-                },
-            }
-        }
-        self.rows += 1;
-        Ok(())
-    }
-
     fn err(&self, message: String) -> ExportError {
         ExportError::Parquet {
             path: self.path.clone(),
@@ -655,27 +729,12 @@ impl ParquetSink {
         }
     }
 
-    /// Hands the rows gathered so far to the encoding thread.
-    fn flush(&mut self) -> Result<(), ExportError> {
-        if self.rows == 0 {
+    /// Hands a batch to the encoding thread.
+    fn send(&mut self, batch: Batch) -> Result<(), ExportError> {
+        if batch.rows == 0 {
             return Ok(());
         }
-        let columns: Vec<Column> = self
-            .cols
-            .iter()
-            .zip(self.bufs.iter_mut())
-            .map(|((name, kind), b)| {
-                let s = match std::mem::replace(b, Buf::new(*kind, name)) {
-                    Buf::Int(v) => Series::new(name.as_str().into(), v),
-                    Buf::Real(v) => Series::new(name.as_str().into(), v),
-                    Buf::Text(v) => v.finish().into_series(),
-                    Buf::Bool(v) => Series::new(name.as_str().into(), v),
-                };
-                s.into_column()
-            })
-            .collect();
-        let df = DataFrame::new(self.rows, columns).map_err(|e| self.err(e.to_string()))?;
-        self.rows = 0;
+        let df = batch.into_frame(&self.cols).map_err(|e| self.err(e.to_string()))?;
         let sent = self.batches.as_ref().map(|tx| tx.send(df).is_ok()).unwrap_or(false);
         if !sent {
             // the encoder stopped: its error says why
@@ -684,9 +743,15 @@ impl ParquetSink {
         Ok(())
     }
 
+    /// Hands the rows gathered one by one to the encoding thread.
+    fn flush(&mut self) -> Result<(), ExportError> {
+        let full = std::mem::replace(&mut self.batch, Batch::new(&self.cols));
+        self.send(full)
+    }
+
     /// Writes the last rows and waits for the file to be complete.
     fn finish(&mut self) -> Result<(), ExportError> {
-        if self.rows > 0 && self.batches.is_some() {
+        if self.batch.rows > 0 && self.batches.is_some() {
             self.flush()?;
         }
         self.batches = None;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use polars::prelude::{ParquetReader, SerReader};
+use polars::prelude::{AnyValue, ParquetReader, SerReader};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::common::*;
@@ -516,6 +516,24 @@ fn export_then_import_gives_the_same_data() {
     let uuids = df.column("person_uuid").unwrap().str().unwrap().clone();
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(uuids.get(i), Some(&row[uuid_col]), "row {i}");
+    }
+    // and every value: numbers as numbers, booleans, text, missing as empty
+    for (j, name) in header.iter().enumerate() {
+        let col = df.column(name).unwrap().as_materialized_series().clone();
+        for (i, row) in rows.iter().enumerate() {
+            let csv = &row[j];
+            let v = col.get(i).unwrap();
+            let same = match v {
+                AnyValue::Null => csv.is_empty(),
+                AnyValue::Boolean(b) => csv == if b { "1" } else { "0" },
+                AnyValue::Int64(x) => csv.parse::<f64>().ok() == Some(x as f64),
+                AnyValue::Float64(x) => csv.parse::<f64>().ok() == Some(x),
+                AnyValue::String(s) => csv == s,
+                AnyValue::StringOwned(ref s) => csv == s.as_str(),
+                ref other => panic!("column {name}: unexpected {other:?}"),
+            };
+            assert!(same, "column {name}, row {i}: parquet {v:?}, csv {csv:?}");
+        }
     }
 }
 

@@ -364,3 +364,76 @@ fn par_map_keeps_the_order_of_its_items() {
     assert_eq!(out, items.iter().map(|x| x * x).collect::<Vec<_>>());
     assert!(hearth::analysis::par_map(&[] as &[u64], |x| *x).is_empty());
 }
+
+#[test]
+fn a_scan_in_chunks_hands_over_every_record_once_in_order() {
+    let d = tempdir();
+    let p = d.path();
+    let def = survey_definition();
+    ok(
+        p,
+        &["simulate", def.to_str().unwrap(), "--households", "300", "--seed", "3", "--out", "sim.csv"],
+    );
+    ok(p, &["init", "s.db", "--definition", def.to_str().unwrap()]);
+    ok(p, &["import", "s.db", "--wave", "1", "sim.csv"]);
+    let store = hearth::store::Store::open(&p.join("s.db")).unwrap();
+    let defn = store.definition(None).unwrap();
+    let cols = vec![
+        ("household".to_string(), "household_id".to_string()),
+        ("person".to_string(), "person_id".to_string()),
+    ];
+    let mut whole: Vec<(String, Option<String>, Option<i64>)> = Vec::new();
+    store
+        .scan(&defn, "person", &cols, Some(1), |r| {
+            whole.push((r.get(0)?, r.get(3)?, r.get(4)?));
+            Ok(())
+        })
+        .unwrap();
+    for chunk in [7, 100, 100_000] {
+        let mut got: Vec<(String, Option<String>, Option<i64>)> = Vec::new();
+        let mut chunks = 0;
+        let consistent = store
+            .scan_chunks(
+                &defn,
+                "person",
+                &cols,
+                Some(1),
+                chunk,
+                Vec::new,
+                |v: &mut Vec<(String, Option<String>, Option<i64>)>, r| {
+                    v.push((r.get(0)?, r.get(3)?, r.get(4)?));
+                    Ok(())
+                },
+                |v| {
+                    chunks += 1;
+                    got.extend(v);
+                    true
+                },
+            )
+            .unwrap();
+        assert!(consistent);
+        assert_eq!(got, whole, "chunks of {chunk}");
+        assert!(chunks >= whole.len() as i64 / chunk, "{chunks} chunks of {chunk}");
+    }
+    // a sink that stops early stops the readers
+    let mut taken = 0;
+    store
+        .scan_chunks(
+            &defn,
+            "person",
+            &cols,
+            None,
+            10,
+            || 0usize,
+            |n: &mut usize, _| {
+                *n += 1;
+                Ok(())
+            },
+            |_| {
+                taken += 1;
+                taken < 3
+            },
+        )
+        .unwrap();
+    assert_eq!(taken, 3);
+}

@@ -707,6 +707,128 @@ impl Store {
         Ok(out)
     }
 
+    /// Reads a unit's records (as [`Store::scan`]) in chunks of about `chunk_rows` row ids, on
+    /// several connections at once, and hands each chunk's state to `sink` in row order on the
+    /// calling thread (`sink` returns false to stop). Returns false, having handed over
+    /// nothing usable, when another process committed while the chunks were read: the caller
+    /// then reads again with [`Store::scan`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan_chunks<S: Send>(
+        &self,
+        def: &Definition,
+        unit: &str,
+        columns: &[(String, String)],
+        wave: Option<i64>,
+        chunk_rows: i64,
+        make: impl Fn() -> S + Sync,
+        row: impl Fn(&mut S, &rusqlite::Row<'_>) -> rusqlite::Result<()> + Sync,
+        mut sink: impl FnMut(S) -> bool,
+    ) -> Result<bool, StoreError> {
+        use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+        let (lo, hi): (Option<i64>, Option<i64>) = self
+            .conn
+            .query_row(&format!("SELECT min(_rowid), max(_rowid) FROM \"{}\"", unit_table(unit)), [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(self.err())?;
+        let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(true) };
+        let base = scan_sql(def, unit, columns, wave.is_some());
+        let Some(i) = base.find(" ORDER BY") else { return Ok(false) };
+        let (head, tail) = base.split_at(i);
+        let glue = if wave.is_some() { " AND" } else { " WHERE" };
+        let sql = format!("{head}{glue} t0._rowid BETWEEN ?2 AND ?3{tail}");
+        let chunk_rows = chunk_rows.max(1);
+        let n_chunks = (hi - lo) / chunk_rows + 1;
+        let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4) as i64;
+        // readers stay at most this many chunks ahead of the sink
+        let window = readers + 1;
+        let delivered = AtomicI64::new(0);
+        let stop = AtomicBool::new(false);
+        let path = self.path.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<(i64, rusqlite::Result<S>)>();
+        let read = |r: i64, tx: &std::sync::mpsc::Sender<(i64, rusqlite::Result<S>)>| -> rusqlite::Result<bool> {
+            let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            conn.pragma_update(None, "mmap_size", 1i64 << 31)?;
+            let version = |c: &Connection| c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0));
+            let before = version(&conn)?;
+            let mut st = conn.prepare(&sql)?;
+            let mut k = r;
+            while k < n_chunks && !stop.load(Ordering::Relaxed) {
+                while k >= delivered.load(Ordering::Acquire) + window && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                let a = lo + k * chunk_rows;
+                let mut s = make();
+                let res = (|| -> rusqlite::Result<()> {
+                    let mut rows = st.query(params![wave.unwrap_or(0), a, a + chunk_rows - 1])?;
+                    while let Some(x) = rows.next()? {
+                        row(&mut s, x)?;
+                    }
+                    Ok(())
+                })();
+                let failed = res.is_err();
+                if tx.send((k, res.map(|_| s))).is_err() || failed {
+                    break;
+                }
+                k += readers;
+            }
+            Ok(version(&conn)? == before)
+        };
+        let mut outcome: Result<bool, StoreError> = Ok(true);
+        let consistent = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..readers)
+                .map(|r| {
+                    let tx = tx.clone();
+                    let read = &read;
+                    sc.spawn(move || match read(r, &tx) {
+                        Ok(same) => same,
+                        Err(e) => {
+                            // the sink learns of it (and stops waiting for this reader's chunks)
+                            let _ = tx.send((-1, Err(e)));
+                            true
+                        }
+                    })
+                })
+                .collect();
+            drop(tx);
+            let mut pending: std::collections::BTreeMap<i64, S> = std::collections::BTreeMap::new();
+            let mut next = 0i64;
+            for (k, s) in rx.iter() {
+                match s {
+                    Ok(s) => {
+                        pending.insert(k, s);
+                    }
+                    Err(e) => {
+                        outcome = Err(self.err()(e));
+                        stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+                while let Some(s) = pending.remove(&next) {
+                    next += 1;
+                    delivered.store(next, Ordering::Release);
+                    if !sink(s) {
+                        stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            drop(rx);
+            let mut all = true;
+            for h in handles {
+                all &= h.join().expect("a scan thread panicked");
+            }
+            all
+        });
+        outcome?;
+        Ok(consistent)
+    }
+
     /// Appends an entry to the audit log (outside any import).
     pub fn audit(&mut self, action: &str, reason: &str) -> Result<(), StoreError> {
         self.conn
