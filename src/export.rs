@@ -516,12 +516,12 @@ impl Batch {
         let columns: Vec<Column> = cols
             .iter()
             .zip(self.bufs)
-            .map(|((name, _), b)| {
+            .map(|(_, b)| {
                 let s = match b {
-                    Buf::Int(v) => Series::new(name.as_str().into(), v),
-                    Buf::Real(v) => Series::new(name.as_str().into(), v),
-                    Buf::Text(v) => v.finish().into_series(),
-                    Buf::Bool(v) => Series::new(name.as_str().into(), v),
+                    Buf::Int(b) => b.finish().into_series(),
+                    Buf::Real(b) => b.finish().into_series(),
+                    Buf::Text(b) => b.finish().into_series(),
+                    Buf::Bool(b) => b.finish().into_series(),
                 };
                 s.into_column()
             })
@@ -531,19 +531,19 @@ impl Batch {
 }
 
 enum Buf {
-    Int(Vec<Option<i64>>),
-    Real(Vec<Option<f64>>),
+    Int(PrimitiveChunkedBuilder<Int64Type>),
+    Real(PrimitiveChunkedBuilder<Float64Type>),
     Text(StringChunkedBuilder),
-    Bool(Vec<Option<bool>>),
+    Bool(BooleanChunkedBuilder),
 }
 
 impl Buf {
     fn new(kind: Kind, name: &str) -> Buf {
         match kind {
-            Kind::Int => Buf::Int(Vec::with_capacity(BATCH)),
-            Kind::Real => Buf::Real(Vec::with_capacity(BATCH)),
+            Kind::Int => Buf::Int(PrimitiveChunkedBuilder::new(name.into(), BATCH)),
+            Kind::Real => Buf::Real(PrimitiveChunkedBuilder::new(name.into(), BATCH)),
             Kind::Text => Buf::Text(StringChunkedBuilder::new(name.into(), BATCH)),
-            Kind::Bool => Buf::Bool(Vec::with_capacity(BATCH)),
+            Kind::Bool => Buf::Bool(BooleanChunkedBuilder::new(name.into(), BATCH)),
         }
     }
 
@@ -551,17 +551,17 @@ impl Buf {
     fn push_ref(&mut self, v: rusqlite::types::ValueRef<'_>) {
         use rusqlite::types::ValueRef as V;
         match self {
-            Buf::Int(b) => b.push(match v {
+            Buf::Int(b) => b.append_option(match v {
                 V::Integer(x) => Some(x),
                 V::Real(x) => Some(x as i64),
                 _ => None,
             }),
-            Buf::Real(b) => b.push(match v {
+            Buf::Real(b) => b.append_option(match v {
                 V::Integer(x) => Some(x as f64),
                 V::Real(x) => Some(x),
                 _ => None,
             }),
-            Buf::Bool(b) => b.push(match v {
+            Buf::Bool(b) => b.append_option(match v {
                 V::Integer(x) => Some(x != 0),
                 _ => None,
             }),
@@ -580,18 +580,18 @@ impl Buf {
     fn push_text(&mut self, v: Option<&str>) {
         match self {
             Buf::Text(b) => b.append_option(v),
-            Buf::Int(b) => b.push(v.and_then(|s| s.parse().ok())),
-            Buf::Real(b) => b.push(v.and_then(|s| s.parse().ok())),
-            Buf::Bool(b) => b.push(None),
+            Buf::Int(b) => b.append_option(v.and_then(|s| s.parse().ok())),
+            Buf::Real(b) => b.append_option(v.and_then(|s| s.parse().ok())),
+            Buf::Bool(b) => b.append_null(),
         }
     }
 
     fn push_num(&mut self, v: Option<f64>) {
         match self {
-            Buf::Int(b) => b.push(v.map(|x| x as i64)),
-            Buf::Real(b) => b.push(v),
+            Buf::Int(b) => b.append_option(v.map(|x| x as i64)),
+            Buf::Real(b) => b.append_option(v),
             Buf::Text(b) => b.append_option(v.map(|x| cell_text(&Cell::Real(x), Kind::Text))),
-            Buf::Bool(b) => b.push(None),
+            Buf::Bool(b) => b.append_null(),
         }
     }
 }

@@ -198,6 +198,24 @@ fn a_new_definition_version_migrates_and_keeps_earlier_versions() {
         err.contains("w2bad.csv:2:16: record household_id=N2/person_id=1: question 'sleep_hours': value '30'"),
         "{err}"
     );
+    // a file written before version 2 lacks its columns: refused with a hint, then taken with
+    // --allow-missing-columns (the new questions unanswered)
+    let old_header = "household_id,area,rooms,notes,contact_name,person_id,age,sex,smoker,cigarettes,visit_date,height,activities,comment";
+    std::fs::write(p.join("old.csv"), format!("{old_header}\nN3,1,2,,Al,1,40,1,no,,2020-01-01,,,\n")).unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let err = fails(p, &["import", "s.db", "--wave", "2", "old.csv"], 1);
+    assert!(err.contains("sleep_hours") && err.contains("--allow-missing-columns"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "a refused file changes nothing");
+    let out = ok(p, &["import", "s.db", "--wave", "2", "--allow-missing-columns", "old.csv"]);
+    assert!(out.contains("added 1 household, 1 person"), "{out}");
+    assert_eq!(count(&db, "SELECT count(*) FROM u_person WHERE _version = 2 AND sleep_hours IS NULL"), 1);
+    // a Parquet file is named as such, not read as a broken CSV
+    ok(p, &["export", "s.db", "--format", "parquet", "--out", "all.parquet"]);
+    std::fs::copy(p.join("all.parquet"), p.join("all.csv")).unwrap();
+    for f in ["all.parquet", "all.csv"] {
+        let err = fails(p, &["import", "s.db", "--wave", "3", f], 1);
+        assert!(err.contains("a Parquet file: import reads CSV or JSON Lines"), "{err}");
+    }
     // the same version again, or an older one, is refused
     let err = fails(p, &["definition", "add", "s.db", "v2.yaml"], 1);
     assert!(err.contains("version 2 is not newer than the store's latest version 2"), "{err}");
@@ -210,7 +228,7 @@ fn a_new_definition_version_migrates_and_keeps_earlier_versions() {
     });
     std::fs::write(p.join("v3.yaml"), v3).unwrap();
     ok(p, &["definition", "add", "s.db", "v3.yaml"]);
-    assert_eq!(count(&db, "SELECT count(*) FROM u_person"), 7, "no data lost");
+    assert_eq!(count(&db, "SELECT count(*) FROM u_person"), 8, "no data lost");
     assert_eq!(integrity(&db), "ok");
 }
 

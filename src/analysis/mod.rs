@@ -12,7 +12,7 @@ pub mod frame;
 
 use std::collections::BTreeMap;
 
-use polars::prelude::{DataType, IdxCa, IdxSize, IntoLazy};
+use polars::prelude::{DataFrame, DataType, IdxCa, IdxSize, IntoLazy};
 use serde::Serialize;
 
 use crate::schema::expr::{self, ExprType};
@@ -589,6 +589,22 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
     out.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Builds the design and puts the frame's rows (and their waves) in its order, grouped by PSU:
+/// every variance pass (one per outcome and grouping) then reads the columns sequentially
+/// instead of jumping about. Estimates are those of the frame as given (sums in another order).
+pub fn design_in_order(def: &Definition, df: DataFrame, waves: Vec<i64>, ultimate_cluster: bool) -> Result<(DataFrame, Vec<i64>, Design), AnalysisError> {
+    let design = build_design(def, &df, &waves, ultimate_cluster)?;
+    let Some(order) = design.row_order() else {
+        return Ok((df, waves, design));
+    };
+    let _t = crate::timing::phase("analysis: rows in design order");
+    let idx = IdxCa::from_vec("".into(), order.iter().map(|&i| i as IdxSize).collect());
+    let df = df.take(&idx).map_err(AnalysisError::polars)?;
+    let waves: Vec<i64> = order.iter().map(|&i| waves[i as usize]).collect();
+    let design = build_design(def, &df, &waves, ultimate_cluster)?;
+    Ok((df, waves, design))
+}
+
 /// Runs an analysis on a store.
 pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> {
     let def = store.definition(None)?;
@@ -663,7 +679,7 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
     let fr = frame::load(store, &def, &vars, &req.waves)?;
     drop(t_load);
     let mut df = fr.df;
-    let mut row_waves = fr.waves;
+    let row_waves = fr.waves;
     let n = df.height();
     if n == 0 {
         return Err(AnalysisError::NoData(if req.waves.is_empty() {
@@ -688,16 +704,7 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
         df = df.select(keep).map_err(AnalysisError::polars)?;
     }
     let t_design = crate::timing::phase("analysis: build the design");
-    let mut design = build_design(&def, &df, &row_waves, req.ultimate_cluster)?;
-    // Put the rows in the design's order once: the variance passes (one per outcome and
-    // grouping) then read every column sequentially instead of jumping about.
-    if let Some(order) = design.row_order() {
-        let _t = crate::timing::phase("analysis: rows in design order");
-        let idx = IdxCa::from_vec("".into(), order.iter().map(|&i| i as IdxSize).collect());
-        df = df.take(&idx).map_err(AnalysisError::polars)?;
-        row_waves = order.iter().map(|&i| row_waves[i as usize]).collect();
-        design = build_design(&def, &df, &row_waves, req.ultimate_cluster)?;
-    }
+    let (df, row_waves, design) = design_in_order(&def, df, row_waves, req.ultimate_cluster)?;
     drop(t_design);
     let t_groups = crate::timing::phase("analysis: groupings");
     let mut waves: Vec<i64> = row_waves.clone();

@@ -36,6 +36,9 @@ pub struct ImportOptions {
     pub progress: bool,
     /// Checks an LSOA code against loaded geography (None: format check only).
     pub lsoa_check: Option<super::areas::LsoaCheck>,
+    /// Take questions that have no column as unanswered (a file written before a definition
+    /// version added them) instead of refusing the file.
+    pub allow_missing_columns: bool,
 }
 
 impl Default for ImportOptions {
@@ -47,6 +50,7 @@ impl Default for ImportOptions {
             by: crate::store::default_user(),
             progress: false,
             lsoa_check: None,
+            allow_missing_columns: false,
         }
     }
 }
@@ -390,6 +394,18 @@ fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Result<Box<dy
         n: counter,
     });
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let mut magic = [0u8; 4];
+    let is_parquet = ext == "parquet" || (File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"PAR1");
+    if is_parquet {
+        return Err(CaptureError::Invalid {
+            problems: vec![RowProblem::line(
+                &name,
+                1,
+                "a Parquet file: import reads CSV or JSON Lines (to move responses between stores, export with --format csv or jsonl)".into(),
+            )],
+            total: 1,
+        });
+    }
     if ext == "jsonl" || ext == "ndjson" || ext == "json" {
         let mut header: Vec<String> = Vec::new();
         for u in &def.units {
@@ -460,7 +476,7 @@ struct Plan {
     uuid_col: Vec<Option<usize>>,
 }
 
-fn plan(file: &str, header: &[String], def: &Definition, lineage: &[&Unit], json: bool) -> Result<Plan, Vec<RowProblem>> {
+fn plan(file: &str, header: &[String], def: &Definition, lineage: &[&Unit], json: bool, allow_missing: bool) -> Result<Plan, Vec<RowProblem>> {
     let mut problems = Vec::new();
     let p = |column: Option<usize>, message: String| RowProblem {
         file: file.to_string(),
@@ -509,7 +525,7 @@ fn plan(file: &str, header: &[String], def: &Definition, lineage: &[&Unit], json
                 format!("missing column '{}': the key of unit '{}', needed to place each row", u.key, u.id),
             ));
         }
-        if full && d <= depth && !json {
+        if full && d <= depth && !json && !allow_missing {
             let missing: Vec<&str> = u
                 .questions
                 .iter()
@@ -521,7 +537,7 @@ fn plan(file: &str, header: &[String], def: &Definition, lineage: &[&Unit], json
                 problems.push(p(
                     None,
                     format!(
-                        "missing column(s) for unit '{}': {} (an unanswered question still needs its column, left empty)",
+                        "missing column(s) for unit '{}': {} (an unanswered question still needs its column, left empty; for a file written before a definition version added questions, use --allow-missing-columns)",
                         u.id,
                         missing.join(", ")
                     ),
@@ -1204,14 +1220,14 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
         let header = rows.header().to_vec();
         let plan = if json {
             // JSON Lines: the deepest unit whose key any line has decides; assume the leaf.
-            let mut pl = plan(&name, &header, &def, &lineage, true);
+            let mut pl = plan(&name, &header, &def, &lineage, true, true);
             if let Ok(p) = &mut pl {
                 p.depth = lineage.len() - 1;
                 p.has_questions = vec![true; lineage.len()];
             }
             pl
         } else {
-            plan(&name, &header, &def, &lineage, false)
+            plan(&name, &header, &def, &lineage, false, opts.allow_missing_columns)
         };
         match plan {
             Ok(p) => sources.push((rows, p, name)),

@@ -24,6 +24,10 @@ pub struct Args {
     /// Who captured the data (default $HEARTH_USER or $USER).
     #[arg(long)]
     pub by: Option<String>,
+    /// Take questions that have no column in the file as unanswered (a file written before a
+    /// definition version added them); required questions still need their answers.
+    #[arg(long)]
+    pub allow_missing_columns: bool,
 }
 
 /// Runs `import`.
@@ -34,6 +38,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         skip_invalid: a.skip_invalid,
         rejects: a.rejects,
         progress: std::io::stderr().is_terminal(),
+        allow_missing_columns: a.allow_missing_columns,
         ..Default::default()
     };
     if let Some(by) = a.by {
