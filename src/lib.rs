@@ -21,6 +21,7 @@
 //! | [`report`] | tables, CSV, JSON and Markdown output; computes nothing |
 //! | [`export`] | stored responses to CSV, JSON Lines and Parquet, with a codebook |
 //! | [`simulate`] | seeded synthetic responses for any definition |
+//! | [`timing`] | `HEARTH_TIMING` phase timings on stderr, for benchmarks |
 //! | [`demo`] | the tour `hearth demo` runs |
 //!
 //! # Example: from definition text to a weighted estimate
