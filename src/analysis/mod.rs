@@ -589,15 +589,59 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
     out.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Builds the design and puts the frame's rows (and their waves) in its order, grouped by PSU:
-/// every variance pass (one per outcome and grouping) then reads the columns sequentially
-/// instead of jumping about. Estimates are those of the frame as given (sums in another order).
+/// A design built over rows put in its order (grouped by PSU and every later stage's unit), so
+/// that every variance pass (one per outcome and grouping) reads its vectors sequentially
+/// instead of jumping about. The frame keeps its order: values taken from it for the design
+/// (outcomes, grouping codes, masks) go through [`Ordered::rows`]. Estimates are those of the
+/// frame as given (sums taken in another order).
+pub struct Ordered {
+    /// The design, over the rows in its order.
+    pub design: Design,
+    /// Frame row of each design row, when that is not the identity.
+    order: Option<Vec<u32>>,
+}
+
+impl Ordered {
+    /// Values given per frame row, in the design's row order.
+    pub fn rows<T: Clone>(&self, v: Vec<T>) -> Vec<T> {
+        match &self.order {
+            None => v,
+            Some(order) => order.iter().map(|&i| v[i as usize].clone()).collect(),
+        }
+    }
+}
+
+/// Builds the design over the frame's rows put in the design's order (see [`Ordered`]): only
+/// the design's own columns are reordered to build it.
+pub fn ordered_design(def: &Definition, df: &DataFrame, waves: &[i64], ultimate_cluster: bool) -> Result<Ordered, AnalysisError> {
+    let design = build_design(def, df, waves, ultimate_cluster)?;
+    let Some(order) = design.row_order().map(<[u32]>::to_vec) else {
+        return Ok(Ordered { design, order: None });
+    };
+    let _t = crate::timing::phase("analysis: design rows in order");
+    let mut cols: Vec<String> = Vec::new();
+    if let Some(d) = &def.design {
+        cols.extend(d.weight.clone());
+        cols.extend(d.strata.clone());
+        cols.extend(d.psu.iter().cloned());
+        cols.extend(d.fpc.iter().filter_map(|f| if let Fpc::Column(c) = f { Some(c.clone()) } else { None }));
+    }
+    cols.sort();
+    cols.dedup();
+    let idx = IdxCa::from_vec("".into(), order.iter().map(|&i| i as IdxSize).collect());
+    let part = df.select(cols).map_err(AnalysisError::polars)?.take(&idx).map_err(AnalysisError::polars)?;
+    let w: Vec<i64> = order.iter().map(|&i| waves[i as usize]).collect();
+    let design = build_design(def, &part, &w, ultimate_cluster)?;
+    Ok(Ordered { design, order: Some(order) })
+}
+
+/// Builds the design and puts the whole frame's rows (and their waves) in its order: for
+/// callers that take many vectors from the frame themselves (benchmarks).
 pub fn design_in_order(def: &Definition, df: DataFrame, waves: Vec<i64>, ultimate_cluster: bool) -> Result<(DataFrame, Vec<i64>, Design), AnalysisError> {
     let design = build_design(def, &df, &waves, ultimate_cluster)?;
     let Some(order) = design.row_order() else {
         return Ok((df, waves, design));
     };
-    let _t = crate::timing::phase("analysis: rows in design order");
     let idx = IdxCa::from_vec("".into(), order.iter().map(|&i| i as IdxSize).collect());
     let df = df.take(&idx).map_err(AnalysisError::polars)?;
     let waves: Vec<i64> = order.iter().map(|&i| waves[i as usize]).collect();
@@ -704,7 +748,8 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
         df = df.select(keep).map_err(AnalysisError::polars)?;
     }
     let t_design = crate::timing::phase("analysis: build the design");
-    let (df, row_waves, design) = design_in_order(&def, df, row_waves, req.ultimate_cluster)?;
+    let ordered = ordered_design(&def, &df, &row_waves, req.ultimate_cluster)?;
+    let design = &ordered.design;
     drop(t_design);
     let t_groups = crate::timing::phase("analysis: groupings");
     let mut waves: Vec<i64> = row_waves.clone();
@@ -733,7 +778,7 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
     let mut groupings: Vec<(Vec<String>, Grouping, Vec<Vec<Level>>)> = Vec::new();
     {
         let codes: Vec<Option<u32>> = (0..n).map(|i| if mask.as_ref().is_none_or(|m| m[i]) { Some(0) } else { None }).collect();
-        groupings.push((Vec::new(), Grouping::from_options(&codes, 1)?, vec![Vec::new()]));
+        groupings.push((Vec::new(), Grouping::from_options(&ordered.rows(codes), 1)?, vec![Vec::new()]));
     }
     for b in &req.by {
         let factors: Vec<Factor> = b.iter().map(|v| factorize(&df, v, &def)).collect::<Result<_, _>>()?;
@@ -745,7 +790,7 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                 }
             }
         }
-        groupings.push((b.clone(), Grouping::from_options(&codes, levels.len().max(1))?, levels));
+        groupings.push((b.clone(), Grouping::from_options(&ordered.rows(codes), levels.len().max(1))?, levels));
     }
     drop(t_groups);
     let _t_est = crate::timing::phase("analysis: estimate");
@@ -779,7 +824,7 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                         None => f64::NAN,
                     })
                     .collect();
-                targets.push((Some(std::mem::replace(&mut levels[i], Level::Int(0))), y));
+                targets.push((Some(std::mem::replace(&mut levels[i], Level::Int(0))), ordered.rows(y)));
             }
         } else {
             if is_text {
@@ -789,10 +834,10 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
             }
             // a proportion of a boolean is the share of `true`, reported as that category
             let cat = if req.stat == Stat::Proportion { Some(Level::Bool(true)) } else { None };
-            targets.push((cat, f64_column(&df, outcome)?));
+            targets.push((cat, ordered.rows(f64_column(&df, outcome)?)));
         }
         let den = match &req.denominator {
-            Some(d) => Some(f64_column(&df, d)?),
+            Some(d) => Some(ordered.rows(f64_column(&df, d)?)),
             None => None,
         };
         // every (target, grouping) pair is estimated on its own: spread them over the cores
