@@ -649,6 +649,9 @@ pub fn design_in_order(def: &Definition, df: DataFrame, waves: Vec<i64>, ultimat
     Ok((df, waves, design))
 }
 
+/// One thing to estimate for an outcome: its category (proportions) and its values.
+type Target = (Option<Level>, Vec<f64>);
+
 /// Runs an analysis on a store.
 pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> {
     let def = store.definition(None)?;
@@ -797,12 +800,20 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
     let mut rows: Vec<Row> = Vec::new();
     let mut warnings = Vec::new();
     let disc = &def.disclosure;
-    for outcome in &req.outcomes {
+    // (outcome index, category, y) waiting to be estimated: outcomes are taken a few at a time
+    // so that the cores get many (target, grouping) tasks without holding every vector at once
+    let mut pending: Vec<(usize, Option<Level>, Vec<f64>)> = Vec::new();
+    let den = match &req.denominator {
+        Some(d) => Some(ordered.rows(f64_column(&df, d)?)),
+        None => None,
+    };
+    // what to estimate for one outcome: (category, y in the design's row order)
+    let prepare = |outcome: &String| -> Result<Vec<Target>, AnalysisError> {
         let col = df.column(outcome).map_err(AnalysisError::polars)?;
         let is_bool = matches!(col.dtype(), DataType::Boolean);
         let is_text = matches!(col.dtype(), DataType::String);
         // what to estimate: (category, y vector)
-        let mut targets: Vec<(Option<Level>, Vec<f64>)> = Vec::new();
+        let mut targets: Vec<Target> = Vec::new();
         let choices = def
             .find_question(outcome)
             .and_then(|(_, q)| q.choices.clone())
@@ -836,14 +847,33 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
             let cat = if req.stat == Stat::Proportion { Some(Level::Bool(true)) } else { None };
             targets.push((cat, ordered.rows(f64_column(&df, outcome)?)));
         }
-        let den = match &req.denominator {
-            Some(d) => Some(ordered.rows(f64_column(&df, d)?)),
-            None => None,
-        };
+        Ok(targets)
+    };
+    // outcomes are prepared a few at a time on all cores, and estimated in batches so that the
+    // cores get many (target, grouping) tasks without every vector held at once
+    let chunk = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(2);
+    let outcome_chunks: Vec<Vec<(usize, String)>> = req
+        .outcomes
+        .iter()
+        .cloned()
+        .enumerate()
+        .collect::<Vec<_>>()
+        .chunks(chunk)
+        .map(<[_]>::to_vec)
+        .collect();
+    let n_chunks = outcome_chunks.len();
+    for (ci, outcomes) in outcome_chunks.into_iter().enumerate() {
+        for (prepared, (oi, _)) in par_map(&outcomes, |(_, o)| prepare(o)).into_iter().zip(&outcomes) {
+            pending.extend(prepared?.into_iter().map(|(c, y)| (*oi, c, y)));
+        }
+        if pending.len() < 8 && ci + 1 < n_chunks {
+            continue;
+        }
+        let targets = std::mem::take(&mut pending);
         // every (target, grouping) pair is estimated on its own: spread them over the cores
         let tasks: Vec<(usize, usize)> = (0..targets.len()).flat_map(|t| (0..groupings.len()).map(move |g| (t, g))).collect();
         let estimate = |&(t, g): &(usize, usize)| -> Result<Vec<(Option<f64>, engine::Estimate)>, DesignError> {
-            let (y, grouping) = (&targets[t].1, &groupings[g].1);
+            let (y, grouping) = (&targets[t].2, &groupings[g].1);
             Ok(match req.stat {
                 Stat::Mean => design.mean(y, grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
                 Stat::Total => design.total(y, grouping, &opts)?.into_iter().map(|e| (None, e)).collect(),
@@ -863,7 +893,8 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
         let results = par_map(&tasks, estimate);
         for (&(t, g), ests) in tasks.iter().zip(results) {
             let ests = ests?;
-            let (category, y) = &targets[t];
+            let (oi, category, y) = &targets[t];
+            let outcome = &req.outcomes[*oi];
             let (by_vars, grouping, levels) = &groupings[g];
             {
                 // numerator counts for proportion disclosure
