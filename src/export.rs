@@ -694,21 +694,8 @@ impl<W: Write + Send + 'static> Sink<W> {
                 let line = serde_json::Value::Object(m).to_string();
                 writeln!(w, "{line}").map_err(|source| ExportError::Io { path: p.clone(), source })
             }
-            Sink::Parquet(ps, _) => {
-                for (b, c) in ps.batch.bufs.iter_mut().zip(row) {
-                    match c {
-                        Cell::Null => b.push_text(None),
-                        Cell::Int(x) => b.push_num(Some(*x as f64)),
-                        Cell::Real(x) => b.push_num(Some(*x)),
-                        Cell::Text(s) => b.push_text(Some(s)),
-                    }
-                }
-                ps.batch.rows += 1;
-                if ps.batch.rows >= BATCH {
-                    ps.flush()?;
-                }
-                Ok(())
-            }
+            // Parquet rows are taken typed from the store (`Batch::push_row`), never as cells
+            Sink::Parquet(..) => unreachable!("Parquet rows are pushed typed"),
         }
     }
 

@@ -282,19 +282,22 @@ fn a_type_change_is_refused_clearly_and_changes_nothing() {
     assert_eq!(count(&db, "SELECT count(*) FROM u_person"), 6);
 }
 
-#[test]
-fn a_scan_in_parts_reads_every_record_once_in_order() {
-    let d = tempdir();
-    let p = d.path();
+/// A store holding one simulated wave of the shipped survey, opened, with its definition.
+fn simulated_store(p: &Path, households: u32, seed: u32) -> (hearth::store::Store, hearth::schema::Definition) {
     let def = survey_definition();
-    ok(
-        p,
-        &["simulate", def.to_str().unwrap(), "--households", "600", "--seed", "7", "--out", "sim.csv"],
-    );
+    let (h, s) = (households.to_string(), seed.to_string());
+    ok(p, &["simulate", def.to_str().unwrap(), "--households", &h, "--seed", &s, "--out", "sim.csv"]);
     ok(p, &["init", "s.db", "--definition", def.to_str().unwrap()]);
     ok(p, &["import", "s.db", "--wave", "1", "sim.csv"]);
     let store = hearth::store::Store::open(&p.join("s.db")).unwrap();
     let defn = store.definition(None).unwrap();
+    (store, defn)
+}
+
+#[test]
+fn a_scan_in_parts_reads_every_record_once_in_order() {
+    let d = tempdir();
+    let (store, defn) = simulated_store(d.path(), 600, 7);
     let cols = vec![("household".to_string(), "lsoa_code".to_string()), ("person".to_string(), "age".to_string())];
     let mut whole: Vec<(String, Option<String>, Option<i64>)> = Vec::new();
     store
@@ -386,16 +389,7 @@ fn par_map_keeps_the_order_of_its_items() {
 #[test]
 fn a_scan_in_chunks_hands_over_every_record_once_in_order() {
     let d = tempdir();
-    let p = d.path();
-    let def = survey_definition();
-    ok(
-        p,
-        &["simulate", def.to_str().unwrap(), "--households", "300", "--seed", "3", "--out", "sim.csv"],
-    );
-    ok(p, &["init", "s.db", "--definition", def.to_str().unwrap()]);
-    ok(p, &["import", "s.db", "--wave", "1", "sim.csv"]);
-    let store = hearth::store::Store::open(&p.join("s.db")).unwrap();
-    let defn = store.definition(None).unwrap();
+    let (store, defn) = simulated_store(d.path(), 300, 3);
     let cols = vec![
         ("household".to_string(), "household_id".to_string()),
         ("person".to_string(), "person_id".to_string()),

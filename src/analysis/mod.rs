@@ -638,15 +638,15 @@ pub fn ordered_design(def: &Definition, df: &DataFrame, waves: &[i64], ultimate_
 /// Builds the design and puts the whole frame's rows (and their waves) in its order: for
 /// callers that take many vectors from the frame themselves (benchmarks).
 pub fn design_in_order(def: &Definition, df: DataFrame, waves: Vec<i64>, ultimate_cluster: bool) -> Result<(DataFrame, Vec<i64>, Design), AnalysisError> {
-    let design = build_design(def, &df, &waves, ultimate_cluster)?;
-    let Some(order) = design.row_order() else {
-        return Ok((df, waves, design));
+    let ordered = ordered_design(def, &df, &waves, ultimate_cluster)?;
+    let (df, waves) = match &ordered.order {
+        None => (df, waves),
+        Some(order) => {
+            let idx = IdxCa::from_vec("".into(), order.iter().map(|&i| i as IdxSize).collect());
+            (df.take(&idx).map_err(AnalysisError::polars)?, ordered.rows(waves))
+        }
     };
-    let idx = IdxCa::from_vec("".into(), order.iter().map(|&i| i as IdxSize).collect());
-    let df = df.take(&idx).map_err(AnalysisError::polars)?;
-    let waves: Vec<i64> = order.iter().map(|&i| waves[i as usize]).collect();
-    let design = build_design(def, &df, &waves, ultimate_cluster)?;
-    Ok((df, waves, design))
+    Ok((df, waves, ordered.design))
 }
 
 /// One thing to estimate for an outcome: its category (proportions) and its values.

@@ -613,11 +613,6 @@ pub fn content_hash(cells: &[Cell]) -> u64 {
     h ^ (h >> 33)
 }
 
-/// The content hash as stored (`_hash`).
-pub fn hash_text(h: u64) -> String {
-    format!("{h:016x}")
-}
-
 /// Per-unit state of an import.
 struct UnitState<'d> {
     unit: &'d Unit,
@@ -673,6 +668,22 @@ pub fn cells_to_values(unit: &Unit, cells: &[Cell], columns: &[Column], values: 
     }
 }
 
+/// The record's keys down to depth `upto` as written on the row, e.g. `household_id=H1/person_id=2`:
+/// built only when a problem is reported.
+fn record_label(lineage: &[&Unit], plan: &Plan, upto: usize, fields: &[String]) -> String {
+    let mut s = String::new();
+    for (u, cols) in lineage[..=upto].iter().zip(&plan.cols) {
+        if !s.is_empty() {
+            s.push('/');
+        }
+        let col = u.questions.iter().position(|q| q.id == u.key).and_then(|i| cols[i]);
+        s.push_str(&u.key);
+        s.push('=');
+        s.push_str(col.and_then(|c| fields.get(c)).map(String::as_str).unwrap_or(""));
+    }
+    s
+}
+
 /// One unit's part of a row, checked and scored.
 #[derive(Clone)]
 struct Part {
@@ -698,8 +709,6 @@ struct Checked {
     ok: usize,
     /// What stage one found wrong (at depth `ok`).
     problems: Vec<RowProblem>,
-    /// Record keys, e.g. `household_id=H1/person_id=2`.
-    label: String,
 }
 
 /// Stage one of an import, which needs no store: parses a row's answers, checks them (types,
@@ -745,40 +754,25 @@ impl<'a> Checker<'a> {
         let plan = self.plan;
         row.problems.clear();
         row.ok = from;
-        row.label.clear();
-        // the record's keys down to the depth at hand, for messages
-        let (lineage, key_index) = (self.lineage, &self.key_index);
-        let push_label = |label: &mut String, d: usize, fields: &[String]| {
-            if d > 0 {
-                label.push('/');
-            }
-            label.push_str(&lineage[d].key);
-            label.push('=');
-            let col = key_index[d].and_then(|i| plan.cols[d][i]);
-            label.push_str(col.and_then(|c| fields.get(c)).map(String::as_str).unwrap_or(""));
-        };
-        for d in 0..from {
-            push_label(&mut row.label, d, &row.fields);
-        }
         row.parts.resize(plan.depth + 1, None);
         // a part may be taken from the previous row only when everything above it was too
         let mut same_above = from == 0;
         for d in from..=plan.depth {
-            push_label(&mut row.label, d, &row.fields);
             let unit = self.lineage[d];
             let (key_col, key_raw) = self.key_raw(d, &row.fields);
-            let problem = |column: Option<usize>, question: &str, value: Option<&str>, message: String, label: &str| RowProblem {
+            let lineage = self.lineage;
+            let problem = |column: Option<usize>, question: &str, value: Option<&str>, message: String, fields: &[String]| RowProblem {
                 file: self.file.to_string(),
                 line: row.line,
                 column: column.map(|c| c + 1),
-                record: Some(label.to_string()),
+                record: Some(record_label(lineage, plan, d, fields)),
                 question: Some(question.to_string()),
                 value: value.map(str::to_string),
                 message,
             };
             if key_raw.trim().is_empty() {
                 let m = format!("no value for the key of unit '{}'", unit.id);
-                row.problems.push(problem(key_col, &unit.key, None, m, &row.label));
+                row.problems.push(problem(key_col, &unit.key, None, m, &row.fields));
                 return;
             }
             let cols = &plan.cols[d];
@@ -811,7 +805,7 @@ impl<'a> Checker<'a> {
                         if q.qtype == QType::Lsoa {
                             if let (Cell::Text(code), Some(check)) = (&cell, self.lsoa_check) {
                                 if let Err(m) = check(code) {
-                                    row.problems.push(problem(col, &q.id, Some(raw), m, &row.label));
+                                    row.problems.push(problem(col, &q.id, Some(raw), m, &row.fields));
                                 }
                             }
                         }
@@ -819,7 +813,7 @@ impl<'a> Checker<'a> {
                         self.q_cells.push(cell);
                     }
                     Err(m) => {
-                        row.problems.push(problem(col, &q.id, Some(raw), m, &row.label));
+                        row.problems.push(problem(col, &q.id, Some(raw), m, &row.fields));
                         self.q_cells.push(Cell::Null);
                     }
                 }
@@ -831,7 +825,7 @@ impl<'a> Checker<'a> {
                 let qi = unit.questions.iter().position(|q| q.id == ap.question);
                 let col = qi.and_then(|i| cols[i]);
                 let raw = col.and_then(|c| row.fields.get(c)).map(String::as_str).filter(|s| !s.is_empty());
-                row.problems.push(problem(col, &ap.question, raw, ap.message, &row.label));
+                row.problems.push(problem(col, &ap.question, raw, ap.message, &row.fields));
             }
             if !row.problems.is_empty() {
                 return;
@@ -976,22 +970,7 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
         // whether the parent record was inserted by this import (then its children are new too)
         let mut parent_new = false;
         let first_checked = plan.has_questions.iter().position(|&h| h).unwrap_or(plan.depth + 1);
-        let lineage = &self.lineage;
-        // the record's keys down to depth `d`, for messages
-        let label = |d: usize, fields: &[String]| -> String {
-            let mut s = String::new();
-            for (u, cols) in lineage[..=d].iter().zip(&plan.cols) {
-                if !s.is_empty() {
-                    s.push('/');
-                }
-                let ki = u.questions.iter().position(|q| q.id == u.key);
-                let raw = ki.and_then(|i| cols[i]).and_then(|c| fields.get(c)).map(String::as_str).unwrap_or("");
-                s.push_str(&u.key);
-                s.push('=');
-                s.push_str(raw);
-            }
-            s
-        };
+        let lineage = self.lineage;
         for d in 0..=plan.depth {
             if d == first_checked {
                 // checked in line: the units above came from the store (their values are in place)
@@ -1006,7 +985,7 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
                 file: name.to_string(),
                 line,
                 column: column.map(|c| c + 1),
-                record: Some(label(d, &row.fields)),
+                record: Some(record_label(lineage, plan, d, &row.fields)),
                 question: Some(question.to_string()),
                 value: value.map(str::to_string),
                 message,
@@ -1110,7 +1089,7 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
                     };
                     return Ok(vec![mk(key_col, &unit.key, Some(key_raw), m)]);
                 }
-                Some(ex) if ex.hash == hash_text(part.hash) => {
+                Some(ex) if u64::from_str_radix(&ex.hash, 16).ok() == Some(part.hash) => {
                     st.unchanged += 1;
                     if !is_leaf {
                         if skip {

@@ -142,6 +142,18 @@ fn swemwbs_metric_end_points() {
     assert!((num(&d["swemwbs_metric_score"]) - 7.0).abs() < 1e-9, "{:?}", d["swemwbs_metric_score"]);
 }
 
+/// PHQ-9 answers adding up to `total`, the items filled in order (0-3 each).
+fn phq9_answers(total: u32) -> BTreeMap<String, Option<String>> {
+    let mut left = total;
+    (1..=9)
+        .map(|i| {
+            let x = left.min(3);
+            left -= x;
+            (format!("phq9_{i}"), Some(x.to_string()))
+        })
+        .collect()
+}
+
 #[test]
 fn phq9_bands_at_every_boundary() {
     let def = definition("phq9", &Default::default());
@@ -155,14 +167,7 @@ fn phq9_bands_at_every_boundary() {
     };
     for total in [0, 4, 5, 9, 10, 14, 15, 19, 20, 27] {
         // spread the total over the nine items (0-3 each)
-        let mut left = total;
-        let answers: BTreeMap<String, Option<String>> = (1..=9)
-            .map(|i| {
-                let x = left.min(3);
-                left -= x;
-                (format!("phq9_{i}"), Some(x.to_string()))
-            })
-            .collect();
+        let answers = phq9_answers(total);
         let (d, p) = score(&def, &answers);
         assert!(p.is_empty(), "total {total}: {p:?}");
         assert_eq!(num(&d["phq9_total"]), total as f64, "total {total}");
@@ -175,14 +180,7 @@ fn phq9_bands_at_every_boundary() {
     params.insert("phq9_caseness_cutoff".into(), Json::from(12));
     let def = definition("phq9", &params);
     for (total, sev, case) in [(11u32, 2.0, false), (12, 3.0, true)] {
-        let mut left = total;
-        let answers: BTreeMap<String, Option<String>> = (1..=9)
-            .map(|i| {
-                let x = left.min(3);
-                left -= x;
-                (format!("phq9_{i}"), Some(x.to_string()))
-            })
-            .collect();
+        let answers = phq9_answers(total);
         let (d, _) = score(&def, &answers);
         assert_eq!(num(&d["phq9_severity"]), sev, "severity at total {total} with cut 12");
         assert_eq!(d["phq9_caseness"], Value::Bool(case), "caseness at total {total} with cutoff 12");

@@ -648,12 +648,7 @@ impl Store {
         row: impl Fn(&mut S, &rusqlite::Row<'_>) -> rusqlite::Result<()> + Sync,
     ) -> Result<Vec<S>, StoreError> {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
-        let (lo, hi): (Option<i64>, Option<i64>) = self
-            .conn
-            .query_row(&format!("SELECT min(_rowid), max(_rowid) FROM \"{}\"", unit_table(unit)), [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(self.err())?;
+        let (lo, hi) = self.rowid_span(unit)?;
         let one_pass = || -> Result<Vec<S>, StoreError> {
             let mut s = make();
             self.scan(def, unit, columns, wave, |r| row(&mut s, r))?;
@@ -663,24 +658,15 @@ impl Store {
         if threads < 2 || hi - lo < min_rows {
             return one_pass();
         }
-        let base = scan_sql(def, unit, columns, wave.is_some());
-        let sql = match base.find(" ORDER BY") {
-            Some(i) => {
-                let (head, tail) = base.split_at(i);
-                let glue = if wave.is_some() { " AND" } else { " WHERE" };
-                format!("{head}{glue} t0._rowid BETWEEN ?2 AND ?3{tail}")
-            }
-            None => return one_pass(),
+        let Some(sql) = ranged_scan_sql(def, unit, columns, wave.is_some()) else {
+            return one_pass();
         };
         let step = (hi - lo + threads as i64) / threads as i64;
         let ranges: Vec<(i64, i64)> = (0..threads as i64).map(|k| (lo + k * step, (lo + (k + 1) * step - 1).min(hi))).collect();
         let path = self.path.clone();
         let read_part = |(a, b): (i64, i64)| -> rusqlite::Result<(S, bool)> {
-            let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-            conn.busy_timeout(std::time::Duration::from_secs(30))?;
-            conn.pragma_update(None, "mmap_size", 1i64 << 31)?;
-            let version = |c: &Connection| c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0));
-            let before = version(&conn)?;
+            let conn = open_reader(&path)?;
+            let before = data_version(&conn)?;
             let mut s = make();
             {
                 let mut st = conn.prepare(&sql)?;
@@ -689,7 +675,7 @@ impl Store {
                     row(&mut s, r)?;
                 }
             }
-            let unchanged = version(&conn)? == before;
+            let unchanged = data_version(&conn)? == before;
             Ok((s, unchanged))
         };
         let parts: Vec<rusqlite::Result<(S, bool)>> = std::thread::scope(|sc| {
@@ -725,18 +711,11 @@ impl Store {
         mut sink: impl FnMut(S) -> bool,
     ) -> Result<bool, StoreError> {
         use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-        let (lo, hi): (Option<i64>, Option<i64>) = self
-            .conn
-            .query_row(&format!("SELECT min(_rowid), max(_rowid) FROM \"{}\"", unit_table(unit)), [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(self.err())?;
+        let (lo, hi) = self.rowid_span(unit)?;
         let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(true) };
-        let base = scan_sql(def, unit, columns, wave.is_some());
-        let Some(i) = base.find(" ORDER BY") else { return Ok(false) };
-        let (head, tail) = base.split_at(i);
-        let glue = if wave.is_some() { " AND" } else { " WHERE" };
-        let sql = format!("{head}{glue} t0._rowid BETWEEN ?2 AND ?3{tail}");
+        let Some(sql) = ranged_scan_sql(def, unit, columns, wave.is_some()) else {
+            return Ok(false);
+        };
         let chunk_rows = chunk_rows.max(1);
         let n_chunks = (hi - lo) / chunk_rows + 1;
         let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4) as i64;
@@ -747,11 +726,8 @@ impl Store {
         let path = self.path.clone();
         let (tx, rx) = std::sync::mpsc::channel::<(i64, rusqlite::Result<S>)>();
         let read = |r: i64, tx: &std::sync::mpsc::Sender<(i64, rusqlite::Result<S>)>| -> rusqlite::Result<bool> {
-            let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-            conn.busy_timeout(std::time::Duration::from_secs(30))?;
-            conn.pragma_update(None, "mmap_size", 1i64 << 31)?;
-            let version = |c: &Connection| c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0));
-            let before = version(&conn)?;
+            let conn = open_reader(&path)?;
+            let before = data_version(&conn)?;
             let mut st = conn.prepare(&sql)?;
             let mut k = r;
             while k < n_chunks && !stop.load(Ordering::Relaxed) {
@@ -773,7 +749,7 @@ impl Store {
                 }
                 k += readers;
             }
-            Ok(version(&conn)? == before)
+            Ok(data_version(&conn)? == before)
         };
         let mut outcome: Result<bool, StoreError> = Ok(true);
         let consistent = std::thread::scope(|sc| {
@@ -827,6 +803,15 @@ impl Store {
         });
         outcome?;
         Ok(consistent)
+    }
+
+    /// The smallest and largest row ids of a unit's table (None when it is empty).
+    fn rowid_span(&self, unit: &str) -> Result<(Option<i64>, Option<i64>), StoreError> {
+        self.conn
+            .query_row(&format!("SELECT min(_rowid), max(_rowid) FROM \"{}\"", unit_table(unit)), [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(self.err())
     }
 
     /// Appends an entry to the audit log (outside any import).
@@ -888,6 +873,29 @@ pub struct AuditEntry {
     pub new_value: Option<String>,
     /// Why.
     pub reason: Option<String>,
+}
+
+/// A read-only connection for a scan thread: the file mapped, waiting for writers as the
+/// store's own connection does.
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "mmap_size", 1i64 << 31)?;
+    Ok(conn)
+}
+
+/// SQLite's count of commits by other connections, seen from `conn`: unchanged over a read
+/// means no other process wrote meanwhile.
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+/// [`scan_sql`] restricted to the row ids `?2..=?3` (the wave, if any, stays `?1`).
+fn ranged_scan_sql(def: &Definition, unit: &str, columns: &[(String, String)], by_wave: bool) -> Option<String> {
+    let base = scan_sql(def, unit, columns, by_wave);
+    let (head, tail) = base.split_at(base.find(" ORDER BY")?);
+    let glue = if by_wave { " AND" } else { " WHERE" };
+    Some(format!("{head}{glue} t0._rowid BETWEEN ?2 AND ?3{tail}"))
 }
 
 /// SQL selecting `columns` for every record of `unit`, joined up its lineage.
