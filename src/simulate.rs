@@ -70,19 +70,69 @@ pub struct Area {
 }
 
 /// The Lancashire and Cumbria LSOAs (IMD 2019 deciles) shipped for simulation.
+///
+/// Read with a CSV reader by column name: ward names such as "Distington, Lowca & Parton" are
+/// quoted because they hold a comma, and every LSOA of the lookup must be drawable.
 pub fn default_areas() -> Vec<Area> {
     const DATA: &str = include_str!("../fixtures/geography/lancs_cumbria_lsoa11_ward19_imd2019.csv");
-    DATA.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let decile: u8 = f.get(7)?.trim().parse().ok()?;
-            Some(Area {
-                lsoa: f[0].to_string(),
-                decile,
-            })
-        })
-        .collect()
+    areas_from_csv(DATA.as_bytes()).expect("the shipped area lookup is a valid CSV with LSOA11CD and IMD19_DECILE")
+}
+
+/// Areas from a CSV with `LSOA11CD` and `IMD19_DECILE` columns (other columns are ignored).
+pub fn areas_from_csv(data: &[u8]) -> Result<Vec<Area>, String> {
+    let mut rdr = csv::Reader::from_reader(data);
+    let headers = rdr.headers().map_err(|e| e.to_string())?.clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}') == name)
+            .ok_or_else(|| format!("no column {name}"))
+    };
+    let (lsoa, decile) = (col("LSOA11CD")?, col("IMD19_DECILE")?);
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let d = rec.get(decile).and_then(|v| v.trim().parse::<u8>().ok()).filter(|d| (1..=10).contains(d));
+        let (Some(code), Some(decile)) = (rec.get(lsoa), d) else {
+            return Err(format!("data row {}: no LSOA code or decile 1-10", i + 1));
+        };
+        out.push(Area {
+            lsoa: code.to_string(),
+            decile,
+        });
+    }
+    Ok(out)
+}
+
+/// Chooses `npsu` areas as PSUs: deciles in turn, a seeded random area of each, so that every
+/// decile gets at least two PSUs whenever there are enough PSUs (a decile, and a stratum made
+/// of deciles, with one PSU would have no variance to estimate from).
+fn choose_psus(areas: &[Area], npsu: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut by_decile: Vec<Vec<usize>> = vec![Vec::new(); 11];
+    for (i, a) in areas.iter().enumerate() {
+        by_decile[a.decile as usize].push(i);
+    }
+    for group in &mut by_decile {
+        for i in 0..group.len() {
+            let j = rng.range(i as i64, group.len() as i64 - 1) as usize;
+            group.swap(i, j);
+        }
+    }
+    let mut chosen = Vec::with_capacity(npsu);
+    let mut round = 0;
+    while chosen.len() < npsu {
+        let before = chosen.len();
+        for group in by_decile.iter().filter(|g| !g.is_empty()) {
+            if chosen.len() < npsu && round < group.len() {
+                chosen.push(group[round]);
+            }
+        }
+        if chosen.len() == before {
+            break;
+        }
+        round += 1;
+    }
+    chosen
 }
 
 /// Options of a simulation.
@@ -283,12 +333,7 @@ pub fn simulate_csv(def: &Definition, opts: &SimOptions, mut w: impl Write) -> s
         .psus
         .unwrap_or(((opts.households as f64).sqrt() * 2.0) as usize)
         .clamp(2, areas.len().max(2));
-    let mut idx: Vec<usize> = (0..areas.len()).collect();
-    for i in 0..idx.len() {
-        let j = gen.rng.range(i as i64, idx.len() as i64 - 1) as usize;
-        idx.swap(i, j);
-    }
-    let mut psus: Vec<usize> = idx.into_iter().take(npsu).collect();
+    let mut psus = choose_psus(&areas, npsu, &mut gen.rng);
     psus.sort_by_key(|&i| (areas[i].decile, areas[i].lsoa.clone()));
     let design = def.design.clone();
     let strata_q = design
@@ -398,4 +443,53 @@ pub fn simulate_csv(def: &Definition, opts: &SimOptions, mut w: impl Write) -> s
     }
     wtr.flush()?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 14.6): rows were split on commas, so LSOAs whose ward name holds a
+    /// quoted comma ("Distington, Lowca & Parton") were silently dropped.
+    #[test]
+    fn r14_every_lsoa_of_the_lookup_can_be_drawn() {
+        const DATA: &str = include_str!("../fixtures/geography/lancs_cumbria_lsoa11_ward19_imd2019.csv");
+        let mut rdr = csv::Reader::from_reader(DATA.as_bytes());
+        let all: Vec<String> = rdr.records().map(|r| r.unwrap()[0].to_string()).collect();
+        let areas = default_areas();
+        assert_eq!(areas.len(), all.len());
+        for (a, code) in areas.iter().zip(&all) {
+            assert_eq!(&a.lsoa, code);
+        }
+        assert!(areas.iter().any(|a| a.lsoa == "E01019268" && a.decile == 4), "a quoted-comma ward row is read");
+        // every area is drawn as a PSU when as many PSUs as areas are asked for
+        let chosen = choose_psus(&areas, areas.len(), &mut Rng::new(7));
+        let mut sorted = chosen.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), areas.len());
+    }
+
+    /// Regression (issue 14.7): the demo's deciles 5 and 10 sat in one PSU each.
+    #[test]
+    fn r14_every_decile_gets_two_psus() {
+        let areas = default_areas();
+        for seed in 0..20 {
+            for npsu in [20, 33, 49] {
+                let chosen = choose_psus(&areas, npsu, &mut Rng::new(seed));
+                assert_eq!(chosen.len(), npsu);
+                for d in 1..=10u8 {
+                    let n = chosen.iter().filter(|&&i| areas[i].decile == d).count();
+                    assert!(n >= 2, "seed {seed}, {npsu} PSUs: decile {d} has {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn areas_csv_errors_name_the_row() {
+        let e = areas_from_csv(b"LSOA11CD,IMD19_DECILE\nE01000001,3\nE01000002,11\n").unwrap_err();
+        assert!(e.contains("data row 2"), "{e}");
+        assert!(areas_from_csv(b"LSOA,IMD\n").unwrap_err().contains("LSOA11CD"));
+    }
 }

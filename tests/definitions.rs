@@ -266,14 +266,14 @@ fn infer_handles_dotted_column_names() {
     // every dotted column is renamed, and the notes say so
     for (col, id) in [("sch.wide", "sch_wide"), ("acs.k3", "acs_k3"), ("api.stu", "api_stu"), ("avg.ed", "avg_ed")] {
         assert!(
-            stderr.contains(&format!("column '{col}' became question '{id}'")),
+            stderr.contains(&format!("column '{col}' became question '{id}', which reads it with `column: {col}`")),
             "no note for {col}:\n{stderr}"
         );
     }
     // a code with leading zeros stays text
     assert!(stderr.contains("column 'cds' has values with leading zeros"), "{stderr}");
     let yaml = std::fs::read_to_string(p.join("apiclus1.yaml")).unwrap();
-    assert!(yaml.contains("{id: sch_wide, type: boolean"), "{yaml}");
+    assert!(yaml.contains("{id: sch_wide, column: \"sch.wide\", type: boolean"), "{yaml}");
     assert!(yaml.contains("{id: cds, type: text"), "{yaml}");
     assert!(yaml.contains("{id: pw, type: decimal"), "{yaml}");
     assert!(yaml.contains("{id: stype, type: select_one"), "{yaml}");
@@ -283,6 +283,10 @@ fn infer_handles_dotted_column_names() {
         ok_line.contains("apiclus1.yaml: ok: survey 'inferred' version 1, 1 unit(s), 39 questions"),
         "{ok_line}"
     );
+    // the analyst's file imports as it is, dotted headers and all (issue 14.8)
+    ok(p, &["init", "api.db", "--definition", "apiclus1.yaml"]);
+    let imported = ok(p, &["import", "api.db", "--wave", "1", data.to_str().unwrap()]);
+    assert!(imported.contains("183"), "{imported}");
     // a second run does not overwrite without --force
     let err = fails(p, &["definition", "infer", data.to_str().unwrap(), "--out", "apiclus1.yaml"], 2);
     assert!(err.contains("exists already"), "{err}");

@@ -126,7 +126,9 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
         if v == "wave" {
             continue;
         }
-        if GEO_VARS.contains(&v.as_str()) {
+        // With a geography section, area columns come from the lookup (and the loader refuses
+        // questions of those names); without one, a survey's own `imd_decile` is a question.
+        if GEO_VARS.contains(&v.as_str()) && (def.geography.is_some() || scope.slot(v).is_none()) {
             if def.geography.is_none() {
                 return Err(AnalysisError::NoGeography { variable: v.clone() });
             }

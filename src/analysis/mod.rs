@@ -193,6 +193,10 @@ impl std::fmt::Display for Level {
 }
 
 /// One row of results.
+/// The flag of a row whose standard error cannot be estimated (its rows lie in one PSU): its
+/// SE, CI, CV and deff are null, never a zero SE with a zero-width interval.
+pub const SE_NOT_ESTIMABLE: &str = "one PSU: standard error not estimable";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     /// Outcome variable.
@@ -684,7 +688,7 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                 ..Default::default()
             };
             let mut scope = leaf.scope.clone();
-            for g in frame::GEO_VARS {
+            for g in frame::GEO_VARS.iter().filter(|_| def.geography.is_some()) {
                 if scope.slot(g).is_none() {
                     let ty = if g.starts_with("imd") { ExprType::Num } else { ExprType::Text };
                     scope.push(expr::VarInfo {
@@ -928,8 +932,14 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                             suppressed = true;
                         }
                     }
-                    if e.n > 0 && e.design_df < 1.0 {
-                        flags.push("one PSU: standard error not estimable".into());
+                    // A domain whose rows all lie in one PSU of one stratum has no between-PSU
+                    // variation: a zero SE there is not a precise estimate but no estimate at all.
+                    let no_variation = e.se.is_nan() || e.se <= 0.0;
+                    let se_estimable = !(e.n > 0 && e.design_df < 1.0 && no_variation);
+                    if !se_estimable {
+                        flags.push(SE_NOT_ESTIMABLE.into());
+                    } else if e.n > 0 && e.design_df < 1.0 {
+                        flags.push("one PSU: no degrees of freedom".into());
                     }
                     if e.cv.is_finite() && e.cv > disc.max_cv {
                         flags.push(format!("cv above {:.0}%", disc.max_cv * 100.0));
@@ -944,13 +954,13 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                         quantile: q,
                         denominator: req.denominator.clone(),
                         estimate: num(e.estimate),
-                        se: num(e.se),
-                        ci_low: num(e.ci_low),
-                        ci_high: num(e.ci_high),
+                        se: num(e.se).filter(|_| se_estimable),
+                        ci_low: num(e.ci_low).filter(|_| se_estimable),
+                        ci_high: num(e.ci_high).filter(|_| se_estimable),
                         level: req.level,
                         df: fin(e.design_df),
-                        deff: if blank { None } else { e.deff.and_then(fin) },
-                        cv: num(e.cv),
+                        deff: if blank || !se_estimable { None } else { e.deff.and_then(fin) },
+                        cv: num(e.cv).filter(|_| se_estimable),
                         n: e.n,
                         weighted_n: if blank { None } else { fin(e.weighted_n) },
                         suppressed: blank,

@@ -369,6 +369,56 @@ impl Rows for JsonRows {
     }
 }
 
+/// The key of a flat survey without one: each data row's number in its file (1 = the first
+/// after the header), unless the row brings its own (an export has a `row_number` column).
+/// A row that cannot be read still takes its number, so later rows keep theirs.
+struct RowNumbers {
+    inner: Box<dyn Rows + Send>,
+    header: Vec<String>,
+    slot: usize,
+    append: bool,
+    n: u64,
+}
+
+impl RowNumbers {
+    fn wrap(inner: Box<dyn Rows + Send>, key: &str) -> Box<dyn Rows + Send> {
+        let mut header = inner.header().to_vec();
+        let (slot, append) = match header.iter().position(|h| h == key) {
+            Some(i) => (i, false),
+            None => {
+                header.push(key.to_string());
+                (header.len() - 1, true)
+            }
+        };
+        Box::new(RowNumbers {
+            inner,
+            header,
+            slot,
+            append,
+            n: 0,
+        })
+    }
+}
+
+impl Rows for RowNumbers {
+    fn header(&self) -> &[String] {
+        &self.header
+    }
+    fn next_row(&mut self, out: &mut Vec<String>) -> Option<Result<u64, RowProblem>> {
+        let r = self.inner.next_row(out)?;
+        self.n += 1;
+        if r.is_ok() {
+            if self.append {
+                out.truncate(self.header.len() - 1);
+                out.push(self.n.to_string());
+            } else if out.get(self.slot).is_some_and(|v| v.is_empty()) {
+                out[self.slot] = self.n.to_string();
+            }
+        }
+        Some(r)
+    }
+}
+
 struct Counting<R> {
     inner: R,
     n: Arc<AtomicU64>,
@@ -412,7 +462,15 @@ fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Result<Box<dy
             header.extend(u.questions.iter().filter(|q| q.qtype != QType::Note).map(|q| q.id.clone()));
             header.push(format!("{}_uuid", u.id));
         }
-        let index = header.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
+        let mut index: HashMap<String, usize> = header.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
+        // a key may also be a question's `column:` name
+        for u in &def.units {
+            for q in u.questions.iter().filter(|q| q.qtype != QType::Note) {
+                if let (Some(c), Some(&i)) = (&q.column, index.get(&q.id)) {
+                    index.insert(c.clone(), i);
+                }
+            }
+        }
         let d = def.clone();
         let ignore = Box::new(move |k: &str| is_export_column(&d, k));
         return Ok(Box::new(JsonRows {
@@ -497,41 +555,61 @@ fn plan(file: &str, header: &[String], def: &Definition, lineage: &[&Unit], json
         problems.push(p(None, "the file is empty: expected a header line of question ids".into()));
         return Err(problems);
     }
-    let depth = lineage.iter().rposition(|u| pos.contains_key(u.key.as_str()));
-    let Some(depth) = depth else {
-        let keys: Vec<&str> = lineage.iter().map(|u| u.key.as_str()).collect();
-        problems.push(p(None, format!("no key column: the header must have {}", keys.join(" or "))));
-        return Err(problems);
+    let key_column = |u: &Unit| -> Option<usize> {
+        let q = u.question(&u.key)?;
+        pos.get(q.column_name()).or_else(|| pos.get(q.id.as_str())).copied()
+    };
+    // with no key at all, go on as if the file were of the deepest unit, to name every column
+    // that could not be placed
+    let found = lineage.iter().rposition(|u| key_column(u).is_some());
+    let depth = match found {
+        Some(d) => d,
+        None => {
+            let keys: Vec<&str> = lineage.iter().map(|u| u.question(&u.key).map(|q| q.column_name()).unwrap_or(&u.key)).collect();
+            problems.push(p(None, format!("no key column: the header must have {}", keys.join(" or "))));
+            lineage.len() - 1
+        }
     };
     let mut known: Vec<&str> = Vec::new();
     let mut cols = Vec::new();
     let mut has_questions = Vec::new();
     let mut uuid_col = Vec::new();
     for (d, u) in lineage.iter().enumerate() {
+        // a question reads its `column:` (or, as an export writes it, its id)
         let own: Vec<Option<usize>> = u
             .questions
             .iter()
-            .map(|q| if q.qtype == QType::Note { None } else { pos.get(q.id.as_str()).copied() })
+            .map(|q| {
+                if q.qtype == QType::Note {
+                    None
+                } else {
+                    pos.get(q.column_name()).or_else(|| pos.get(q.id.as_str())).copied()
+                }
+            })
             .collect();
-        known.extend(u.questions.iter().filter(|q| q.qtype != QType::Note).map(|q| q.id.as_str()));
+        for q in u.questions.iter().filter(|q| q.qtype != QType::Note) {
+            known.push(q.column_name());
+            known.push(q.id.as_str());
+        }
         let non_key_present = u.questions.iter().zip(&own).any(|(q, c)| c.is_some() && q.id != u.key);
         let full = d == depth || non_key_present;
         if d <= depth && u.key.is_empty() {
             problems.push(p(None, format!("unit '{}' has no key", u.id)));
         }
-        if d <= depth && !pos.contains_key(u.key.as_str()) {
-            problems.push(p(
-                None,
-                format!("missing column '{}': the key of unit '{}', needed to place each row", u.key, u.id),
-            ));
+        if d <= depth && found.is_some() && key_column(u).is_none() {
+            let col = u.question(&u.key).map(|q| q.column_name()).unwrap_or(&u.key);
+            problems.push(p(None, format!("missing column '{col}': the key of unit '{}', needed to place each row", u.id)));
         }
         if full && d <= depth && !json && !allow_missing {
-            let missing: Vec<&str> = u
+            let missing: Vec<String> = u
                 .questions
                 .iter()
                 .zip(&own)
                 .filter(|(q, c)| c.is_none() && q.qtype != QType::Note && !q.identifier)
-                .map(|(q, _)| q.id.as_str())
+                .map(|(q, _)| match &q.column {
+                    Some(c) => format!("{} (column {c})", q.id),
+                    None => q.id.clone(),
+                })
                 .collect();
             if !missing.is_empty() {
                 problems.push(p(
@@ -1189,6 +1267,7 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
             Some("jsonl" | "ndjson" | "json")
         );
         let rows = match open(f, &def, counter.clone()) {
+            Ok(r) if lineage.len() == 1 && lineage[0].key_auto => RowNumbers::wrap(r, &lineage[0].key),
             Ok(r) => r,
             Err(CaptureError::Invalid { problems: p, .. }) => {
                 problems.extend(p);

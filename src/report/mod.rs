@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use crate::analysis::{Analysis, Row};
+use crate::analysis::{Analysis, Row, SE_NOT_ESTIMABLE};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +150,7 @@ fn table(a: &Analysis, markdown: bool) -> String {
             head[k] = format!("{:.0}% CI", r.level * 100.0);
         }
     }
+    let any_ne = a.rows.iter().any(|r| !r.suppressed && r.flags.iter().any(|f| f == SE_NOT_ESTIMABLE));
     let mut body: Vec<Vec<String>> = Vec::new();
     for (outcome, rows) in group_by_outcome(&a.rows) {
         let d = digits_for(&rows);
@@ -166,11 +167,13 @@ fn table(a: &Analysis, markdown: bool) -> String {
             if any_q {
                 line.push(r.quantile.map(|q| q.to_string()).unwrap_or_default());
             }
+            let not_estimable = !r.suppressed && r.flags.iter().any(|f| f == SE_NOT_ESTIMABLE);
             line.push(fmt_est(r.estimate, r.suppressed, d));
-            line.push(fmt_est(r.se, r.suppressed, d));
+            line.push(if not_estimable { "n/e".into() } else { fmt_est(r.se, r.suppressed, d) });
             line.push(match (r.ci_low, r.ci_high) {
                 (Some(l), Some(h)) => format!("{l:.d$} to {h:.d$}"),
                 _ if r.suppressed => "..".into(),
+                _ if not_estimable => "n/e".into(),
                 _ => "-".into(),
             });
             line.push(r.n.to_string());
@@ -188,8 +191,11 @@ fn table(a: &Analysis, markdown: bool) -> String {
         }
         let _ = writeln!(
             out,
-            "\nSurvey {}, wave(s) {:?}; design df {}. `..` = suppressed (disclosure control).",
-            a.survey, a.waves, a.design.df
+            "\nSurvey {}, wave(s) {:?}; design df {}. `..` = suppressed (disclosure control).{}",
+            a.survey,
+            a.waves,
+            a.design.df,
+            if any_ne { " `n/e` = not estimable (one PSU)." } else { "" }
         );
         return out;
     }
@@ -224,8 +230,11 @@ fn table(a: &Analysis, markdown: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "survey {}, wave(s) {:?}, design df {}; '..' = suppressed (disclosure control)",
-        a.survey, a.waves, a.design.df
+        "survey {}, wave(s) {:?}, design df {}; '..' = suppressed (disclosure control){}",
+        a.survey,
+        a.waves,
+        a.design.df,
+        if any_ne { "; 'n/e' = not estimable (one PSU)" } else { "" }
     );
     out
 }

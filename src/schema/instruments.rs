@@ -128,6 +128,13 @@ impl Library {
         }
     }
 
+    /// This library with `doc` added, replacing an instrument of the same id.
+    pub fn with(&self, doc: InstrumentDoc) -> Library {
+        let mut lib = self.clone();
+        lib.docs.insert(doc.id.clone(), doc);
+        lib
+    }
+
     /// An instrument by id.
     pub fn get(&self, id: &str) -> Option<&InstrumentDoc> {
         self.docs.get(id)

@@ -69,6 +69,7 @@ const TOP_KEYS: &[&str] = &[
 const UNIT_KEYS: &[&str] = &["id", "label", "key", "parent", "questions", "instruments"];
 const QUESTION_KEYS: &[&str] = &[
     "id",
+    "column",
     "type",
     "label",
     "hint",
@@ -426,6 +427,17 @@ impl Loader {
         let min = f.opt_f64("min", &what, problems);
         let max = f.opt_f64("max", &what, problems);
         let identifier = f.opt_bool("identifier", &what, problems).unwrap_or(false);
+        let column = f.get("column").and_then(|c| {
+            let s = yaml::str_of(c, &format!("{what}: column"), problems)?;
+            if s.trim().is_empty() || s.chars().any(|ch| ch.is_control()) {
+                problems.push(Problem {
+                    pos: c.pos,
+                    message: format!("{what}: column must name a data column (not empty, no control characters)"),
+                });
+                return None;
+            }
+            Some(s).filter(|s| *s != id)
+        });
         let qtype = qtype?;
         if qtype.has_choices() && f.get("choices").is_none() {
             problems.push(Problem {
@@ -531,6 +543,7 @@ impl Loader {
         Some(RawQuestion {
             q: Question {
                 id,
+                column,
                 qtype,
                 label: label.unwrap_or_default(),
                 hint,
@@ -573,6 +586,12 @@ impl Loader {
         let f = Fields::new(n, "derived variable", keys, problems)?;
         let (id, pos) = f.req_str("id", "derived variable", problems)?;
         check_id(&id, pos, "derived id", problems);
+        if ["wave", "version", "captured_at", "captured_by"].contains(&id.as_str()) || id.ends_with("_uuid") {
+            problems.push(Problem {
+                pos,
+                message: format!("derived variable '{id}': '{id}' is a column hearth adds to every record; give it another id"),
+            });
+        }
         let what = format!("derived variable '{id}'");
         let unit = match default_unit {
             Some(u) => u.to_string(),
@@ -629,6 +648,7 @@ fn var_info_q(q: &Question) -> VarInfo {
 
 /// Loads and checks a definition from YAML text. `file` names it in messages.
 pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition, Diagnostics> {
+    super::suggest::reset_budget();
     let file_arc: Arc<str> = Arc::from(file);
     let mut problems: Vec<Problem> = Vec::new();
     let mut ld = Loader {
@@ -882,6 +902,35 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
         }
     }
 
+    // A flat survey without a natural key: records are numbered by their data row.
+    let mut key_auto = false;
+    if let [only] = raw_units.as_mut_slice() {
+        if only.key.is_none() && only.parent.is_none() {
+            if only.questions.iter().any(|q| q.q.id == ROW_KEY) {
+                problems.push(Problem {
+                    pos: only.pos,
+                    message: format!(
+                        "unit '{}' has no key and a question '{ROW_KEY}', the name hearth gives the row-number key of a flat survey without one: add key:",
+                        only.id
+                    ),
+                });
+            } else {
+                key_auto = true;
+                only.key = Some((ROW_KEY.to_string(), only.pos));
+                only.questions.insert(
+                    0,
+                    RawQuestion {
+                        q: row_key_question(only.pos),
+                        relevant: None,
+                        constraint: None,
+                        required: None,
+                        file: file_arc.clone(),
+                    },
+                );
+            }
+        }
+    }
+
     // Survey-level derived variables.
     for dn in top.opt_seq("derived", "the definition", &mut problems).unwrap_or(&[]) {
         if let Some(d) = ld.derived(dn, None, &empty, None, &file_arc, &survey_ctx, &mut problems) {
@@ -911,6 +960,25 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
         }
         for d in &raw_derived {
             dup(&d.id, d.pos, &d.file, &mut problems, &mut ld);
+        }
+        // Each data column feeds one question: `column: x` may not name another question's id
+        // or another question's column.
+        let mut readers: HashMap<&str, &str> = HashMap::new();
+        for u in &raw_units {
+            for q in u.questions.iter().filter(|q| q.q.column.is_none()) {
+                readers.insert(&q.q.id, &q.q.id);
+            }
+        }
+        for u in &raw_units {
+            for q in u.questions.iter() {
+                let Some(col) = q.q.column.as_deref() else { continue };
+                if let Some(other) = readers.insert(col, &q.q.id) {
+                    problems.push(Problem {
+                        pos: q.q.pos,
+                        message: format!("question '{}': column '{col}' is already read by question '{other}'", q.q.id),
+                    });
+                }
+            }
         }
     }
 
@@ -1288,6 +1356,7 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
             id: ru.id.clone(),
             label: ru.label.clone(),
             key: ru.key.as_ref().map(|k| k.0.clone()).unwrap_or_default(),
+            key_auto,
             parent: ru.parent.as_ref().map(|p| p.0.clone()),
             questions,
             derived,
@@ -1420,6 +1489,8 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
         }
         Some(GeographySpec { lsoa, postcode })
     });
+    too_many_columns(&units, &mut problems);
+    names_clash_with_system_columns(&units, geography.as_ref().map(|_| top.key_pos("geography").unwrap_or_default()), &mut problems);
     let mut disclosure = Disclosure::default();
     if let Some(dn) = top.get("disclosure") {
         if let Some(f) = Fields::new(dn, "disclosure", DISCLOSURE_KEYS, &mut problems) {
@@ -1465,6 +1536,103 @@ pub fn load_str(text: &str, file: &str, library: &Library) -> Result<Definition,
         source_name: file.to_string(),
         text: text.to_string(),
     })
+}
+
+/// The key hearth gives a flat survey that names none: the record's data row in its file.
+pub const ROW_KEY: &str = "row_number";
+
+fn row_key_question(pos: Pos) -> Question {
+    Question {
+        id: ROW_KEY.to_string(),
+        column: None,
+        qtype: QType::Integer,
+        label: Label::plain("en", "Row of the record in its data file (the key hearth gives a flat survey without one)"),
+        hint: None,
+        choices: None,
+        required: Required::Yes,
+        relevant: None,
+        constraint: None,
+        constraint_message: None,
+        min: Some(1.0),
+        max: None,
+        missing: Vec::new(),
+        identifier: false,
+        instrument: None,
+        slot: 0,
+        pos,
+    }
+}
+
+/// Most stored variables (questions other than notes, and derived variables) a unit and its
+/// ancestors may have together: SQLite allows 2,000 columns in a table or a query, and hearth
+/// keeps the rest for its own columns (record UUID, wave, version, capture details).
+pub const MAX_VARIABLES: usize = 1_900;
+
+fn too_many_columns(units: &[Unit], problems: &mut Vec<Problem>) {
+    for u in units {
+        let mut n = 0;
+        let mut at = Some(u);
+        let mut hops = 0;
+        while let Some(x) = at {
+            n += x.questions.iter().filter(|q| q.qtype != QType::Note).count() + x.derived.len();
+            at = x.parent.as_ref().and_then(|p| units.iter().find(|v| &v.id == p));
+            hops += 1;
+            if hops > units.len() {
+                break; // a parent cycle, reported elsewhere
+            }
+        }
+        if n > MAX_VARIABLES {
+            let pos = u.questions.first().map(|q| q.pos).unwrap_or_default();
+            problems.push(Problem {
+                pos,
+                message: format!(
+                    "unit '{}' stores {n} variables (questions and derived variables, its parent units' included): at most {MAX_VARIABLES} fit in a store (SQLite allows 2,000 columns); split the survey or drop variables",
+                    u.id
+                ),
+            });
+        }
+    }
+}
+
+/// Names hearth gives columns of its own: a question or derived variable may not take them.
+///
+/// `wave`, `version`, `captured_at`, `captured_by` and `UNIT_uuid` are always hearth's (every
+/// export writes them). The area columns (`imd_decile`, `ward`...) are hearth's only when the
+/// definition has a `geography:` section (`geography` is where it is); without one, a
+/// survey's own `imd_decile` is an ordinary question, used as it is by `--by imd_decile`.
+fn names_clash_with_system_columns(units: &[Unit], geography: Option<Pos>, problems: &mut Vec<Problem>) {
+    const SYSTEM: &[&str] = &["wave", "version", "captured_at", "captured_by"];
+    let uuid_cols: Vec<String> = units.iter().map(|u| format!("{}_uuid", u.id)).collect();
+    for u in units {
+        for q in &u.questions {
+            let id = q.id.as_str();
+            if SYSTEM.contains(&id) || uuid_cols.iter().any(|c| c == id) {
+                problems.push(Problem {
+                    pos: q.pos,
+                    message: format!(
+                        "question '{id}': '{id}' is a column hearth adds to every record; give the question another id (a data column of that name can still be read with `column: {id}`)"
+                    ),
+                });
+            } else if let Some(gpos) = geography.filter(|_| super::AREA_COLUMNS.contains(&id)) {
+                problems.push(Problem {
+                    pos: q.pos,
+                    message: format!(
+                        "question '{id}' has the name of an area column that the geography section (line {}) adds from the LSOA; rename the question (for example `id: own_{id}` with `column: {id}` to read the data's column), or remove the geography section to use the data's own '{id}'",
+                        gpos.line
+                    ),
+                });
+            }
+        }
+        for d in &u.derived {
+            let id = d.id.as_str();
+            if let Some(gpos) = geography.filter(|_| super::AREA_COLUMNS.contains(&id)) {
+                problems.push(Problem {
+                    pos: gpos,
+                    message: format!("derived variable '{id}' has the name of an area column that this geography section adds; rename the derived variable"),
+                });
+            }
+        }
+    }
 }
 
 /// Adds an instrument's items and scoring to a unit.

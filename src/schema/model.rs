@@ -220,6 +220,9 @@ pub struct MissingCode {
 pub struct Question {
     /// Unique id.
     pub id: String,
+    /// The data file column (CSV header, JSON Lines key) the question reads when it differs
+    /// from the id (`column: WTMEC2YR`); an import also accepts a column named by the id.
+    pub column: Option<String>,
     /// Type.
     pub qtype: QType,
     /// Question text.
@@ -253,6 +256,10 @@ pub struct Question {
 }
 
 impl Question {
+    /// The data column this question reads: its `column`, or its id.
+    pub fn column_name(&self) -> &str {
+        self.column.as_deref().unwrap_or(&self.id)
+    }
     /// The expression type of the answer.
     pub fn expr_type(&self) -> ExprType {
         question_expr_type(self.qtype, self.choices.as_deref())
@@ -315,6 +322,10 @@ pub struct Unit {
     pub label: Option<Label>,
     /// Key question id (unique within the parent record, or the survey for a top unit).
     pub key: String,
+    /// Whether the key is hearth's row number (`row_number`): a flat unit that names no key.
+    /// An import fills it with each record's data row in its file (1 = the first after the
+    /// header) unless the file has a `row_number` column (as an export has).
+    pub key_auto: bool,
     /// Parent unit id.
     pub parent: Option<String>,
     /// Questions (instrument items included) in order.

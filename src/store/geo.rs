@@ -9,23 +9,8 @@ use rusqlite::{params, Transaction};
 
 use super::{now_iso, Store, StoreError};
 
-/// The columns every response gets from the area lookup, usable in `--by`, `--where` and
-/// exports (one list for analysis, export and import, which ignores them when re-imported).
-pub const AREA_COLUMNS: &[&str] = &[
-    "lsoa",
-    "lsoa_name",
-    "ward",
-    "ward_name",
-    "lad",
-    "lad_name",
-    "region",
-    "region_name",
-    "imd_rank",
-    "imd_decile",
-    "imd_quintile",
-    "imd_local_decile",
-    "imd_local_quintile",
-];
+/// The columns every response gets from the area lookup (defined with the definition format).
+pub use crate::schema::AREA_COLUMNS;
 
 /// One area row as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
