@@ -21,6 +21,7 @@ pub fn reset_budget() {
     SPENT.with(|s| s.set(0));
 }
 
+/// Spends `cost`; false once the budget is used up (`spend(0)` asks whether any is left).
 fn spend(cost: u64) -> bool {
     SPENT.with(|s| {
         let spent = s.get().saturating_add(cost);
@@ -61,6 +62,9 @@ fn bounded(a: &[char], b: &[char], limit: usize) -> Option<usize> {
 
 /// The closest candidate to `word`, if close enough to be a likely misspelling.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if !spend(0) {
+        return None;
+    }
     let w: Vec<char> = word.chars().collect();
     let limit = (w.len() / 3).max(1) + usize::from(word.len() > 6);
     let mut best: Option<(usize, &'a str)> = None;

@@ -348,7 +348,7 @@ impl Checker<'_> {
         if let Some(where_) = self.ctx.elsewhere.get(name) {
             return format!("'{name}' {where_}");
         }
-        let cands = self.scope.ids().chain(self.ctx.params.keys().map(|s| s.as_str())).collect::<Vec<_>>();
+        let cands = self.scope.ids().chain(self.ctx.params.keys().map(|s| s.as_str()));
         format!("unknown question '{name}'{}", super::yaml::did_you_mean(name, cands))
     }
 
