@@ -57,7 +57,7 @@ fn infer(a: InferArgs) -> anyhow::Result<()> {
         eprintln!("note: {n}");
     }
     eprintln!(
-        "wrote {}: review it, add the design section, then `hearth validate {}`",
+        "wrote {}: review it (and the suggested design), then `hearth validate {}`",
         a.out.display(),
         a.out.display()
     );
