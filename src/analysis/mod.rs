@@ -220,7 +220,8 @@ pub struct Row {
     pub ci_high: Option<f64>,
     /// Confidence level.
     pub level: f64,
-    /// Degrees of freedom of the domain's design (PSUs minus strata).
+    /// Degrees of freedom: those of the t interval (proportions, quantiles), otherwise
+    /// the domain's design df (PSUs minus strata); see [`engine::Estimate::reported_df`].
     pub df: Option<f64>,
     /// Design effect.
     pub deff: Option<f64>,
@@ -928,7 +929,7 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                             suppressed = true;
                         }
                     }
-                    if e.n > 0 && e.design_df < 1.0 {
+                    if e.n > 0 && e.used_df < 1.0 {
                         flags.push("one PSU: standard error not estimable".into());
                     }
                     if e.cv.is_finite() && e.cv > disc.max_cv {
@@ -948,7 +949,7 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                         ci_low: num(e.ci_low),
                         ci_high: num(e.ci_high),
                         level: req.level,
-                        df: fin(e.design_df),
+                        df: fin(e.reported_df()),
                         deff: if blank { None } else { e.deff.and_then(fin) },
                         cv: num(e.cv),
                         n: e.n,
