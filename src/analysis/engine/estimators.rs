@@ -318,6 +318,7 @@ impl<'d> Linearization<'d> {
             .collect())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn row(&self, g: usize, est: f64, se: f64, ci: (f64, f64), dfs: Dfs, var: f64, opts: &EstimateOptions) -> Estimate {
         Estimate {
             group: g as u32,
