@@ -224,7 +224,8 @@ pub struct Row {
     pub ci_high: Option<f64>,
     /// Confidence level.
     pub level: f64,
-    /// Degrees of freedom of the domain's design (PSUs minus strata).
+    /// Degrees of freedom: those of the t interval (proportions, quantiles), otherwise
+    /// the domain's design df (PSUs minus strata); see [`engine::Estimate::reported_df`].
     pub df: Option<f64>,
     /// Design effect.
     pub deff: Option<f64>,
@@ -932,13 +933,13 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                             suppressed = true;
                         }
                     }
-                    // A domain whose rows all lie in one PSU of one stratum has no between-PSU
-                    // variation: a zero SE there is not a precise estimate but no estimate at all.
+                    // A domain whose answered rows all lie in one PSU of one stratum has no
+                    // between-PSU variation: a zero SE there is not a precise estimate but none.
                     let no_variation = e.se.is_nan() || e.se <= 0.0;
-                    let se_estimable = !(e.n > 0 && e.design_df < 1.0 && no_variation);
+                    let se_estimable = !(e.n > 0 && e.used_df < 1.0 && no_variation);
                     if !se_estimable {
                         flags.push(SE_NOT_ESTIMABLE.into());
-                    } else if e.n > 0 && e.design_df < 1.0 {
+                    } else if e.n > 0 && e.used_df < 1.0 {
                         flags.push("one PSU: no degrees of freedom".into());
                     }
                     if e.cv.is_finite() && e.cv > disc.max_cv {
@@ -958,7 +959,7 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                         ci_low: num(e.ci_low).filter(|_| se_estimable),
                         ci_high: num(e.ci_high).filter(|_| se_estimable),
                         level: req.level,
-                        df: fin(e.design_df),
+                        df: fin(e.reported_df()),
                         deff: if blank || !se_estimable { None } else { e.deff.and_then(fin) },
                         cv: num(e.cv).filter(|_| se_estimable),
                         n: e.n,

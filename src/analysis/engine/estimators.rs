@@ -9,11 +9,13 @@
 //! ratio (`svyratio`); rows outside the group, or with a missing (NaN) value, have
 //! none (the domain keeps the full design, as `svyby` / `subset`).
 //! Means, totals and ratios get normal intervals (`confint.svystat`); proportions
-//! use t with the domain's design df (`svyciprop` uses `degf(design)`).
+//! use t with the domain's design df: `svyciprop` takes `degf(design)` of the design
+//! it is given, so every row of the group counts, answered or not (PSUs whose rows all
+//! lack an answer still count; PSUs without rows of the group do not).
 
 use super::design::Design;
 use super::dist::{qbeta, qnorm, qt};
-use super::variance::{group_covariance, group_variances, unit_totals, UnitTotals};
+use super::variance::{domain_sizes, group_covariance, group_variances, unit_totals, DomainSize, UnitTotals};
 use super::{DesignError, Grouping};
 
 /// Largest number of groups accepted by [`Linearization::covariance`].
@@ -43,14 +45,15 @@ impl EstimateOptions {
 }
 
 /// Confidence-interval method for a proportion (R's `svyciprop(method=)`, plus
-/// Wilson). All use t quantiles with the domain's design df.
+/// Wilson). All use t quantiles with the domain's design df ([`Estimate::design_df`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PropCiMethod {
     /// Wald interval on the logit scale (`svyglm(quasibinomial)` Wald CI), the default.
     #[default]
     Logit,
     /// Korn-Graubard: beta quantiles with the effective sample size
-    /// `p(1-p)/V * (qt(a/2, n-1) / qt(a/2, df))^2`.
+    /// `p(1-p)/V * (qt(a/2, n-1) / qt(a/2, df))^2`, n the rows of the group whether
+    /// answered or not (R's `nrow(design)`).
     Beta,
     /// Logit transform of the mean with the delta method (`svycontrast`).
     XLogit,
@@ -61,8 +64,11 @@ pub enum PropCiMethod {
     /// Rao-Scott scaled profile likelihood of the intercept-only quasibinomial
     /// model. R interpolates a spline through a coarse profile (error up to about
     /// 1e-4); this is the exact root of
-    /// `KL(p || mu) = t^2 * V * phi / (2 p (1-p))`, with `phi` the design-weighted
-    /// variance of the Pearson residuals (`summary.svyglm` dispersion).
+    /// `KL(p || mu) = t^2 * V * phi * c / (2 p (1-p))`, with `phi` the design-weighted
+    /// variance of the Pearson residuals (`summary.svyglm` dispersion) and `c` the mean
+    /// weight of the answered rows over the mean weight of all the group's rows (1
+    /// without missing answers): `svyglm` normalises the weights before it drops the
+    /// unanswered rows, which scales its design effect lambda by `c`.
     Likelihood,
     /// Wilson score interval with the effective sample size `n_eff = p(1-p)/V`
     /// (Kish; 1/deff without fpc) and t(df) in place of z; when V = 0 (p is 0 or 1)
@@ -106,8 +112,14 @@ pub struct Estimate {
     pub level: f64,
     /// Degrees of freedom of the interval (infinite for a normal interval).
     pub df: f64,
-    /// The domain's design df: PSUs holding domain rows minus their strata.
+    /// The domain's design df: PSUs holding rows of the group minus their strata,
+    /// counting every row of the group whether or not its outcome is missing (R's
+    /// `degf(subset(design, group))`; the t df of a proportion).
     pub design_df: f64,
+    /// PSUs holding the rows used (outcome not missing) minus their strata: the t df of
+    /// a quantile (`svyquantile(na.rm = TRUE)` drops missing values before `degf`).
+    /// Below 1 the rows used sit in one PSU per stratum.
+    pub used_df: f64,
     /// Design effect (`svymean(..., deff=TRUE)`); `None` where R gives NA.
     pub deff: Option<f64>,
     /// Coefficient of variation, se / estimate.
@@ -116,6 +128,18 @@ pub struct Estimate {
     pub n: usize,
     /// Sum of the weights of the rows used.
     pub weighted_n: f64,
+}
+
+impl Estimate {
+    /// The df a result row reports: the df of its t interval (proportions, quantiles),
+    /// or for a normal interval (means, totals, ratios) the domain's design df.
+    pub fn reported_df(&self) -> f64 {
+        if self.df.is_finite() {
+            self.df
+        } else {
+            self.design_df
+        }
+    }
 }
 
 /// Influence total of one group in one PSU.
@@ -166,6 +190,8 @@ pub struct Linearization<'d> {
     /// Sum of w * e^2 per group, e the residual whose weighted variance is the
     /// SRS variance of the deff denominator.
     srs_ss: Vec<f64>,
+    /// Rows and design df of every group, counting rows whatever their values.
+    domain: DomainSize,
     kind: Kind,
 }
 
@@ -189,6 +215,11 @@ impl<'d> Linearization<'d> {
     pub fn weighted_n(&self) -> &[f64] {
         &self.weighted_n
     }
+    /// Design df per group, counting every row of the group whatever its values
+    /// ([`Estimate::design_df`]).
+    pub fn design_df(&self) -> &[f64] {
+        &self.domain.df
+    }
     /// Influence value per row (0 for rows not used).
     pub fn influence(&self) -> &[f64] {
         &self.influence
@@ -206,7 +237,7 @@ impl<'d> Linearization<'d> {
         unit_totals(self.design, &self.row_group, &self.influence, self.n_groups)
     }
 
-    /// Variance per group and the domain design df.
+    /// Variance per group and the df of the rows used ([`Estimate::used_df`]).
     pub fn variances(&self) -> Result<(Vec<f64>, Vec<f64>), DesignError> {
         let gv = group_variances(self.design, &self.totals(), self.n_groups)?;
         Ok((gv.var, gv.df))
@@ -271,19 +302,24 @@ impl<'d> Linearization<'d> {
     /// Result rows with normal confidence intervals (`confint.svystat`).
     pub fn normal_rows(&self, opts: &EstimateOptions) -> Result<Vec<Estimate>, DesignError> {
         opts.check()?;
-        let (var, df) = self.variances()?;
+        let (var, used_df) = self.variances()?;
         let z = qnorm(1.0 - (1.0 - opts.level) / 2.0);
         Ok((0..self.n_groups)
             .map(|g| {
                 let se = var[g].sqrt();
                 let est = self.estimates[g];
-                self.row(g, est, se, (est - z * se, est + z * se), f64::INFINITY, df[g], var[g], opts)
+                let dfs = Dfs {
+                    ci: f64::INFINITY,
+                    design: self.domain.df[g],
+                    used: used_df[g],
+                };
+                self.row(g, est, se, (est - z * se, est + z * se), dfs, var[g], opts)
             })
             .collect())
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn row(&self, g: usize, est: f64, se: f64, ci: (f64, f64), ci_df: f64, design_df: f64, var: f64, opts: &EstimateOptions) -> Estimate {
+    fn row(&self, g: usize, est: f64, se: f64, ci: (f64, f64), dfs: Dfs, var: f64, opts: &EstimateOptions) -> Estimate {
         Estimate {
             group: g as u32,
             estimate: est,
@@ -291,14 +327,23 @@ impl<'d> Linearization<'d> {
             ci_low: ci.0,
             ci_high: ci.1,
             level: opts.level,
-            df: ci_df,
-            design_df,
+            df: dfs.ci,
+            design_df: dfs.design,
+            used_df: dfs.used,
             deff: self.deff(g, var),
             cv: se / est,
             n: self.n[g],
             weighted_n: self.weighted_n[g],
         }
     }
+}
+
+/// The three df of a result row (see [`Estimate`]).
+#[derive(Debug, Clone, Copy)]
+struct Dfs {
+    ci: f64,
+    design: f64,
+    used: f64,
 }
 
 /// Checks an outcome vector: length, no infinities (NaN = missing).
@@ -373,6 +418,7 @@ impl Design {
             n,
             weighted_n: wsum,
             srs_ss,
+            domain: domain_sizes(self, grouping.codes(), k),
             kind: Kind::Mean,
         })
     }
@@ -407,6 +453,7 @@ impl Design {
             n,
             weighted_n: wsum,
             srs_ss,
+            domain: domain_sizes(self, grouping.codes(), k),
             kind: Kind::Total,
         })
     }
@@ -460,6 +507,7 @@ impl Design {
             n,
             weighted_n: wsum,
             srs_ss,
+            domain: domain_sizes(self, grouping.codes(), k),
             kind: Kind::Ratio,
         })
     }
@@ -498,19 +546,29 @@ impl Design {
     }
 
     /// Proportion (mean of a 0/1 indicator, NaN = missing) per group, with a
-    /// `svyciprop` interval using t with the domain's design df. `estimate`, `se`
-    /// and `deff` are those of `svymean`.
+    /// `svyciprop` interval using t with the domain's design df, in which a PSU
+    /// holding rows of the group counts even when none of them has an answer (R's
+    /// `svyciprop(..., na.rm = TRUE)` on the group's design). `estimate`, `se` and
+    /// `deff` are those of `svymean`.
     pub fn proportion(&self, y: &[f64], grouping: &Grouping, method: PropCiMethod, opts: &EstimateOptions) -> Result<Vec<Estimate>, DesignError> {
         opts.check()?;
         if let Some((row, &value)) = y.iter().enumerate().find(|(_, &v)| !v.is_nan() && !(0.0..=1.0).contains(&v)) {
             return Err(DesignError::NotAProportion { row, value });
         }
         let lin = self.linearize_mean(y, grouping)?;
-        let (var, df) = lin.variances()?;
+        let (var, used_df) = lin.variances()?;
+        let domain = &lin.domain;
         let alpha = 1.0 - opts.level;
         let k = lin.n_groups;
         let phi = if method == PropCiMethod::Likelihood {
-            self.pearson_dispersion(&lin, y)
+            let mut phi = self.pearson_dispersion(&lin, y);
+            // svyglm scales the weights to mean 1 over every row of the design it is
+            // given, then drops the unanswered rows: its Rao-Scott lambda is that of the
+            // answered rows times (mean weight answered) / (mean weight of the group).
+            for (g, phi) in phi.iter_mut().enumerate() {
+                *phi *= (lin.weighted_n[g] / lin.n[g] as f64) / (domain.weight[g] / domain.rows[g] as f64);
+            }
+            phi
         } else {
             vec![f64::NAN; k]
         };
@@ -519,8 +577,14 @@ impl Design {
                 let p = lin.estimates[g];
                 let v = var[g];
                 let se = v.sqrt();
-                let ci = prop_ci(method, p, v, df[g], lin.n[g], alpha, phi[g]);
-                lin.row(g, p, se, ci, df[g], df[g], v, opts)
+                let df = domain.df[g];
+                let ci = prop_ci(method, p, v, df, domain.rows[g], lin.n[g], alpha, phi[g]);
+                let dfs = Dfs {
+                    ci: df,
+                    design: df,
+                    used: used_df[g],
+                };
+                lin.row(g, p, se, ci, dfs, v, opts)
             })
             .collect())
     }
@@ -565,9 +629,11 @@ fn expit(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Interval for a proportion `p` with design variance `v`, design df `df`,
-/// `n` rows, level 1 - alpha (R's `svyciprop`; see [`PropCiMethod`]).
-fn prop_ci(method: PropCiMethod, p: f64, v: f64, df: f64, n: usize, alpha: f64, phi: f64) -> (f64, f64) {
+/// Interval for a proportion `p` with design variance `v`, design df `df`, level
+/// 1 - alpha (R's `svyciprop`; see [`PropCiMethod`]). `rows` counts the rows of the
+/// group (R's `nrow(design)`, for Korn-Graubard), `used` those with an answer.
+#[allow(clippy::too_many_arguments)]
+fn prop_ci(method: PropCiMethod, p: f64, v: f64, df: f64, rows: usize, used: usize, alpha: f64, phi: f64) -> (f64, f64) {
     let t = qt(1.0 - alpha / 2.0, df);
     let se = v.sqrt();
     match method {
@@ -583,7 +649,7 @@ fn prop_ci(method: PropCiMethod, p: f64, v: f64, df: f64, n: usize, alpha: f64, 
             ((a - t * s).sin().powi(2), (a + t * s).sin().powi(2))
         }
         PropCiMethod::Beta => {
-            let ratio = qt(alpha / 2.0, n as f64 - 1.0) / qt(alpha / 2.0, df);
+            let ratio = qt(alpha / 2.0, rows as f64 - 1.0) / qt(alpha / 2.0, df);
             let n_eff = p * (1.0 - p) / v * ratio * ratio;
             (
                 qbeta(alpha / 2.0, n_eff * p, n_eff * (1.0 - p) + 1.0),
@@ -591,7 +657,7 @@ fn prop_ci(method: PropCiMethod, p: f64, v: f64, df: f64, n: usize, alpha: f64, 
             )
         }
         PropCiMethod::Wilson => {
-            let n_eff = if v > 0.0 { p * (1.0 - p) / v } else { n as f64 };
+            let n_eff = if v > 0.0 { p * (1.0 - p) / v } else { used as f64 };
             let t2 = t * t;
             let centre = p + t2 / (2.0 * n_eff);
             let half = t * (p * (1.0 - p) / n_eff + t2 / (4.0 * n_eff * n_eff)).sqrt();
@@ -603,7 +669,8 @@ fn prop_ci(method: PropCiMethod, p: f64, v: f64, df: f64, n: usize, alpha: f64, 
 }
 
 /// Exact Rao-Scott profile-likelihood interval: the two roots mu of
-/// `KL(p || mu) = t^2 v phi / (2 p (1-p))` (see [`PropCiMethod::Likelihood`]).
+/// `KL(p || mu) = t^2 v phi / (2 p (1-p))`, `phi` here the dispersion times the weight
+/// factor `c` (see [`PropCiMethod::Likelihood`]).
 fn likelihood_ci(p: f64, v: f64, t: f64, phi: f64) -> (f64, f64) {
     if !(p > 0.0 && p < 1.0 && v > 0.0 && t.is_finite() && phi > 0.0) {
         return (f64::NAN, f64::NAN);
@@ -730,6 +797,37 @@ mod tests {
         let dom = Grouping::domain(&[false, true, true, true, true, true]);
         let r2 = d.mean(&Y, &dom, &o).unwrap();
         assert_eq!(r[0].se, r2[0].se);
+    }
+
+    #[test]
+    fn r14_missing_answers_keep_their_psu_in_the_proportion_df() {
+        // Stratum A has PSUs 0 (rows 0, 1) and 1 (rows 2, 3); B has one PSU (rows 4, 5).
+        let d = lonely_design(LonelyPsu::Remove);
+        let o = EstimateOptions::default();
+        let y = [1.0, 0.0, f64::NAN, f64::NAN, 1.0, 0.0];
+        let all = Grouping::overall(6);
+        // svyciprop: degf of the design given, PSU A/1 counts (3 PSUs - 2 strata).
+        let p = d.proportion(&y, &all, PropCiMethod::Logit, &o).unwrap();
+        assert_eq!((p[0].df, p[0].design_df, p[0].used_df, p[0].n), (1.0, 1.0, 0.0, 4));
+        assert_eq!(p[0].reported_df(), 1.0);
+        // A group without rows in PSU A/1 does not count it.
+        let g = Grouping::new(vec![0, 0, 1, 1, 0, 0], 2).unwrap();
+        let p = d.proportion(&y, &g, PropCiMethod::Beta, &o).unwrap();
+        assert_eq!((p[0].design_df, p[1].design_df, p[1].n), (0.0, 0.0, 0));
+        // Means report the domain's df with a normal interval.
+        let m = d.mean(&y, &all, &o).unwrap();
+        assert_eq!((m[0].df, m[0].design_df, m[0].reported_df()), (f64::INFINITY, 1.0, 1.0));
+        // svyquantile drops the missing answers first: PSU A/1 leaves its df.
+        let q = d
+            .quantiles(
+                &Y.map(|v| if (3.0..=4.0).contains(&v) { f64::NAN } else { v }),
+                &all,
+                &[0.5],
+                QuantileRuleAlias::Math,
+                &o,
+            )
+            .unwrap();
+        assert_eq!((q[0].estimate.df, q[0].estimate.design_df, q[0].estimate.reported_df()), (0.0, 1.0, 0.0));
     }
 
     #[test]

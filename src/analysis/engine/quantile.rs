@@ -2,7 +2,9 @@
 //! quantile rules "math" (default; inverse of the weighted ECDF) and "hf7", and
 //! the Woodruff interval (`interval.type = "mean"`): the design-based interval of
 //! the proportion below the estimate, mapped back through the same rule, with t
-//! quantiles on the domain's design df; `se = (upper - lower) / (2 qt)`.
+//! quantiles on the df of the rows used (`svyquantile(na.rm = TRUE)` drops the rows
+//! without an answer before taking `degf`, so a PSU whose rows all lack an answer
+//! leaves the count, unlike for proportions); `se = (upper - lower) / (2 qt)`.
 //!
 //! R accumulates `sum` and `cumsum` in long double; the "math" rule compares
 //! `cumw <= p * W` exactly, so the sums here use double-double (compensated)
@@ -29,7 +31,7 @@ pub enum QuantileRule {
 pub struct QuantileEstimate {
     /// Probability of the quantile.
     pub p: f64,
-    /// The result row (t interval on the domain df; `deff` is `None`).
+    /// The result row (t interval on the df of the rows used; `deff` is `None`).
     pub estimate: Estimate,
 }
 
@@ -140,7 +142,7 @@ impl Sorted {
 
 impl Design {
     /// Quantiles of `y` (NaN = missing) per group, for each probability in
-    /// `probs`, with Woodruff intervals (t on the domain's design df). Results are
+    /// `probs`, with Woodruff intervals (t on the df of the rows used). Results are
     /// ordered by group, then by probability.
     pub fn quantiles(
         &self,
@@ -197,6 +199,8 @@ impl Design {
                 })
                 .collect();
             let lin = self.linearize_mean(&below, grouping)?;
+            // t on the df of the rows used: svyquantile(na.rm = TRUE) drops the
+            // missing values before degf(), unlike svyciprop.
             let (var, df) = lin.variances()?;
             for g in 0..k {
                 let crit = if df[g].is_infinite() {
@@ -229,7 +233,8 @@ impl Design {
                         ci_high: upper,
                         level: opts.level,
                         df: df[g],
-                        design_df: df[g],
+                        design_df: lin.design_df()[g],
+                        used_df: df[g],
                         deff: None,
                         cv: se / qhat[g],
                         n,

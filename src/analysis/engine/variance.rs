@@ -43,7 +43,8 @@ pub(super) struct UnitTotals {
 #[derive(Debug, Clone)]
 pub(super) struct GroupVariance {
     pub var: Vec<f64>,
-    /// #PSUs holding domain rows - #strata holding domain rows (R's `degf` on the subset).
+    /// #PSUs holding rows used - #strata holding rows used (R's `degf` of the subset
+    /// without the missing values, as `svymean(na.rm = TRUE)` and `svyquantile` see it).
     pub df: Vec<f64>,
 }
 
@@ -276,6 +277,52 @@ pub(super) fn group_variances(design: &Design, totals: &UnitTotals, k: usize) ->
         df[g] = npsu[g] as f64 - nstrat[g] as f64;
     }
     Ok(GroupVariance { var, df })
+}
+
+/// Rows and design df of each group's domain, counting every row the grouping puts in
+/// the group whether or not its outcome is missing.
+#[derive(Debug, Clone)]
+pub(super) struct DomainSize {
+    /// Rows of the group (R's `nrow` of the group's design).
+    pub rows: Vec<usize>,
+    /// Sum of the weights of the group's rows.
+    pub weight: Vec<f64>,
+    /// #PSUs holding rows of the group - #strata holding rows of the group (R's `degf`
+    /// of `subset(design, group)`, the df `svyciprop` uses).
+    pub df: Vec<f64>,
+}
+
+/// Counts rows, PSUs and strata of every group of `codes` in one pass over the rows in
+/// design order, where the rows of a PSU, and the PSUs of a stratum, are contiguous.
+pub(super) fn domain_sizes(design: &Design, codes: &[u32], k: usize) -> DomainSize {
+    let psus = &design.stages[0];
+    let mut rows = vec![0usize; k];
+    let mut weight = vec![0.0; k];
+    let mut n_psu = vec![0u32; k];
+    let mut n_strata = vec![0u32; k];
+    let mut last_psu = vec![u32::MAX; k];
+    let mut last_stratum = vec![u32::MAX; k];
+    for &r in &design.order {
+        let g = codes[r as usize];
+        if g == Grouping::NONE {
+            continue;
+        }
+        let gi = g as usize;
+        rows[gi] += 1;
+        weight[gi] += design.weights[r as usize];
+        let u = psus.unit_of_row[r as usize];
+        if last_psu[gi] != u {
+            last_psu[gi] = u;
+            n_psu[gi] += 1;
+            let h = psus.parent_of_unit[u as usize];
+            if last_stratum[gi] != h {
+                last_stratum[gi] = h;
+                n_strata[gi] += 1;
+            }
+        }
+    }
+    let df = n_psu.iter().zip(&n_strata).map(|(&p, &h)| p as f64 - h as f64).collect();
+    DomainSize { rows, weight, df }
 }
 
 /// Influence totals per group of one lonely PSU, with its sampling factor f.
