@@ -254,7 +254,7 @@ const BAD: &[(&str, &[&str])] = &[
     ("bad_skipped.csv", &["bad_skipped.csv:3:10: record household_id=H9/person_id=2: question 'cigarettes': value '12': answer to a question that was skipped (relevant: smoker)"]),
     ("bad_unknown_column.csv", &["bad_unknown_column.csv:1:", "unknown column(s): 'agee' (column 7) (did you mean 'age'?), 'colour' (column 15)", "missing column(s) for unit 'person': age"]),
     ("bad_missing_column.csv", &["bad_missing_column.csv:1: missing column(s) for unit 'person': sex, activities"]),
-    ("bad_duplicate.csv", &["bad_duplicate.csv:3:6: record household_id=H9/person_id=1: question 'person_id': value '1': duplicate key: person_id 1 already on line 2"]),
+    ("bad_duplicate.csv", &["bad_duplicate.csv:3:6: record household_id=H9/person_id=1: question 'person_id': value '1': duplicate key: person_id 1 is also on bad_duplicate.csv:2 (a record appears once in an import)"]),
     ("bad_disagree.csv", &["bad_disagree.csv:3:2: record household_id=H9: question 'area': value '2': household columns differ from line 2", "'area' is '1' there"]),
     ("bad_conflict.csv", &["bad_conflict.csv:2:7: record household_id=H1/person_id=1: question 'age': value '45': conflict: person_id 1 is already in wave 1", "'age' is '44' there", "nothing was overwritten"]),
     ("empty.csv", &["empty.csv:1: the file is empty"]),
@@ -262,8 +262,8 @@ const BAD: &[(&str, &[&str])] = &[
     ("latin1.csv", &["latin1.csv:3:14: question 'comment': value 'caf", "not UTF-8", "Latin-1"]),
     ("truncated.csv", &["truncated.csv:3: row has 11 field(s) but the header has 14"]),
     ("truncated_quote.csv", &["truncated_quote.csv:3:14: the file ends inside a quoted field"]),
-    ("bad_truncated.jsonl", &["bad_truncated.jsonl:2: not valid JSON"]),
-    ("bad_type.jsonl", &["bad_type.jsonl:2:", "record household_id=J1/person_id=2: question 'age': value 'old'", "bad_type.jsonl:3: unknown key 'sexx' (did you mean 'sex'?)"]),
+    ("bad_truncated.jsonl", &["bad_truncated.jsonl:2:58: not valid JSON: EOF while parsing an object"]),
+    ("bad_type.jsonl", &["bad_type.jsonl:2:51: record household_id=J1/person_id=2: question 'age': value 'old'", "bad_type.jsonl:3:72: unknown key 'sexx' (did you mean 'sex'?)"]),
 ];
 
 #[test]
