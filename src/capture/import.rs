@@ -3,10 +3,13 @@
 //! Owns reading response files (combined person files with household columns repeated,
 //! separate household and person files, JSON Lines), checking every row against the
 //! definition, matching rows to records already in the store (identical = no-op, different =
-//! conflict), and writing them in one transaction. Problems are collected over the whole input
-//! and reported together with file, line, column, record key, question and value; with any
-//! problem nothing is written unless `skip_invalid` is set, in which case bad rows go to a
-//! rejects file. Reading is streaming: memory holds one row plus a key index per household.
+//! conflict; a record met twice in one import = duplicate, whatever the store holds), and
+//! writing them in one transaction. Problems are collected over the whole input and reported
+//! together with file, line (the physical line a record starts on, whatever the line ends),
+//! column (CSV: the field number; JSON Lines: where the key starts), record key, question and
+//! value; with any problem nothing is written unless `skip_invalid` is set, in which case bad
+//! rows go to a rejects file. Reading is streaming: memory holds one row, a key index per
+//! household, and where each record was met (8 bytes a record).
 
 use std::collections::HashMap;
 use std::fmt;
