@@ -621,7 +621,7 @@ fn r14_crlf_cr_and_lf_files_name_the_line_a_record_starts_on() {
     assert_eq!(problem_lines(&err, "late.csv"), [4, 5], "{err}");
     assert!(err.contains("late.csv:5: row has 2 field(s)"), "{err}");
     // and a header problem is named on the header's own line
-    std::fs::write(p.join("late_header.csv"), format!("\r\n\r\nhousehold_id,agee\r\nH1,3\r\n")).unwrap();
+    std::fs::write(p.join("late_header.csv"), "\r\n\r\nhousehold_id,agee\r\nH1,3\r\n").unwrap();
     let err = import_fails(p, "s.db", &["late_header.csv"]);
     assert!(err.contains("late_header.csv:3: unknown column(s): 'agee'"), "{err}");
 }
