@@ -1,7 +1,8 @@
 //! The crate error: one variant per module error, nothing else.
 //!
-//! Owns only the mapping from module errors to the one type the library returns, and which of
-//! them are the user's input problems (exit 1) rather than usage or system errors (exit 2).
+//! Owns only the mapping from module errors to the one type the library returns, which of
+//! them are the user's input problems (exit 1) rather than usage or system errors (exit 2),
+//! and which are lists of problems, one per line.
 
 /// Any error hearth's library can return.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,22 @@ impl Error {
             Error::Export(_) => false,
             Error::Analysis(e) => !matches!(e, crate::analysis::AnalysisError::Store(_) | crate::analysis::AnalysisError::Polars(_)),
             Error::Geo(e) => !matches!(e, crate::geo::GeoError::Io { .. }),
+        }
+    }
+
+    /// Whether the message is a list of problems, one per line (each line escapes the values
+    /// it echoes, see [`crate::text`]), rather than one message that must show on one line.
+    pub fn is_problem_list(&self) -> bool {
+        use crate::capture::CaptureError;
+        use crate::geo::GeoError;
+        use crate::schema::SchemaError;
+        use crate::store::StoreError;
+        match self {
+            Error::Schema(e) => matches!(e, SchemaError::Invalid(_)),
+            Error::Store(e) => matches!(e, StoreError::Incompatible { .. }),
+            Error::Capture(e) => matches!(e, CaptureError::Invalid { .. }),
+            Error::Geo(e) => matches!(e, GeoError::Invalid { .. } | GeoError::UnrecognisedHeaders { .. }),
+            _ => false,
         }
     }
 }

@@ -22,6 +22,7 @@
 //! | [`export`] | stored responses to CSV, JSON Lines and Parquet, with a codebook |
 //! | [`simulate`] | seeded synthetic responses for any definition |
 //! | [`timing`] | `HEARTH_TIMING` phase timings on stderr, for benchmarks |
+//! | [`text`] | user text echoed in messages: control characters escaped |
 //! | [`demo`] | the tour `hearth demo` runs |
 //!
 //! # Example: from definition text to a weighted estimate
@@ -72,6 +73,7 @@ pub mod report;
 pub mod schema;
 pub mod simulate;
 pub mod store;
+pub mod text;
 pub mod timing;
 
 pub use error::{Error, Result};

@@ -23,16 +23,30 @@ fn main() {
     };
     if let Err(err) = cli::run(parsed) {
         let input_problem = err.chain().any(|c| c.downcast_ref::<hearth::Error>().is_some_and(|e| e.is_input_problem()));
-        // The context line first, then the causes; a multi-line cause (validation) stays as is.
-        let mut first = true;
-        for cause in err.chain() {
-            if first {
-                eprintln!("error: {cause}");
-                first = false;
-            } else {
-                eprintln!("{cause}");
-            }
-        }
-        std::process::exit(if input_problem { 1 } else { 2 });
+        // a stderr that cannot be written (`2>/dev/full`) leaves the exit code to say it failed
+        let code = match report(&err) {
+            Ok(()) if input_problem => 1,
+            _ => 2,
+        };
+        std::process::exit(code);
     }
+}
+
+/// Prints the error chain on stderr, the context line first, then the causes. A list of
+/// problems keeps its lines (each escapes the values it echoes); any other message is shown
+/// on one line. No control character reaches the terminal either way.
+fn report(err: &anyhow::Error) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut e = std::io::stderr().lock();
+    for (i, cause) in err.chain().enumerate() {
+        let text = cause.to_string();
+        let list = cause.downcast_ref::<hearth::Error>().is_some_and(|h| h.is_problem_list());
+        let shown = if list {
+            hearth::text::escape_keeping_lines(&text)
+        } else {
+            hearth::text::escape(&text)
+        };
+        writeln!(e, "{}{shown}", if i == 0 { "error: " } else { "" })?;
+    }
+    e.flush()
 }

@@ -1,6 +1,7 @@
 //! Phase timings on stderr for benchmarks: set `HEARTH_TIMING=1` and each named phase of an
 //! import, export or analysis prints how long it took. Off by default; costs nothing then.
 
+use std::io::Write;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -26,7 +27,8 @@ pub fn phase(name: &'static str) -> Phase {
 impl Drop for Phase {
     fn drop(&mut self) {
         if let Some(s) = self.start {
-            eprintln!("[timing] {}: {:.1} ms", self.name, s.elapsed().as_secs_f64() * 1e3);
+            // never panics when stderr is closed or full, unlike eprintln!
+            let _ = writeln!(std::io::stderr(), "[timing] {}: {:.1} ms", self.name, s.elapsed().as_secs_f64() * 1e3);
         }
     }
 }

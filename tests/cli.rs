@@ -25,3 +25,31 @@ fn survey_capture_geography_and_analysis_end_to_end() {
     let audit = ok(p, &["audit", "s.db"]);
     assert!(audit.contains("init") && audit.contains("import") && audit.contains("geography"), "{audit}");
 }
+
+/// Whether `text` holds a character that must not reach a terminal, line feeds aside.
+fn has_control(text: &str) -> bool {
+    text.chars().any(|c| c != '\n' && hearth::text::is_unsafe(c))
+}
+
+#[test]
+fn r15_validate_and_analyze_messages_escape_control_characters() {
+    let d = tempdir();
+    let p = d.path();
+    // a definition whose ids hold an escape sequence and a newline: one problem, one line
+    let def =
+        "survey: x\ntitle: T\nversion: 1\nunits:\n  - id: person\n    key: \"id\\e[31m\"\n    questions:\n      - {id: \"id\\nx\", type: integer, label: Id}\n";
+    std::fs::write(p.join("bad.yaml"), def).unwrap();
+    let err = fails(p, &["validate", "bad.yaml"], 1);
+    assert!(!has_control(&err), "{err:?}");
+    assert_eq!(err.lines().count(), 3, "{err}");
+    assert!(err.contains("bad.yaml:6:10: unit 'person': key 'id\\u{1b}[31m' is not a question"), "{err}");
+    assert!(err.contains("bad.yaml:8:14: question id 'id\\nx' is not a valid id"), "{err}");
+    // analyze: a single message echoing a value with a newline and a bell stays on one line
+    let flat = "survey: flat\ntitle: Flat\nversion: 1\nunits:\n  - id: person\n    key: id\n    questions:\n      - {id: id, type: integer, label: Id}\n      - {id: age, type: integer, label: Age}\n";
+    std::fs::write(p.join("flat.yaml"), flat).unwrap();
+    ok(p, &["init", "f.db", "--definition", "flat.yaml"]);
+    std::fs::write(p.join("f.csv"), "id,age\n1,30\n2,40\n").unwrap();
+    ok(p, &["import", "f.db", "--wave", "1", "f.csv"]);
+    let err = fails(p, &["analyze", "f.db", "--outcome", "ag\ne\u{7}"], 1);
+    assert_eq!(err, "error: unknown variable 'ag\\ne\\u{7}'\n");
+}

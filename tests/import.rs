@@ -254,7 +254,7 @@ const BAD: &[(&str, &[&str])] = &[
     ("bad_skipped.csv", &["bad_skipped.csv:3:10: record household_id=H9/person_id=2: question 'cigarettes': value '12': answer to a question that was skipped (relevant: smoker)"]),
     ("bad_unknown_column.csv", &["bad_unknown_column.csv:1:", "unknown column(s): 'agee' (column 7) (did you mean 'age'?), 'colour' (column 15)", "missing column(s) for unit 'person': age"]),
     ("bad_missing_column.csv", &["bad_missing_column.csv:1: missing column(s) for unit 'person': sex, activities"]),
-    ("bad_duplicate.csv", &["bad_duplicate.csv:3:6: record household_id=H9/person_id=1: question 'person_id': value '1': duplicate key: person_id 1 already on line 2"]),
+    ("bad_duplicate.csv", &["bad_duplicate.csv:3:6: record household_id=H9/person_id=1: question 'person_id': value '1': duplicate key: person_id 1 is also on bad_duplicate.csv:2 (a record appears once in an import)"]),
     ("bad_disagree.csv", &["bad_disagree.csv:3:2: record household_id=H9: question 'area': value '2': household columns differ from line 2", "'area' is '1' there"]),
     ("bad_conflict.csv", &["bad_conflict.csv:2:7: record household_id=H1/person_id=1: question 'age': value '45': conflict: person_id 1 is already in wave 1", "'age' is '44' there", "nothing was overwritten"]),
     ("empty.csv", &["empty.csv:1: the file is empty"]),
@@ -262,8 +262,8 @@ const BAD: &[(&str, &[&str])] = &[
     ("latin1.csv", &["latin1.csv:3:14: question 'comment': value 'caf", "not UTF-8", "Latin-1"]),
     ("truncated.csv", &["truncated.csv:3: row has 11 field(s) but the header has 14"]),
     ("truncated_quote.csv", &["truncated_quote.csv:3:14: the file ends inside a quoted field"]),
-    ("bad_truncated.jsonl", &["bad_truncated.jsonl:2: not valid JSON"]),
-    ("bad_type.jsonl", &["bad_type.jsonl:2:", "record household_id=J1/person_id=2: question 'age': value 'old'", "bad_type.jsonl:3: unknown key 'sexx' (did you mean 'sex'?)"]),
+    ("bad_truncated.jsonl", &["bad_truncated.jsonl:2:58: not valid JSON: EOF while parsing an object"]),
+    ("bad_type.jsonl", &["bad_type.jsonl:2:51: record household_id=J1/person_id=2: question 'age': value 'old'", "bad_type.jsonl:3:72: unknown key 'sexx' (did you mean 'sex'?)"]),
 ];
 
 #[test]
@@ -554,4 +554,326 @@ fn simulated_survey_round_trips_through_export() {
     let (a, b) = (p.join("s.db"), p.join("r.db"));
     assert_eq!(table_dump_no_uuid(&b, "household"), table_dump_no_uuid(&a, "household"));
     assert_eq!(table_dump(&b, "person"), table_dump(&a, "person"));
+}
+
+/// The tiny survey's header, and a person row of household `hh` (answers valid unless `age`
+/// is not a number; `comment` may hold line ends, quoted).
+const HEADER: &str = "household_id,area,rooms,notes,contact_name,person_id,age,sex,smoker,cigarettes,visit_date,height,activities,comment";
+
+fn person_row(hh: &str, person: u32, age: &str, comment: &str) -> String {
+    format!("{hh},1,4,,,{person},{age},1,no,,2018-05-31,,,\"{comment}\"")
+}
+
+/// Runs an import that must fail: exit 1, the store unchanged; returns stderr.
+fn import_fails(p: &Path, db: &str, files: &[&str]) -> String {
+    let dbp = p.join(db);
+    let before = snapshot(&dbp);
+    let mut args = vec!["import", db, "--wave", "1"];
+    args.extend_from_slice(files);
+    let err = fails(p, &args, 1);
+    assert_unchanged(&dbp, &before, &files.join(" "));
+    err
+}
+
+/// The `FILE:LINE` of every problem line in stderr.
+fn problem_lines(err: &str, file: &str) -> Vec<u64> {
+    err.lines()
+        .filter_map(|l| l.strip_prefix(&format!("{file}:")))
+        .map(|rest| rest.split(':').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn r14_crlf_cr_and_lf_files_name_the_line_a_record_starts_on() {
+    let d = tempdir();
+    let p = d.path();
+    ok(p, &["init", "s.db", "--definition", tiny().to_str().unwrap()]);
+    for (name, end) in [("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")] {
+        for final_end in [true, false] {
+            // 1 header, 2 a bad row, 3-4 a quoted LF, 5-7 a bad row whose comment holds CRLF
+            // and LF, 8 blank, 9 good, 10 a bad last row
+            let lines = [
+                HEADER.to_string(),
+                person_row("H1", 1, "x", ""),
+                person_row("H1", 2, "40", "a\nb"),
+                person_row("H1", 3, "y", "c\r\nd\ne"),
+                String::new(),
+                person_row("H2", 1, "30", ""),
+                person_row("H2", 2, "z", ""),
+            ];
+            let mut text = lines.join(end);
+            if final_end {
+                text.push_str(end);
+            }
+            let file = format!("{name}_{final_end}.csv");
+            std::fs::write(p.join(&file), &text).unwrap();
+            let err = import_fails(p, "s.db", &[&file]);
+            assert_eq!(problem_lines(&err, &file), [2, 5, 10], "{file}:\n{err}");
+            assert!(
+                err.contains(&format!("{file}:5:7: record household_id=H1/person_id=3: question 'age': value 'y'")),
+                "{err}"
+            );
+        }
+    }
+    // a header after blank lines, and a row that is too short, on CR-only lines
+    std::fs::write(p.join("late.csv"), format!("\r\r{HEADER}\r{}\rH1,1\r", person_row("H1", 1, "x", ""))).unwrap();
+    let err = import_fails(p, "s.db", &["late.csv"]);
+    assert_eq!(problem_lines(&err, "late.csv"), [4, 5], "{err}");
+    assert!(err.contains("late.csv:5: row has 2 field(s)"), "{err}");
+    // and a header problem is named on the header's own line
+    std::fs::write(p.join("late_header.csv"), "\r\n\r\nhousehold_id,agee\r\nH1,3\r\n").unwrap();
+    let err = import_fails(p, "s.db", &["late_header.csv"]);
+    assert!(err.contains("late_header.csv:3: unknown column(s): 'agee'"), "{err}");
+}
+
+#[test]
+fn r14_json_lines_name_the_line_and_the_column_of_the_key() {
+    let d = tempdir();
+    let p = d.path();
+    ok(p, &["init", "s.db", "--definition", tiny().to_str().unwrap()]);
+    let row = |person: u32, age: &str| format!(r#"{{"household_id": "J1", "area": 2, "person_id": {person}, "age": {age}, "sex": 1}}"#);
+    // `"age"` starts at character 51 of each line
+    for (name, end) in [("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")] {
+        for final_end in [true, false] {
+            let lines = [row(1, "\"x\""), row(2, "40"), String::new(), row(3, "\"y\""), row(4, "50"), row(5, "\"z\"")];
+            let mut text = lines.join(end);
+            if final_end {
+                text.push_str(end);
+            }
+            let file = format!("{name}_{final_end}.jsonl");
+            std::fs::write(p.join(&file), &text).unwrap();
+            let err = import_fails(p, "s.db", &[&file]);
+            assert_eq!(problem_lines(&err, &file), [1, 4, 6], "{file}:\n{err}");
+            assert!(
+                err.contains(&format!("{file}:4:51: record household_id=J1/person_id=3: question 'age': value 'y'")),
+                "{err}"
+            );
+        }
+    }
+    // a BOM is a character before the first key; a syntax error names its column
+    std::fs::write(p.join("bom.jsonl"), format!("\u{feff}{}\n{{\"household_id\": tru}}\n", row(1, "\"x\""))).unwrap();
+    let err = import_fails(p, "s.db", &["bom.jsonl"]);
+    assert!(err.contains("bom.jsonl:1:52: record household_id=J1/person_id=1: question 'age'"), "{err}");
+    assert!(err.contains("bom.jsonl:2:21: not valid JSON: expected ident"), "{err}");
+}
+
+#[test]
+fn r14_key_twice_in_one_import_is_an_error_whatever_the_store_holds() {
+    let d = tempdir();
+    let p = d.path();
+    ok(p, &["init", "s.db", "--definition", tiny().to_str().unwrap()]);
+    let twice = [
+        HEADER.to_string(),
+        person_row("A", 1, "40", ""),
+        person_row("A", 2, "41", ""),
+        person_row("A", 1, "40", ""),
+    ]
+    .join("\n");
+    std::fs::write(p.join("twice.csv"), &twice).unwrap();
+    let expected = "twice.csv:4:6: record household_id=A/person_id=1: question 'person_id': value '1': duplicate key: person_id 1 is also on twice.csv:2 (a record appears once in an import)";
+    let on_empty = import_fails(p, "s.db", &["twice.csv"]);
+    assert!(on_empty.contains(expected), "{on_empty}");
+    // the same answer once the store holds those persons (it used to be "already present")
+    std::fs::write(
+        p.join("once.csv"),
+        [HEADER.to_string(), person_row("A", 1, "40", ""), person_row("A", 2, "41", "")].join("\n"),
+    )
+    .unwrap();
+    ok(p, &["import", "s.db", "--wave", "1", "once.csv"]);
+    let on_full = import_fails(p, "s.db", &["twice.csv"]);
+    assert_eq!(on_full, on_empty);
+    // a flat survey: the same
+    let flat = "survey: flat\ntitle: Flat\nversion: 1\nunits:\n  - id: person\n    key: id\n    questions:\n      - {id: id, type: text, label: Id}\n      - {id: age, type: integer, label: Age}\n";
+    std::fs::write(p.join("flat.yaml"), flat).unwrap();
+    ok(p, &["init", "f.db", "--definition", "flat.yaml"]);
+    std::fs::write(p.join("f.csv"), "id,age\r\nP1,3\r\nP2,4\r\nP1,3\r\n").unwrap();
+    let want = "f.csv:4:1: record id=P1: question 'id': value 'P1': duplicate key: id P1 is also on f.csv:2";
+    let flat_fails = || {
+        let before = std::fs::read(p.join("f.db")).unwrap();
+        let err = fails(p, &["import", "f.db", "--wave", "1", "f.csv"], 1);
+        assert!(std::fs::read(p.join("f.db")).unwrap() == before, "the store changed");
+        err
+    };
+    let empty = flat_fails();
+    assert!(empty.contains(want), "{empty}");
+    std::fs::write(p.join("f1.csv"), "id,age\nP1,3\n").unwrap();
+    ok(p, &["import", "f.db", "--wave", "1", "f1.csv"]);
+    assert_eq!(flat_fails(), empty);
+}
+
+#[test]
+fn r14_interrupted_household_then_repeated_person_is_a_duplicate_not_a_database_error() {
+    let d = tempdir();
+    let p = d.path();
+    ok(p, &["init", "s.db", "--definition", tiny().to_str().unwrap()]);
+    let rows = [
+        HEADER.to_string(),
+        person_row("A", 1, "40", ""),
+        person_row("B", 1, "50", ""),
+        person_row("A", 2, "41", ""),
+        person_row("A", 1, "40", ""),
+    ];
+    std::fs::write(p.join("abaa.csv"), rows.join("\n")).unwrap();
+    let want = "abaa.csv:5:6: record household_id=A/person_id=1: question 'person_id': value '1': duplicate key: person_id 1 is also on abaa.csv:2";
+    let err = import_fails(p, "s.db", &["abaa.csv"]);
+    assert!(err.contains(want) && !err.contains("database"), "{err}");
+    assert_eq!(err.lines().count(), 2, "{err}");
+    // an interrupted household whose persons do not repeat is fine
+    std::fs::write(p.join("aba.csv"), rows[..4].join("\n")).unwrap();
+    let out = ok(p, &["import", "s.db", "--wave", "1", "aba.csv"]);
+    assert!(out.contains("added 2 household, 3 person"), "{out}");
+    // the same duplicate once the store holds these records
+    assert!(import_fails(p, "s.db", &["abaa.csv"]).contains(want));
+    // with --skip-invalid the repeated row is rejected and the others land
+    ok(p, &["init", "k.db", "--definition", tiny().to_str().unwrap()]);
+    let out = hearth(p, &["import", "k.db", "--wave", "1", "--skip-invalid", "abaa.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("added 2 household, 3 person"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 row(s) rejected"));
+    assert_eq!(integrity(&p.join("k.db")), "ok");
+}
+
+#[test]
+fn r14_household_keys_across_files_of_one_import() {
+    let d = tempdir();
+    let p = d.path();
+    ok(p, &["init", "s.db", "--definition", tiny().to_str().unwrap()]);
+    let hh = "household_id,area,rooms,notes,contact_name\n";
+    let pp = "household_id,person_id,age,sex,smoker,cigarettes,visit_date,height,activities,comment\n";
+    std::fs::write(p.join("hh.csv"), format!("{hh}A,1,4,,\nB,2,3,,\n")).unwrap();
+    std::fs::write(p.join("hh_twice.csv"), format!("{hh}A,1,4,,\nB,2,3,,\nA,1,4,,\n")).unwrap();
+    std::fs::write(p.join("pp.csv"), format!("{pp}A,1,40,1,no,,,,,\nB,1,50,2,no,,,,,\nA,2,41,1,no,,,,,\n")).unwrap();
+    let combined = |hh: &str, person: u32| [HEADER.to_string(), person_row(hh, person, "40", "")].join("\n");
+    std::fs::write(p.join("c1.csv"), combined("A", 3)).unwrap();
+    std::fs::write(p.join("c2.csv"), combined("A", 4)).unwrap();
+    // a household twice in a household file
+    let err = import_fails(p, "s.db", &["hh_twice.csv", "pp.csv"]);
+    assert!(
+        err.contains("hh_twice.csv:4:1: record household_id=A: question 'household_id': value 'A': duplicate key: household_id A is also on hh_twice.csv:2"),
+        "{err}"
+    );
+    // a household given in a household file and again, with its answers, in a combined file
+    let err = import_fails(p, "s.db", &["c1.csv", "hh.csv"]);
+    assert!(
+        err.contains("c1.csv:2:1: record household_id=A: question 'household_id': value 'A': duplicate key: household_id A is also on hh.csv:2"),
+        "{err}"
+    );
+    // one household's rows spread over two combined files
+    let err = import_fails(p, "s.db", &["c1.csv", "c2.csv"]);
+    assert!(err.contains("c2.csv:2:1: record household_id=A: question 'household_id': value 'A': duplicate key: household_id A is also on c1.csv:2 (a household's rows belong in one file)"), "{err}");
+    // the same file given twice
+    let err = import_fails(p, "s.db", &["hh.csv", "./hh.csv", "pp.csv"]);
+    assert!(err.contains("./hh.csv:1: this file is given twice (also as hh.csv)"), "{err}");
+    // a household file with a person file naming its households by key is the ordinary case,
+    // whatever the store holds
+    for _ in 0..2 {
+        ok(p, &["import", "s.db", "--wave", "1", "pp.csv", "hh.csv"]);
+    }
+    assert_eq!((count(&p.join("s.db"), "u_household"), count(&p.join("s.db"), "u_person")), (2, 3));
+}
+
+#[test]
+fn r15_control_characters_in_values_are_escaped_and_refused_in_keys() {
+    let d = tempdir();
+    let p = d.path();
+    ok(p, &["init", "s.db", "--definition", tiny().to_str().unwrap()]);
+    let text = [
+        HEADER.to_string(),
+        // a NUL inside a key, a tab inside a key, an escape sequence and a newline in a value
+        person_row("K\u{0}1", 1, "40", ""),
+        person_row("\"K\t2\"", 1, "40", ""),
+        person_row("K3", 1, "\"4\n\u{1b}[2J\u{7}\"", ""),
+        person_row("K4\t", 1, "40", "a trailing tab around a key is trimmed"),
+    ]
+    .join("\r\n");
+    std::fs::write(p.join("ctl.csv"), &text).unwrap();
+    let err = import_fails(p, "s.db", &["ctl.csv"]);
+    assert!(
+        !err.chars().any(|c| c != '\n' && hearth::text::is_unsafe(c)),
+        "control characters reach stderr: {err:?}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 4, "one line per problem:\n{err}");
+    assert_eq!(
+        lines[1],
+        "ctl.csv:2:1: record household_id=K\\u{0}1: question 'household_id': value 'K\\u{0}1': a key cannot hold control characters (this one holds \\u{0}): correct the key in the file"
+    );
+    assert!(
+        lines[2].starts_with(
+            "ctl.csv:3:1: record household_id=K\\t2: question 'household_id': value 'K\\t2': a key cannot hold control characters (this one holds \\t)"
+        ),
+        "{err}"
+    );
+    assert!(
+        lines[3].starts_with("ctl.csv:4:7: record household_id=K3/person_id=1: question 'age': value '4\\n\\u{1b}[2J\\u{7}'"),
+        "{err}"
+    );
+    // JSON Lines: a key from an escape
+    std::fs::write(
+        p.join("ctl.jsonl"),
+        "{\"household_id\": \"J\\u0000\", \"area\": 1, \"person_id\": 1, \"age\": 3, \"sex\": 1}\n",
+    )
+    .unwrap();
+    let err = import_fails(p, "s.db", &["ctl.jsonl"]);
+    assert!(
+        err.contains("ctl.jsonl:1:2: record household_id=J\\u{0}: question 'household_id': value 'J\\u{0}': a key cannot hold control characters"),
+        "{err}"
+    );
+}
+
+#[test]
+fn r15_json_object_naming_a_key_twice_is_an_error() {
+    let d = tempdir();
+    let p = d.path();
+    ok(p, &["init", "s.db", "--definition", tiny().to_str().unwrap()]);
+    std::fs::write(
+        p.join("twice.jsonl"),
+        concat!(
+            "{\"household_id\": \"J1\", \"area\": 2, \"person_id\": 1, \"age\": 3, \"sex\": 1, \"age\": 30}\n",
+            "{\"household_id\": \"J1\", \"area\": 2, \"person_id\": 2, \"age\": 3, \"sex\": 1, \"wave\": 1, \"wave\": 2}\n",
+        ),
+    )
+    .unwrap();
+    let err = import_fails(p, "s.db", &["twice.jsonl"]);
+    assert!(
+        err.contains("twice.jsonl:1:71: key 'age' appears twice in the object (first at column 51)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("twice.jsonl:2:82: key 'wave' appears twice in the object (first at column 71)"),
+        "{err}"
+    );
+}
+
+/// Runs hearth with stderr going to `/dev/full`, where every write fails.
+#[cfg(target_os = "linux")]
+fn with_full_stderr(p: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .current_dir(p)
+        .env("HEARTH_USER", "test")
+        .stderr(std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full"))
+        .output()
+        .expect("run hearth")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn r15_unwritable_stderr_exits_2_without_a_panic() {
+    let d = tempdir();
+    let p = d.path();
+    store_with_good(p, "s.db");
+    copy_in(p, "bad_type.csv");
+    let before = snapshot(&p.join("s.db"));
+    let out = with_full_stderr(p, &["import", "s.db", "--wave", "1", "bad_type.csv"]);
+    assert_eq!(out.status.code(), Some(2), "an error that cannot be shown");
+    assert_unchanged(&p.join("s.db"), &before, "bad_type.csv");
+    std::fs::write(p.join("bad.yaml"), "survey: x\n").unwrap();
+    assert_eq!(with_full_stderr(p, &["validate", "bad.yaml"]).status.code(), Some(2));
+    // a warning that cannot be shown does not fail a command whose output is on stdout
+    let out = with_full_stderr(p, &["export", "s.db", "--format", "csv", "--out", "e.csv", "--include-identifiers"]);
+    assert_eq!(out.status.code(), Some(0));
+    // rejected rows reported on stderr with --skip-invalid: the import still lands
+    let out = with_full_stderr(p, &["import", "s.db", "--wave", "2", "--skip-invalid", "bad_type.csv"]);
+    assert_eq!(out.status.code(), Some(0));
 }

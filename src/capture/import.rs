@@ -3,10 +3,13 @@
 //! Owns reading response files (combined person files with household columns repeated,
 //! separate household and person files, JSON Lines), checking every row against the
 //! definition, matching rows to records already in the store (identical = no-op, different =
-//! conflict), and writing them in one transaction. Problems are collected over the whole input
-//! and reported together with file, line, column, record key, question and value; with any
-//! problem nothing is written unless `skip_invalid` is set, in which case bad rows go to a
-//! rejects file. Reading is streaming: memory holds one row plus a key index per household.
+//! conflict; a record met twice in one import = duplicate, whatever the store holds), and
+//! writing them in one transaction. Problems are collected over the whole input and reported
+//! together with file, line (the physical line a record starts on, whatever the line ends),
+//! column (CSV: the field number; JSON Lines: where the key starts), record key, question and
+//! value; with any problem nothing is written unless `skip_invalid` is set, in which case bad
+//! rows go to a rejects file. Reading is streaming: memory holds one row, a key index per
+//! household, and where each record was met (8 bytes a record).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -89,23 +92,26 @@ impl RowProblem {
     }
 }
 
+/// One line whatever the values hold: control characters (newlines in a quoted field, NUL)
+/// are escaped (see [`crate::text`]).
 impl fmt::Display for RowProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)?;
+        use crate::text::escape;
+        write!(f, "{}:{}", escape(&self.file), self.line)?;
         if let Some(c) = self.column {
             write!(f, ":{c}")?;
         }
         f.write_str(": ")?;
         if let Some(r) = &self.record {
-            write!(f, "record {r}: ")?;
+            write!(f, "record {}: ", escape(r))?;
         }
         if let Some(q) = &self.question {
-            write!(f, "question '{q}': ")?;
+            write!(f, "question '{}': ", escape(q))?;
         }
         if let Some(v) = &self.value {
-            write!(f, "value '{v}': ")?;
+            write!(f, "value '{}': ", escape(v))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&escape(&self.message))
     }
 }
 
@@ -178,59 +184,61 @@ pub fn is_export_column(def: &Definition, name: &str) -> bool {
         })
 }
 
-/// A source of rows: header then data rows with their line numbers.
+/// A source of rows: header then data rows, each with the physical line it starts on.
 trait Rows {
     fn header(&self) -> &[String];
-    /// Reads the next data row into `out` (reusing its strings); returns its line.
-    fn next_row(&mut self, out: &mut Vec<String>) -> Option<Result<u64, RowProblem>>;
+    /// The line the header is on (1, unless blank lines come first).
+    fn header_line(&self) -> u64;
+    /// Reads the next data row into `out` (reusing its strings) and the column to show for
+    /// each of its fields into `cols` (left empty when that is the field number, as in CSV);
+    /// returns the line the row starts on.
+    fn next_row(&mut self, out: &mut Vec<String>, cols: &mut Vec<usize>) -> Option<Result<u64, RowProblem>>;
+}
+
+/// The column a problem names for field `c` of a row whose shown columns are `cols` (see
+/// [`Rows::next_row`]): the field number in CSV, where the key starts in JSON Lines.
+fn shown_column(cols: &[usize], c: usize) -> Option<usize> {
+    if cols.is_empty() {
+        Some(c + 1)
+    } else {
+        cols.get(c).copied().filter(|&n| n > 0)
+    }
 }
 
 struct CsvRows {
     file: String,
     rdr: csv::Reader<Box<dyn Read + Send>>,
     header: Vec<String>,
+    header_line: u64,
     rec: csv::ByteRecord,
-    quotes: Arc<std::sync::Mutex<QuoteState>>,
+    track: Arc<std::sync::Mutex<Track>>,
 }
 
 /// Where a CSV byte stream stands with respect to quoting (as the `csv` crate parses it), so
 /// that a file ending inside a quoted field (a truncated last line) is caught: the `csv`
 /// crate silently closes the field at the end of the input.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 enum QuoteState {
     /// The input has ended inside a quoted field.
     EndInQuoted,
+    #[default]
     FieldStart,
     Unquoted,
     Quoted,
     QuoteInQuoted,
 }
 
-struct QuoteTracker<R> {
-    inner: R,
-    state: Arc<std::sync::Mutex<QuoteState>>,
-}
-
-impl<R: Read> Read for QuoteTracker<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let k = self.inner.read(buf)?;
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut s = *state;
-        if k == 0 && !buf.is_empty() && s == QuoteState::Quoted {
-            *state = QuoteState::EndInQuoted;
-            return Ok(0);
-        }
-        let got = &buf[..k];
+impl QuoteState {
+    /// The state after `got`, read in this state.
+    fn after(self, got: &[u8]) -> QuoteState {
+        let mut s = self;
         if !matches!(s, QuoteState::Quoted | QuoteState::QuoteInQuoted) && !got.contains(&b'"') {
             // no quote anywhere: only the last byte matters
-            if let Some(&last) = got.last() {
-                *state = if matches!(last, b',' | b'\n' | b'\r') {
-                    QuoteState::FieldStart
-                } else {
-                    QuoteState::Unquoted
-                };
-            }
-            return Ok(k);
+            return match got.last() {
+                Some(b',' | b'\n' | b'\r') => QuoteState::FieldStart,
+                Some(_) => QuoteState::Unquoted,
+                None => s,
+            };
         }
         for &b in got {
             s = match (s, b) {
@@ -242,8 +250,123 @@ impl<R: Read> Read for QuoteTracker<R> {
                 _ => QuoteState::Unquoted,
             };
         }
-        *state = s;
+        s
+    }
+}
+
+/// Physical line numbers by byte offset. The `csv` crate counts lines by line feeds only and
+/// places a record right after the first byte of the terminator before it: with CRLF ends
+/// every record was named a line early, with CR-only ends every one on line 1. Here CR, LF
+/// and CRLF each end a line, and where each non-empty line begins is kept until a record
+/// start passes it: a record begins on the first non-empty line at or after the byte offset
+/// the `csv` crate gives (it skips blank lines before a record).
+#[derive(Debug)]
+struct LineIndex {
+    /// Bytes seen.
+    offset: u64,
+    /// The line the next byte is on.
+    line: u64,
+    at_line_start: bool,
+    after_cr: bool,
+    /// (byte offset, line) of the first byte of each non-empty line not yet passed: as many
+    /// as the `csv` reader has read ahead of the record it returns.
+    starts: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl Default for LineIndex {
+    fn default() -> Self {
+        LineIndex {
+            offset: 0,
+            line: 1,
+            at_line_start: true,
+            after_cr: false,
+            starts: Default::default(),
+        }
+    }
+}
+
+impl LineIndex {
+    fn feed(&mut self, chunk: &[u8]) {
+        let mut i = 0;
+        while i < chunk.len() {
+            if self.at_line_start {
+                let b = chunk[i];
+                if b == b'\n' && self.after_cr {
+                    // the LF of a CRLF: that line end is counted already
+                    self.after_cr = false;
+                    i += 1;
+                    continue;
+                }
+                if b == b'\n' || b == b'\r' {
+                    // an empty line
+                    self.line += 1;
+                    self.after_cr = b == b'\r';
+                    i += 1;
+                    continue;
+                }
+                self.starts.push_back((self.offset + i as u64, self.line));
+                self.at_line_start = false;
+                self.after_cr = false;
+            }
+            match memchr::memchr2(b'\n', b'\r', &chunk[i..]) {
+                None => i = chunk.len(),
+                Some(j) => {
+                    self.line += 1;
+                    self.after_cr = chunk[i + j] == b'\r';
+                    self.at_line_start = true;
+                    i += j + 1;
+                }
+            }
+        }
+        self.offset += chunk.len() as u64;
+    }
+
+    /// The line of the first non-empty line at or after byte `at`, forgetting those before.
+    fn line_at(&mut self, at: u64) -> u64 {
+        while self.starts.front().is_some_and(|&(o, _)| o < at) {
+            self.starts.pop_front();
+        }
+        self.starts.front().map_or(self.line, |&(_, l)| l)
+    }
+}
+
+/// What the bytes of a CSV file read so far say: shared between the [`Tracker`] that sees
+/// them and the [`CsvRows`] that reads records parsed from them.
+#[derive(Debug, Default)]
+struct Track {
+    quote: QuoteState,
+    lines: LineIndex,
+}
+
+/// Watches the bytes on their way to the `csv` reader.
+struct Tracker<R> {
+    inner: R,
+    state: Arc<std::sync::Mutex<Track>>,
+}
+
+impl<R: Read> Read for Tracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        let mut t = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if k == 0 && !buf.is_empty() && t.quote == QuoteState::Quoted {
+            t.quote = QuoteState::EndInQuoted;
+            return Ok(0);
+        }
+        let got = &buf[..k];
+        t.lines.feed(got);
+        t.quote = t.quote.after(got);
         Ok(k)
+    }
+}
+
+impl CsvRows {
+    /// The line of a record (or error) the `csv` crate places at `pos`.
+    fn line_of(&self, pos: Option<&csv::Position>) -> u64 {
+        let mut t = self.track.lock().unwrap_or_else(|e| e.into_inner());
+        match pos {
+            Some(p) => t.lines.line_at(p.byte()),
+            None => t.lines.line,
+        }
     }
 }
 
@@ -251,12 +374,16 @@ impl Rows for CsvRows {
     fn header(&self) -> &[String] {
         &self.header
     }
-    fn next_row(&mut self, out: &mut Vec<String>) -> Option<Result<u64, RowProblem>> {
+    fn header_line(&self) -> u64 {
+        self.header_line
+    }
+    fn next_row(&mut self, out: &mut Vec<String>, cols: &mut Vec<usize>) -> Option<Result<u64, RowProblem>> {
+        cols.clear();
         match self.rdr.read_byte_record(&mut self.rec) {
             Ok(false) => None,
             Ok(true) => {
-                let line = self.rec.position().map(|p| p.line()).unwrap_or(0);
-                if *self.quotes.lock().unwrap_or_else(|e| e.into_inner()) == QuoteState::EndInQuoted {
+                let line = self.line_of(self.rec.position());
+                if self.track.lock().unwrap_or_else(|e| e.into_inner()).quote == QuoteState::EndInQuoted {
                     let message = "the file ends inside a quoted field (a truncated last line, or a quote that is never closed)".to_string();
                     return Some(Err(RowProblem {
                         file: self.file.clone(),
@@ -292,7 +419,7 @@ impl Rows for CsvRows {
                 Some(Ok(line))
             }
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = self.line_of(e.position());
                 let message = match e.kind() {
                     csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
                         format!("row has {len} field(s) but the header has {expected_len} (a truncated line, or an unquoted comma?)")
@@ -306,48 +433,211 @@ impl Rows for CsvRows {
     }
 }
 
+/// Physical lines of a byte stream, ended by LF, CRLF or CR alike (a CR cannot occur inside
+/// a JSON string unescaped, so splitting there is safe).
+struct LineReader<R> {
+    inner: R,
+    after_cr: bool,
+    /// An error ended the input.
+    failed: bool,
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// Reads the next line into `buf`, without its end; false at the end of the input.
+    fn next_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+        buf.clear();
+        if self.failed {
+            return Ok(false);
+        }
+        loop {
+            let avail = match self.inner.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            };
+            if avail.is_empty() {
+                return Ok(!buf.is_empty());
+            }
+            if std::mem::take(&mut self.after_cr) && avail[0] == b'\n' {
+                self.inner.consume(1);
+                continue;
+            }
+            match memchr::memchr2(b'\n', b'\r', avail) {
+                Some(i) => {
+                    buf.extend_from_slice(&avail[..i]);
+                    self.after_cr = avail[i] == b'\r';
+                    self.inner.consume(i + 1);
+                    return Ok(true);
+                }
+                None => {
+                    let n = avail.len();
+                    buf.extend_from_slice(avail);
+                    self.inner.consume(n);
+                }
+            }
+        }
+    }
+}
+
+/// A JSON object's entries in the order written, a repeated key included (a
+/// `serde_json::Map` keeps only the last value of a repeated key).
+#[derive(Debug)]
+struct Entries(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("one JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Entries, A::Error> {
+                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(16));
+                while let Some(e) = m.next_entry::<String, serde_json::Value>()? {
+                    v.push(e);
+                }
+                Ok(Entries(v))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// The character column (1-based) where each key of the top-level object on `line` starts
+/// (its opening quote), in the order written. `line` is valid JSON.
+fn key_columns(line: &str, out: &mut Vec<usize>) {
+    out.clear();
+    let b = line.as_bytes();
+    let mut offsets = Vec::new();
+    let (mut depth, mut expect_key, mut i) = (0usize, false, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                if depth == 1 && expect_key {
+                    offsets.push(i);
+                    expect_key = false;
+                }
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                expect_key = depth == 1 && b[i] == b'{';
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' => expect_key = depth == 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut chars = 0;
+    let mut next = offsets.iter().peekable();
+    for (at, _) in line.char_indices() {
+        chars += 1;
+        if next.peek() == Some(&&at) {
+            out.push(chars);
+            next.next();
+        }
+    }
+}
+
+/// The character column (1-based) of byte offset `at` of `line`.
+fn char_column(line: &str, at: usize) -> usize {
+    line.char_indices().take_while(|(i, _)| *i < at).count() + 1
+}
+
 struct JsonRows {
     file: String,
-    lines: std::io::Lines<BufReader<Box<dyn Read + Send>>>,
+    lines: LineReader<BufReader<Box<dyn Read + Send>>>,
+    buf: Vec<u8>,
     header: Vec<String>,
     index: HashMap<String, usize>,
     /// Keys `hearth export` adds besides answers (wave, version, scores, geography): ignored.
     ignore: Box<dyn Fn(&str) -> bool + Send>,
     line: u64,
+    key_cols: Vec<usize>,
+    /// Ignored keys met on the current line, with their columns.
+    ignored: Vec<(String, usize)>,
 }
 
 impl Rows for JsonRows {
     fn header(&self) -> &[String] {
         &self.header
     }
-    fn next_row(&mut self, out: &mut Vec<String>) -> Option<Result<u64, RowProblem>> {
+    fn header_line(&self) -> u64 {
+        1
+    }
+    fn next_row(&mut self, out: &mut Vec<String>, cols: &mut Vec<usize>) -> Option<Result<u64, RowProblem>> {
         loop {
-            let l = self.lines.next()?;
+            let read = self.lines.next_line(&mut self.buf);
             self.line += 1;
-            let problem = |m: String, line: u64| RowProblem::line(&self.file, line, m);
-            let text = match l {
-                Ok(t) => t,
-                Err(e) => return Some(Err(problem(format!("cannot read: {e} (is the file UTF-8?)"), self.line))),
+            let line = self.line;
+            let problem = |column: Option<usize>, m: String| RowProblem {
+                column,
+                ..RowProblem::line(&self.file, line, m)
             };
-            let text = text.trim_start_matches('\u{feff}');
+            match read {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => return Some(Err(problem(None, format!("cannot read: {e}")))),
+            }
+            let text = match std::str::from_utf8(&self.buf) {
+                Ok(t) => t,
+                Err(e) => {
+                    let col = std::str::from_utf8(&self.buf[..e.valid_up_to()]).map_or(1, |t| t.chars().count() + 1);
+                    return Some(Err(problem(Some(col), "not UTF-8 (is the file Latin-1? save it as UTF-8)".into())));
+                }
+            };
+            // a byte order mark is one character before the text
+            let (bom, text) = match text.strip_prefix('\u{feff}') {
+                Some(t) => (1, t),
+                None => (0, text),
+            };
             if text.trim().is_empty() {
                 continue;
             }
-            let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(text) {
-                Ok(serde_json::Value::Object(m)) => m,
-                Ok(_) => return Some(Err(problem("a line must be one JSON object".into(), self.line))),
-                Err(e) => return Some(Err(problem(format!("not valid JSON: {e}"), self.line))),
+            let entries = match serde_json::from_str::<Entries>(text) {
+                Ok(e) => e.0,
+                Err(e) if e.is_data() => return Some(Err(problem(Some(bom + 1), "a line must be one JSON object".into()))),
+                Err(e) => {
+                    // serde_json counts bytes from 1 and appends "at line 1 column N": say it once
+                    let col = bom + char_column(text, e.column().saturating_sub(1));
+                    let what = e.to_string();
+                    let what = what.rsplit_once(" at line ").map_or(what.as_str(), |(w, _)| w);
+                    return Some(Err(problem(Some(col), format!("not valid JSON: {what}"))));
+                }
             };
-            let mut row = vec![String::new(); self.header.len()];
-            for (k, v) in obj {
+            key_columns(text, &mut self.key_cols);
+            out.resize(self.header.len(), String::new());
+            out.iter_mut().for_each(String::clear);
+            cols.clear();
+            cols.resize(self.header.len(), 0);
+            self.ignored.clear();
+            for (n, (k, v)) in entries.into_iter().enumerate() {
+                let col = bom + self.key_cols.get(n).copied().unwrap_or(1);
+                let twice = |first: usize| format!("key '{k}' appears twice in the object (first at column {first}): which answer is meant?");
                 let Some(&i) = self.index.get(&k) else {
                     if (self.ignore)(&k) {
+                        if let Some((_, first)) = self.ignored.iter().find(|(x, _)| *x == k) {
+                            return Some(Err(problem(Some(col), twice(*first))));
+                        }
+                        self.ignored.push((k, col));
                         continue;
                     }
                     let m = format!("unknown key '{k}'{}", did_you_mean(&k, self.header.iter().map(|s| s.as_str())));
-                    return Some(Err(problem(m, self.line)));
+                    return Some(Err(problem(Some(col), m)));
                 };
-                row[i] = match v {
+                if cols[i] > 0 {
+                    return Some(Err(problem(Some(col), twice(cols[i]))));
+                }
+                cols[i] = col;
+                out[i] = match v {
                     serde_json::Value::Null => String::new(),
                     serde_json::Value::String(s) => s,
                     serde_json::Value::Bool(b) => b.to_string(),
@@ -360,11 +650,10 @@ impl Rows for JsonRows {
                         })
                         .collect::<Vec<_>>()
                         .join(" "),
-                    serde_json::Value::Object(_) => return Some(Err(problem(format!("key '{k}': nested objects are not answers"), self.line))),
+                    serde_json::Value::Object(_) => return Some(Err(problem(Some(col), format!("key '{k}': nested objects are not answers")))),
                 };
             }
-            *out = row;
-            return Some(Ok(self.line));
+            return Some(Ok(line));
         }
     }
 }
@@ -404,13 +693,20 @@ impl Rows for RowNumbers {
     fn header(&self) -> &[String] {
         &self.header
     }
-    fn next_row(&mut self, out: &mut Vec<String>) -> Option<Result<u64, RowProblem>> {
-        let r = self.inner.next_row(out)?;
+    fn header_line(&self) -> u64 {
+        self.inner.header_line()
+    }
+    fn next_row(&mut self, out: &mut Vec<String>, cols: &mut Vec<usize>) -> Option<Result<u64, RowProblem>> {
+        let r = self.inner.next_row(out, cols)?;
         self.n += 1;
         if r.is_ok() {
             if self.append {
                 out.truncate(self.header.len() - 1);
                 out.push(self.n.to_string());
+                if !cols.is_empty() {
+                    cols.truncate(self.header.len() - 1);
+                    cols.push(0); // no column of the file to point at
+                }
             } else if out.get(self.slot).is_some_and(|v| v.is_empty()) {
                 out[self.slot] = self.n.to_string();
             }
@@ -475,29 +771,41 @@ fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Result<Box<dy
         let ignore = Box::new(move |k: &str| is_export_column(&d, k));
         return Ok(Box::new(JsonRows {
             file: name,
-            lines: BufReader::new(reader).lines(),
+            lines: LineReader {
+                inner: BufReader::new(reader),
+                after_cr: false,
+                failed: false,
+            },
+            buf: Vec::new(),
             header,
             index,
             ignore,
             line: 0,
+            key_cols: Vec::new(),
+            ignored: Vec::new(),
         }));
     }
-    let quotes = Arc::new(std::sync::Mutex::new(QuoteState::FieldStart));
-    let reader: Box<dyn Read + Send> = Box::new(QuoteTracker {
+    let track = Arc::new(std::sync::Mutex::new(Track::default()));
+    let reader: Box<dyn Read + Send> = Box::new(Tracker {
         inner: reader,
-        state: quotes.clone(),
+        state: track.clone(),
     });
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(reader);
+    let mut header_line = 1;
     let header: Vec<String> = match rdr.byte_headers() {
-        Ok(h) => h
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let s = String::from_utf8_lossy(b).into_owned();
-                let s = if i == 0 { s.trim_start_matches('\u{feff}').to_string() } else { s };
-                s.trim().to_string()
-            })
-            .collect(),
+        Ok(h) => {
+            if let Some(p) = h.position() {
+                header_line = track.lock().unwrap_or_else(|e| e.into_inner()).lines.line_at(p.byte());
+            }
+            h.iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let s = String::from_utf8_lossy(b).into_owned();
+                    let s = if i == 0 { s.trim_start_matches('\u{feff}').to_string() } else { s };
+                    s.trim().to_string()
+                })
+                .collect()
+        }
         Err(e) => {
             return Err(CaptureError::Invalid {
                 problems: vec![RowProblem {
@@ -517,8 +825,9 @@ fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Result<Box<dy
         file: name,
         rdr,
         header,
+        header_line,
         rec: csv::ByteRecord::new(),
-        quotes,
+        track,
     }))
 }
 
@@ -699,9 +1008,12 @@ struct UnitState<'d> {
     columns: Vec<Column>,
     added: u64,
     unchanged: u64,
-    /// Parent records met in this import: (parent rowid, key text) -> (rowid, hash, first line).
-    /// Leaf records are not kept: duplicates are found through the store (`_import`).
-    seen: foldhash::HashMap<i64, foldhash::HashMap<String, (i64, u64, u64)>>,
+    /// Records of a unit above the leaf met in this import (written by a row, or found in the
+    /// store identical): (parent rowid, key text) -> (rowid, content hash). Leaf records are
+    /// not kept by key: their duplicates are found through the store and `met`.
+    seen: foldhash::HashMap<i64, foldhash::HashMap<String, (i64, u64)>>,
+    /// Where each record this import has given answers for was first met, by rowid.
+    met: Places,
     /// Rows inserted by this import (parents only).
     new_rowids: foldhash::HashSet<i64>,
     /// The last parent record read back from the store, with its scope values.
@@ -709,8 +1021,74 @@ struct UnitState<'d> {
 }
 
 impl UnitState<'_> {
-    fn seen(&self, parent: i64, key: &str) -> Option<&(i64, u64, u64)> {
+    fn seen(&self, parent: i64, key: &str) -> Option<&(i64, u64)> {
         self.seen.get(&parent)?.get(key)
+    }
+}
+
+/// Where a record was first met in an import: the file (its index among the files read) and
+/// the line, packed in one nonzero word (file in the top 16 bits).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Place(u64);
+
+impl Place {
+    fn new(file: usize, line: u64) -> Place {
+        Place(((file as u64) << 48) | (line & ((1 << 48) - 1)))
+    }
+    fn file(self) -> usize {
+        (self.0 >> 48) as usize
+    }
+    fn line(self) -> u64 {
+        self.0 & ((1 << 48) - 1)
+    }
+}
+
+/// Places of the records of one unit met in an import, by rowid. The records an import
+/// inserts get consecutive rowids (SQLite appends at the largest rowid plus one), and so do
+/// records matched in order by a re-import: those are kept in a vector (8 bytes a record),
+/// the others in a map.
+#[derive(Debug, Default)]
+struct Places {
+    base: i64,
+    /// Place of rowid `base + i`, or 0 for none.
+    dense: Vec<u64>,
+    sparse: foldhash::HashMap<i64, u64>,
+}
+
+impl Places {
+    /// A gap in the rowids up to this wide is filled rather than sent to the map.
+    const GAP: usize = 64;
+
+    fn index(&self, rowid: i64) -> Option<usize> {
+        rowid.checked_sub(self.base).and_then(|i| usize::try_from(i).ok())
+    }
+
+    fn get(&self, rowid: i64) -> Option<Place> {
+        let dense = self.index(rowid).and_then(|i| self.dense.get(i)).copied().filter(|&p| p != 0);
+        dense.or_else(|| self.sparse.get(&rowid).copied()).map(Place)
+    }
+
+    fn insert(&mut self, rowid: i64, place: Place) {
+        if self.dense.is_empty() {
+            self.base = rowid;
+        }
+        match self.index(rowid) {
+            Some(i) if i < self.dense.len() => self.dense[i] = place.0,
+            Some(i) if i <= self.dense.len() + Self::GAP => {
+                self.dense.resize(i, 0);
+                self.dense.push(place.0);
+            }
+            _ => {
+                self.sparse.insert(rowid, place.0);
+            }
+        }
+    }
+
+    fn remove(&mut self, rowid: i64) {
+        if let Some(slot) = self.index(rowid).and_then(|i| self.dense.get_mut(i)) {
+            *slot = 0;
+        }
+        self.sparse.remove(&rowid);
     }
 }
 
@@ -744,6 +1122,17 @@ pub fn cells_to_values(unit: &Unit, cells: &[Cell], columns: &[Column], values: 
         let text = key_text(cell);
         values[q.slot] = parse_answer(q, &text).map(|(_, v)| v).unwrap_or(Value::Missing);
     }
+}
+
+/// Why a key's text is refused, if it holds a control character (NUL, a newline or tab inside
+/// it, an escape): a key names its record in files, messages and `hearth edit`, and must show
+/// as typed. Surrounding white space is trimmed as for any answer.
+fn control_in_key(raw: &str) -> Option<String> {
+    let c = raw.trim().chars().find(|&c| crate::text::is_unsafe(c))?;
+    Some(format!(
+        "a key cannot hold control characters (this one holds {}): correct the key in the file",
+        crate::text::escape(&c.to_string())
+    ))
 }
 
 /// The record's keys down to depth `upto` as written on the row, e.g. `household_id=H1/person_id=2`:
@@ -782,6 +1171,8 @@ struct Checked {
     line: u64,
     read_error: Option<RowProblem>,
     fields: Vec<String>,
+    /// The column shown for each field (see [`Rows::next_row`]).
+    cols: Vec<usize>,
     /// Parts by depth; those below `ok` are checked clean.
     parts: Vec<Option<Part>>,
     ok: usize,
@@ -842,7 +1233,7 @@ impl<'a> Checker<'a> {
             let problem = |column: Option<usize>, question: &str, value: Option<&str>, message: String, fields: &[String]| RowProblem {
                 file: self.file.to_string(),
                 line: row.line,
-                column: column.map(|c| c + 1),
+                column: column.and_then(|c| shown_column(&row.cols, c)),
                 record: Some(record_label(lineage, plan, d, fields)),
                 question: Some(question.to_string()),
                 value: value.map(str::to_string),
@@ -851,6 +1242,10 @@ impl<'a> Checker<'a> {
             if key_raw.trim().is_empty() {
                 let m = format!("no value for the key of unit '{}'", unit.id);
                 row.problems.push(problem(key_col, &unit.key, None, m, &row.fields));
+                return;
+            }
+            if let Some(m) = control_in_key(key_raw) {
+                row.problems.push(problem(key_col, &unit.key, Some(key_raw), m, &row.fields));
                 return;
             }
             let cols = &plan.cols[d];
@@ -942,8 +1337,9 @@ struct Loader<'w, 's, 'd> {
     lineage: &'d [&'d Unit],
     /// Insert statements by depth, prepared when first needed.
     inserters: Vec<Option<crate::store::Inserter<'w>>>,
-    /// (unit depth, key, whether added) of the row being taken, with `skip_invalid`.
-    touched: Vec<(usize, (i64, String), bool)>,
+    /// (unit depth, (parent rowid, key), rowid, whether added) of the records the row being
+    /// taken wrote or matched, with `skip_invalid`.
+    touched: Vec<(usize, (i64, String), i64, bool)>,
     states: Vec<UnitState<'d>>,
     opts: &'d ImportOptions,
     import_id: i64,
@@ -953,12 +1349,14 @@ struct Loader<'w, 's, 'd> {
     /// not met earlier in this import is new without asking the store.
     fresh: bool,
     uuids: crate::store::UuidV7,
-    /// Leaf keys seen under the current parent, when that parent was inserted by this import and
-    /// its rows are contiguous: then no store lookup is needed to know a leaf record is new.
+    /// The parent whose leaf records are all in `leaf_keys` (key, rowid): one this import
+    /// inserted, while its rows are contiguous. Then no store lookup is needed to know a leaf
+    /// record is new.
     leaf_parent: Option<i64>,
-    leaf_keys: Vec<(String, u64)>,
-    /// Lines of the records of a unit without parent (a flat survey) inserted by this import.
-    flat_lines: HashMap<String, u64>,
+    leaf_keys: Vec<(String, i64)>,
+    /// The files read so far ([`Place`]s name them by index); the last is being read.
+    files: Vec<String>,
+    file: usize,
     problems: Vec<RowProblem>,
     total_problems: usize,
     rejects: Vec<(String, u64, String, Vec<String>)>,
@@ -997,14 +1395,12 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
         if skip {
             self.writer.release_savepoint(!row_problems.is_empty())?;
             if !row_problems.is_empty() {
-                for (d, key, added) in std::mem::take(&mut self.touched) {
+                for (d, key, rowid, added) in std::mem::take(&mut self.touched) {
                     let st = &mut self.states[d];
                     if let Some(m) = st.seen.get_mut(&key.0) {
                         m.remove(&key.1);
                     }
-                    if self.flat_lines.get(&key.1) == Some(&row.line) {
-                        self.flat_lines.remove(&key.1);
-                    }
+                    st.met.remove(rowid);
                     if added {
                         st.added -= 1;
                     } else {
@@ -1045,8 +1441,10 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
         self.touched.clear();
         let line = row.line;
         let mut parent_rowid: Option<i64> = None;
-        // whether the parent record was inserted by this import (then its children are new too)
+        // whether the parent record was inserted by this import (then its children are new too),
+        // and whether by this row (then it has no children yet)
         let mut parent_new = false;
+        let mut parent_inserted_here = false;
         let first_checked = plan.has_questions.iter().position(|&h| h).unwrap_or(plan.depth + 1);
         let lineage = self.lineage;
         for d in 0..=plan.depth {
@@ -1062,7 +1460,7 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
             let mk = |column: Option<usize>, question: &str, value: Option<&str>, message: String| RowProblem {
                 file: name.to_string(),
                 line,
-                column: column.map(|c| c + 1),
+                column: column.and_then(|c| shown_column(&row.cols, c)),
                 record: Some(record_label(lineage, plan, d, &row.fields)),
                 question: Some(question.to_string()),
                 value: value.map(str::to_string),
@@ -1073,6 +1471,9 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
                 if key_raw.trim().is_empty() {
                     return Ok(vec![mk(key_col, &unit.key, None, format!("no value for the key of unit '{}'", unit.id))]);
                 }
+                if let Some(m) = control_in_key(key_raw) {
+                    return Ok(vec![mk(key_col, &unit.key, Some(key_raw), m)]);
+                }
                 let kq = unit.question(&unit.key).expect("key question checked by the loader");
                 let key_cell = match parse_answer(kq, key_raw) {
                     Ok((c, _)) => c,
@@ -1081,7 +1482,7 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
                 let pr = parent_rowid.unwrap_or(0);
                 let st = &mut self.states[d];
                 let found = match st.seen(pr, &key_text(&key_cell)) {
-                    Some((rowid, _, _)) => Some(*rowid),
+                    Some((rowid, _)) => Some(*rowid),
                     None => self.writer.find(unit, wave, parent_rowid, &key_cell)?.map(|e| e.rowid),
                 };
                 let Some(rowid) = found else {
@@ -1102,6 +1503,7 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
                 }
                 parent_rowid = Some(rowid);
                 parent_new = false;
+                parent_inserted_here = false;
                 continue;
             }
             if d >= row.ok {
@@ -1111,72 +1513,93 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
             let pr = parent_rowid.unwrap_or(0);
             let kt = &part.key_text;
             let is_leaf = d == plan.depth;
+            // units above the leaf are kept by key (`seen`): a person file needs its households
+            let keyed = d + 1 < lineage.len();
+            let here = Place::new(self.file, line);
             let st = &mut self.states[d];
-            // repeated household columns must agree on every row of the household
-            if !is_leaf {
-                if let Some(&(rowid, h, first_line)) = st.seen(pr, kt) {
+            if keyed {
+                if let Some(&(rowid, h)) = st.seen(pr, kt) {
+                    let first = st.met.get(rowid).unwrap_or(here);
+                    // a record's answers come from one place: a household file gives each household
+                    // once, a combined file repeats them on every person row of that file only
+                    if is_leaf || first.file() != self.file {
+                        let why = if is_leaf {
+                            "a record appears once in an import".to_string()
+                        } else {
+                            format!("a {}'s rows belong in one file", unit.id)
+                        };
+                        let m = format!("duplicate key: {} {kt} is also on {} ({why})", unit.key, self.place_text(first));
+                        return Ok(vec![mk(key_col, &unit.key, Some(key_raw), m)]);
+                    }
+                    // repeated household columns must agree on every row of the household
                     if h != part.hash {
                         let (col, q, raw, was) = describe_difference(self.writer, unit, &st.columns, rowid, &part.cells, &plan.cols[d], &row.fields)?;
                         let m = format!(
-                            "{} columns differ from line {first_line} for the same {}{was} (they must agree on every row)",
-                            unit.id, unit.key
+                            "{} columns differ from line {} for the same {}{was} (they must agree on every row)",
+                            unit.id,
+                            first.line(),
+                            unit.key
                         );
                         return Ok(vec![mk(col, q.as_deref().unwrap_or(&unit.key), raw.as_deref(), m)]);
                     }
                     parent_new = st.new_rowids.contains(&rowid);
+                    parent_inserted_here = false;
                     parent_rowid = Some(rowid);
                     continue;
                 }
             }
-            // children of a record inserted by this import, met in contiguous rows, can only
-            // clash with each other: a set of keys answers that without the store
-            let fast = is_leaf && parent_new && unit.parent.is_some() && self.leaf_parent == parent_rowid;
-            if is_leaf && self.leaf_parent != parent_rowid {
-                self.leaf_parent = parent_rowid;
-                self.leaf_keys.clear();
-            }
-            let known_new = if is_leaf {
-                fast && !self.leaf_keys.iter().any(|(k, _)| k == kt)
-            } else {
+            // The leaf records of a parent this import inserted, met in contiguous rows, can only
+            // clash with each other: a list of their keys answers that without the store. Rows
+            // of that parent met again after another parent's (A/P1, B/P1, A/P2) go to the store.
+            let mut known_new = false;
+            if !keyed && unit.parent.is_some() {
+                if self.leaf_parent != parent_rowid {
+                    self.leaf_parent = parent_rowid.filter(|_| parent_inserted_here);
+                    self.leaf_keys.clear();
+                }
+                if parent_new && self.leaf_parent.is_some() && self.leaf_parent == parent_rowid {
+                    if let Some(&(_, rowid)) = self.leaf_keys.iter().find(|(k, _)| k == kt) {
+                        let first = st.met.get(rowid).unwrap_or(here);
+                        let m = format!(
+                            "duplicate key: {} {kt} is also on {} (a record appears once in an import)",
+                            unit.key,
+                            self.place_text(first)
+                        );
+                        return Ok(vec![mk(key_col, &unit.key, Some(key_raw), m)]);
+                    }
+                    known_new = true;
+                }
+            } else if keyed {
                 // not met in this import, and the wave was empty when it began
-                self.fresh && unit.parent.is_none()
-            };
+                known_new = self.fresh && unit.parent.is_none();
+            }
             let existing = if known_new {
                 None
             } else {
                 self.writer.find(unit, wave, parent_rowid.filter(|_| unit.parent.is_some()), &part.key)?
             };
             match existing {
-                Some(ex) if ex.import == Some(self.import_id) => {
-                    let first = if is_leaf {
-                        match unit.parent {
-                            Some(_) => self
-                                .leaf_keys
-                                .iter()
-                                .find(|(k, _)| k == kt)
-                                .map(|x| x.1)
-                                .filter(|_| self.leaf_parent == parent_rowid),
-                            None => self.flat_lines.get(kt.as_str()).copied(),
-                        }
-                    } else {
-                        st.seen(pr, kt).map(|x| x.2)
-                    };
-                    let m = match first {
-                        Some(l) => format!("duplicate key: {} {} already on line {l}", unit.key, kt),
-                        None => format!("duplicate key: {} {} appears twice in this import", unit.key, kt),
-                    };
+                Some(ex) if st.met.get(ex.rowid).is_some() => {
+                    let first = st.met.get(ex.rowid).unwrap_or(here);
+                    let m = format!(
+                        "duplicate key: {} {kt} is also on {} (a record appears once in an import)",
+                        unit.key,
+                        self.place_text(first)
+                    );
                     return Ok(vec![mk(key_col, &unit.key, Some(key_raw), m)]);
                 }
                 Some(ex) if u64::from_str_radix(&ex.hash, 16).ok() == Some(part.hash) => {
                     st.unchanged += 1;
-                    if !is_leaf {
-                        if skip {
-                            self.touched.push((d, (pr, kt.clone()), false));
-                        }
-                        st.seen.entry(pr).or_default().insert(kt.clone(), (ex.rowid, part.hash, line));
+                    st.met.insert(ex.rowid, here);
+                    if keyed {
+                        st.seen.entry(pr).or_default().insert(kt.clone(), (ex.rowid, part.hash));
+                    }
+                    if skip {
+                        self.touched.push((d, (pr, kt.clone()), ex.rowid, false));
                     }
                     parent_rowid = Some(ex.rowid);
                     parent_new = false;
+                    parent_inserted_here = false;
                 }
                 Some(ex) => {
                     let (col, q, raw, was) = describe_difference(self.writer, unit, &st.columns, ex.rowid, &part.cells, &plan.cols[d], &row.fields)?;
@@ -1224,25 +1647,28 @@ impl<'w, 'd> Loader<'w, '_, 'd> {
                         &part.cells,
                     )?;
                     st.added += 1;
+                    st.met.insert(rowid, here);
                     if skip {
-                        self.touched.push((d, (pr, kt.clone()), true));
+                        self.touched.push((d, (pr, kt.clone()), rowid, true));
                     }
-                    if !is_leaf {
-                        st.seen.entry(pr).or_default().insert(kt.clone(), (rowid, part.hash, line));
+                    if keyed {
+                        st.seen.entry(pr).or_default().insert(kt.clone(), (rowid, part.hash));
                         st.new_rowids.insert(rowid);
-                    } else {
-                        if unit.parent.is_some() {
-                            self.leaf_keys.push((kt.clone(), line));
-                        } else {
-                            self.flat_lines.insert(kt.clone(), line);
-                        }
+                    } else if self.leaf_parent.is_some() && self.leaf_parent == parent_rowid {
+                        self.leaf_keys.push((kt.clone(), rowid));
                     }
                     parent_rowid = Some(rowid);
                     parent_new = true;
+                    parent_inserted_here = true;
                 }
             }
         }
         Ok(Vec::new())
+    }
+
+    /// `FILE:LINE` of a place.
+    fn place_text(&self, p: Place) -> String {
+        format!("{}:{}", self.files.get(p.file()).map_or("?", String::as_str), p.line())
     }
 }
 
@@ -1260,8 +1686,15 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
     // Open every file and plan its columns first: header problems fail before any row is read.
     let mut sources: Vec<(Box<dyn Rows + Send>, Plan, String)> = Vec::new();
     let mut problems: Vec<RowProblem> = Vec::new();
+    let mut given: HashMap<PathBuf, &Path> = HashMap::new();
     for f in files {
         let name = f.display().to_string();
+        // a file given twice would have each of its records twice
+        if let Some(first) = f.canonicalize().ok().and_then(|c| given.insert(c, f)) {
+            let m = format!("this file is given twice (also as {}): each file is read once", first.display());
+            problems.push(RowProblem::line(&name, 1, m));
+            continue;
+        }
         let json = matches!(
             f.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
             Some("jsonl" | "ndjson" | "json")
@@ -1287,9 +1720,10 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
         } else {
             plan(&name, &header, &def, &lineage, false, opts.allow_missing_columns)
         };
+        let header_line = rows.header_line();
         match plan {
             Ok(p) => sources.push((rows, p, name)),
-            Err(p) => problems.extend(p),
+            Err(p) => problems.extend(p.into_iter().map(|p| RowProblem { line: header_line, ..p })),
         }
     }
     if !problems.is_empty() {
@@ -1319,6 +1753,7 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                 added: 0,
                 unchanged: 0,
                 seen: Default::default(),
+                met: Default::default(),
                 new_rowids: Default::default(),
                 last: None,
             })
@@ -1331,7 +1766,8 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
         uuids: crate::store::UuidV7::new(),
         leaf_parent: None,
         leaf_keys: Vec::new(),
-        flat_lines: HashMap::new(),
+        files: Vec::new(),
+        file: 0,
         problems: Vec::new(),
         total_problems: 0,
         rejects: Vec::new(),
@@ -1341,6 +1777,9 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
     let leaf_scope = def.leaf_unit().scope.len();
 
     for (mut rows, plan, name) in sources {
+        let header_line = rows.header_line();
+        loader.file = loader.files.len();
+        loader.files.push(name.clone());
         let mut file_rows = 0u64;
         let mut checker = Checker::new(&name, &plan, &lineage, leaf_scope, opts.lsoa_check.as_ref());
         if plan.has_questions.iter().all(|&h| h) {
@@ -1356,7 +1795,7 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
                             batch.push(Checked::default());
                         }
                         let row = &mut batch[n];
-                        match rows.next_row(&mut row.fields) {
+                        match rows.next_row(&mut row.fields, &mut row.cols) {
                             None => break,
                             Some(Ok(line)) => {
                                 row.line = line;
@@ -1391,7 +1830,7 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
             })?;
         } else {
             let mut row = Checked::default();
-            while let Some(next) = rows.next_row(&mut row.fields) {
+            while let Some(next) = rows.next_row(&mut row.fields, &mut row.cols) {
                 file_rows += 1;
                 match next {
                     Ok(line) => {
@@ -1414,7 +1853,7 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
         if file_rows == 0 {
             loader.total_problems += 1;
             let message = "no data rows (the file is empty, or has a header line only)".to_string();
-            loader.problems.push(RowProblem::line(&name, 1, message));
+            loader.problems.push(RowProblem::line(&name, header_line, message));
         }
         if !opts.skip_invalid && loader.total_problems > 10_000 {
             break;
@@ -1565,5 +2004,129 @@ impl Progress {
         if self.on {
             self.draw(rows, true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines of the non-empty lines of `text` fed to a [`LineIndex`] in chunks of `size`,
+    /// looked up at the offsets the `csv` crate gives (right after a terminator's first byte).
+    fn lines_at(text: &[u8], size: usize, at: &[u64]) -> Vec<u64> {
+        let mut ix = LineIndex::default();
+        for c in text.chunks(size) {
+            ix.feed(c);
+        }
+        at.iter().map(|&a| ix.line_at(a)).collect()
+    }
+
+    #[test]
+    fn r14_line_index_counts_cr_lf_and_crlf_across_reads() {
+        // "h" line 1, "a" 2, blank 3, "b" 4, "c" 5: offsets right after the previous line's first terminator byte
+        for (text, at) in [
+            (&b"h\na\n\nb\nc"[..], [2u64, 4, 7]),
+            (b"h\r\na\r\n\r\nb\r\nc\r\n", [3, 6, 11]),
+            (b"h\ra\r\rb\rc\r", [2, 4, 7]),
+        ] {
+            for size in 1..=text.len() {
+                assert_eq!(lines_at(text, size, &at), [2, 4, 5], "{:?} in chunks of {size}", String::from_utf8_lossy(text));
+            }
+        }
+        // a record spanning lines inside quotes, with CRLF inside them: the next record is on line 4
+        assert_eq!(lines_at(b"h\r\n\"x\r\ny\",1\r\nz,2", 3, &[2, 12]), [2, 4]);
+    }
+
+    fn split_lines(text: &[u8], cap: usize) -> Vec<String> {
+        let mut r = LineReader {
+            inner: BufReader::with_capacity(cap, text),
+            after_cr: false,
+            failed: false,
+        };
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        while r.next_line(&mut buf).unwrap() {
+            out.push(String::from_utf8(buf.clone()).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn r14_json_lines_end_in_lf_crlf_or_cr() {
+        for cap in 1..8 {
+            assert_eq!(split_lines(b"a\nb\r\n\r\nc\rd", cap), ["a", "b", "", "c", "d"], "capacity {cap}");
+            assert_eq!(split_lines(b"a\r\n", cap), ["a"], "capacity {cap}");
+            assert_eq!(split_lines(b"\r\r\n", cap), ["", ""], "capacity {cap}");
+        }
+        assert!(split_lines(b"", 4).is_empty());
+    }
+
+    #[test]
+    fn json_key_columns_are_characters_of_top_level_keys() {
+        let mut cols = Vec::new();
+        let line = r#"{"a": {"x": 1, "y": [2, {"z": 3}]}, "é\"\\": "v,\"w", "b": [1, "c"]}"#;
+        key_columns(line, &mut cols);
+        let at = |k: &str| line[..line.find(k).unwrap()].chars().count() + 1;
+        assert_eq!(cols, [at(r#""a""#), at(r#""é"#), at(r#""b""#)]);
+        assert_eq!(char_column("éé{", 4), 3);
+    }
+
+    #[test]
+    fn r15_json_object_with_a_key_twice_keeps_both_entries() {
+        let e: Entries = serde_json::from_str(r#"{"age": 3, "sex": 1, "age": 4}"#).unwrap();
+        let keys: Vec<&str> = e.0.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["age", "sex", "age"]);
+        assert!(serde_json::from_str::<Entries>("[1]").unwrap_err().is_data());
+    }
+
+    #[test]
+    fn places_dense_sparse_and_removed() {
+        let mut p = Places::default();
+        p.insert(100, Place::new(0, 2));
+        p.insert(101, Place::new(0, 3));
+        p.insert(150, Place::new(1, 9)); // a gap: filled
+        p.insert(7, Place::new(2, 4)); // below the first: the map
+        p.insert(1 << 40, Place::new(0, 5)); // far above: the map
+        assert_eq!(p.get(100), Some(Place::new(0, 2)));
+        assert_eq!(p.get(150).map(|x| (x.file(), x.line())), Some((1, 9)));
+        assert_eq!(p.get(7), Some(Place::new(2, 4)));
+        assert_eq!(p.get(1 << 40), Some(Place::new(0, 5)));
+        assert_eq!(p.get(120), None);
+        assert_eq!(p.get(99), None);
+        assert_eq!(p.dense.len(), 51);
+        p.remove(101);
+        p.remove(7);
+        assert_eq!((p.get(101), p.get(7)), (None, None));
+        // a rowid reused after a rolled-back row
+        p.insert(101, Place::new(0, 8));
+        assert_eq!(p.get(101), Some(Place::new(0, 8)));
+    }
+
+    #[test]
+    fn r15_control_characters_in_keys() {
+        assert!(control_in_key("H1").is_none());
+        assert!(control_in_key(" H1\t").is_none(), "surrounding white space is trimmed");
+        assert!(control_in_key("H\u{0}1").unwrap().contains("\\u{0}"));
+        assert!(control_in_key("H\n1").unwrap().contains("\\n"));
+        assert!(control_in_key("H\u{1b}[2J").is_some());
+    }
+
+    #[test]
+    fn r15_row_problem_is_one_line() {
+        let p = RowProblem {
+            file: "a.csv".into(),
+            line: 3,
+            column: Some(2),
+            record: Some("household_id=H\u{0}".into()),
+            question: Some("age".into()),
+            value: Some("4\n\u{1b}[31m".into()),
+            message: "'4\n' is not a whole number".into(),
+        };
+        let s = p.to_string();
+        assert!(!s.chars().any(crate::text::is_unsafe), "{s:?}");
+        assert_eq!(
+            s,
+            "a.csv:3:2: record household_id=H\\u{0}: question 'age': value '4\\n\\u{1b}[31m': '4\\n' is not a whole number"
+        );
     }
 }

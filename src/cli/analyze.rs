@@ -91,7 +91,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let store = hearth::store::Store::open(&a.store).map_err(hearth::Error::from)?;
     let result = hearth::analysis::analyze(&store, &req).map_err(hearth::Error::from)?;
     for w in &result.warnings {
-        eprintln!("warning: {w}");
+        super::note(&format!("warning: {w}"));
     }
     super::emit(&hearth::report::render(&result, format))
 }

@@ -54,13 +54,13 @@ fn infer(a: InferArgs) -> anyhow::Result<()> {
     let inferred = hearth::schema::infer::infer_csv(std::io::BufReader::new(f), &a.data.display().to_string(), &a.survey).map_err(hearth::Error::from)?;
     std::fs::write(&a.out, &inferred.yaml).with_context(|| format!("{}: cannot write", a.out.display()))?;
     for n in &inferred.notes {
-        eprintln!("note: {n}");
+        super::note(&format!("note: {n}"));
     }
-    eprintln!(
+    super::note(&format!(
         "wrote {}: review it (and the suggested design), then `hearth validate {}`",
         a.out.display(),
         a.out.display()
-    );
+    ));
     Ok(())
 }
 

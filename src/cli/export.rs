@@ -44,7 +44,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         outln!("{}: {n} rows", p.display());
     }
     if a.include_identifiers {
-        eprintln!("warning: the export contains personal data (identifiers): keep it secure");
+        super::note("warning: the export contains personal data (identifiers): keep it secure");
     }
     Ok(())
 }

@@ -58,13 +58,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         r.version
     );
     if r.rejected > 0 {
-        eprintln!(
+        super::note(&format!(
             "{} row(s) rejected, written with reasons to {}",
             r.rejected,
             r.rejects_file.as_deref().unwrap_or("?")
-        );
+        ));
         for p in r.problems.iter().take(20) {
-            eprintln!("  {p}");
+            super::note(&format!("  {p}"));
         }
     }
     Ok(())

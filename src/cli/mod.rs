@@ -75,6 +75,13 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Writes a note or warning to stderr, on one line (control characters escaped). A stderr
+/// that cannot be written (`2>/dev/full`) does not stop the command: its output is on stdout.
+pub fn note(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{}", hearth::text::escape(text));
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

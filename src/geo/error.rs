@@ -256,7 +256,7 @@ pub enum GeoError {
         path: String,
     },
     /// The headers match none of the known formats.
-    #[error("{path}:1:1: unrecognised geography file\n  headers found: {}\n  expected one of:\n{}", found.join(" | "), expected.iter().map(|e| format!("    - {e}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{path}:1:1: unrecognised geography file\n  headers found: {}\n  expected one of:\n{}", crate::text::escape(&found.join(" | ")), expected.iter().map(|e| format!("    - {e}")).collect::<Vec<_>>().join("\n"))]
     UnrecognisedHeaders {
         /// File.
         path: String,
@@ -279,7 +279,7 @@ pub enum GeoError {
         expected: &'static str,
     },
     /// The file's rows have problems; all of them (up to [`MAX_ERRORS`]) are listed.
-    #[error("{path}: {} problem(s), nothing loaded:\n{}{}", errors.len() + more, errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"), if *more > 0 { format!("\n  ... and {more} more") } else { String::new() })]
+    #[error("{path}: {} problem(s), nothing loaded:\n{}{}", errors.len() + more, errors.iter().map(|e| format!("  {}", crate::text::escape(&e.to_string()))).collect::<Vec<_>>().join("\n"), if *more > 0 { format!("\n  ... and {more} more") } else { String::new() })]
     Invalid {
         /// File.
         path: String,

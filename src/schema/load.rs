@@ -28,9 +28,11 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+/// One line whatever the message echoes (control characters escaped, see [`crate::text`]).
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+        use crate::text::escape;
+        write!(f, "{}:{}:{}: {}", escape(&self.file), self.line, self.col, escape(&self.message))
     }
 }
 
