@@ -219,29 +219,7 @@ pub fn infer_csv(reader: impl Read, path: &str, survey: &str) -> Result<Inferred
             crate::schema::load::ROW_KEY
         )),
     }
-    // the design, proposed from column names, for the analyst to confirm
-    let mut design: Vec<(&str, &str)> = Vec::new();
-    for (h, id) in headers.iter().zip(&ids) {
-        if let Some(role) = design_role(h) {
-            if !design.iter().any(|(r, _)| *r == role) {
-                design.push((role, id));
-            }
-        }
-    }
-    if !design.is_empty() {
-        out.push_str("# Design suggested from column names: check it against the survey's documentation\n");
-        out.push_str("# (a weight, the strata and the primary sampling units), then remove the # signs.\n");
-        out.push_str("# design:\n");
-        for role in ["weight", "strata", "psu", "fpc"] {
-            if let Some((_, id)) = design.iter().find(|(r, _)| *r == role) {
-                out.push_str(&format!("#   {role}: {id}\n"));
-            }
-        }
-        notes.push(format!(
-            "a design is suggested from column names ({}): confirm it and remove the # signs",
-            design.iter().map(|(r, id)| format!("{r}: {id}")).collect::<Vec<_>>().join(", ")
-        ));
-    }
+    suggest_design(&headers, &ids, &mut out, &mut notes);
     out.push_str("units:\n  - id: respondent\n");
     if let Some(k) = key {
         out.push_str(&format!("    key: {}\n", ids[k]));
@@ -260,33 +238,65 @@ pub fn infer_csv(reader: impl Read, path: &str, survey: &str) -> Result<Inferred
         } else {
             String::new()
         };
-        let distinct: BTreeSet<&str> = vals.iter().copied().collect();
-        let ty = if vals.is_empty() {
-            notes.push(format!("column '{}' is empty: typed as text", headers[i]));
-            "type: text".to_string()
-        } else if vals.iter().any(|v| leading_zero(v)) && vals.iter().all(|v| v.parse::<f64>().is_ok()) {
-            // codes such as school or area numbers: a number would lose the leading zeros
-            notes.push(format!("column '{}' has values with leading zeros: typed as text to keep them", headers[i]));
-            "type: text".to_string()
-        } else if vals.iter().all(|v| v.parse::<i64>().is_ok()) {
-            "type: integer".to_string()
-        } else if vals.iter().all(|v| v.parse::<f64>().is_ok_and(|x| x.is_finite())) {
-            "type: decimal".to_string()
-        } else if vals.iter().all(|v| is_bool(v)) {
-            "type: boolean".to_string()
-        } else if vals.iter().all(|v| is_date(v)) {
-            "type: date".to_string()
-        } else if vals.iter().all(|v| is_lsoa(v)) {
-            "type: lsoa".to_string()
-        } else if distinct.len() <= MAX_CHOICES && distinct.iter().all(|v| is_code(v)) && Some(i) != key {
-            let ch: Vec<String> = distinct.iter().map(|v| format!("{{value: {}, label: {}}}", yq(v), yq(v))).collect();
-            format!("type: select_one, choices: [{}]", ch.join(", "))
-        } else {
-            "type: text".to_string()
-        };
+        let ty = question_type(&headers[i], &vals, Some(i) == key, &mut notes);
         out.push_str(&format!("      - {{id: {id}{column}, {ty}, label: {label}}}\n"));
     }
     Ok(Inferred { yaml: out, notes })
+}
+
+/// Proposes the design from column names as a commented block, and says so in a note.
+fn suggest_design(headers: &[String], ids: &[String], out: &mut String, notes: &mut Vec<String>) {
+    let mut design: Vec<(&str, &str)> = Vec::new();
+    for (h, id) in headers.iter().zip(ids) {
+        if let Some(role) = design_role(h) {
+            if !design.iter().any(|(r, _)| *r == role) {
+                design.push((role, id));
+            }
+        }
+    }
+    if design.is_empty() {
+        return;
+    }
+    out.push_str("# Design suggested from column names: check it against the survey's documentation\n");
+    out.push_str("# (a weight, the strata and the primary sampling units), then remove the # signs.\n");
+    out.push_str("# design:\n");
+    for role in ["weight", "strata", "psu", "fpc"] {
+        if let Some((_, id)) = design.iter().find(|(r, _)| *r == role) {
+            out.push_str(&format!("#   {role}: {id}\n"));
+        }
+    }
+    notes.push(format!(
+        "a design is suggested from column names ({}): confirm it and remove the # signs",
+        design.iter().map(|(r, id)| format!("{r}: {id}")).collect::<Vec<_>>().join(", ")
+    ));
+}
+
+/// The type (and choices) of a question from its column's non-empty values.
+fn question_type(header: &str, vals: &[&str], is_key: bool, notes: &mut Vec<String>) -> String {
+    let distinct: BTreeSet<&str> = vals.iter().copied().collect();
+    if vals.is_empty() {
+        notes.push(format!("column '{header}' is empty: typed as text"));
+        "type: text".to_string()
+    } else if vals.iter().any(|v| leading_zero(v)) && vals.iter().all(|v| v.parse::<f64>().is_ok()) {
+        // codes such as school or area numbers: a number would lose the leading zeros
+        notes.push(format!("column '{header}' has values with leading zeros: typed as text to keep them"));
+        "type: text".to_string()
+    } else if vals.iter().all(|v| v.parse::<i64>().is_ok()) {
+        "type: integer".to_string()
+    } else if vals.iter().all(|v| v.parse::<f64>().is_ok_and(|x| x.is_finite())) {
+        "type: decimal".to_string()
+    } else if vals.iter().all(|v| is_bool(v)) {
+        "type: boolean".to_string()
+    } else if vals.iter().all(|v| is_date(v)) {
+        "type: date".to_string()
+    } else if vals.iter().all(|v| is_lsoa(v)) {
+        "type: lsoa".to_string()
+    } else if distinct.len() <= MAX_CHOICES && distinct.iter().all(|v| is_code(v)) && !is_key {
+        let ch: Vec<String> = distinct.iter().map(|v| format!("{{value: {}, label: {}}}", yq(v), yq(v))).collect();
+        format!("type: select_one, choices: [{}]", ch.join(", "))
+    } else {
+        "type: text".to_string()
+    }
 }
 
 #[cfg(test)]
