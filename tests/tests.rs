@@ -8,4 +8,5 @@ mod cli;
 mod conformance;
 mod definitions;
 mod import;
+mod limits;
 mod store;
