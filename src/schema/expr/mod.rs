@@ -492,34 +492,30 @@ impl Checker<'_> {
         let l = self.check(a);
         let r = self.check(b);
         let ((le, lt), (re, rt)) = (l?, r?);
-        match op {
-            _ => {
-                if lt != rt || lt == ExprType::Multi {
-                    let hint = if lt == ExprType::Multi || rt == ExprType::Multi {
-                        ": use selected(q, value) for a multiple-choice question"
-                    } else {
-                        ""
-                    };
-                    self.err(at, format!("type mismatch: cannot compare a {} with a {}{hint}", lt.name(), rt.name()));
-                    return None;
-                }
-                if lt == ExprType::Bool && !matches!(op, BinOp::Eq | BinOp::Ne) {
-                    self.err(at, format!("type mismatch: '{op}' cannot order booleans"));
-                    return None;
-                }
-                self.check_code(a, b);
-                self.check_code(b, a);
-                let k = match op {
-                    BinOp::Eq => Cmp::Eq,
-                    BinOp::Ne => Cmp::Ne,
-                    BinOp::Lt => Cmp::Lt,
-                    BinOp::Le => Cmp::Le,
-                    BinOp::Gt => Cmp::Gt,
-                    _ => Cmp::Ge,
-                };
-                Some((Expr::Cmp(k, Box::new(le), Box::new(re)), ExprType::Bool))
-            }
+        if lt != rt || lt == ExprType::Multi {
+            let hint = if lt == ExprType::Multi || rt == ExprType::Multi {
+                ": use selected(q, value) for a multiple-choice question"
+            } else {
+                ""
+            };
+            self.err(at, format!("type mismatch: cannot compare a {} with a {}{hint}", lt.name(), rt.name()));
+            return None;
         }
+        if lt == ExprType::Bool && !matches!(op, BinOp::Eq | BinOp::Ne) {
+            self.err(at, format!("type mismatch: '{op}' cannot order booleans"));
+            return None;
+        }
+        self.check_code(a, b);
+        self.check_code(b, a);
+        let k = match op {
+            BinOp::Eq => Cmp::Eq,
+            BinOp::Ne => Cmp::Ne,
+            BinOp::Lt => Cmp::Lt,
+            BinOp::Le => Cmp::Le,
+            BinOp::Gt => Cmp::Gt,
+            _ => Cmp::Ge,
+        };
+        Some((Expr::Cmp(k, Box::new(le), Box::new(re)), ExprType::Bool))
     }
 
     fn all_num(&mut self, f: &str, args: &[Ast]) -> Option<Vec<Expr>> {

@@ -480,6 +480,12 @@ fn r15_long_chains_agree_between_back_ends() {
         "prorated_sum(1, n1, n2)",
         "count_missing(n1, t1)",
         "min(n1, k)",
+        // every kind of column the row-by-row path reads: text, boolean, multiple choice
+        "if(t2 < 'b', 1, 2)",
+        "if(tx == 'y', n2, 0)",
+        "count_selected(m)",
+        "if(selected(m, 'b'), 3, 0.5)",
+        "count_missing(m, b2)",
     ];
     // factors and divisors of magnitude at most and at least 1, so that no product overflows
     const FACTORS: &[&str] = &["p_half", "1", "-1", "0.25", "(n1 / 1000000)", "if(b1, 0.5, -1)", "(k / 3)", "k"];
