@@ -12,6 +12,12 @@ mod cli;
 
 use clap::Parser;
 
+/// Stack of the thread that runs the command. Every walk over user input is bounded (expressions
+/// and YAML have nesting limits, chains are flat), so the main thread's 8 MB would do; a larger
+/// stack costs only address space and keeps a recursion found later from aborting the process
+/// on input of ordinary size.
+const COMMAND_STACK: usize = 64 << 20;
+
 fn main() {
     let parsed = match cli::Cli::try_parse() {
         Ok(c) => c,
@@ -21,7 +27,20 @@ fn main() {
             std::process::exit(code);
         }
     };
-    if let Err(err) = cli::run(parsed) {
+    let command = std::thread::Builder::new()
+        .name("hearth".into())
+        .stack_size(COMMAND_STACK)
+        .spawn(move || cli::run(parsed));
+    let result = match command.map(|t| t.join()) {
+        Ok(Ok(result)) => result,
+        // the panic message is printed already; exit as a panic on the main thread would
+        Ok(Err(_)) => std::process::exit(101),
+        Err(e) => {
+            eprintln!("error: cannot start the command: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(err) = result {
         let input_problem = err.chain().any(|c| c.downcast_ref::<hearth::Error>().is_some_and(|e| e.is_input_problem()));
         // a stderr that cannot be written (`2>/dev/full`) leaves the exit code to say it failed
         let code = match report(&err) {

@@ -8,5 +8,6 @@ mod cli;
 mod conformance;
 mod definitions;
 mod import;
+mod limits;
 mod newuser;
 mod store;

@@ -59,7 +59,7 @@ pub enum AnalysisError {
     #[error("{0}")]
     Request(String),
     /// The --where expression is invalid.
-    #[error("--where {text}: {message}")]
+    #[error("--where {}: {message}", elide(.text))]
     Where {
         /// The expression.
         text: String,
@@ -555,15 +555,30 @@ pub fn build_design(def: &Definition, df: &polars::prelude::DataFrame, waves: &[
     Ok(Design::new(spec)?)
 }
 
-fn names_in(text: &str) -> Vec<String> {
-    match expr::parse::parse(text) {
-        Ok(a) => {
-            let mut v = Vec::new();
-            expr::names(&a, &mut v);
-            v.into_iter().map(|(n, _)| n).collect()
-        }
-        Err(_) => Vec::new(),
+/// `text`, or its start and length when too long to repeat in a message.
+fn elide(text: &str) -> String {
+    const LONG: usize = 100;
+    if text.chars().count() <= LONG {
+        return text.to_string();
     }
+    let start: String = text.chars().take(60).collect();
+    format!("{start}... ({} characters)", text.chars().count())
+}
+
+/// The problems of a `--where` expression on one line: the first few, then how many more (a
+/// long expression may repeat one mistake thousands of times).
+fn where_problems(errs: &[expr::ExprError]) -> String {
+    const SHOWN: usize = 5;
+    let mut m = errs
+        .iter()
+        .take(SHOWN)
+        .map(|e| format!("column {}: {}", e.at + 1, e.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if errs.len() > SHOWN {
+        m.push_str(&format!("; and {} more problem(s)", errs.len() - SHOWN));
+    }
+    m
 }
 
 /// Maps `f` over `items` on as many threads as the machine has cores (at most one per item),
@@ -708,11 +723,7 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
             }
             let (e, ty) = expr::compile(w, &scope, &ctx, None).map_err(|errs| AnalysisError::Where {
                 text: w.clone(),
-                message: errs
-                    .iter()
-                    .map(|e| format!("column {}: {}", e.at + 1, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                message: where_problems(&errs),
             })?;
             if ty != ExprType::Bool {
                 return Err(AnalysisError::Where {
@@ -720,7 +731,9 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
                     message: format!("must be a condition (boolean), found a {}", ty.name()),
                 });
             }
-            vars.extend(names_in(w));
+            let mut slots = Vec::new();
+            e.slots(&mut slots);
+            vars.extend(slots.into_iter().map(|s| scope.var(s).id.clone()));
             Some((e, scope))
         }
         None => None,

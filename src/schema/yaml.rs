@@ -5,10 +5,8 @@
 //! instead of stopping at the first one. It knows nothing about surveys: the loader in
 //! `schema::load` gives the keys their meaning.
 
-use std::collections::HashMap;
-
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 /// A place in a text file: 1-based line and column, as an editor shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -128,38 +126,80 @@ impl Node {
     }
 }
 
-/// Parses YAML text into a node tree. A syntax error is returned as a [`Problem`].
+/// How deeply lists and maps may nest in a definition. Definitions need a handful of levels;
+/// the limit keeps every walk over the tree (building, reading, dropping it) shallow whatever
+/// the input.
+pub const MAX_DEPTH: usize = 64;
+
+/// Parses YAML text into a node tree. A syntax error, nesting deeper than [`MAX_DEPTH`], or an
+/// anchor or alias is returned as a [`Problem`].
+///
+/// Only the first document of the text is read. Events are pulled from the parser one at a time
+/// (its own `load` recurses once per level of nesting, which deep input turns into a stack
+/// overflow).
 pub fn parse(text: &str) -> Result<Node, Problem> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|e| {
-        let m = e.marker();
-        let mut pos = Pos {
-            line: m.line(),
-            col: m.col() + 1,
-        };
-        let mut message = format!("YAML syntax error: {}", e.info());
-        if e.info().contains("tabs") {
-            // the scanner reports the place after the tab: point at the tab itself
-            if let Some(i) = text.lines().nth(pos.line.saturating_sub(1)).and_then(|l| l.chars().position(|c| c == '\t')) {
-                pos.col = i + 1;
-            }
-            message.push_str(": indent with spaces, not tabs");
-        } else if e.info().contains("flow mapping") || e.info().contains("flow sequence") {
-            if let Some((open, at)) = unclosed_bracket(text, pos) {
-                message.push_str(&format!(" (is the '{open}' on line {} column {} closed?)", at.line, at.col));
-            }
+    loop {
+        let (ev, mark) = parser.next_token().map_err(|e| syntax_problem(text, &e))?;
+        if matches!(ev, Event::StreamEnd | Event::DocumentEnd) {
+            break;
         }
-        Problem { pos, message }
-    })?;
-    if let Some(p) = builder.error {
-        return Err(p);
+        builder.event(ev, mark).map_err(|mut p| {
+            if p.message == NO_ALIASES {
+                p.pos = anchor_pos(text, mark).unwrap_or(p.pos);
+            }
+            p
+        })?;
     }
     Ok(builder.root.unwrap_or(Node {
         kind: NodeKind::Null,
         pos: Pos { line: 1, col: 1 },
     }))
+}
+
+/// Where the anchor (`&name`) of the node at `mark` is written: the parser marks the node
+/// itself, after its anchor (which may be on the line before). The nearest `&` that starts a
+/// token within the two lines before the mark; `None` if there is none (an alias is marked
+/// where it is written).
+fn anchor_pos(text: &str, mark: Marker) -> Option<Pos> {
+    let before: Vec<char> = text.chars().take(mark.index() + 1).collect();
+    let mut newlines = 0;
+    let mut j = before.len();
+    while j > 0 && newlines <= 2 {
+        j -= 1;
+        let starts_token = j == 0 || matches!(before[j - 1], ' ' | '\t' | '\n' | '[' | '{' | ',');
+        if before[j] == '&' && starts_token && before.get(j + 1).is_some_and(|c| !c.is_whitespace()) {
+            let line = 1 + before[..j].iter().filter(|&&c| c == '\n').count();
+            let col = 1 + before[..j].iter().rev().take_while(|&&c| c != '\n').count();
+            return Some(Pos { line, col });
+        }
+        newlines += usize::from(before[j] == '\n');
+    }
+    None
+}
+
+/// A scanner or parser error as a problem at its place.
+fn syntax_problem(text: &str, e: &ScanError) -> Problem {
+    let m = e.marker();
+    let mut pos = Pos {
+        line: m.line(),
+        col: m.col() + 1,
+    };
+    let mut message = format!("YAML syntax error: {}", e.info());
+    if e.info().contains("tabs") {
+        // the scanner reports the place after the tab: point at the tab itself
+        if let Some(i) = text.lines().nth(pos.line.saturating_sub(1)).and_then(|l| l.chars().position(|c| c == '\t')) {
+            pos.col = i + 1;
+        }
+        message.push_str(": indent with spaces, not tabs");
+    } else if e.info().contains("flow mapping") || e.info().contains("flow sequence") {
+        if let Some((open, at)) = unclosed_bracket(text, pos) {
+            message.push_str(&format!(" (is the '{open}' on line {} column {} closed?)", at.line, at.col));
+        }
+    }
+    Problem { pos, message }
 }
 
 /// The innermost `{` or `[` still open before `upto`, for a hint on an unclosed flow
@@ -211,26 +251,27 @@ fn unclosed_bracket(text: &str, upto: Pos) -> Option<(char, Pos)> {
     stack.pop()
 }
 
+/// Builds the node tree from parser events, with an explicit stack of open lists and maps.
 #[derive(Default)]
 struct Builder {
-    stack: Vec<(Node, Option<Node>, usize)>,
+    /// Open lists and maps, outermost first, each with the key read but not yet given a value.
+    stack: Vec<(Node, Option<Node>)>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
-    error: Option<Problem>,
 }
 
+/// Why definitions refuse anchors and aliases.
+const NO_ALIASES: &str = "YAML anchors and aliases (&name, *name) are not allowed in a definition: \
+write the value out in full (aliases can make a small file expand to an enormous one)";
+
 impl Builder {
-    fn push_value(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
-        }
+    fn push_value(&mut self, node: Node) {
         match self.stack.last_mut() {
             None => {
                 if self.root.is_none() {
                     self.root = Some(node);
                 }
             }
-            Some((parent, pending_key, _)) => match &mut parent.kind {
+            Some((parent, pending_key)) => match &mut parent.kind {
                 NodeKind::Seq(items) => items.push(node),
                 NodeKind::Map(entries) => match pending_key.take() {
                     None => *pending_key = Some(node),
@@ -240,63 +281,58 @@ impl Builder {
             },
         }
     }
-}
 
-fn pos_of(mark: Marker) -> Pos {
-    Pos {
-        line: mark.line(),
-        col: mark.col() + 1,
+    fn open(&mut self, kind: NodeKind, pos: Pos) -> Result<(), Problem> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Problem {
+                pos,
+                message: format!("lists and maps are nested more than {MAX_DEPTH} levels deep"),
+            });
+        }
+        self.stack.push((Node { kind, pos }, None));
+        Ok(())
     }
-}
 
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
+    fn event(&mut self, ev: Event, mark: Marker) -> Result<(), Problem> {
         let pos = pos_of(mark);
+        let anchored = match &ev {
+            Event::Scalar(_, _, anchor, _) | Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => *anchor > 0,
+            Event::Alias(_) => true,
+            _ => false,
+        };
+        if anchored {
+            return Err(Problem {
+                pos,
+                message: NO_ALIASES.into(),
+            });
+        }
         match ev {
-            Event::Scalar(text, style, anchor, _tag) => {
+            Event::Scalar(text, style, _, _) => {
                 let quoted = style != TScalarStyle::Plain;
                 let kind = if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
                     NodeKind::Null
                 } else {
                     NodeKind::Scalar { text, quoted }
                 };
-                self.push_value(Node { kind, pos }, anchor);
+                self.push_value(Node { kind, pos });
             }
-            Event::SequenceStart(anchor, _) => self.stack.push((
-                Node {
-                    kind: NodeKind::Seq(vec![]),
-                    pos,
-                },
-                None,
-                anchor,
-            )),
-            Event::MappingStart(anchor, _) => self.stack.push((
-                Node {
-                    kind: NodeKind::Map(vec![]),
-                    pos,
-                },
-                None,
-                anchor,
-            )),
+            Event::SequenceStart(..) => self.open(NodeKind::Seq(vec![]), pos)?,
+            Event::MappingStart(..) => self.open(NodeKind::Map(vec![]), pos)?,
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((node, _, anchor)) = self.stack.pop() {
-                    self.push_value(node, anchor);
+                if let Some((node, _)) = self.stack.pop() {
+                    self.push_value(node);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut n) => {
-                    n.pos = pos;
-                    self.push_value(n, 0)
-                }
-                None => {
-                    self.error.get_or_insert(Problem {
-                        pos,
-                        message: "YAML alias to an unknown anchor".into(),
-                    });
-                }
-            },
             _ => {}
         }
+        Ok(())
+    }
+}
+
+fn pos_of(mark: Marker) -> Pos {
+    Pos {
+        line: mark.line(),
+        col: mark.col() + 1,
     }
 }
 
@@ -469,5 +505,52 @@ mod tests {
     fn suggestions() {
         assert_eq!(suggest("relevent", ["relevant", "required"]), Some("relevant"));
         assert_eq!(suggest("zzz", ["relevant"]), None);
+    }
+
+    /// Regression (issue 15): deep block nesting overflowed the stack (the parser's loader
+    /// recursed once per level) and aborted the process.
+    #[test]
+    fn r15_deep_yaml_nesting_is_refused_at_its_place() {
+        for (text, pos) in [
+            ("? ".repeat(9040) + "1", Pos { line: 1, col: 129 }),
+            ("x:\n".to_string() + &"- ".repeat(20140) + "1", Pos { line: 2, col: 127 }),
+            ("[".repeat(65) + &"]".repeat(65), Pos { line: 1, col: 65 }),
+        ] {
+            let p = parse(&text).unwrap_err();
+            assert_eq!(p.pos, pos, "{p:?}");
+            assert_eq!(p.message, "lists and maps are nested more than 64 levels deep");
+        }
+        // the limit itself is fine, and deeper flow nesting is refused (by the scanner first)
+        assert!(parse(&("[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH))).is_ok());
+        assert!(parse(&("[".repeat(100_000) + &"]".repeat(100_000))).is_err());
+    }
+
+    /// Regression (issue 15): aliases were expanded without limit, so a 22-line "billion laughs"
+    /// file took gigabytes. Definitions need no anchors or aliases: both are refused where the
+    /// first is written.
+    #[test]
+    fn r15_anchors_and_aliases_are_refused() {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..22 {
+            text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 9].join(", ")));
+        }
+        let p = parse(&text).unwrap_err();
+        assert_eq!(p.pos, Pos { line: 1, col: 5 }, "{p:?}");
+        assert!(p.message.starts_with("YAML anchors and aliases (&name, *name) are not allowed"), "{p:?}");
+        for (text, line, col) in [
+            ("a: &x 1\n", 1, 4),
+            ("a: 1\nb: &m\n  c: 1\n", 2, 4),
+            ("- &s [1]\n", 1, 3),
+            ("a: &x [1]\nb: *x\n", 1, 4),
+        ] {
+            let p = parse(text).unwrap_err();
+            assert_eq!((p.pos.line, p.pos.col), (line, col), "{text:?}: {p:?}");
+            assert!(p.message.contains("anchors and aliases"), "{text:?}: {p:?}");
+        }
+        // an alias to no anchor is refused too (by the parser, as a syntax error)
+        let p = parse("a: *x\n").unwrap_err();
+        assert_eq!(p.pos.line, 1, "{p:?}");
+        // '&' and '*' inside values are text, not anchors
+        assert!(parse("a: 'x & y'\nb: R&D\nc: \"*x\"\n").is_ok());
     }
 }

@@ -19,7 +19,7 @@ mod proptests;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use parse::{Ast, AstKind, BinOp, SyntaxError, UnOp};
+pub use parse::{Ast, AstKind, BinOp, Link, SyntaxError, UnOp, MAX_NESTING};
 
 /// The type of a value in the expression language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -226,14 +226,15 @@ pub enum Expr {
     Neg(Box<Expr>),
     /// `not x`
     Not(Box<Expr>),
-    /// Arithmetic.
-    Arith(Arith, Box<Expr>, Box<Expr>),
+    /// Arithmetic left to right: the first operand, then each operator with its right operand
+    /// (`a - b + c` is `(a - b) + c`). Flat, so a long chain needs no deep recursion.
+    Arith(Box<Expr>, Vec<(Arith, Expr)>),
     /// Comparison.
     Cmp(Cmp, Box<Expr>, Box<Expr>),
-    /// Kleene and.
-    And(Box<Expr>, Box<Expr>),
-    /// Kleene or.
-    Or(Box<Expr>, Box<Expr>),
+    /// Kleene and of two or more operands.
+    And(Vec<Expr>),
+    /// Kleene or of two or more operands.
+    Or(Vec<Expr>),
     /// `if(c, a, b)`
     If(Box<Expr>, Box<Expr>, Box<Expr>),
     /// `coalesce(...)`
@@ -261,7 +262,11 @@ impl Expr {
             Expr::Var(s) | Expr::Selected(s, _) | Expr::CountSelected(s, _) => out.push(*s),
             Expr::Const(_) | Expr::Dot => {}
             Expr::Neg(a) | Expr::Not(a) | Expr::IsMissing(a) | Expr::Lookup(_, a) => a.slots(out),
-            Expr::Arith(_, a, b) | Expr::Cmp(_, a, b) | Expr::And(a, b) | Expr::Or(a, b) => {
+            Expr::Arith(a, rest) => {
+                a.slots(out);
+                rest.iter().for_each(|(_, e)| e.slots(out));
+            }
+            Expr::Cmp(_, a, b) => {
                 a.slots(out);
                 b.slots(out);
             }
@@ -270,7 +275,7 @@ impl Expr {
                 b.slots(out);
                 c.slots(out);
             }
-            Expr::Coalesce(v) | Expr::Agg(_, v) | Expr::CountMissing(v) => v.iter().for_each(|e| e.slots(out)),
+            Expr::Coalesce(v) | Expr::Agg(_, v) | Expr::CountMissing(v) | Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| e.slots(out)),
             Expr::ProratedSum(k, v) => {
                 k.slots(out);
                 v.iter().for_each(|e| e.slots(out));
@@ -296,6 +301,12 @@ pub fn names(ast: &Ast, out: &mut Vec<(String, usize)>) {
         AstKind::Binary(_, a, b) => {
             names(a, out);
             names(b, out);
+        }
+        AstKind::Chain(a, links) => {
+            names(a, out);
+            for l in links {
+                names(&l.operand, out);
+            }
         }
         AstKind::Call(f, args) => {
             for (i, a) in args.iter().enumerate() {
@@ -329,6 +340,8 @@ struct Checker<'a> {
     ctx: &'a Context,
     dot: Option<usize>,
     errors: Vec<ExprError>,
+    /// Messages for unknown names already described (a long expression may repeat one often).
+    described: HashMap<String, String>,
 }
 
 fn codes_text(codes: &[String]) -> String {
@@ -344,12 +357,18 @@ impl Checker<'_> {
         self.errors.push(ExprError { at, message });
     }
 
-    fn describe_name(&self, name: &str) -> String {
-        if let Some(where_) = self.ctx.elsewhere.get(name) {
-            return format!("'{name}' {where_}");
+    fn describe_name(&mut self, name: &str) -> String {
+        if let Some(m) = self.described.get(name) {
+            return m.clone();
         }
-        let cands = self.scope.ids().chain(self.ctx.params.keys().map(|s| s.as_str()));
-        format!("unknown question '{name}'{}", super::yaml::did_you_mean(name, cands))
+        let m = if let Some(where_) = self.ctx.elsewhere.get(name) {
+            format!("'{name}' {where_}")
+        } else {
+            let cands = self.scope.ids().chain(self.ctx.params.keys().map(|s| s.as_str()));
+            format!("unknown question '{name}'{}", super::yaml::did_you_mean(name, cands))
+        };
+        self.described.insert(name.to_string(), m.clone());
+        m
     }
 
     fn check(&mut self, ast: &Ast) -> Option<(Expr, ExprType)> {
@@ -390,6 +409,7 @@ impl Checker<'_> {
                 Some((Expr::Not(Box::new(e)), ExprType::Bool))
             }
             AstKind::Binary(op, a, b) => self.binary(*op, a, b, ast.at),
+            AstKind::Chain(first, links) => self.chain(first, links),
             AstKind::Call(f, args) => self.call(f, args, ast.at),
         }
     }
@@ -425,67 +445,77 @@ impl Checker<'_> {
         }
     }
 
+    /// A chain of `and`, of `or`, of `+`/`-` or of `*`/`/` (the parser never mixes levels).
+    fn chain(&mut self, first: &Ast, links: &[Link]) -> Option<(Expr, ExprType)> {
+        // every operand is checked, so that all their problems are reported at once
+        let head = self.check(first);
+        let rest: Vec<Option<(Expr, ExprType)>> = links.iter().map(|l| self.check(&l.operand)).collect();
+        let (head, head_ty) = head?;
+        let rest: Vec<(Expr, ExprType)> = rest.into_iter().collect::<Option<_>>()?;
+        let op = links.first()?.op;
+        if matches!(op, BinOp::And | BinOp::Or) {
+            let mut items = Vec::with_capacity(rest.len() + 1);
+            let operands = std::iter::once(((head, head_ty), first)).chain(rest.into_iter().zip(links.iter().map(|l| &l.operand)));
+            for ((e, t), x) in operands {
+                if t != ExprType::Bool {
+                    self.err(x.at, format!("type mismatch: '{op}' needs booleans, found a {}", t.name()));
+                    return None;
+                }
+                items.push(e);
+            }
+            return Some((if op == BinOp::And { Expr::And(items) } else { Expr::Or(items) }, ExprType::Bool));
+        }
+        // left to right: `d1 - d2` of two dates is a number of days, and only numbers go further
+        let mut ty = head_ty;
+        let mut out = Vec::with_capacity(rest.len());
+        for (l, (e, t)) in links.iter().zip(rest) {
+            let date_ok = l.op == BinOp::Sub && ty == ExprType::Date && t == ExprType::Date;
+            if !date_ok && (ty != ExprType::Num || t != ExprType::Num) {
+                let bad = if ty != ExprType::Num { ty } else { t };
+                self.err(l.at, format!("type mismatch: '{}' needs numbers, found a {}", l.op, bad.name()));
+                return None;
+            }
+            ty = ExprType::Num;
+            let k = match l.op {
+                BinOp::Add => Arith::Add,
+                BinOp::Sub => Arith::Sub,
+                BinOp::Mul => Arith::Mul,
+                _ => Arith::Div,
+            };
+            out.push((k, e));
+        }
+        Some((Expr::Arith(Box::new(head), out), ExprType::Num))
+    }
+
+    /// A comparison.
     fn binary(&mut self, op: BinOp, a: &Ast, b: &Ast, at: usize) -> Option<(Expr, ExprType)> {
         let l = self.check(a);
         let r = self.check(b);
         let ((le, lt), (re, rt)) = (l?, r?);
-        match op {
-            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {
-                let date_ok = matches!(op, BinOp::Sub) && lt == ExprType::Date && rt == ExprType::Date;
-                if !date_ok && (lt != ExprType::Num || rt != ExprType::Num) {
-                    let bad = if lt != ExprType::Num { lt } else { rt };
-                    self.err(at, format!("type mismatch: '{op}' needs numbers, found a {}", bad.name()));
-                    return None;
-                }
-                let k = match op {
-                    BinOp::Add => Arith::Add,
-                    BinOp::Sub => Arith::Sub,
-                    BinOp::Mul => Arith::Mul,
-                    _ => Arith::Div,
-                };
-                Some((Expr::Arith(k, Box::new(le), Box::new(re)), ExprType::Num))
-            }
-            BinOp::And | BinOp::Or => {
-                for (t, x) in [(lt, a), (rt, b)] {
-                    if t != ExprType::Bool {
-                        self.err(x.at, format!("type mismatch: '{op}' needs booleans, found a {}", t.name()));
-                        return None;
-                    }
-                }
-                let e = if op == BinOp::And {
-                    Expr::And(Box::new(le), Box::new(re))
-                } else {
-                    Expr::Or(Box::new(le), Box::new(re))
-                };
-                Some((e, ExprType::Bool))
-            }
-            _ => {
-                if lt != rt || lt == ExprType::Multi {
-                    let hint = if lt == ExprType::Multi || rt == ExprType::Multi {
-                        ": use selected(q, value) for a multiple-choice question"
-                    } else {
-                        ""
-                    };
-                    self.err(at, format!("type mismatch: cannot compare a {} with a {}{hint}", lt.name(), rt.name()));
-                    return None;
-                }
-                if lt == ExprType::Bool && !matches!(op, BinOp::Eq | BinOp::Ne) {
-                    self.err(at, format!("type mismatch: '{op}' cannot order booleans"));
-                    return None;
-                }
-                self.check_code(a, b);
-                self.check_code(b, a);
-                let k = match op {
-                    BinOp::Eq => Cmp::Eq,
-                    BinOp::Ne => Cmp::Ne,
-                    BinOp::Lt => Cmp::Lt,
-                    BinOp::Le => Cmp::Le,
-                    BinOp::Gt => Cmp::Gt,
-                    _ => Cmp::Ge,
-                };
-                Some((Expr::Cmp(k, Box::new(le), Box::new(re)), ExprType::Bool))
-            }
+        if lt != rt || lt == ExprType::Multi {
+            let hint = if lt == ExprType::Multi || rt == ExprType::Multi {
+                ": use selected(q, value) for a multiple-choice question"
+            } else {
+                ""
+            };
+            self.err(at, format!("type mismatch: cannot compare a {} with a {}{hint}", lt.name(), rt.name()));
+            return None;
         }
+        if lt == ExprType::Bool && !matches!(op, BinOp::Eq | BinOp::Ne) {
+            self.err(at, format!("type mismatch: '{op}' cannot order booleans"));
+            return None;
+        }
+        self.check_code(a, b);
+        self.check_code(b, a);
+        let k = match op {
+            BinOp::Eq => Cmp::Eq,
+            BinOp::Ne => Cmp::Ne,
+            BinOp::Lt => Cmp::Lt,
+            BinOp::Le => Cmp::Le,
+            BinOp::Gt => Cmp::Gt,
+            _ => Cmp::Ge,
+        };
+        Some((Expr::Cmp(k, Box::new(le), Box::new(re)), ExprType::Bool))
     }
 
     fn all_num(&mut self, f: &str, args: &[Ast]) -> Option<Vec<Expr>> {
@@ -678,6 +708,7 @@ pub fn check(ast: &Ast, scope: &Scope, ctx: &Context, dot: Option<usize>) -> Res
         ctx,
         dot,
         errors: Vec::new(),
+        described: HashMap::new(),
     };
     match c.check(ast) {
         Some(r) if c.errors.is_empty() => Ok(r),
@@ -723,6 +754,34 @@ fn cmp_values(op: Cmp, a: &Value, b: &Value) -> Value {
     })
 }
 
+/// One arithmetic step; `None` (missing) when dividing by zero.
+pub(crate) fn arith(op: Arith, x: f64, y: f64) -> Option<f64> {
+    match op {
+        Arith::Add => Some(x + y),
+        Arith::Sub => Some(x - y),
+        Arith::Mul => Some(x * y),
+        Arith::Div => (y != 0.0).then(|| x / y),
+    }
+}
+
+/// Kleene `and` (`decisive` false) or `or` (`decisive` true) of truth values, `None` being
+/// missing: the decisive value wins wherever it is, else missing if any is missing.
+pub(crate) fn kleene(items: impl IntoIterator<Item = Option<bool>>, decisive: bool) -> Value {
+    let mut unknown = false;
+    for b in items {
+        match b {
+            Some(b) if b == decisive => return Value::Bool(decisive),
+            Some(_) => {}
+            None => unknown = true,
+        }
+    }
+    if unknown {
+        Value::Missing
+    } else {
+        Value::Bool(!decisive)
+    }
+}
+
 /// Evaluates a checked expression on one record (values by slot). `dot` is this answer.
 pub fn eval(e: &Expr, rec: &[Value], dot: &Value) -> Value {
     match e {
@@ -737,34 +796,18 @@ pub fn eval(e: &Expr, rec: &[Value], dot: &Value) -> Value {
             Value::Bool(v) => Value::Bool(!v),
             _ => Value::Missing,
         },
-        Expr::Arith(op, a, b) => {
-            let (Some(x), Some(y)) = (eval(a, rec, dot).num(), eval(b, rec, dot).num()) else {
-                return Value::Missing;
-            };
-            match op {
-                Arith::Add => Value::Num(x + y),
-                Arith::Sub => Value::Num(x - y),
-                Arith::Mul => Value::Num(x * y),
-                Arith::Div => {
-                    if y == 0.0 {
-                        Value::Missing
-                    } else {
-                        Value::Num(x / y)
-                    }
-                }
+        Expr::Arith(first, rest) => {
+            let Some(mut acc) = eval(first, rec, dot).num() else { return Value::Missing };
+            for (op, x) in rest {
+                let Some(y) = eval(x, rec, dot).num() else { return Value::Missing };
+                let Some(v) = arith(*op, acc, y) else { return Value::Missing };
+                acc = v;
             }
+            Value::Num(acc)
         }
         Expr::Cmp(op, a, b) => cmp_values(*op, &eval(a, rec, dot), &eval(b, rec, dot)),
-        Expr::And(a, b) => match (eval(a, rec, dot).bool(), eval(b, rec, dot).bool()) {
-            (Some(false), _) | (_, Some(false)) => Value::Bool(false),
-            (Some(true), Some(true)) => Value::Bool(true),
-            _ => Value::Missing,
-        },
-        Expr::Or(a, b) => match (eval(a, rec, dot).bool(), eval(b, rec, dot).bool()) {
-            (Some(true), _) | (_, Some(true)) => Value::Bool(true),
-            (Some(false), Some(false)) => Value::Bool(false),
-            _ => Value::Missing,
-        },
+        Expr::And(items) => kleene(items.iter().map(|x| eval(x, rec, dot).bool()), false),
+        Expr::Or(items) => kleene(items.iter().map(|x| eval(x, rec, dot).bool()), true),
         Expr::If(c, a, b) => match eval(c, rec, dot).bool() {
             Some(true) => eval(a, rec, dot),
             Some(false) => eval(b, rec, dot),
@@ -853,6 +896,11 @@ mod tests {
             ty: ExprType::Text,
             codes: None,
         });
+        s.push(VarInfo {
+            id: "born".into(),
+            ty: ExprType::Date,
+            codes: None,
+        });
         s
     }
 
@@ -896,5 +944,53 @@ mod tests {
         assert!(e[0].message.contains("selected"), "{e:?}");
         let e = compile("summ(a)", &scope(), &Context::default(), None).unwrap_err();
         assert!(e[0].message.contains("did you mean 'sum'"), "{e:?}");
+    }
+
+    /// Regression (issue 15): chains of 10,000 and more terms overflowed the stack in the
+    /// parser, checker and evaluator (each operator was one more level of recursion). Unit tests
+    /// run on threads with a 2 MB stack, a quarter of the main thread's.
+    #[test]
+    fn r15_long_chains_check_and_evaluate() {
+        let rec = [
+            Value::Num(1.0),
+            Value::Num(0.5),
+            Value::Missing,
+            Value::Missing,
+            Value::Missing,
+            Value::Num(10.0),
+        ];
+        let n = 50_000;
+        assert_eq!(run(&vec!["a"; n].join(" + "), &rec), Value::Num(n as f64));
+        assert_eq!(run(&format!("sum({})", vec!["a"; n].join(", ")), &rec), Value::Num(n as f64));
+        assert_eq!(run(&vec!["a - b"; n].join(" + "), &rec), Value::Num(n as f64 / 2.0));
+        assert_eq!(run(&vec!["a * 2 / b"; n].join(" + "), &rec), Value::Num(4.0 * n as f64));
+        assert_eq!(run(&vec!["a > 0"; n].join(" and "), &rec), Value::Bool(true));
+        assert_eq!(run(&(vec!["a > 1"; n].join(" or ") + " or b > 0"), &rec), Value::Bool(true));
+        // Kleene: one false decides an `and` whatever is missing; else missing propagates
+        assert_eq!(run(&(vec!["sex == 1"; n].join(" and ") + " and a > 1"), &rec), Value::Bool(false));
+        assert_eq!(run(&(vec!["a > 0"; n].join(" and ") + " and sex == 1"), &rec), Value::Missing);
+        assert_eq!(run(&(vec!["a"; n].join(" + ") + " + sex"), &rec), Value::Missing);
+        assert_eq!(run(&(vec!["a"; n].join(" * ") + " / (a - 1)"), &rec), Value::Missing);
+    }
+
+    #[test]
+    fn r15_chain_type_errors_point_at_the_operator() {
+        let e = compile("1 + 2 + name + 3", &scope(), &Context::default(), None).unwrap_err();
+        assert_eq!((e.len(), e[0].at), (1, 6), "{e:?}");
+        assert!(e[0].message.contains("'+' needs numbers, found a text"), "{e:?}");
+        let e = compile("name * 2 * 3", &scope(), &Context::default(), None).unwrap_err();
+        assert_eq!(e[0].at, 5, "{e:?}");
+        // two dates subtract to a number of days, which may go on; a third date may not
+        assert_eq!(compile("born - born + 1", &scope(), &Context::default(), None).unwrap().1, ExprType::Num);
+        let e = compile("born - born - born", &scope(), &Context::default(), None).unwrap_err();
+        assert_eq!(e[0].at, 12, "{e:?}");
+        assert!(e[0].message.contains("found a date"), "{e:?}");
+        let e = compile("a > 1 and a and b > 1", &scope(), &Context::default(), None).unwrap_err();
+        assert_eq!(e[0].at, 10, "{e:?}");
+        assert!(e[0].message.contains("'and' needs booleans, found a number"), "{e:?}");
+        // every operand's problems are reported, not only the first
+        let e = compile(&vec!["zz"; 1000].join(" + "), &scope(), &Context::default(), None).unwrap_err();
+        assert_eq!(e.len(), 1000);
+        assert_eq!(e[999].at, 999 * 5);
     }
 }

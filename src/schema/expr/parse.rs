@@ -29,11 +29,31 @@ pub enum AstKind {
     Name(String),
     /// `-x` or `not x`.
     Unary(UnOp, Box<Ast>),
-    /// `a op b`.
+    /// `a op b`: a comparison (comparisons do not chain).
     Binary(BinOp, Box<Ast>, Box<Ast>),
+    /// `a op b op c ...`: operators of one precedence level (`or`; `and`; `+` and `-`; `*` and
+    /// `/`) applied left to right to the first operand and each link's. Flat, so that a chain of
+    /// any length is walked with loops, never with recursion as deep as the chain is long.
+    Chain(Box<Ast>, Vec<Link>),
     /// `f(args)`.
     Call(String, Vec<Ast>),
 }
+
+/// One operator and its right operand in a [`AstKind::Chain`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// The operator.
+    pub op: BinOp,
+    /// Character offset of the operator.
+    pub at: usize,
+    /// The operand on its right.
+    pub operand: Ast,
+}
+
+/// How deeply parentheses, function calls, `-` and `not` may nest. The parser, the checker, both
+/// evaluators and Polars walk an expression recursively, one level per nesting; the limit keeps
+/// that recursion shallow whatever the input (no survey expression needs more than a few levels).
+pub const MAX_NESTING: usize = 64;
 
 /// Unary operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,34 +291,34 @@ impl P {
         })
     }
 
-    fn or(&mut self) -> Result<Ast, SyntaxError> {
-        let mut l = self.and()?;
-        while self.is_word("or") {
+    /// Parses `first (op operand)*` into one flat [`AstKind::Chain`] (or `first` alone).
+    fn chain(&mut self, first: Ast, op: fn(&Tok) -> Option<BinOp>, operand: fn(&mut P) -> Result<Ast, SyntaxError>) -> Result<Ast, SyntaxError> {
+        let mut links = Vec::new();
+        while let Some(op) = op(self.peek()) {
             let (_, at) = self.bump();
-            let r = self.and()?;
-            l = Ast {
-                kind: AstKind::Binary(BinOp::Or, Box::new(l), Box::new(r)),
-                at,
-            };
+            let rhs = operand(self)?;
+            links.push(Link { op, at, operand: rhs });
         }
-        Ok(l)
+        match links.first() {
+            None => Ok(first),
+            Some(l) => Ok(Ast {
+                at: l.at,
+                kind: AstKind::Chain(Box::new(first), links),
+            }),
+        }
+    }
+    fn or(&mut self) -> Result<Ast, SyntaxError> {
+        let first = self.and()?;
+        self.chain(first, |t| matches!(t, Tok::Ident(w) if w == "or").then_some(BinOp::Or), P::and)
     }
     fn and(&mut self) -> Result<Ast, SyntaxError> {
-        let mut l = self.not()?;
-        while self.is_word("and") {
-            let (_, at) = self.bump();
-            let r = self.not()?;
-            l = Ast {
-                kind: AstKind::Binary(BinOp::And, Box::new(l), Box::new(r)),
-                at,
-            };
-        }
-        Ok(l)
+        let first = self.not()?;
+        self.chain(first, |t| matches!(t, Tok::Ident(w) if w == "and").then_some(BinOp::And), P::not)
     }
     fn not(&mut self) -> Result<Ast, SyntaxError> {
         if self.is_word("not") {
             let (_, at) = self.bump();
-            self.enter()?;
+            self.enter(at)?;
             let e = self.not()?;
             self.depth -= 1;
             return Ok(Ast {
@@ -333,43 +353,30 @@ impl P {
         })
     }
     fn add(&mut self) -> Result<Ast, SyntaxError> {
-        let mut l = self.mul()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Op("+") => BinOp::Add,
-                Tok::Op("-") => BinOp::Sub,
-                _ => return Ok(l),
-            };
-            let (_, at) = self.bump();
-            let r = self.mul()?;
-            l = Ast {
-                kind: AstKind::Binary(op, Box::new(l), Box::new(r)),
-                at,
-            };
-        }
+        let first = self.mul()?;
+        let op = |t: &Tok| match t {
+            Tok::Op("+") => Some(BinOp::Add),
+            Tok::Op("-") => Some(BinOp::Sub),
+            _ => None,
+        };
+        self.chain(first, op, P::mul)
     }
     fn mul(&mut self) -> Result<Ast, SyntaxError> {
-        let mut l = self.unary()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Op("*") => BinOp::Mul,
-                Tok::Op("/") => BinOp::Div,
-                _ => return Ok(l),
-            };
-            let (_, at) = self.bump();
-            let r = self.unary()?;
-            l = Ast {
-                kind: AstKind::Binary(op, Box::new(l), Box::new(r)),
-                at,
-            };
-        }
+        let first = self.unary()?;
+        let op = |t: &Tok| match t {
+            Tok::Op("*") => Some(BinOp::Mul),
+            Tok::Op("/") => Some(BinOp::Div),
+            _ => None,
+        };
+        self.chain(first, op, P::unary)
     }
-    fn enter(&mut self) -> Result<(), SyntaxError> {
+    /// One more level of nesting, opened at `at`.
+    fn enter(&mut self, at: usize) -> Result<(), SyntaxError> {
         self.depth += 1;
-        if self.depth > 64 {
+        if self.depth > MAX_NESTING {
             return Err(SyntaxError {
-                at: self.at(),
-                message: "expression is nested too deeply".into(),
+                at,
+                message: format!("expression is nested more than {MAX_NESTING} levels deep (parentheses, function calls, '-' and 'not')"),
             });
         }
         Ok(())
@@ -377,7 +384,7 @@ impl P {
     fn unary(&mut self) -> Result<Ast, SyntaxError> {
         if matches!(self.peek(), Tok::Op("-")) {
             let (_, at) = self.bump();
-            self.enter()?;
+            self.enter(at)?;
             let e = self.unary()?;
             self.depth -= 1;
             if let AstKind::Num(v) = e.kind {
@@ -407,7 +414,7 @@ impl P {
             }
             Tok::LParen => {
                 self.bump();
-                self.enter()?;
+                self.enter(at)?;
                 let e = self.or()?;
                 self.depth -= 1;
                 if *self.peek() != Tok::RParen {
@@ -435,7 +442,7 @@ impl P {
                 self.bump();
                 if *self.peek() == Tok::LParen {
                     self.bump();
-                    self.enter()?;
+                    self.enter(at)?;
                     let mut args = Vec::new();
                     if *self.peek() != Tok::RParen {
                         loop {
@@ -488,8 +495,65 @@ mod tests {
     #[test]
     fn precedence() {
         let e = parse("a + b * 2 >= 3 and not c or d").unwrap();
-        let AstKind::Binary(BinOp::Or, l, _) = e.kind else { panic!("top is not or") };
-        assert!(matches!(l.kind, AstKind::Binary(BinOp::And, _, _)));
+        let AstKind::Chain(l, or) = e.kind else { panic!("top is not a chain") };
+        assert_eq!(or.iter().map(|l| l.op).collect::<Vec<_>>(), [BinOp::Or]);
+        let AstKind::Chain(cmp, and) = l.kind else {
+            panic!("left of or is not a chain")
+        };
+        assert_eq!(and.iter().map(|l| l.op).collect::<Vec<_>>(), [BinOp::And]);
+        assert!(matches!(and[0].operand.kind, AstKind::Unary(UnOp::Not, _)));
+        let AstKind::Binary(BinOp::Ge, sum, _) = cmp.kind else {
+            panic!("left of and is not >=")
+        };
+        let AstKind::Chain(_, add) = sum.kind else {
+            panic!("left of >= is not a chain")
+        };
+        assert_eq!(add[0].op, BinOp::Add);
+        assert!(matches!(&add[0].operand.kind, AstKind::Chain(_, mul) if mul[0].op == BinOp::Mul));
+    }
+
+    /// The number of nodes on the longest path from the root, walked without recursion.
+    fn depth(ast: &Ast) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(ast, 1usize)];
+        while let Some((a, d)) = stack.pop() {
+            deepest = deepest.max(d);
+            match &a.kind {
+                AstKind::Unary(_, x) => stack.push((x, d + 1)),
+                AstKind::Binary(_, x, y) => stack.extend([(&**x, d + 1), (&**y, d + 1)]),
+                AstKind::Chain(x, links) => {
+                    stack.push((x, d + 1));
+                    stack.extend(links.iter().map(|l| (&l.operand, d + 1)));
+                }
+                AstKind::Call(_, args) => stack.extend(args.iter().map(|x| (x, d + 1))),
+                _ => {}
+            }
+        }
+        deepest
+    }
+
+    #[test]
+    fn r15_long_flat_chains_are_flat() {
+        // 20,000 terms of each chaining level: one node with a link per operator, depth 2
+        for (op, sep) in [(BinOp::Add, " + "), (BinOp::Mul, " * "), (BinOp::And, " and "), (BinOp::Or, " or ")] {
+            let text = vec!["x"; 20_000].join(sep);
+            let e = parse(&text).unwrap();
+            let AstKind::Chain(_, links) = &e.kind else { panic!("{sep}: not a chain") };
+            assert_eq!(links.len(), 19_999, "{sep}");
+            assert!(links.iter().all(|l| l.op == op));
+            assert_eq!(depth(&e), 2, "{sep}");
+        }
+        // + and - alternate in one chain, as do * and /; positions are those of the operators
+        let e = parse("a - b + c - d").unwrap();
+        let AstKind::Chain(_, links) = &e.kind else { panic!("not a chain") };
+        assert_eq!(
+            links.iter().map(|l| (l.op, l.at)).collect::<Vec<_>>(),
+            [(BinOp::Sub, 2), (BinOp::Add, 6), (BinOp::Sub, 10)]
+        );
+        assert_eq!(e.at, 2);
+        // comparisons and conditions of long chains stay shallow too
+        let text = vec!["a + a * 2 > 1"; 5_000].join(" and ");
+        assert!(depth(&parse(&text).unwrap()) <= 6);
     }
 
     #[test]
@@ -508,5 +572,26 @@ mod tests {
         assert!(parse(&s).is_err());
         let s = "-".repeat(500) + "x";
         assert!(parse(&s).is_err());
+    }
+
+    #[test]
+    fn r15_nesting_limit_names_the_place() {
+        // 64 levels of each kind parse; the 65th is refused at the token that opens it
+        let ok = "(".repeat(MAX_NESTING) + "1" + &")".repeat(MAX_NESTING);
+        assert!(parse(&ok).is_ok());
+        for (text, at) in [
+            ("(".repeat(65) + "1" + &")".repeat(65), 64),
+            ("- ".repeat(65) + "x", 128),
+            ("not ".repeat(65) + "x", 256),
+            ("sum(".repeat(65) + "1" + &")".repeat(65), 256),
+            (format!("a + {}b{}", "(".repeat(70), ")".repeat(70)), 68),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.at, at, "{text}: {e:?}");
+            assert!(e.message.contains("nested more than 64 levels"), "{e:?}");
+        }
+        // a huge nesting is refused as quickly, without recursing into it
+        let s = "(".repeat(1_000_000) + "1";
+        assert_eq!(parse(&s).unwrap_err().at, 64);
     }
 }

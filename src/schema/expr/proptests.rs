@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use polars::prelude::{col, Column, DataFrame, DataType, IntoColumn, IntoLazy, NamedFrom, Series};
 
-use super::polars::{indicator_column, to_polars};
+use super::polars::{indicator_column, to_polars, WIDE};
 use super::{compile, eval, Context, ExprType, Scope, Table, Value, VarInfo};
 use crate::simulate::Rng;
 
@@ -439,6 +439,154 @@ fn division_by_a_constant_and_whole_multiple_choice() {
         for (r, v) in records.iter().zip(&got) {
             let want = eval(&e, r, &Value::Missing);
             assert!(same(&want, v), "{t}: eval {want:?}, polars {v:?}");
+        }
+    }
+}
+
+/// Compares the two back ends on `text` over `records`; returns how many results were not
+/// missing.
+fn agree(text: &str, scope: &Scope, ctx: &Context, records: &[Vec<Value>], df: &DataFrame) -> usize {
+    let (e, ty) = compile(text, scope, ctx, None).unwrap_or_else(|errs| panic!("does not check: {}\n{errs:?}", &text[..text.len().min(300)]));
+    let got = polars_values(df, &e, ty, scope).unwrap_or_else(|err| panic!("Polars failed on {}: {err}", &text[..text.len().min(300)]));
+    let mut present = 0;
+    for (r, rec) in records.iter().enumerate() {
+        let v = eval(&e, rec, &Value::Missing);
+        present += usize::from(!v.is_missing());
+        assert!(
+            same(&v, &got[r]),
+            "back ends differ\n  expression: {}\n  record {r}: {}\n  eval:   {v:?}\n  polars: {:?}",
+            &text[..text.len().min(300)],
+            show_record(scope, rec),
+            got[r]
+        );
+    }
+    present
+}
+
+/// Regression (issue 15): long chains and argument lists were deep binary trees that overflowed
+/// the stack and took memory quadratic in their length. They are flat nodes now, evaluated
+/// column-wise up to [`WIDE`] computed operands and row by row beyond; both must equal `eval`.
+#[test]
+fn r15_long_chains_agree_between_back_ends() {
+    const PLAIN: &[&str] = &["n1", "n2", "k", "1", "0.5", "2.25", "p_two", "p_half", "-3"];
+    const COMPUTED: &[&str] = &[
+        "(n1 * 2)",
+        "coalesce(n2, 1)",
+        "if(b1, n1, 0.5)",
+        "(-k)",
+        "lookup(tab, k)",
+        "mean(n1, 2)",
+        "(n2 / 4)",
+        "prorated_sum(1, n1, n2)",
+        "count_missing(n1, t1)",
+        "min(n1, k)",
+        // every kind of column the row-by-row path reads: text, boolean, multiple choice
+        "if(t2 < 'b', 1, 2)",
+        "if(tx == 'y', n2, 0)",
+        "count_selected(m)",
+        "if(selected(m, 'b'), 3, 0.5)",
+        "count_missing(m, b2)",
+    ];
+    // factors and divisors of magnitude at most and at least 1, so that no product overflows
+    const FACTORS: &[&str] = &["p_half", "1", "-1", "0.25", "(n1 / 1000000)", "if(b1, 0.5, -1)", "(k / 3)", "k"];
+    const DIVISORS: &[&str] = &["2", "p_two", "-1", "k", "4", "(k + 1)"];
+    const BOOLS: &[&str] = &[
+        "b1",
+        "b2",
+        "(n1 > 1)",
+        "selected(m, 'a')",
+        "true",
+        "is_missing(n2)",
+        "(k == 2)",
+        "(not b2)",
+        "false",
+    ];
+    let scope = scope();
+    let ctx = context();
+    let mut g = Gen { rng: Rng::new(0x15_c4a1) };
+    let records: Vec<Vec<Value>> = (0..40).map(|_| g.record(&scope)).collect();
+    let df = frame(&scope, &records);
+    let mut present_wide = 0;
+    for n in [2usize, 30, WIDE, WIDE + 1, 500, 3000] {
+        let term = |g: &mut Gen| if g.chance(0.5) { g.pick(PLAIN) } else { g.pick(COMPUTED) };
+        let terms = |g: &mut Gen| (0..n).map(|_| term(g)).collect::<Vec<_>>().join(", ");
+        let mut texts = Vec::new();
+        let mut sum = term(&mut g).to_string();
+        for _ in 1..n {
+            let op = g.pick(&[" + ", " - "]);
+            sum.push_str(op);
+            sum.push_str(term(&mut g));
+        }
+        texts.push(sum);
+        let mut product = g.pick(FACTORS).to_string();
+        for _ in 1..n {
+            if g.chance(0.7) {
+                product.push_str(" * ");
+                product.push_str(g.pick(FACTORS));
+            } else {
+                product.push_str(" / ");
+                product.push_str(g.pick(DIVISORS));
+            }
+        }
+        texts.push(product);
+        for f in ["sum", "mean", "min", "max", "coalesce"] {
+            texts.push(format!("{f}({})", terms(&mut g)));
+        }
+        let allowed = if g.chance(0.5) { n.to_string() } else { "1".into() };
+        texts.push(format!("prorated_sum({allowed}, {})", terms(&mut g)));
+        let any: Vec<&str> = (0..n)
+            .map(|_| if g.chance(0.8) { term(&mut g) } else { g.pick(&["t1", "b2", "m", "tx"]) })
+            .collect();
+        texts.push(format!("count_missing({})", any.join(", ")));
+        for sep in [" and ", " or "] {
+            texts.push((0..n).map(|_| g.pick(BOOLS)).collect::<Vec<_>>().join(sep));
+        }
+        for t in &texts {
+            let present = agree(t, &scope, &ctx, &records, &df);
+            if n > WIDE {
+                present_wide += present;
+            }
+        }
+    }
+    // the row-by-row path computed values, not only missing ones
+    assert!(present_wide > 100, "only {present_wide} values beyond WIDE");
+}
+
+/// The number of nodes of a Polars expression, each occurrence of a shared input counted.
+fn polars_nodes(e: &polars::prelude::Expr) -> usize {
+    e.into_iter().count()
+}
+
+/// Regression (issue 15): `if`, division, `min`/`max`, `prorated_sum` and `lookup` wrote an
+/// operand twice or more into the Polars expression, so each level of nesting multiplied its
+/// size: 92 bytes of nested divisions took 1.1 GB and 3 s, 272 bytes of nested prorated sums
+/// more than a minute. Each operand is written once now.
+#[test]
+fn r15_nested_operands_are_compiled_once() {
+    let scope = scope();
+    let ctx = context();
+    let mut g = Gen { rng: Rng::new(0x15_0e57) };
+    let records: Vec<Vec<Value>> = (0..30).map(|_| g.record(&scope)).collect();
+    let df = frame(&scope, &records);
+    let nest = |open: &str, inner: &str, close: &str, depth: usize| open.repeat(depth) + inner + &close.repeat(depth);
+    for depth in [12, 60] {
+        for text in [
+            nest("n1 / (", "n2", ")", depth),
+            nest("(", "n1", " / k)", depth),
+            nest("if(", "b1", ", b2, not b1)", depth),
+            nest("if(b1, ", "n1", ", n2)", depth),
+            nest("prorated_sum(1, ", "n1", ", n2)", depth),
+            nest("min(", "n1", ", k)", depth),
+            nest("max(n2, ", "n1", ")", depth),
+            nest("lookup(tab, ", "k", ")", depth),
+            nest("coalesce(", "n1", ", n2)", depth),
+            nest("count_missing(", "n1", ", n2)", depth),
+            nest("mean(", "n1", ", 2, k)", depth),
+        ] {
+            let (e, _) = compile(&text, &scope, &ctx, None).unwrap();
+            let nodes = polars_nodes(&to_polars(&e, &scope, None));
+            assert!(nodes <= 8 * text.len(), "{nodes} Polars nodes for {} bytes: {text}", text.len());
+            agree(&text, &scope, &ctx, &records, &df);
         }
     }
 }
