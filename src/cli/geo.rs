@@ -84,6 +84,20 @@ fn load(a: LoadArgs) -> anyhow::Result<()> {
             orphans.len()
         );
     }
+    let def = store.definition(None).map_err(hearth::Error::from)?;
+    if def.geography.is_none() {
+        let own: Vec<&str> = hearth::schema::AREA_COLUMNS.iter().copied().filter(|c| def.leaf_unit().scope.slot(c).is_some()).collect();
+        outln!("  responses: not linked to areas: the definition has no geography section (geography: lsoa: QUESTION, added in a new definition version)");
+        if !own.is_empty() {
+            outln!(
+                "  note: the definition's own {} {} used as they are by --by and --where; a geography section would need them renamed (see `hearth validate`)",
+                own.join(", "),
+                if own.len() == 1 { "is" } else { "are" }
+            );
+        }
+        outln!("  {}", hearth::geo::OGL_ATTRIBUTION.lines().next().unwrap_or(""));
+        return Ok(());
+    }
     let report = hearth::capture::areas::coverage(&store).map_err(hearth::Error::from)?;
     outln!(
         "  responses: {} resolve to an area, {} do not{}",
