@@ -9,7 +9,7 @@
 use polars::prelude::{DataFrame, IdxCa, IdxSize};
 
 use super::engine::{self, Design, DesignSpec, Stage};
-use super::factor::{column_f64, factorize};
+use super::factor::{column_f64, factorize_up_to};
 use super::AnalysisError;
 use crate::schema::{Definition, Fpc};
 
@@ -27,7 +27,8 @@ pub fn design_variables(def: &Definition) -> Vec<String> {
 }
 
 fn dense_codes(df: &DataFrame, name: &str, waves: &[i64], def: &Definition) -> Result<(Vec<u32>, Vec<String>), AnalysisError> {
-    let f = factorize(df, name, def)?;
+    // a PSU or stratum may have any number of values (the limit is for breakdowns)
+    let f = factorize_up_to(df, name, def, usize::MAX)?;
     if let Some(first) = f.codes.iter().position(|c| c.is_none()) {
         let count = f.codes.iter().filter(|c| c.is_none()).count();
         return Err(AnalysisError::MissingDesignValue {
@@ -181,4 +182,104 @@ pub fn design_in_order(def: &Definition, df: DataFrame, waves: Vec<i64>, ultimat
         }
     };
     Ok((df, waves, ordered.design))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::engine::{EstimateOptions, Grouping};
+    use polars::prelude::Column;
+
+    fn def() -> Definition {
+        crate::schema::load_str(
+            r#"
+survey: t
+title: T
+version: 1
+design: {weight: wt, strata: area, psu: cluster}
+units:
+  - id: person
+    key: id
+    questions:
+      - {id: id, type: integer, label: Id}
+      - {id: area, type: select_one, label: Area, choices: [{value: 1, label: North}, {value: 2, label: South}]}
+      - {id: cluster, type: integer, label: Cluster}
+      - {id: wt, type: decimal, label: Weight}
+      - {id: score, type: integer, label: Score}
+"#,
+            "t.yaml",
+        )
+        .unwrap()
+    }
+
+    /// Eight persons in two areas of two clusters each, the clusters' rows interleaved.
+    fn frame() -> DataFrame {
+        let columns = vec![
+            Column::new("area".into(), [1i64, 2, 1, 2, 1, 2, 1, 2]),
+            Column::new("cluster".into(), [1i64, 3, 2, 4, 1, 3, 2, 4]),
+            Column::new("wt".into(), [10.0, 15.0, 20.0, 5.0, 10.0, 15.0, 20.0, 5.0]),
+            Column::new("score".into(), [7.0, 3.0, 8.0, 4.0, 5.0, 9.0, 6.0, 2.0]),
+        ];
+        DataFrame::new(8, columns).unwrap()
+    }
+
+    #[test]
+    fn the_design_names_its_variables() {
+        assert_eq!(design_variables(&def()), ["wt", "area", "cluster"]);
+    }
+
+    #[test]
+    fn a_design_variable_missing_names_the_first_row() {
+        let mut df = frame();
+        df.replace(
+            "cluster",
+            Column::new("cluster".into(), [Some(1i64), Some(3), None, Some(4), Some(1), None, Some(2), Some(4)]),
+        )
+        .unwrap();
+        match build_design(&def(), &df, &[1; 8], false) {
+            Err(AnalysisError::MissingDesignValue { variable, count, row }) => assert_eq!((variable.as_str(), count, row), ("cluster", 2, 3)),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn waves_are_separate_samples() {
+        let one = build_design(&def(), &frame(), &[1; 8], false).unwrap();
+        assert_eq!((one.n_psus(), one.degf()), (4, 2.0));
+        // the same clusters in two waves are different PSUs of different strata
+        let two = build_design(&def(), &frame(), &[1, 1, 1, 1, 2, 2, 2, 2], false).unwrap();
+        assert_eq!((two.n_psus(), two.degf()), (8, 4.0));
+    }
+
+    #[test]
+    fn the_ordered_design_estimates_as_the_frame_order() {
+        let df = frame();
+        let plain = build_design(&def(), &df, &[1; 8], false).unwrap();
+        let ordered = ordered_design(&def(), &df, &[1; 8], false).unwrap();
+        assert!(ordered.order.is_some(), "interleaved clusters are put in order");
+        let y = column_f64(&df, "score").unwrap();
+        let o = EstimateOptions::default();
+        let a = plain.mean(&y, &Grouping::overall(8), &o).unwrap();
+        let b = ordered.design.mean(&ordered.rows(y), &Grouping::overall(8), &o).unwrap();
+        assert!((a[0].estimate - 6.1).abs() < 1e-12, "{}", a[0].estimate);
+        assert!((a[0].estimate - b[0].estimate).abs() < 1e-12 && (a[0].se - b[0].se).abs() < 1e-12);
+        let (df2, waves2, design2) = design_in_order(&def(), df, vec![1; 8], false).unwrap();
+        assert_eq!(column_f64(&df2, "cluster").unwrap(), [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]);
+        assert_eq!((waves2.len(), design2.n_psus()), (8, 4));
+    }
+
+    /// A numeric PSU (a household number, say) may have any number of values: the limit on
+    /// distinct values is for breakdowns only.
+    #[test]
+    fn r16_numeric_psus_beyond_the_breakdown_limit() {
+        let n = crate::analysis::factor::MAX_LEVELS + 2;
+        let columns = vec![
+            Column::new("area".into(), (0..n as i64).map(|i| 1 + i % 2).collect::<Vec<_>>()),
+            Column::new("cluster".into(), (0..n as i64).collect::<Vec<_>>()),
+            Column::new("wt".into(), vec![1.0; n]),
+        ];
+        let df = DataFrame::new(n, columns).unwrap();
+        let design = build_design(&def(), &df, &vec![1; n], false).unwrap();
+        assert_eq!(design.n_psus(), n);
+    }
 }

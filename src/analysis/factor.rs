@@ -24,9 +24,14 @@ pub(crate) struct Factor {
     pub(crate) levels: Vec<Level>,
 }
 
-/// Factorises a column of the frame: booleans, text and numbers (more than [`MAX_LEVELS`]
-/// distinct numbers are an error: not a grouping).
+/// Factorises a column of the frame for a breakdown: booleans, text and numbers (more than
+/// [`MAX_LEVELS`] distinct numbers are an error: not a grouping).
 pub(crate) fn factorize(df: &DataFrame, name: &str, def: &Definition) -> Result<Factor, AnalysisError> {
+    factorize_up_to(df, name, def, MAX_LEVELS)
+}
+
+/// Factorises a column with at most `limit` distinct numbers (design variables: any number).
+pub(crate) fn factorize_up_to(df: &DataFrame, name: &str, def: &Definition, limit: usize) -> Result<Factor, AnalysisError> {
     let col = df.column(name).map_err(AnalysisError::polars)?;
     let n = df.height();
     match col.dtype() {
@@ -84,10 +89,10 @@ pub(crate) fn factorize(df: &DataFrame, name: &str, def: &Definition) -> Result<
                     let len = first.len() as u32;
                     *first.entry((x + 0.0).to_bits()).or_insert(len)
                 }));
-                if first.len() > MAX_LEVELS {
+                if first.len() > limit {
                     return Err(AnalysisError::TooManyLevels {
                         variable: name.to_string(),
-                        limit: MAX_LEVELS,
+                        limit,
                     });
                 }
             }
@@ -185,4 +190,115 @@ pub fn column_f64(df: &DataFrame, name: &str) -> Result<Vec<f64>, AnalysisError>
     let col = df.column(name).map_err(AnalysisError::polars)?;
     let s = col.cast(&DataType::Float64).map_err(AnalysisError::polars)?;
     Ok(s.f64().map_err(AnalysisError::polars)?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::{Column, DataFrame};
+
+    fn def() -> Definition {
+        crate::schema::load_str(
+            r#"
+survey: t
+title: T
+version: 1
+units:
+  - id: person
+    key: id
+    questions:
+      - {id: id, type: integer, label: Id}
+      - {id: tenure, type: select_one, label: Tenure, choices: [{value: rent, label: Rent}, {value: own, label: Own}, {value: free, label: Free}]}
+"#,
+            "t.yaml",
+        )
+        .unwrap()
+    }
+
+    fn frame(columns: Vec<Column>) -> DataFrame {
+        let n = columns[0].len();
+        DataFrame::new(n, columns).unwrap()
+    }
+
+    fn text(levels: &[Level]) -> Vec<String> {
+        levels.iter().map(Level::to_string).collect()
+    }
+
+    #[test]
+    fn booleans_are_false_then_true() {
+        let df = frame(vec![Column::new("b".into(), [Some(true), None, Some(false)])]);
+        let f = factorize(&df, "b", &def()).unwrap();
+        assert_eq!(f.codes, vec![Some(1), None, Some(0)]);
+        assert_eq!(f.levels, vec![Level::Bool(false), Level::Bool(true)]);
+    }
+
+    #[test]
+    fn text_follows_the_choice_list_then_sorts() {
+        let df = frame(vec![
+            Column::new("tenure".into(), [Some("own"), Some("free"), None, Some("rent"), Some("own")]),
+            Column::new("name".into(), [Some("b"), Some("c"), Some("a"), None, Some("b")]),
+        ]);
+        let f = factorize(&df, "tenure", &def()).unwrap();
+        assert_eq!(text(&f.levels), ["rent", "own", "free"]);
+        assert_eq!(f.codes, vec![Some(1), Some(2), None, Some(0), Some(1)]);
+        let f = factorize(&df, "name", &def()).unwrap();
+        assert_eq!(text(&f.levels), ["a", "b", "c"]);
+        assert_eq!(f.codes, vec![Some(1), Some(2), Some(0), None, Some(1)]);
+    }
+
+    #[test]
+    fn numbers_sort_numerically_whole_ones_as_integers() {
+        let df = frame(vec![Column::new(
+            "x".into(),
+            [Some(10.0), Some(2.0), Some(-0.0), Some(2.5), None, Some(0.0), Some(2000.0)],
+        )]);
+        let f = factorize(&df, "x", &def()).unwrap();
+        assert_eq!(f.levels, vec![Level::Int(0), Level::Int(2), Level::Num(2.5), Level::Int(10), Level::Int(2000)]);
+        // -0 and 0 are one level
+        assert_eq!(f.codes, vec![Some(3), Some(1), Some(0), Some(2), None, Some(0), Some(4)]);
+    }
+
+    #[test]
+    fn too_many_distinct_numbers_are_not_a_grouping() {
+        let many: Vec<f64> = (0..=MAX_LEVELS).map(|i| i as f64 * 1.5).collect();
+        let df = frame(vec![Column::new("w".into(), many)]);
+        match factorize(&df, "w", &def()) {
+            Err(AnalysisError::TooManyLevels { variable, limit }) => assert_eq!((variable.as_str(), limit), ("w", MAX_LEVELS)),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("{} levels accepted", MAX_LEVELS + 1),
+        }
+        let enough: Vec<f64> = (0..MAX_LEVELS).map(|i| i as f64 * 1.5).collect();
+        let df = frame(vec![Column::new("w".into(), enough)]);
+        assert_eq!(factorize(&df, "w", &def()).unwrap().levels.len(), MAX_LEVELS);
+    }
+
+    #[test]
+    fn crossing_keeps_the_combinations_present_in_order() {
+        let df = frame(vec![
+            Column::new("a".into(), [Some(2.0), Some(1.0), Some(2.0), None, Some(1.0)]),
+            Column::new("b".into(), [Some("y"), Some("y"), Some("x"), Some("x"), Some("y")]),
+        ]);
+        let (g, levels) = grouping(&df, &def(), &["a".to_string(), "b".to_string()]).unwrap();
+        let shown: Vec<String> = levels.iter().map(|l| text(l).join("/")).collect();
+        assert_eq!(shown, ["1/y", "2/x", "2/y"]);
+        assert_eq!(g.codes(), &[2, 0, 1, Grouping::NONE, 0]);
+        assert_eq!(g.n_groups(), 3);
+    }
+
+    #[test]
+    fn no_variables_is_overall() {
+        let df = frame(vec![Column::new("a".into(), [1.0, 2.0])]);
+        let (g, levels) = grouping(&df, &def(), &[]).unwrap();
+        assert_eq!((g.codes(), levels), (&[0, 0][..], vec![Vec::new()]));
+    }
+
+    #[test]
+    fn a_column_as_numbers_has_nan_for_missing() {
+        let df = frame(vec![Column::new("a".into(), [Some(1i64), None, Some(3)])]);
+        let v = column_f64(&df, "a").unwrap();
+        assert_eq!(v[0], 1.0);
+        assert!(v[1].is_nan());
+        assert_eq!(v[2], 3.0);
+        assert!(matches!(column_f64(&df, "nope"), Err(AnalysisError::Polars(_))));
+    }
 }
