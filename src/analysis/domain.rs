@@ -82,3 +82,90 @@ impl Subpopulation {
         Ok(v)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::Column;
+
+    fn def(geography: bool) -> Definition {
+        let geo = if geography { "geography: {lsoa: area}\n" } else { "" };
+        crate::schema::load_str(
+            &format!(
+                r#"
+survey: t
+title: T
+version: 1
+{geo}units:
+  - id: person
+    key: id
+    questions:
+      - {{id: id, type: integer, label: Id}}
+      - {{id: area, type: lsoa, label: Area}}
+      - {{id: age, type: integer, label: Age}}
+"#
+            ),
+            "t.yaml",
+        )
+        .unwrap()
+    }
+
+    fn problem(def: &Definition, text: &str) -> WhereProblem {
+        match Subpopulation::compile(def, text) {
+            Err(AnalysisError::Where { text: t, problem }) => {
+                assert_eq!(t, text);
+                problem
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("{text} compiled"),
+        }
+    }
+
+    #[test]
+    fn a_condition_names_its_variables_and_masks_rows() {
+        let s = Subpopulation::compile(&def(false), "age >= 65 and wave = 2").unwrap();
+        let mut vars = s.variables();
+        vars.sort();
+        assert_eq!(vars, ["age", "wave"]);
+        let df = DataFrame::new(
+            4,
+            vec![
+                Column::new("age".into(), [Some(70i64), Some(70), Some(30), None]),
+                Column::new("wave".into(), [2i64, 1, 2, 2]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.mask(&df).unwrap(), [true, false, false, false], "a missing result is outside");
+    }
+
+    #[test]
+    fn a_condition_on_no_column_holds_for_every_row_or_none() {
+        let df = DataFrame::new(3, vec![Column::new("age".into(), [1i64, 2, 3])]).unwrap();
+        let all = Subpopulation::compile(&def(false), "1 = 1").unwrap();
+        assert_eq!(all.mask(&df).unwrap(), [true; 3]);
+        let none = Subpopulation::compile(&def(false), "1 = 2").unwrap();
+        assert_eq!(none.mask(&df).unwrap(), [false; 3]);
+    }
+
+    #[test]
+    fn problems_are_typed_with_their_columns() {
+        match problem(&def(false), "agee > 3") {
+            WhereProblem::Invalid { problems } => {
+                assert_eq!(problems.len(), 1);
+                assert_eq!(problems[0].at, 0);
+                assert!(problems[0].message.contains("'agee'"), "{}", problems[0].message);
+            }
+            p => panic!("{p}"),
+        }
+        assert_eq!(problem(&def(false), "age + 1"), WhereProblem::NotACondition { found: ExprType::Num });
+    }
+
+    #[test]
+    fn area_variables_need_geography() {
+        assert!(matches!(problem(&def(false), "imd_decile <= 3"), WhereProblem::Invalid { .. }));
+        let s = Subpopulation::compile(&def(true), "imd_decile <= 3 and ward != 'x'").unwrap();
+        let mut vars = s.variables();
+        vars.sort();
+        assert_eq!(vars, ["imd_decile", "ward"]);
+    }
+}
