@@ -2,7 +2,10 @@
 //!
 //! Owns the presentation of analysis rows in the shapes of SPEC.md ("Analysis output"):
 //! JSON is the contract; CSV has the same rows flat with one column per breakdown variable;
-//! the table and Markdown are for people, with suppressed cells shown as `..`.
+//! the table and Markdown are for people, with suppressed cells shown as `..` and standard
+//! errors that cannot be estimated as `n/e`. Output goes to any `io::Write`; a failed write
+//! or encoding is an error ([`ReportError`]), never swallowed or faked. Must not estimate,
+//! read the store or decide what is suppressed: rows arrive with their flags set.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -313,4 +316,140 @@ fn group_by_outcome(rows: &[Row]) -> Vec<(&str, Vec<&Row>)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{DesignInfo, Level};
+    use std::collections::BTreeMap;
+
+    fn row(by: Option<i64>, estimate: Option<f64>, suppressed: bool, flags: Vec<Flag>) -> Row {
+        Row {
+            outcome: "score".into(),
+            statistic: "mean",
+            by: by.map(|v| BTreeMap::from([("decile".to_string(), Level::Int(v))])).unwrap_or_default(),
+            category: None,
+            quantile: None,
+            denominator: None,
+            estimate,
+            se: estimate.map(|_| 0.25),
+            ci_low: estimate.map(|e| e - 0.5),
+            ci_high: estimate.map(|e| e + 0.5),
+            level: 0.95,
+            df: Some(12.0),
+            deff: None,
+            cv: None,
+            n: if suppressed { 4 } else { 60 },
+            weighted_n: estimate.map(|_| 1500.0),
+            suppressed,
+            flags,
+        }
+    }
+
+    fn analysis() -> Analysis {
+        let mut ne = row(Some(2), Some(6.0), false, vec![Flag::SeNotEstimable]);
+        (ne.se, ne.ci_low, ne.ci_high) = (None, None, None);
+        Analysis {
+            survey: "t".into(),
+            waves: vec![1],
+            design: DesignInfo {
+                weight: Some("wt".into()),
+                strata: None,
+                psu: vec!["psu".into()],
+                fpc: None,
+                lonely_psu: "adjust",
+                df: 12.0,
+                ultimate_cluster: false,
+            },
+            rows: vec![
+                row(None, Some(5.5), false, vec![]),
+                row(Some(1), None, true, vec![Flag::BaseBelowMinimum { min_base: 10 }, Flag::HighCv { max_cv: 0.2 }]),
+                ne,
+            ],
+            warnings: vec![],
+        }
+    }
+
+    fn text(f: Format) -> String {
+        let mut out = Vec::new();
+        render(&analysis(), f, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_shows_flags_as_text_and_blanks_as_null() {
+        let v: serde_json::Value = serde_json::from_str(&text(Format::Json)).unwrap();
+        assert_eq!(v["rows"][1]["flags"], serde_json::json!(["base below 10", "cv above 20%"]));
+        assert_eq!(v["rows"][1]["estimate"], serde_json::Value::Null);
+        assert_eq!(v["rows"][0]["by"], serde_json::json!({}));
+        assert!(text(Format::Json).ends_with("}\n"));
+    }
+
+    #[test]
+    fn csv_joins_flags_and_leaves_blanks_empty() {
+        let csv = text(Format::Csv);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "outcome,statistic,decile,category,quantile,estimate,se,ci_low,ci_high,level,df,deff,cv,n,weighted_n,suppressed,flags"
+        );
+        assert_eq!(lines[2], "score,mean,1,,,,,,,0.95,12,,,4,,true,base below 10; cv above 20%");
+        assert_eq!(lines[3], "score,mean,2,,,6,,,,0.95,12,,,60,1500,false,one PSU: standard error not estimable");
+    }
+
+    #[test]
+    fn the_table_marks_suppressed_and_not_estimable_cells() {
+        let t = text(Format::Table);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "outcome  stat  decile  estimate  se          95% CI  n   weighted n  flags");
+        assert_eq!(lines[2], "score    mean  all         5.50  0.25  5.00 to 6.00  60        1500");
+        assert_eq!(
+            lines[3],
+            "score    mean       1        ..    ..            ..   4          ..  base below 10; cv above 20%"
+        );
+        assert_eq!(
+            lines[4],
+            "score    mean       2      6.00  n/e   n/e           60        1500  one PSU: standard error not estimable"
+        );
+        assert_eq!(
+            lines[5],
+            "survey t, wave(s) [1], design df 12; '..' = suppressed (disclosure control); 'n/e' = not estimable (one PSU)"
+        );
+    }
+
+    #[test]
+    fn markdown_explains_its_marks() {
+        let md = text(Format::Markdown);
+        assert!(
+            md.starts_with("| outcome | stat | decile | estimate | se | 95% CI | n | weighted n | flags |\n|---|"),
+            "{md}"
+        );
+        assert!(
+            md.ends_with("`..` = suppressed (disclosure control). `n/e` = not estimable (one PSU).\n"),
+            "{md}"
+        );
+    }
+
+    /// A writer that refuses everything.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn r16_a_failed_write_is_an_error_in_every_format() {
+        for f in [Format::Json, Format::Csv, Format::Table, Format::Markdown] {
+            match render(&analysis(), f, Full) {
+                Err(ReportError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{f:?}"),
+                other => panic!("{f:?}: {other:?}"),
+            }
+        }
+    }
 }
