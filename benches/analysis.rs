@@ -12,6 +12,7 @@ mod common;
 
 use hearth::analysis::{analyze, Request, Stat};
 use polars::prelude::*;
+use rayon::prelude::*;
 
 fn suite() -> Vec<Request> {
     let mean = |by: Vec<Vec<String>>| Request {
@@ -54,16 +55,17 @@ fn suite_timing(def: &hearth::schema::Definition, df: &DataFrame, waves: &[i64],
         vec!["*proportion".to_string()],
     ];
     let (t, _) = common::median(runs, || {
-        hearth::analysis::par_map(&tasks, |by| {
-            if by.first().map(String::as_str) == Some("*proportion") {
-                let (g, _) = hearth::analysis::grouping(df, def, &[]).expect("grouping");
-                return design.proportion(&p, &g, PropCiMethod::Logit, &o).expect("prop").len();
-            }
-            let (g, _) = hearth::analysis::grouping(df, def, by).expect("grouping");
-            design.mean(&y, &g, &o).expect("mean").len()
-        })
-        .iter()
-        .sum::<usize>()
+        tasks
+            .par_iter()
+            .map(|by| {
+                if by.first().map(String::as_str) == Some("*proportion") {
+                    let (g, _) = hearth::analysis::grouping(df, def, &[]).expect("grouping");
+                    return design.proportion(&p, &g, PropCiMethod::Logit, &o).expect("prop").len();
+                }
+                let (g, _) = hearth::analysis::grouping(df, def, by).expect("grouping");
+                design.mean(&y, &g, &o).expect("mean").len()
+            })
+            .sum::<usize>()
     });
     t
 }
@@ -141,8 +143,9 @@ fn main() {
             let ys: Vec<Vec<f64>> = ten_req.outcomes.iter().map(|o| hearth::analysis::column_f64(&df, o).expect("y")).collect();
             let tasks: Vec<(usize, usize)> = (0..ys.len()).flat_map(|i| (0..groups.len()).map(move |g| (i, g))).collect();
             let o = hearth::analysis::engine::EstimateOptions::default();
-            hearth::analysis::par_map(&tasks, |&(i, g)| design.mean(&ys[i], &groups[g], &o).expect("mean").len())
-                .iter()
+            tasks
+                .par_iter()
+                .map(|&(i, g)| design.mean(&ys[i], &groups[g], &o).expect("mean").len())
                 .sum::<usize>()
         });
         // peer: hand-written Polars weighted means by group (point estimates only)

@@ -32,16 +32,25 @@ pub struct Demo {
     pub by_wave: Analysis,
 }
 
-/// Errors of the demo.
-pub type DemoError = crate::Error;
+/// Errors of the demo's own files (its steps fail with their modules' errors).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// Writing a shipped file into the demo directory failed.
+    #[error("{}: cannot write", path.display())]
+    Io {
+        /// The file being written.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// Builds the demo store in `dir` and runs the analyses.
-pub fn run(dir: &Path) -> Result<Demo, DemoError> {
+pub fn run(dir: &Path) -> crate::Result<Demo> {
     let def_path = dir.join("household-health-survey.yaml");
-    let io = |p: &Path, e: std::io::Error| crate::export::ExportError::Io {
-        path: p.display().to_string(),
-        source: e,
-    };
+    let io = |p: &Path, source: std::io::Error| DemoError::Io { path: p.to_path_buf(), source };
     std::fs::write(&def_path, SURVEY).map_err(|e| io(&def_path, e))?;
     let def = crate::schema::load_str(SURVEY, "household-health-survey.yaml")?;
     let store_path = dir.join("demo.db");

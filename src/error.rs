@@ -29,6 +29,12 @@ pub enum Error {
     /// Reading geography files.
     #[error(transparent)]
     Geo(#[from] crate::geo::GeoError),
+    /// Rendering results.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+    /// The demo's own files.
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
 }
 
 impl Error {
@@ -46,6 +52,7 @@ impl Error {
             Error::Export(_) => false,
             Error::Analysis(e) => !matches!(e, crate::analysis::AnalysisError::Store(_) | crate::analysis::AnalysisError::Polars(_)),
             Error::Geo(e) => !matches!(e, crate::geo::GeoError::Io { .. }),
+            Error::Report(_) | Error::Demo(_) => false,
         }
     }
 

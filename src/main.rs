@@ -66,6 +66,10 @@ fn report(err: &anyhow::Error) -> std::io::Result<()> {
             hearth::text::escape(&text)
         };
         writeln!(e, "{}{shown}", if i == 0 { "error: " } else { "" })?;
+        // a message in the command line's words already says what its causes say
+        if cause.is::<cli::Reworded>() {
+            break;
+        }
     }
     e.flush()
 }

@@ -379,14 +379,6 @@ fn content_hashes_see_order_type_and_value() {
 }
 
 #[test]
-fn par_map_keeps_the_order_of_its_items() {
-    let items: Vec<u64> = (0..1000).collect();
-    let out = hearth::analysis::par_map(&items, |x| x * x);
-    assert_eq!(out, items.iter().map(|x| x * x).collect::<Vec<_>>());
-    assert!(hearth::analysis::par_map(&[] as &[u64], |x| *x).is_empty());
-}
-
-#[test]
 fn a_scan_in_chunks_hands_over_every_record_once_in_order() {
     let d = tempdir();
     let (store, defn) = simulated_store(d.path(), 300, 3);

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use hearth::analysis::{engine::PropCiMethod, engine::QuantileRule, Request, Stat};
+use hearth::analysis::engine::{PropCiMethod, QuantileRule};
+use hearth::analysis::error::shown_expression;
+use hearth::analysis::{Analysis, AnalysisError, Request, RequestError, Stat, Warning};
+use hearth::report::Format;
 
 /// Design-based estimates with confidence intervals, overall and by group.
 #[derive(Debug, clap::Args)]
@@ -50,7 +53,8 @@ pub struct Args {
     pub no_suppress: bool,
 }
 
-/// Parses the options into a checked request.
+/// Parses the options into a request, checked as the library checks it; its problems are
+/// told in the flags' words.
 pub fn request(a: &Args) -> anyhow::Result<Request> {
     let stat = Stat::parse(&a.stat).ok_or_else(|| anyhow::anyhow!("--stat {}: expected mean, total, proportion, quantile or ratio", a.stat))?;
     let ci_method =
@@ -61,10 +65,7 @@ pub fn request(a: &Args) -> anyhow::Result<Request> {
         "hf7" => QuantileRule::Hf7,
         r => anyhow::bail!("--qrule {r}: expected math or hf7"),
     };
-    if let Some(q) = a.quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
-        anyhow::bail!("--quantiles {q}: probabilities are between 0 and 1");
-    }
-    Ok(Request {
+    let req = Request {
         outcomes: a.outcome.clone(),
         by: a
             .by
@@ -81,17 +82,67 @@ pub fn request(a: &Args) -> anyhow::Result<Request> {
         where_: a.where_.clone(),
         ultimate_cluster: a.ultimate_cluster,
         suppress: !a.no_suppress,
-    })
+    };
+    // a probability out of range is a usage error whatever the statistic, as a flag's value
+    // out of its set is
+    if let Err(RequestError::Quantile { p }) = req.check_quantiles() {
+        anyhow::bail!("--quantiles {p}: probabilities are between 0 and 1");
+    }
+    req.check().map_err(|e| in_flags(e.into()))?;
+    Ok(req)
+}
+
+/// The library's error told in this command's flags (see [`super::Reworded`]), or as it is
+/// when it names none.
+fn in_flags(e: AnalysisError) -> anyhow::Error {
+    let message = match &e {
+        AnalysisError::Request(r) => match r {
+            RequestError::NoOutcome => "give at least one --outcome".to_string(),
+            RequestError::NoDenominator => "--stat ratio needs --denominator VAR".to_string(),
+            RequestError::DenominatorWithoutRatio { denominator, stat } => {
+                format!("--denominator {denominator}: a denominator is only for --stat ratio, not --stat {stat}")
+            }
+            RequestError::Level { level } => format!("--level {level} must be between 0.5 and 1"),
+            RequestError::NoQuantiles => "--quantiles: give at least one probability".to_string(),
+            RequestError::Quantile { p } => format!("--quantiles {p}: probabilities are between 0 and 1"),
+            _ => return hearth::Error::from(e).into(),
+        },
+        AnalysisError::NoGeography { variable } => {
+            format!("'{variable}' needs geography: run `hearth geo load STORE --builtin imd2019` (and a `geography:` section in the definition)")
+        }
+        AnalysisError::TextOutcome { outcome } => format!("--outcome {outcome} is text: use --stat proportion for its categories"),
+        AnalysisError::TooManyLevels { variable, limit } => {
+            format!("--by {variable}: more than {limit} distinct values; a breakdown needs a grouping variable")
+        }
+        AnalysisError::Where { text, problem } => format!("--where {}: {problem}", shown_expression(text)),
+        _ => return hearth::Error::from(e).into(),
+    };
+    super::Reworded::new(message, e).into()
+}
+
+/// A warning told in this command's flags.
+fn warning_text(w: &Warning) -> String {
+    match w {
+        Warning::SuppressionOff => "disclosure control is OFF (--no-suppress): small cells are shown; do not publish these tables as they are".to_string(),
+        _ => w.to_string(),
+    }
+}
+
+/// Writes an analysis to stdout in `format` (a closed pipe ends the command quietly).
+pub fn show(result: &Analysis, format: Format) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    hearth::report::render(result, format, &mut out).map_err(hearth::Error::from)?;
+    super::emit(&String::from_utf8(out)?)
 }
 
 /// Runs `analyze`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let format = hearth::report::Format::parse(&a.format).ok_or_else(|| anyhow::anyhow!("--format {}: expected table, csv, json or markdown", a.format))?;
+    let format = Format::parse(&a.format).ok_or_else(|| anyhow::anyhow!("--format {}: expected table, csv, json or markdown", a.format))?;
     let req = request(&a)?;
     let store = hearth::store::Store::open(&a.store).map_err(hearth::Error::from)?;
-    let result = hearth::analysis::analyze(&store, &req).map_err(hearth::Error::from)?;
+    let result = hearth::analysis::analyze(&store, &req).map_err(in_flags)?;
     for w in &result.warnings {
-        super::note(&format!("warning: {w}"));
+        super::note(&format!("warning: {}", warning_text(w)));
     }
-    super::emit(&hearth::report::render(&result, format))
+    show(&result, format)
 }

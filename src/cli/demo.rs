@@ -35,9 +35,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     outln!("  store: {}{}\n", demo.store.display(), if a.keep.is_none() { " (temporary)" } else { "" });
     outln!("Mental wellbeing (SWEMWBS metric score, mean) and probable depression (PHQ-9 >= 10, share)");
     outln!("by IMD 2019 decile (1 = most deprived), wave 2, design-based 95% CIs:\n");
-    super::emit(&hearth::report::render(&demo.by_decile, hearth::report::Format::Table))?;
+    super::analyze::show(&demo.by_decile, hearth::report::Format::Table)?;
     outln!("\nThe same outcomes by wave:\n");
-    super::emit(&hearth::report::render(&demo.by_wave, hearth::report::Format::Table))?;
+    super::analyze::show(&demo.by_wave, hearth::report::Format::Table)?;
     outln!("\n(done in {:.2} s)", started.elapsed().as_secs_f64());
     outln!("{}", hearth::geo::OGL_ATTRIBUTION.lines().next().unwrap_or(""));
     Ok(())

@@ -97,3 +97,35 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(a) => audit::run(a),
     }
 }
+
+/// A library error told in the command line's words: the message names the flags the user
+/// typed and says all the library error says, on one line, so the error chain is printed only
+/// down to here. The library error stays its source, for the exit code and for callers that
+/// walk the chain.
+#[derive(Debug)]
+pub struct Reworded {
+    message: String,
+    source: hearth::Error,
+}
+
+impl Reworded {
+    /// `source` told as `message`.
+    pub fn new(message: String, source: impl Into<hearth::Error>) -> Reworded {
+        Reworded {
+            message,
+            source: source.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Reworded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Reworded {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}

@@ -2,12 +2,15 @@
 //!
 //! Owns the presentation of analysis rows in the shapes of SPEC.md ("Analysis output"):
 //! JSON is the contract; CSV has the same rows flat with one column per breakdown variable;
-//! the table and Markdown are for people, with suppressed cells shown as `..`.
+//! the table and Markdown are for people, with suppressed cells shown as `..` and standard
+//! errors that cannot be estimated as `n/e`. Output goes to any `io::Write`; a failed write
+//! or encoding is an error ([`ReportError`]), never swallowed or faked. Must not estimate,
+//! read the store or decide what is suppressed: rows arrive with their flags set.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
+use std::io::Write;
 
-use crate::analysis::{Analysis, Row, SE_NOT_ESTIMABLE};
+use crate::analysis::{Analysis, Flag, Row};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +38,56 @@ impl Format {
     }
 }
 
-/// Renders an analysis.
-pub fn render(a: &Analysis, f: Format) -> String {
-    match f {
-        Format::Json => serde_json::to_string_pretty(a).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) + "\n",
-        Format::Csv => csv_text(a),
-        Format::Table => table(a, false),
-        Format::Markdown => table(a, true),
+/// Errors of rendering: the writer failed, or the results could not be encoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// Writing the output failed.
+    #[error("cannot write the results")]
+    Io(#[from] std::io::Error),
+    /// The results could not be encoded as JSON.
+    #[error("cannot encode the results as JSON")]
+    Json(#[source] serde_json::Error),
+    /// The results could not be encoded as CSV.
+    #[error("cannot encode the results as CSV")]
+    Csv(#[source] csv::Error),
+}
+
+impl From<serde_json::Error> for ReportError {
+    fn from(e: serde_json::Error) -> Self {
+        if e.is_io() {
+            ReportError::Io(e.into())
+        } else {
+            ReportError::Json(e)
+        }
     }
+}
+
+impl From<csv::Error> for ReportError {
+    fn from(e: csv::Error) -> Self {
+        if e.is_io_error() {
+            match e.into_kind() {
+                csv::ErrorKind::Io(io) => ReportError::Io(io),
+                _ => unreachable!("is_io_error() said the kind is Io"),
+            }
+        } else {
+            ReportError::Csv(e)
+        }
+    }
+}
+
+/// Renders an analysis in format `f` to `out`.
+pub fn render(a: &Analysis, f: Format, mut out: impl Write) -> Result<(), ReportError> {
+    match f {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, a)?;
+            out.write_all(b"\n")?;
+        }
+        Format::Csv => csv_text(a, &mut out)?,
+        Format::Table => Table::new(a).aligned(&mut out)?,
+        Format::Markdown => Table::new(a).markdown(&mut out)?,
+    }
+    Ok(out.flush()?)
 }
 
 fn by_columns(rows: &[Row]) -> Vec<String> {
@@ -62,9 +107,9 @@ fn num(v: Option<f64>) -> String {
     v.map(|x| format!("{x}")).unwrap_or_default()
 }
 
-fn csv_text(a: &Analysis) -> String {
+fn csv_text(a: &Analysis, out: impl Write) -> Result<(), ReportError> {
     let byc = by_columns(&a.rows);
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = csv::Writer::from_writer(out);
     let mut head: Vec<String> = vec!["outcome".into(), "statistic".into()];
     head.extend(byc.iter().cloned());
     head.extend(
@@ -87,7 +132,7 @@ fn csv_text(a: &Analysis) -> String {
         .iter()
         .map(|s| s.to_string()),
     );
-    let _ = w.write_record(&head);
+    w.write_record(&head)?;
     for r in &a.rows {
         let mut rec: Vec<String> = vec![r.outcome.clone(), r.statistic.to_string()];
         rec.extend(byc.iter().map(|k| r.by.get(k).map(|l| l.to_string()).unwrap_or_default()));
@@ -105,11 +150,15 @@ fn csv_text(a: &Analysis) -> String {
             r.n.to_string(),
             num(r.weighted_n),
             r.suppressed.to_string(),
-            r.flags.join("; "),
+            flag_text(&r.flags),
         ]);
-        let _ = w.write_record(&rec);
+        w.write_record(&rec)?;
     }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    Ok(w.flush()?)
+}
+
+fn flag_text(flags: &[Flag]) -> String {
+    flags.iter().map(Flag::to_string).collect::<Vec<_>>().join("; ")
 }
 
 fn fmt_est(v: Option<f64>, suppressed: bool, digits: usize) -> String {
@@ -131,112 +180,131 @@ fn digits_for(rows: &[&Row]) -> usize {
     }
 }
 
-fn table(a: &Analysis, markdown: bool) -> String {
-    let byc = by_columns(&a.rows);
-    let mut head: Vec<String> = vec!["outcome".into(), "stat".into()];
-    head.extend(byc.iter().cloned());
-    let any_cat = a.rows.iter().any(|r| r.category.is_some());
-    let any_q = a.rows.iter().any(|r| r.quantile.is_some());
-    if any_cat {
-        head.push("category".into());
-    }
-    if any_q {
-        head.push("p".into());
-    }
-    head.extend(["estimate", "se", "95% CI", "n", "weighted n", "flags"].iter().map(|s| s.to_string()));
-    if let Some(r) = a.rows.first() {
-        if (r.level - 0.95).abs() > 1e-9 {
-            let k = head.len() - 4;
-            head[k] = format!("{:.0}% CI", r.level * 100.0);
+/// The table for people (terminal or Markdown): a header and one line of cells per row.
+struct Table<'a> {
+    a: &'a Analysis,
+    head: Vec<String>,
+    body: Vec<Vec<String>>,
+    /// Whether a shown row has no standard error (`n/e`), which the footnote then explains.
+    any_ne: bool,
+}
+
+/// Whether a row shows `n/e`: its SE is not estimable and it is not suppressed.
+fn not_estimable(r: &Row) -> bool {
+    !r.suppressed && r.flags.contains(&Flag::SeNotEstimable)
+}
+
+impl<'a> Table<'a> {
+    fn new(a: &'a Analysis) -> Table<'a> {
+        let byc = by_columns(&a.rows);
+        let mut head: Vec<String> = vec!["outcome".into(), "stat".into()];
+        head.extend(byc.iter().cloned());
+        let any_cat = a.rows.iter().any(|r| r.category.is_some());
+        let any_q = a.rows.iter().any(|r| r.quantile.is_some());
+        if any_cat {
+            head.push("category".into());
         }
-    }
-    let any_ne = a.rows.iter().any(|r| !r.suppressed && r.flags.iter().any(|f| f == SE_NOT_ESTIMABLE));
-    let mut body: Vec<Vec<String>> = Vec::new();
-    for (outcome, rows) in group_by_outcome(&a.rows) {
-        let d = digits_for(&rows);
-        for r in rows {
-            let mut line = vec![outcome.to_string(), r.statistic.to_string()];
-            line.extend(byc.iter().map(|k| {
-                r.by.get(k)
-                    .map(|l| l.to_string())
-                    .unwrap_or_else(|| if r.by.is_empty() { "all".into() } else { String::new() })
-            }));
-            if any_cat {
-                line.push(r.category.as_ref().map(|c| c.to_string()).unwrap_or_default());
+        if any_q {
+            head.push("p".into());
+        }
+        head.extend(["estimate", "se", "95% CI", "n", "weighted n", "flags"].iter().map(|s| s.to_string()));
+        if let Some(r) = a.rows.first() {
+            if (r.level - 0.95).abs() > 1e-9 {
+                let k = head.len() - 4;
+                head[k] = format!("{:.0}% CI", r.level * 100.0);
             }
-            if any_q {
-                line.push(r.quantile.map(|q| q.to_string()).unwrap_or_default());
+        }
+        let mut body: Vec<Vec<String>> = Vec::new();
+        for (outcome, rows) in group_by_outcome(&a.rows) {
+            let d = digits_for(&rows);
+            for r in rows {
+                let mut line = vec![outcome.to_string(), r.statistic.to_string()];
+                line.extend(byc.iter().map(|k| {
+                    r.by.get(k)
+                        .map(|l| l.to_string())
+                        .unwrap_or_else(|| if r.by.is_empty() { "all".into() } else { String::new() })
+                }));
+                if any_cat {
+                    line.push(r.category.as_ref().map(|c| c.to_string()).unwrap_or_default());
+                }
+                if any_q {
+                    line.push(r.quantile.map(|q| q.to_string()).unwrap_or_default());
+                }
+                let ne = not_estimable(r);
+                line.push(fmt_est(r.estimate, r.suppressed, d));
+                line.push(if ne { "n/e".into() } else { fmt_est(r.se, r.suppressed, d) });
+                line.push(match (r.ci_low, r.ci_high) {
+                    (Some(l), Some(h)) => format!("{l:.d$} to {h:.d$}"),
+                    _ if r.suppressed => "..".into(),
+                    _ if ne => "n/e".into(),
+                    _ => "-".into(),
+                });
+                line.push(r.n.to_string());
+                line.push(r.weighted_n.map(|w| format!("{w:.0}")).unwrap_or_else(|| "..".into()));
+                line.push(flag_text(&r.flags));
+                body.push(line);
             }
-            let not_estimable = !r.suppressed && r.flags.iter().any(|f| f == SE_NOT_ESTIMABLE);
-            line.push(fmt_est(r.estimate, r.suppressed, d));
-            line.push(if not_estimable { "n/e".into() } else { fmt_est(r.se, r.suppressed, d) });
-            line.push(match (r.ci_low, r.ci_high) {
-                (Some(l), Some(h)) => format!("{l:.d$} to {h:.d$}"),
-                _ if r.suppressed => "..".into(),
-                _ if not_estimable => "n/e".into(),
-                _ => "-".into(),
-            });
-            line.push(r.n.to_string());
-            line.push(r.weighted_n.map(|w| format!("{w:.0}")).unwrap_or_else(|| "..".into()));
-            line.push(r.flags.join("; "));
-            body.push(line);
         }
+        let any_ne = a.rows.iter().any(not_estimable);
+        Table { a, head, body, any_ne }
     }
-    let mut out = String::new();
-    if markdown {
-        let _ = writeln!(out, "| {} |", head.join(" | "));
-        let _ = writeln!(out, "|{}|", head.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
-        for l in &body {
-            let _ = writeln!(out, "| {} |", l.join(" | "));
+
+    fn markdown(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let head = &self.head;
+        writeln!(out, "| {} |", head.join(" | "))?;
+        writeln!(out, "|{}|", head.iter().map(|_| "---").collect::<Vec<_>>().join("|"))?;
+        for l in &self.body {
+            writeln!(out, "| {} |", l.join(" | "))?;
         }
-        let _ = writeln!(
+        writeln!(
             out,
             "\nSurvey {}, wave(s) {:?}; design df {}. `..` = suppressed (disclosure control).{}",
-            a.survey,
-            a.waves,
-            a.design.df,
-            if any_ne { " `n/e` = not estimable (one PSU)." } else { "" }
-        );
-        return out;
+            self.a.survey,
+            self.a.waves,
+            self.a.design.df,
+            if self.any_ne { " `n/e` = not estimable (one PSU)." } else { "" }
+        )
     }
-    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-    for l in &body {
-        for (i, c) in l.iter().enumerate() {
-            width[i] = width[i].max(c.chars().count());
+
+    fn aligned(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let mut width: Vec<usize> = self.head.iter().map(|h| h.chars().count()).collect();
+        for l in &self.body {
+            for (i, c) in l.iter().enumerate() {
+                width[i] = width[i].max(c.chars().count());
+            }
         }
+        let line = |cells: &[String]| -> String {
+            cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let pad = width[i] - c.chars().count();
+                    let numeric = c.chars().next().is_some_and(|ch| ch.is_ascii_digit() || ch == '-' || ch == '.') && i >= 2;
+                    if numeric {
+                        format!("{}{c}", " ".repeat(pad))
+                    } else {
+                        format!("{c}{}", " ".repeat(pad))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        };
+        writeln!(out, "{}", line(&self.head))?;
+        writeln!(out, "{}", width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "))?;
+        for l in &self.body {
+            writeln!(out, "{}", line(l))?;
+        }
+        writeln!(
+            out,
+            "survey {}, wave(s) {:?}, design df {}; '..' = suppressed (disclosure control){}",
+            self.a.survey,
+            self.a.waves,
+            self.a.design.df,
+            if self.any_ne { "; 'n/e' = not estimable (one PSU)" } else { "" }
+        )
     }
-    let line = |cells: &[String]| -> String {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let pad = width[i] - c.chars().count();
-                let numeric = c.chars().next().is_some_and(|ch| ch.is_ascii_digit() || ch == '-' || ch == '.') && i >= 2;
-                if numeric {
-                    format!("{}{c}", " ".repeat(pad))
-                } else {
-                    format!("{c}{}", " ".repeat(pad))
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let _ = writeln!(out, "{}", line(&head));
-    let _ = writeln!(out, "{}", width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
-    for l in &body {
-        let _ = writeln!(out, "{}", line(l));
-    }
-    let _ = writeln!(
-        out,
-        "survey {}, wave(s) {:?}, design df {}; '..' = suppressed (disclosure control){}",
-        a.survey,
-        a.waves,
-        a.design.df,
-        if any_ne { "; 'n/e' = not estimable (one PSU)" } else { "" }
-    );
-    out
 }
 
 fn group_by_outcome(rows: &[Row]) -> Vec<(&str, Vec<&Row>)> {
@@ -248,4 +316,140 @@ fn group_by_outcome(rows: &[Row]) -> Vec<(&str, Vec<&Row>)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{DesignInfo, Level};
+    use std::collections::BTreeMap;
+
+    fn row(by: Option<i64>, estimate: Option<f64>, suppressed: bool, flags: Vec<Flag>) -> Row {
+        Row {
+            outcome: "score".into(),
+            statistic: "mean",
+            by: by.map(|v| BTreeMap::from([("decile".to_string(), Level::Int(v))])).unwrap_or_default(),
+            category: None,
+            quantile: None,
+            denominator: None,
+            estimate,
+            se: estimate.map(|_| 0.25),
+            ci_low: estimate.map(|e| e - 0.5),
+            ci_high: estimate.map(|e| e + 0.5),
+            level: 0.95,
+            df: Some(12.0),
+            deff: None,
+            cv: None,
+            n: if suppressed { 4 } else { 60 },
+            weighted_n: estimate.map(|_| 1500.0),
+            suppressed,
+            flags,
+        }
+    }
+
+    fn analysis() -> Analysis {
+        let mut ne = row(Some(2), Some(6.0), false, vec![Flag::SeNotEstimable]);
+        (ne.se, ne.ci_low, ne.ci_high) = (None, None, None);
+        Analysis {
+            survey: "t".into(),
+            waves: vec![1],
+            design: DesignInfo {
+                weight: Some("wt".into()),
+                strata: None,
+                psu: vec!["psu".into()],
+                fpc: None,
+                lonely_psu: "adjust",
+                df: 12.0,
+                ultimate_cluster: false,
+            },
+            rows: vec![
+                row(None, Some(5.5), false, vec![]),
+                row(Some(1), None, true, vec![Flag::BaseBelowMinimum { min_base: 10 }, Flag::HighCv { max_cv: 0.2 }]),
+                ne,
+            ],
+            warnings: vec![],
+        }
+    }
+
+    fn text(f: Format) -> String {
+        let mut out = Vec::new();
+        render(&analysis(), f, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_shows_flags_as_text_and_blanks_as_null() {
+        let v: serde_json::Value = serde_json::from_str(&text(Format::Json)).unwrap();
+        assert_eq!(v["rows"][1]["flags"], serde_json::json!(["base below 10", "cv above 20%"]));
+        assert_eq!(v["rows"][1]["estimate"], serde_json::Value::Null);
+        assert_eq!(v["rows"][0]["by"], serde_json::json!({}));
+        assert!(text(Format::Json).ends_with("}\n"));
+    }
+
+    #[test]
+    fn csv_joins_flags_and_leaves_blanks_empty() {
+        let csv = text(Format::Csv);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "outcome,statistic,decile,category,quantile,estimate,se,ci_low,ci_high,level,df,deff,cv,n,weighted_n,suppressed,flags"
+        );
+        assert_eq!(lines[2], "score,mean,1,,,,,,,0.95,12,,,4,,true,base below 10; cv above 20%");
+        assert_eq!(lines[3], "score,mean,2,,,6,,,,0.95,12,,,60,1500,false,one PSU: standard error not estimable");
+    }
+
+    #[test]
+    fn the_table_marks_suppressed_and_not_estimable_cells() {
+        let t = text(Format::Table);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "outcome  stat  decile  estimate  se          95% CI  n   weighted n  flags");
+        assert_eq!(lines[2], "score    mean  all         5.50  0.25  5.00 to 6.00  60        1500");
+        assert_eq!(
+            lines[3],
+            "score    mean       1        ..    ..            ..   4          ..  base below 10; cv above 20%"
+        );
+        assert_eq!(
+            lines[4],
+            "score    mean       2      6.00  n/e   n/e           60        1500  one PSU: standard error not estimable"
+        );
+        assert_eq!(
+            lines[5],
+            "survey t, wave(s) [1], design df 12; '..' = suppressed (disclosure control); 'n/e' = not estimable (one PSU)"
+        );
+    }
+
+    #[test]
+    fn markdown_explains_its_marks() {
+        let md = text(Format::Markdown);
+        assert!(
+            md.starts_with("| outcome | stat | decile | estimate | se | 95% CI | n | weighted n | flags |\n|---|"),
+            "{md}"
+        );
+        assert!(
+            md.ends_with("`..` = suppressed (disclosure control). `n/e` = not estimable (one PSU).\n"),
+            "{md}"
+        );
+    }
+
+    /// A writer that refuses everything.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn r16_a_failed_write_is_an_error_in_every_format() {
+        for f in [Format::Json, Format::Csv, Format::Table, Format::Markdown] {
+            match render(&analysis(), f, Full) {
+                Err(ReportError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{f:?}"),
+                other => panic!("{f:?}: {other:?}"),
+            }
+        }
+    }
 }

@@ -109,92 +109,104 @@ pub struct Design {
     psu_labels: Option<Vec<String>>,
 }
 
-impl Design {
-    /// Validates the specification and builds the design.
-    pub fn new(spec: DesignSpec) -> Result<Self, DesignError> {
-        let n = spec.n_rows;
-        if n == 0 {
-            return Err(DesignError::Empty);
+/// Checks a specification before anything is built: rows, lengths, weights, labels and FPCs.
+/// Returns whether the FPCs are population sizes (any value above 1) rather than fractions.
+fn check_spec(spec: &DesignSpec) -> Result<bool, DesignError> {
+    let n = spec.n_rows;
+    if n == 0 {
+        return Err(DesignError::Empty);
+    }
+    if n >= u32::MAX as usize {
+        return Err(DesignError::InvalidArgument(format!("{n} rows is too many")));
+    }
+    let check_len = |what: &'static str, got: usize| {
+        if got != n {
+            Err(DesignError::LengthMismatch { what, expected: n, got })
+        } else {
+            Ok(())
         }
-        if n >= u32::MAX as usize {
-            return Err(DesignError::InvalidArgument(format!("{n} rows is too many")));
+    };
+    if let Some(w) = &spec.weights {
+        check_len("weights", w.len())?;
+        if let Some((row, &value)) = w.iter().enumerate().find(|(_, &v)| !(v.is_finite() && v > 0.0)) {
+            return Err(DesignError::InvalidWeight { row, value });
         }
-        let check_len = |what: &'static str, got: usize| {
-            if got != n {
-                Err(DesignError::LengthMismatch { what, expected: n, got })
-            } else {
-                Ok(())
-            }
+    }
+    if let Some(s) = &spec.strata {
+        check_len("strata", s.len())?;
+    }
+    if let Some(labels) = &spec.strata_labels {
+        // without strata, every row is in stratum 0
+        let first_unlabelled = match &spec.strata {
+            Some(strata) => strata
+                .iter()
+                .enumerate()
+                .find(|(_, &c)| c as usize >= labels.len())
+                .map(|(row, &code)| (row, code)),
+            None => labels.is_empty().then_some((0, 0)),
         };
-        if let Some(w) = &spec.weights {
-            check_len("weights", w.len())?;
-            if let Some((row, &value)) = w.iter().enumerate().find(|(_, &v)| !(v.is_finite() && v > 0.0)) {
-                return Err(DesignError::InvalidWeight { row, value });
-            }
+        if let Some((row, code)) = first_unlabelled {
+            return Err(DesignError::MissingLabel {
+                row,
+                code,
+                labels: labels.len(),
+                what: "strata",
+            });
         }
-        let strata = match spec.strata {
-            Some(s) => {
-                check_len("strata", s.len())?;
-                s
-            }
-            None => vec![0; n],
-        };
-        let n_strata = strata.iter().map(|&s| s as usize + 1).max().unwrap_or(1);
-        if let Some(labels) = &spec.strata_labels {
-            if let Some((row, &code)) = strata.iter().enumerate().find(|(_, &c)| c as usize >= labels.len()) {
-                return Err(DesignError::MissingLabel {
-                    row,
-                    code,
-                    labels: labels.len(),
-                    what: "strata",
-                });
-            }
+    }
+    for (k, st) in spec.stages.iter().enumerate() {
+        check_len(if k == 0 { "psu codes" } else { "cluster codes" }, st.clusters.len())?;
+        if let Some(f) = &st.fpc {
+            check_len("fpc", f.len())?;
         }
-        for (k, st) in spec.stages.iter().enumerate() {
-            check_len(if k == 0 { "psu codes" } else { "cluster codes" }, st.clusters.len())?;
-            if let Some(f) = &st.fpc {
-                check_len("fpc", f.len())?;
-            }
+    }
+    if let (Some(labels), Some(first)) = (&spec.psu_labels, spec.stages.first()) {
+        if let Some((row, &code)) = first.clusters.iter().enumerate().find(|(_, &c)| c as usize >= labels.len()) {
+            return Err(DesignError::MissingLabel {
+                row,
+                code,
+                labels: labels.len(),
+                what: "psu",
+            });
         }
-        if let (Some(labels), Some(first)) = (&spec.psu_labels, spec.stages.first()) {
-            if let Some((row, &code)) = first.clusters.iter().enumerate().find(|(_, &c)| c as usize >= labels.len()) {
-                return Err(DesignError::MissingLabel {
-                    row,
-                    code,
-                    labels: labels.len(),
-                    what: "psu",
-                });
-            }
-        }
+    }
 
-        // fpc: finite, >= 0; population sizes when any value > 1 (as.fpc).
-        let mut big: Option<(usize, f64)> = None;
-        let mut small: Option<(usize, f64)> = None;
-        for (k, st) in spec.stages.iter().enumerate() {
-            if let Some(f) = &st.fpc {
-                for (row, &v) in f.iter().enumerate() {
-                    if !(v.is_finite() && v >= 0.0) {
-                        return Err(DesignError::InvalidFpc { row, stage: k + 1, value: v });
-                    }
-                    if v > 1.0 && big.is_none() {
-                        big = Some((row, v));
-                    }
-                    if v < 1.0 && small.is_none() {
-                        small = Some((row, v));
-                    }
+    // fpc: finite, >= 0; population sizes when any value > 1 (as.fpc).
+    let mut big: Option<(usize, f64)> = None;
+    let mut small: Option<(usize, f64)> = None;
+    for (k, st) in spec.stages.iter().enumerate() {
+        if let Some(f) = &st.fpc {
+            for (row, &v) in f.iter().enumerate() {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(DesignError::InvalidFpc { row, stage: k + 1, value: v });
+                }
+                if v > 1.0 && big.is_none() {
+                    big = Some((row, v));
+                }
+                if v < 1.0 && small.is_none() {
+                    small = Some((row, v));
                 }
             }
         }
-        if let (Some((big_row, b)), Some((small_row, s))) = (big, small) {
-            return Err(DesignError::MixedFpc {
-                big_row,
-                big: b,
-                small_row,
-                small: s,
-            });
-        }
-        let fpc_is_popsize = big.is_some();
+    }
+    if let (Some((big_row, b)), Some((small_row, s))) = (big, small) {
+        return Err(DesignError::MixedFpc {
+            big_row,
+            big: b,
+            small_row,
+            small: s,
+        });
+    }
+    Ok(big.is_some())
+}
 
+impl Design {
+    /// Validates the specification and builds the design.
+    pub fn new(spec: DesignSpec) -> Result<Self, DesignError> {
+        let fpc_is_popsize = check_spec(&spec)?;
+        let n = spec.n_rows;
+        let strata = spec.strata.unwrap_or_else(|| vec![0; n]);
+        let n_strata = strata.iter().map(|&s| s as usize + 1).max().unwrap_or(1);
         let mut design = Design {
             n,
             weights: Vec::new(),
@@ -222,16 +234,24 @@ impl Design {
             design.stages.push(stage);
         }
 
-        // Weights: given, or implied by the fpcs (product of N/n), or 1.
-        design.weights = match spec.weights {
+        design.weights = design.weights_of(spec.weights, &spec.stages)?;
+        design.order = design.rows_in_unit_order()?;
+        Ok(design)
+    }
+
+    /// The weights: given (as R does, through 1/(1/w)), implied by the fpcs (the product of
+    /// N/n over the stages), or 1; each finite and positive.
+    fn weights_of(&self, given: Option<Vec<f64>>, stages: &[Stage]) -> Result<Vec<f64>, DesignError> {
+        let n = self.n;
+        let weights = match given {
             // R stores prob = 1/w and uses 1/prob.
             Some(w) => w.into_iter().map(|v| 1.0 / (1.0 / v)).collect(),
             None => {
-                let with_fpc = design.stages.iter().map(|s| s.population.iter().all(|p| p.is_finite())).collect::<Vec<_>>();
-                let any_fpc = spec.stages.iter().any(|s| s.fpc.is_some());
+                let with_fpc = self.stages.iter().map(|s| s.population.iter().all(|p| p.is_finite())).collect::<Vec<_>>();
+                let any_fpc = stages.iter().any(|s| s.fpc.is_some());
                 if !any_fpc {
                     vec![1.0; n]
-                } else if let Some(k) = spec.stages.iter().position(|s| s.fpc.is_none()) {
+                } else if let Some(k) = stages.iter().position(|s| s.fpc.is_none()) {
                     return Err(DesignError::WeightsNotImplied { stage: k + 1 });
                 } else if let Some(k) = with_fpc.iter().position(|ok| !ok) {
                     return Err(DesignError::WeightsNotImplied { stage: k + 1 });
@@ -240,7 +260,7 @@ impl Design {
                         .map(|i| {
                             // prob = prod_k 1/(N_k/n_k); weight = 1/prob (svydesign).
                             let mut prob = 1.0;
-                            for st in &design.stages {
+                            for st in &self.stages {
                                 let u = st.unit_of_row[i] as usize;
                                 let p = st.parent_of_unit[u] as usize;
                                 prob *= 1.0 / (st.population[p] / st.n_sampled[p] as f64);
@@ -251,12 +271,16 @@ impl Design {
                 }
             }
         };
-        if let Some((row, &value)) = design.weights.iter().enumerate().find(|(_, &v)| !(v.is_finite() && v > 0.0)) {
+        if let Some((row, &value)) = weights.iter().enumerate().find(|(_, &v)| !(v.is_finite() && v > 0.0)) {
             return Err(DesignError::InvalidWeight { row, value });
         }
+        Ok(weights)
+    }
 
-        // Row order by the deepest unit (counting sort, stable).
-        let Some(deep) = design.stages.last() else {
+    /// The rows ordered by the deepest stage's unit (a stable counting sort).
+    fn rows_in_unit_order(&self) -> Result<Vec<u32>, DesignError> {
+        let n = self.n;
+        let Some(deep) = self.stages.last() else {
             return Err(DesignError::Empty);
         };
         let n_units = deep.parent_of_unit.len();
@@ -273,8 +297,7 @@ impl Design {
             order[*slot as usize] = i as u32;
             *slot += 1;
         }
-        design.order = order;
-        Ok(design)
+        Ok(order)
     }
 
     /// The rows in the design's order (grouped by PSU and every later stage's unit), or None
