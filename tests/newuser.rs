@@ -78,7 +78,7 @@ fn r14_question_named_like_an_area_column_is_analysed() {
     // loading geography into such a store says plainly what happens
     let out = ok(p, &["geo", "load", "own.db", "--builtin", "imd2019"]);
     assert!(out.contains("responses: not linked to areas: the definition has no geography section"), "{out}");
-    assert!(out.contains("the definition's own imd_decile, ward are used as they are"), "{out}");
+    assert!(out.contains("the definition's own ward, imd_decile are used as they are"), "{out}");
     let again = ok(p, &["analyze", "own.db", "--outcome", "score", "--by", "imd_decile", "--format", "csv"]);
     assert_eq!(again.lines().filter(|l| l.starts_with("score,mean,")).count(), 4, "{again}");
 }

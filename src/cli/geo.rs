@@ -86,7 +86,11 @@ fn load(a: LoadArgs) -> anyhow::Result<()> {
     }
     let def = store.definition(None).map_err(hearth::Error::from)?;
     if def.geography.is_none() {
-        let own: Vec<&str> = hearth::schema::AREA_COLUMNS.iter().copied().filter(|c| def.leaf_unit().scope.slot(c).is_some()).collect();
+        let own: Vec<&str> = hearth::schema::AREA_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| def.leaf_unit().scope.slot(c).is_some())
+            .collect();
         outln!("  responses: not linked to areas: the definition has no geography section (geography: lsoa: QUESTION, added in a new definition version)");
         if !own.is_empty() {
             outln!(
