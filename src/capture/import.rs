@@ -381,3 +381,60 @@ fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<(), CaptureError> {
     w.flush().map_err(io)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn tiny_store(dir: &Path) -> Store {
+        let def = crate::schema::load_str(include_str!("../../fixtures/import/tiny.yaml"), "tiny.yaml").unwrap();
+        Store::create(&dir.join("s.db"), &def).unwrap()
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/import").join(name)
+    }
+
+    #[test]
+    fn progress_is_reported_through_the_callback() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = tiny_store(dir.path());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let to = seen.clone();
+        let opts = ImportOptions {
+            progress: Some(Box::new(move |p: &ImportProgress| to.lock().unwrap().push(*p))),
+            ..Default::default()
+        };
+        let file = fixture("good.csv");
+        let r = import_files(&mut store, std::slice::from_ref(&file), &opts).unwrap();
+        let seen = seen.lock().unwrap();
+        let size = std::fs::metadata(&file).unwrap().len();
+        // a few rows: no report on the way, one at the end with everything read
+        assert_eq!(
+            *seen,
+            [ImportProgress {
+                rows: r.rows,
+                bytes: size,
+                total_bytes: size,
+                done: true
+            }]
+        );
+    }
+
+    #[test]
+    fn r16_conflict_names_no_command_that_does_not_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = tiny_store(dir.path());
+        import_files(&mut store, &[fixture("good.csv")], &ImportOptions::default()).unwrap();
+        let e = import_files(&mut store, &[fixture("bad_conflict.csv")], &ImportOptions::default()).unwrap_err();
+        let CaptureError::Invalid { problems, .. } = e else {
+            panic!("{e}")
+        };
+        let m = &problems[0].message;
+        assert!(m.starts_with("conflict: person_id 1 is already in wave 1 (record "), "{m}");
+        assert!(m.contains("'age' is '44' there; nothing was overwritten"), "{m}");
+        assert!(!m.contains("hearth edit") && m.contains("make this row agree with it, or leave the row out"), "{m}");
+    }
+}

@@ -161,6 +161,8 @@ impl Parent {
 pub(crate) struct Loader<'w, 's, 'd> {
     out: RecordWriter<'w, 's, 'd>,
     lineage: &'d [&'d Unit],
+    /// Position of each unit's key among its questions.
+    key_index: Vec<Option<usize>>,
     skip_invalid: bool,
     /// (unit depth, (parent rowid, key), rowid, whether added) of the records the row being
     /// taken wrote or matched, with `skip_invalid`.
@@ -188,6 +190,7 @@ impl<'w, 's, 'd> Loader<'w, 's, 'd> {
         Loader {
             out,
             lineage,
+            key_index: lineage.iter().map(|u| u.questions.iter().position(|q| q.id == u.key)).collect(),
             skip_invalid,
             touched: Vec::new(),
             states: lineage.iter().map(|_| UnitState::default()).collect(),
@@ -345,7 +348,7 @@ impl<'w, 's, 'd> Loader<'w, 's, 'd> {
         let unit = self.lineage[d];
         let wave = self.out.stamp().wave;
         let at = row_at(self.lineage, plan, name, row, d);
-        let key_col = unit.questions.iter().position(|q| q.id == unit.key).and_then(|i| plan.cols[d][i]);
+        let key_col = self.key_index[d].and_then(|i| plan.cols[d][i]);
         let key_raw = at.field(key_col);
         let key_cell = match parse_key(unit, key_raw) {
             Ok(c) => c,
@@ -379,7 +382,7 @@ impl<'w, 's, 'd> Loader<'w, 's, 'd> {
     fn place(&mut self, plan: &Plan, name: &str, row: &Checked, d: usize, parent: Parent) -> Result<Result<Parent, RowProblem>, CaptureError> {
         let unit = self.lineage[d];
         let at = row_at(self.lineage, plan, name, row, d);
-        let key_col = unit.questions.iter().position(|q| q.id == unit.key).and_then(|i| plan.cols[d][i]);
+        let key_col = self.key_index[d].and_then(|i| plan.cols[d][i]);
         let key_raw = at.field(key_col);
         let part = row.parts[d].as_ref().expect("checked parts are present");
         let pr = parent.rowid.unwrap_or(0);

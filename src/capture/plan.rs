@@ -30,6 +30,7 @@ pub fn is_export_column(def: &Definition, name: &str) -> bool {
 }
 
 /// How a file's columns map onto the units.
+#[derive(Debug)]
 pub(crate) struct Plan {
     /// Depth (index in the lineage) of the deepest unit whose key is present.
     pub(crate) depth: usize,
@@ -188,4 +189,47 @@ pub(crate) fn record_label(lineage: &[&Unit], plan: &Plan, upto: usize, fields: 
         s.push_str(col.and_then(|c| fields.get(c)).map(String::as_str).unwrap_or(""));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Definition {
+        crate::schema::load_str(include_str!("../../fixtures/import/tiny.yaml"), "tiny.yaml").unwrap()
+    }
+
+    fn header(cols: &str) -> Vec<String> {
+        cols.split(',').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_person_file_refers_to_households_by_key() {
+        let def = tiny();
+        let lineage = def.lineage("person");
+        let h = header("household_id,person_id,age,sex,smoker,cigarettes,visit_date,height,activities,comment,person_uuid,wave");
+        let p = plan("p.csv", &h, &def, &lineage, false, false).unwrap();
+        assert_eq!((p.depth, p.has_questions.as_slice()), (1, &[false, true][..]));
+        assert_eq!(p.cols[0][0], Some(0), "the household key");
+        assert_eq!(p.cols[1][..3], [Some(1), Some(2), Some(3)]);
+        assert_eq!(p.uuid_col, [None, Some(10)]);
+        let fields = header("H1,2");
+        assert_eq!(record_label(&lineage, &p, 1, &fields), "household_id=H1/person_id=2");
+    }
+
+    #[test]
+    fn header_problems_are_reported_together() {
+        let def = tiny();
+        let lineage = def.lineage("person");
+        let h = header("household_id,area,area,rooms,notes,contact_name,agee");
+        let e = plan("h.csv", &h, &def, &lineage, false, false).unwrap_err();
+        let m: Vec<&str> = e.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(e[0].column, Some(3));
+        assert!(m[0].starts_with("column 'area' appears twice (first as column 2)"), "{m:?}");
+        assert!(m[1].starts_with("unknown column(s): 'agee' (column 7)"), "{m:?}");
+        assert_eq!(m.len(), 2, "{m:?}");
+        // a JSON Lines file may leave keys out: no missing columns
+        assert!(plan_file("h.jsonl", &header("household_id,area"), &def, &lineage, true, false).is_ok());
+        assert!(plan_file("h.csv", &header("household_id,area"), &def, &lineage, false, false).is_err());
+    }
 }

@@ -289,3 +289,104 @@ pub fn cells_to_values(unit: &Unit, cells: &[Cell], columns: &[Column], values: 
         values[q.slot] = parse_answer(q, &text).map(|(_, v)| v).unwrap_or(Value::Missing);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::schema::Definition;
+
+    fn tiny() -> Definition {
+        crate::schema::load_str(include_str!("../../fixtures/import/tiny.yaml"), "tiny.yaml").unwrap()
+    }
+
+    /// Checks `answers` (by question id) as a record of `unit`, with `scope` values in place.
+    fn check(def: &Definition, unit: &str, answers: &[(&str, &str)], values: &mut [Value]) -> Result<Record, Vec<RecordProblem>> {
+        let unit = def.unit(unit).unwrap();
+        let by_id: HashMap<&str, &str> = answers.iter().copied().collect();
+        let mut checker = RecordChecker::new(unit, None);
+        let (mut out, mut problems) = (Record::default(), Vec::new());
+        let answer = |i: usize| by_id.get(unit.questions[i].id.as_str()).copied().unwrap_or("");
+        if checker.check(answer, &mut values[..unit.scope.len()], &mut out, &mut problems) {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
+    }
+
+    #[test]
+    fn a_record_checked_from_answers_by_question() {
+        let def = tiny();
+        let mut values = vec![Value::Missing; def.leaf_unit().scope.len()];
+        let hh = check(&def, "household", &[("household_id", " H1 "), ("area", "2"), ("rooms", "4")], &mut values).unwrap();
+        assert_eq!((hh.key.clone(), hh.key_text.as_str()), (Cell::Text("H1".into()), "H1"));
+        // answers in question order (the identifier included), no derived values in this unit
+        let answers = [Cell::Text("H1".into()), Cell::Int(2), Cell::Int(4), Cell::Null, Cell::Null];
+        assert_eq!(hh.cells, answers);
+        assert_eq!(hh.hash, content_hash(&answers));
+        // a person below it: its scope holds the household's values
+        let p = check(&def, "person", &[("person_id", "1"), ("age", "44"), ("sex", "1"), ("smoker", "yes"), ("cigarettes", "10")], &mut values).unwrap();
+        assert_eq!(p.key, Cell::Int(1));
+        assert_eq!(p.cells[4], Cell::Int(10));
+    }
+
+    #[test]
+    fn problems_name_the_question_its_index_and_the_value() {
+        let def = tiny();
+        let mut values = vec![Value::Missing; def.leaf_unit().scope.len()];
+        // unreadable answers are all reported, before any rule is checked
+        let e = check(&def, "household", &[("household_id", "H1"), ("area", "9"), ("rooms", "x")], &mut values).unwrap_err();
+        let got: Vec<(&str, Option<usize>, Option<&str>)> = e.iter().map(|p| (p.question.as_str(), p.index, p.value.as_deref())).collect();
+        assert_eq!(got, [("area", Some(1), Some("9")), ("rooms", Some(2), Some("x"))]);
+        // rules: a required question unanswered (no value to show), a skipped one answered
+        let e = check(&def, "person", &[("person_id", "2"), ("sex", "1"), ("smoker", "no"), ("cigarettes", "5")], &mut values).unwrap_err();
+        let got: Vec<(&str, Option<&str>)> = e.iter().map(|p| (p.question.as_str(), p.value.as_deref())).collect();
+        assert_eq!(got, [("age", None), ("cigarettes", Some("5"))]);
+        assert!(e[1].message.contains("skipped"), "{}", e[1].message);
+        // the key first: absent, or holding a control character
+        let e = check(&def, "household", &[("area", "1")], &mut values).unwrap_err();
+        assert_eq!((e[0].question.as_str(), e[0].index, e[0].value.as_deref()), ("household_id", Some(0), None));
+        let e = check(&def, "household", &[("household_id", "H\n1"), ("area", "1")], &mut values).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].message.contains("control characters"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn parse_key_reads_or_refuses_a_key() {
+        let def = tiny();
+        let person = def.unit("person").unwrap();
+        assert_eq!(parse_key(person, " 3 "), Ok(Cell::Int(3)));
+        assert_eq!(parse_key(person, "three").unwrap_err().value.as_deref(), Some("three"));
+        assert_eq!(parse_key(person, "").unwrap_err().value, None);
+    }
+
+    #[test]
+    fn r15_control_characters_in_keys() {
+        assert!(control_in_key("H1").is_none());
+        assert!(control_in_key(" H1\t").is_none(), "surrounding white space is trimmed");
+        assert!(control_in_key("H\u{0}1").unwrap().contains("\\u{0}"));
+        assert!(control_in_key("H\n1").unwrap().contains("\\n"));
+        assert!(control_in_key("H\u{1b}[2J").is_some());
+    }
+
+    /// Every stored record carries its hash: a re-import of an unchanged record is told from a
+    /// conflict by it, so a changed hash would turn every re-import into conflicts.
+    #[test]
+    fn r16_content_hash_values_are_pinned() {
+        let cases: Vec<(Vec<Cell>, u64)> = vec![
+            (vec![], 0xdc7ef3b1567ca2af),
+            (vec![Cell::Null], 0x0199bc50d91eba7c),
+            (vec![Cell::Int(0)], 0x84b3d46d062deab3),
+            (vec![Cell::Int(-1)], 0xb45571f36b094b29),
+            (vec![Cell::Real(1.5)], 0x45d0819762d02b9c),
+            (vec![Cell::Text(String::new())], 0xd98291045d248406),
+            (vec![Cell::Text("H1".into())], 0x2d6222b004e3720b),
+            (vec![Cell::Text("a text longer than eight bytes, é".into())], 0x1a79e367a8fc1420),
+            (vec![Cell::Text("H1".into()), Cell::Int(2), Cell::Int(4), Cell::Null, Cell::Real(1.62)], 0x79a8952c4f2e3e64),
+        ];
+        for (cells, want) in cases {
+            assert_eq!(content_hash(&cells), want, "{cells:?}");
+        }
+    }
+}

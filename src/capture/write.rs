@@ -196,3 +196,63 @@ impl<'w, 's, 'd> RecordWriter<'w, 's, 'd> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::record::RecordChecker;
+    use crate::schema::expr::Value;
+    use crate::store::Store;
+
+    /// The household record of `answers` (household_id, area, rooms), checked.
+    fn household(unit: &Unit, answers: [&str; 3]) -> Record {
+        let mut values = vec![Value::Missing; unit.scope.len()];
+        let (mut out, mut problems) = (Record::default(), Vec::new());
+        let answer = |i: usize| answers.get(i).copied().unwrap_or("");
+        assert!(RecordChecker::new(unit, None).check(answer, &mut values, &mut out, &mut problems), "{problems:?}");
+        out
+    }
+
+    #[test]
+    fn records_matched_by_key_and_inserted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let def = crate::schema::load_str(include_str!("../../fixtures/import/tiny.yaml"), "tiny.yaml").unwrap();
+        let mut store = Store::create(&dir.path().join("s.db"), &def).unwrap();
+        let lineage = def.lineage("person");
+        let writer = store.writer().unwrap();
+        writer.ensure_wave(1).unwrap();
+        let stamp = Stamp {
+            wave: 1,
+            version: def.version,
+            captured_at: crate::store::now_iso(),
+            captured_by: "test".into(),
+            import: None,
+        };
+        let mut out = RecordWriter::new(&writer, &lineage, stamp);
+        let h1 = household(lineage[0], ["H1", "1", "4"]);
+        assert!(matches!(out.matches(0, None, &h1).unwrap(), Match::New));
+        let Inserted::Row(rowid) = out.insert(0, None, &h1, None).unwrap() else {
+            panic!("not inserted")
+        };
+        match out.matches(0, None, &h1).unwrap() {
+            Match::Same(ex) => assert_eq!(ex.rowid, rowid),
+            other => panic!("{other:?}"),
+        }
+        // the same key with another answer: a conflict, and the first answer that differs
+        let changed = household(lineage[0], ["H1", "1", "5"]);
+        let Match::Different(ex) = out.matches(0, None, &changed).unwrap() else {
+            panic!("not a conflict")
+        };
+        let diff = out.difference(0, ex.rowid, &changed.cells).unwrap().unwrap();
+        assert_eq!((diff.column, diff.name.as_str(), &diff.stored), (2, "rooms", &Cell::Int(4)));
+        // a UUID asked for that another record has: nothing written
+        assert_eq!(out.insert(0, None, &household(lineage[0], ["H2", "2", "3"]), Some(&ex.uuid)).unwrap(), Inserted::UuidTaken);
+        // undone by a savepoint rolled back
+        out.savepoint().unwrap();
+        let h3 = household(lineage[0], ["H3", "3", "2"]);
+        assert!(matches!(out.insert(0, None, &h3, None).unwrap(), Inserted::Row(_)));
+        out.release_savepoint(true).unwrap();
+        assert!(matches!(out.matches(0, None, &h3).unwrap(), Match::New));
+        assert!(matches!(out.matches(0, None, &household(lineage[0], ["H2", "2", "3"])).unwrap(), Match::New));
+    }
+}
