@@ -224,7 +224,14 @@ fn open_sources(def: &Definition, lineage: &[&Unit], files: &[PathBuf], opts: &I
 }
 
 /// Reads one file's rows through both stages.
-fn read_source(loader: &mut Loader<'_, '_, '_>, source: Source, lineage: &[&Unit], leaf_scope: usize, opts: &ImportOptions, progress: &Progress<'_>) -> Result<(), CaptureError> {
+fn read_source(
+    loader: &mut Loader<'_, '_, '_>,
+    source: Source,
+    lineage: &[&Unit],
+    leaf_scope: usize,
+    opts: &ImportOptions,
+    progress: &Progress<'_>,
+) -> Result<(), CaptureError> {
     let Source { mut rows, plan, name } = source;
     let header_line = rows.header_line();
     loader.next_file(&name);
@@ -315,7 +322,15 @@ fn set_read(row: &mut Checked, next: Result<u64, RowProblem>) -> bool {
 }
 
 /// Lands a clean (or `skip_invalid`) import: the audit entry, the rejects file, the commit.
-fn finish(writer: Writer<'_>, import_id: i64, files_text: &str, files: &[PathBuf], opts: &ImportOptions, version: u32, loaded: Loaded) -> Result<ImportReport, CaptureError> {
+fn finish(
+    writer: Writer<'_>,
+    import_id: i64,
+    files_text: &str,
+    files: &[PathBuf],
+    opts: &ImportOptions,
+    version: u32,
+    loaded: Loaded,
+) -> Result<ImportReport, CaptureError> {
     let Loaded {
         added,
         unchanged,
@@ -429,12 +444,13 @@ mod tests {
         let mut store = tiny_store(dir.path());
         import_files(&mut store, &[fixture("good.csv")], &ImportOptions::default()).unwrap();
         let e = import_files(&mut store, &[fixture("bad_conflict.csv")], &ImportOptions::default()).unwrap_err();
-        let CaptureError::Invalid { problems, .. } = e else {
-            panic!("{e}")
-        };
+        let CaptureError::Invalid { problems, .. } = e else { panic!("{e}") };
         let m = &problems[0].message;
         assert!(m.starts_with("conflict: person_id 1 is already in wave 1 (record "), "{m}");
         assert!(m.contains("'age' is '44' there; nothing was overwritten"), "{m}");
-        assert!(!m.contains("hearth edit") && m.contains("make this row agree with it, or leave the row out"), "{m}");
+        assert!(
+            !m.contains("hearth edit") && m.contains("make this row agree with it, or leave the row out"),
+            "{m}"
+        );
     }
 }

@@ -344,7 +344,15 @@ impl<'w, 's, 'd> Loader<'w, 's, 'd> {
 
     /// Unit `d` of a row that gives only its key: the record must exist (earlier in this
     /// import or in the store); its values are read into `values` for the units below.
-    fn refer(&mut self, plan: &Plan, name: &str, row: &Checked, d: usize, parent: Parent, values: &mut [Value]) -> Result<Result<Parent, RowProblem>, CaptureError> {
+    fn refer(
+        &mut self,
+        plan: &Plan,
+        name: &str,
+        row: &Checked,
+        d: usize,
+        parent: Parent,
+        values: &mut [Value],
+    ) -> Result<Result<Parent, RowProblem>, CaptureError> {
         let unit = self.lineage[d];
         let wave = self.out.stamp().wave;
         let at = row_at(self.lineage, plan, name, row, d);
@@ -402,7 +410,11 @@ impl<'w, 's, 'd> Loader<'w, 's, 'd> {
                 // a record's answers come from one place: a household file gives each household
                 // once, a combined file repeats them on every person row of that file only
                 if is_leaf || first.file() != self.files.len() - 1 {
-                    let why = if is_leaf { ONCE.to_string() } else { format!("a {}'s rows belong in one file", unit.id) };
+                    let why = if is_leaf {
+                        ONCE.to_string()
+                    } else {
+                        format!("a {}'s rows belong in one file", unit.id)
+                    };
                     return Ok(Err(duplicate(first, &self.files, &why)));
                 }
                 // repeated household columns must agree on every row of the household
@@ -469,7 +481,10 @@ impl<'w, 's, 'd> Loader<'w, 's, 'd> {
                     Inserted::Row(rowid) => rowid,
                     Inserted::UuidTaken => {
                         let u = uuid_hint.unwrap_or_default();
-                        let m = format!("record UUID {u} is already in the store (for another wave or key): to import a copy, drop the {}_uuid column", unit.id);
+                        let m = format!(
+                            "record UUID {u} is already in the store (for another wave or key): to import a copy, drop the {}_uuid column",
+                            unit.id
+                        );
                         return Ok(Err(at.problem(uuid_col, &format!("{}_uuid", unit.id), Some(u), m)));
                     }
                 }
@@ -503,13 +518,24 @@ impl<'w, 's, 'd> Loader<'w, 's, 'd> {
     /// stored row `rowid`: (header index, question, this row's value, a phrase giving the
     /// stored value).
     #[allow(clippy::type_complexity)]
-    fn describe(&self, plan: &Plan, row: &Checked, d: usize, rowid: i64, cells: &[Cell]) -> Result<(Option<usize>, Option<String>, Option<String>, String), CaptureError> {
+    fn describe(
+        &self,
+        plan: &Plan,
+        row: &Checked,
+        d: usize,
+        rowid: i64,
+        cells: &[Cell],
+    ) -> Result<(Option<usize>, Option<String>, Option<String>, String), CaptureError> {
         let Some(diff) = self.out.difference(d, rowid, cells)? else {
             return Ok((None, None, None, String::new()));
         };
         let unit = self.lineage[d];
         let name = diff.name;
-        let col = unit.questions.iter().position(|q| q.id == name).and_then(|qi| plan.cols[d].get(qi).copied().flatten());
+        let col = unit
+            .questions
+            .iter()
+            .position(|q| q.id == name)
+            .and_then(|qi| plan.cols[d].get(qi).copied().flatten());
         let raw = col.and_then(|c| row.fields.get(c)).cloned();
         let was = match &diff.stored {
             Cell::Null => format!(": '{name}' has no answer there"),

@@ -326,7 +326,13 @@ mod tests {
         assert_eq!(hh.cells, answers);
         assert_eq!(hh.hash, content_hash(&answers));
         // a person below it: its scope holds the household's values
-        let p = check(&def, "person", &[("person_id", "1"), ("age", "44"), ("sex", "1"), ("smoker", "yes"), ("cigarettes", "10")], &mut values).unwrap();
+        let p = check(
+            &def,
+            "person",
+            &[("person_id", "1"), ("age", "44"), ("sex", "1"), ("smoker", "yes"), ("cigarettes", "10")],
+            &mut values,
+        )
+        .unwrap();
         assert_eq!(p.key, Cell::Int(1));
         assert_eq!(p.cells[4], Cell::Int(10));
     }
@@ -340,7 +346,13 @@ mod tests {
         let got: Vec<(&str, Option<usize>, Option<&str>)> = e.iter().map(|p| (p.question.as_str(), p.index, p.value.as_deref())).collect();
         assert_eq!(got, [("area", Some(1), Some("9")), ("rooms", Some(2), Some("x"))]);
         // rules: a required question unanswered (no value to show), a skipped one answered
-        let e = check(&def, "person", &[("person_id", "2"), ("sex", "1"), ("smoker", "no"), ("cigarettes", "5")], &mut values).unwrap_err();
+        let e = check(
+            &def,
+            "person",
+            &[("person_id", "2"), ("sex", "1"), ("smoker", "no"), ("cigarettes", "5")],
+            &mut values,
+        )
+        .unwrap_err();
         let got: Vec<(&str, Option<&str>)> = e.iter().map(|p| (p.question.as_str(), p.value.as_deref())).collect();
         assert_eq!(got, [("age", None), ("cigarettes", Some("5"))]);
         assert!(e[1].message.contains("skipped"), "{}", e[1].message);
@@ -383,7 +395,10 @@ mod tests {
             (vec![Cell::Text(String::new())], 0xd98291045d248406),
             (vec![Cell::Text("H1".into())], 0x2d6222b004e3720b),
             (vec![Cell::Text("a text longer than eight bytes, é".into())], 0x1a79e367a8fc1420),
-            (vec![Cell::Text("H1".into()), Cell::Int(2), Cell::Int(4), Cell::Null, Cell::Real(1.62)], 0x79a8952c4f2e3e64),
+            (
+                vec![Cell::Text("H1".into()), Cell::Int(2), Cell::Int(4), Cell::Null, Cell::Real(1.62)],
+                0x79a8952c4f2e3e64,
+            ),
         ];
         for (cells, want) in cases {
             assert_eq!(content_hash(&cells), want, "{cells:?}");

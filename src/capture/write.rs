@@ -173,11 +173,16 @@ impl<'w, 's, 'd> RecordWriter<'w, 's, 'd> {
         let Some(stored) = self.read(d, rowid)? else {
             return Ok(None);
         };
-        Ok(cells.iter().zip(stored).enumerate().find(|(_, (a, b))| *a != b).map(|(i, (_, stored))| Difference {
-            column: i,
-            name: self.units[d].columns[i].name.clone(),
-            stored,
-        }))
+        Ok(cells
+            .iter()
+            .zip(stored)
+            .enumerate()
+            .find(|(_, (a, b))| *a != b)
+            .map(|(i, (_, stored))| Difference {
+                column: i,
+                name: self.units[d].columns[i].name.clone(),
+                stored,
+            }))
     }
 
     /// Starts a savepoint: what is written next can be undone alone.
@@ -209,7 +214,10 @@ mod tests {
         let mut values = vec![Value::Missing; unit.scope.len()];
         let (mut out, mut problems) = (Record::default(), Vec::new());
         let answer = |i: usize| answers.get(i).copied().unwrap_or("");
-        assert!(RecordChecker::new(unit, None).check(answer, &mut values, &mut out, &mut problems), "{problems:?}");
+        assert!(
+            RecordChecker::new(unit, None).check(answer, &mut values, &mut out, &mut problems),
+            "{problems:?}"
+        );
         out
     }
 
@@ -246,7 +254,10 @@ mod tests {
         let diff = out.difference(0, ex.rowid, &changed.cells).unwrap().unwrap();
         assert_eq!((diff.column, diff.name.as_str(), &diff.stored), (2, "rooms", &Cell::Int(4)));
         // a UUID asked for that another record has: nothing written
-        assert_eq!(out.insert(0, None, &household(lineage[0], ["H2", "2", "3"]), Some(&ex.uuid)).unwrap(), Inserted::UuidTaken);
+        assert_eq!(
+            out.insert(0, None, &household(lineage[0], ["H2", "2", "3"]), Some(&ex.uuid)).unwrap(),
+            Inserted::UuidTaken
+        );
         // undone by a savepoint rolled back
         out.savepoint().unwrap();
         let h3 = household(lineage[0], ["H3", "3", "2"]);
