@@ -17,6 +17,9 @@ use crate::schema::expr::Value;
 use crate::schema::Unit;
 use crate::store::Cell;
 
+/// Why a record met twice in an import is a duplicate.
+const ONCE: &str = "a record appears once in an import";
+
 /// Problems past this many stop an import without `skip_invalid` (the count is reported).
 pub(crate) const STOP_AFTER: usize = 10_000;
 
@@ -395,7 +398,6 @@ impl<'w, 's, 'd> Loader<'w, 's, 'd> {
         let part = row.parts[d].as_ref().expect("checked parts are present");
         let pr = parent.rowid.unwrap_or(0);
         let kt = &part.key_text;
-        let is_leaf = d == plan.depth;
         // units above the leaf are kept by key (`seen`): a person file needs its households
         let keyed = d + 1 < self.lineage.len();
         let here = Place::new(self.files.len() - 1, row.line);
@@ -403,32 +405,9 @@ impl<'w, 's, 'd> Loader<'w, 's, 'd> {
             let m = format!("duplicate key: {} {kt} is also on {} ({why})", unit.key, place_text(files, first));
             at.problem(key_col, &unit.key, Some(key_raw), m)
         };
-        const ONCE: &str = "a record appears once in an import";
         if keyed {
-            if let Some(&(rowid, h)) = self.states[d].seen(pr, kt) {
-                let first = self.states[d].met.get(rowid).unwrap_or(here);
-                // a record's answers come from one place: a household file gives each household
-                // once, a combined file repeats them on every person row of that file only
-                if is_leaf || first.file() != self.files.len() - 1 {
-                    let why = if is_leaf {
-                        ONCE.to_string()
-                    } else {
-                        format!("a {}'s rows belong in one file", unit.id)
-                    };
-                    return Ok(Err(duplicate(first, &self.files, &why)));
-                }
-                // repeated household columns must agree on every row of the household
-                if h != part.hash {
-                    let (col, q, raw, was) = self.describe(plan, row, d, rowid, &part.cells)?;
-                    let m = format!(
-                        "{} columns differ from line {} for the same {}{was} (they must agree on every row)",
-                        unit.id,
-                        first.line(),
-                        unit.key
-                    );
-                    return Ok(Err(at.problem(col, q.as_deref().unwrap_or(&unit.key), raw.as_deref(), m)));
-                }
-                return Ok(Ok(Parent::at(rowid, self.states[d].new_rowids.contains(&rowid), false)));
+            if let Some(&(rowid, hash)) = self.states[d].seen(pr, kt) {
+                return self.met_again(plan, row, d, rowid, hash, here);
             }
         }
         // The leaf records of a parent this import inserted, met in contiguous rows, can only
@@ -498,6 +477,46 @@ impl<'w, 's, 'd> Loader<'w, 's, 'd> {
             self.leaf_keys.push((kt.clone(), rowid));
         }
         Ok(Ok(Parent::at(rowid, true, true)))
+    }
+
+    /// Unit `d` of a row whose record this import met already (as stored row `rowid` with
+    /// content hash `hash`): the same household's columns repeated on a row of the same
+    /// combined file agree, or the record is a duplicate.
+    fn met_again(&self, plan: &Plan, row: &Checked, d: usize, rowid: i64, hash: u64, here: Place) -> Result<Result<Parent, RowProblem>, CaptureError> {
+        let unit = self.lineage[d];
+        let at = row_at(self.lineage, plan, &self.files[self.files.len() - 1], row, d);
+        let key_col = self.key_index[d].and_then(|i| plan.cols[d][i]);
+        let part = row.parts[d].as_ref().expect("checked parts are present");
+        let first = self.states[d].met.get(rowid).unwrap_or(here);
+        // a record's answers come from one place: a household file gives each household
+        // once, a combined file repeats them on every person row of that file only
+        let is_leaf = d == plan.depth;
+        if is_leaf || first.file() != self.files.len() - 1 {
+            let why = if is_leaf {
+                ONCE.to_string()
+            } else {
+                format!("a {}'s rows belong in one file", unit.id)
+            };
+            let m = format!(
+                "duplicate key: {} {} is also on {} ({why})",
+                unit.key,
+                part.key_text,
+                place_text(&self.files, first)
+            );
+            return Ok(Err(at.problem(key_col, &unit.key, Some(at.field(key_col)), m)));
+        }
+        // repeated household columns must agree on every row of the household
+        if hash != part.hash {
+            let (col, q, raw, was) = self.describe(plan, row, d, rowid, &part.cells)?;
+            let m = format!(
+                "{} columns differ from line {} for the same {}{was} (they must agree on every row)",
+                unit.id,
+                first.line(),
+                unit.key
+            );
+            return Ok(Err(at.problem(col, q.as_deref().unwrap_or(&unit.key), raw.as_deref(), m)));
+        }
+        Ok(Ok(Parent::at(rowid, self.states[d].new_rowids.contains(&rowid), false)))
     }
 
     /// Records that record `rowid` of unit `d` (under parent row `pr`) was met at `here`,

@@ -602,38 +602,48 @@ pub(crate) fn open(path: &Path, def: &Definition, counter: Arc<AtomicU64>) -> Re
         });
     }
     if is_json(path) {
-        let mut header: Vec<String> = Vec::new();
-        for u in &def.units {
-            header.extend(u.questions.iter().filter(|q| q.qtype != QType::Note).map(|q| q.id.clone()));
-            header.push(format!("{}_uuid", u.id));
-        }
-        let mut index: HashMap<String, usize> = header.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
-        // a key may also be a question's `column:` name
-        for u in &def.units {
-            for q in u.questions.iter().filter(|q| q.qtype != QType::Note) {
-                if let (Some(c), Some(&i)) = (&q.column, index.get(&q.id)) {
-                    index.insert(c.clone(), i);
-                }
+        return Ok(open_json(name, reader, def));
+    }
+    open_csv(name, reader)
+}
+
+/// A JSON Lines source: its header is every question id and `<unit>_uuid`.
+fn open_json(name: String, reader: Box<dyn Read + Send>, def: &Definition) -> Box<dyn Rows + Send> {
+    let mut header: Vec<String> = Vec::new();
+    for u in &def.units {
+        header.extend(u.questions.iter().filter(|q| q.qtype != QType::Note).map(|q| q.id.clone()));
+        header.push(format!("{}_uuid", u.id));
+    }
+    let mut index: HashMap<String, usize> = header.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
+    // a key may also be a question's `column:` name
+    for u in &def.units {
+        for q in u.questions.iter().filter(|q| q.qtype != QType::Note) {
+            if let (Some(c), Some(&i)) = (&q.column, index.get(&q.id)) {
+                index.insert(c.clone(), i);
             }
         }
-        let d = def.clone();
-        let ignore = Box::new(move |k: &str| is_export_column(&d, k));
-        return Ok(Box::new(JsonRows {
-            file: name,
-            lines: LineReader {
-                inner: BufReader::new(reader),
-                after_cr: false,
-                failed: false,
-            },
-            buf: Vec::new(),
-            header,
-            index,
-            ignore,
-            line: 0,
-            key_cols: Vec::new(),
-            ignored: Vec::new(),
-        }));
     }
+    let d = def.clone();
+    let ignore = Box::new(move |k: &str| is_export_column(&d, k));
+    Box::new(JsonRows {
+        file: name,
+        lines: LineReader {
+            inner: BufReader::new(reader),
+            after_cr: false,
+            failed: false,
+        },
+        buf: Vec::new(),
+        header,
+        index,
+        ignore,
+        line: 0,
+        key_cols: Vec::new(),
+        ignored: Vec::new(),
+    })
+}
+
+/// A CSV source, its header read.
+fn open_csv(name: String, reader: Box<dyn Read + Send>) -> Result<Box<dyn Rows + Send>, CaptureError> {
     let track = Arc::new(std::sync::Mutex::new(Track::default()));
     let reader: Box<dyn Read + Send> = Box::new(Tracker {
         inner: reader,
