@@ -1,9 +1,23 @@
-//! Getting answers in: parsing and checking answers and records (`answer`), importing files
-//! (`import`). Depends on the schema and the store; does no terminal I/O besides an optional
-//! progress bar.
+//! Getting answers in: parsing and checking answers (`answer`), checking one record
+//! (`record`) and writing it (`write`), importing files (`import`, with its parts), attaching
+//! areas (`areas`). Depends on the schema, the store and geography; does no terminal I/O
+//! (an import reports its progress through a callback).
+//!
+//! A record takes one path whatever brings it: its answers, as text by question, are checked
+//! and scored by [`record::RecordChecker`], then matched to the store and inserted by
+//! [`write::RecordWriter`]. A file import reads rows (`source`), places their columns
+//! (`plan`), checks them on one thread (`check`) and writes them on another (`load`).
 
 pub mod answer;
 pub mod areas;
+mod check;
+mod error;
 pub mod import;
+mod load;
+mod plan;
+pub mod record;
+mod source;
+pub mod write;
 
-pub use import::{import_files, CaptureError, ImportOptions, ImportReport, RowProblem};
+pub use error::{CaptureError, RowProblem};
+pub use import::{import_files, ImportOptions, ImportProgress, ImportReport, ProgressFn};

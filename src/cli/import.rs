@@ -37,7 +37,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         wave: a.wave,
         skip_invalid: a.skip_invalid,
         rejects: a.rejects,
-        progress: std::io::stderr().is_terminal(),
+        progress: if std::io::stderr().is_terminal() { Some(progress_bar()?) } else { None },
         allow_missing_columns: a.allow_missing_columns,
         ..Default::default()
     };
@@ -68,4 +68,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A progress bar on stderr fed by the import's reports: how much of the files is read, the
+/// rows taken and their rate.
+fn progress_bar() -> anyhow::Result<hearth::capture::ProgressFn> {
+    let style = indicatif::ProgressStyle::with_template("[{bar:30}] {percent:>3}% {msg}")?.progress_chars("# ");
+    let bar = indicatif::ProgressBar::new(0).with_style(style);
+    Ok(Box::new(move |p: &hearth::capture::ImportProgress| {
+        let total = p.total_bytes.max(1);
+        bar.set_length(total);
+        bar.set_position(if p.done { total } else { p.bytes.min(total) });
+        let secs = bar.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!("{} rows, {:.0} rows/s", p.rows, p.rows as f64 / secs));
+        if p.done {
+            bar.finish();
+        }
+    }))
 }
