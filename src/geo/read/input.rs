@@ -263,7 +263,6 @@ impl<R: Read> Rows<R> {
 }
 
 /// A whole number, allowing thousands separators (`1,296`) and a `.0` ending (xlsx
-
 /// exports). `None` for anything else.
 pub(super) fn parse_whole(s: &str) -> Option<u32> {
     let s = s.trim();
