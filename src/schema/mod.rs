@@ -5,6 +5,10 @@
 //! capture and analysis all depend on it), names no database and does no terminal I/O.
 //! Entry points: [`load_file`] / [`load_str`] for a survey, [`Library::builtin`] for instruments,
 //! [`infer`] for a starting definition from existing data.
+//!
+//! Parts: [`yaml`] (text to positioned nodes), [`load`] (nodes to a checked [`Definition`], in
+//! one part per thing it reads), [`model`] (the checked definition), [`expr`] (the expression
+//! language), [`instruments`], [`error`] (what can go wrong, and the problem list).
 
 pub mod error;
 pub mod expr;

@@ -1,7 +1,8 @@
 //! Reading population denominators (IoD File 6).
 //!
 //! Owns the checks of its rows (LSOA codes of the file's vintage, whole numbers, each LSOA
-//! once). Index files that carry a population column are read by `index`.
+//! once). It must not read index files that carry a population column (`index` does) nor
+//! check the population against an index (`GeographyBuilder` does).
 
 use std::collections::HashMap;
 use std::io::Read;

@@ -3,7 +3,8 @@
 //!
 //! Owns the checks of its rows: valid postcodes, each once, small-area codes that look like
 //! LSOAs or data zones (other codes, such as Northern Ireland SOAs or pseudo codes, count as no
-//! area), and no LSOA 2021 code in the LSOA 2011 column.
+//! area), and no LSOA 2021 code in the LSOA 2011 column. It must not resolve postcodes to
+//! areas of an index (`Geography` does).
 
 use std::collections::HashMap;
 use std::io::Read;
