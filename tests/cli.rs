@@ -53,3 +53,43 @@ fn r15_validate_and_analyze_messages_escape_control_characters() {
     let err = fails(p, &["analyze", "f.db", "--outcome", "ag\ne\u{7}"], 1);
     assert_eq!(err, "error: unknown variable 'ag\\ne\\u{7}'\n");
 }
+
+#[test]
+fn r16_flags_with_a_fixed_set_of_words_list_them_in_help() {
+    let d = tempdir();
+    let p = d.path();
+    let help = ok(p, &["geo", "load", "--help"]);
+    assert!(
+        help.contains("- imd2019: IMD 2019 on LSOA 2011") && help.contains("- imd2025: IMD 2025 on LSOA 2021"),
+        "{help}"
+    );
+    let help = ok(p, &["export", "-h"]);
+    assert!(help.contains("[possible values: csv, jsonl, parquet]"), "{help}");
+    // a word outside the set is a usage error naming the set, before the store is opened
+    let err = fails(p, &["geo", "load", "none.db", "--builtin", "imd2020"], 2);
+    assert!(
+        err.contains("invalid value 'imd2020' for '--builtin <BUILTIN>'") && err.contains("[possible values: imd2019, imd2025]"),
+        "{err}"
+    );
+    let err = fails(p, &["export", "none.db", "--format", "xlsx", "--out", "x"], 2);
+    assert!(err.contains("[possible values: csv, jsonl, parquet]"), "{err}");
+    // as before: any case for --builtin, ndjson for jsonl (these reach the store, which is missing)
+    let err = fails(p, &["geo", "load", "none.db", "--builtin", "IMD2019"], 2);
+    assert!(err.contains("none.db: not a hearth store"), "{err}");
+    let err = fails(p, &["export", "none.db", "--format", "ndjson", "--out", "x"], 2);
+    assert!(err.contains("none.db: not a hearth store"), "{err}");
+}
+
+#[test]
+fn r16_geo_load_without_an_index_names_the_flags_that_give_one() {
+    let d = tempdir();
+    let p = d.path();
+    let flat = "survey: flat\ntitle: Flat\nversion: 1\nunits:\n  - id: person\n    key: id\n    questions:\n      - {id: id, type: integer, label: Id}\n";
+    std::fs::write(p.join("flat.yaml"), flat).unwrap();
+    ok(p, &["init", "f.db", "--definition", "flat.yaml"]);
+    let err = fails(p, &["geo", "load", "f.db"], 2);
+    assert_eq!(
+        err,
+        "error: geo load needs a deprivation index: --builtin imd2019, --builtin imd2025 or --imd FILE\n"
+    );
+}

@@ -2,14 +2,16 @@
 
 use std::path::PathBuf;
 
+use hearth::export::ExportFormat;
+
 /// Export responses with derived scores and geography (identifiers only when asked).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The store.
     pub store: PathBuf,
-    /// csv, jsonl or parquet.
-    #[arg(long, default_value = "csv")]
-    pub format: String,
+    /// The file format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+    pub format: FormatArg,
     /// Output file; with --long, a directory (one file per unit).
     #[arg(long)]
     pub out: PathBuf,
@@ -27,12 +29,33 @@ pub struct Args {
     pub codebook: bool,
 }
 
+/// The export formats, as `--format` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Comma-separated values with a header row
+    Csv,
+    /// JSON Lines: one JSON object per record
+    #[value(alias = "ndjson")]
+    Jsonl,
+    /// Apache Parquet, with column types
+    Parquet,
+}
+
+impl From<FormatArg> for ExportFormat {
+    fn from(f: FormatArg) -> ExportFormat {
+        match f {
+            FormatArg::Csv => ExportFormat::Csv,
+            FormatArg::Jsonl => ExportFormat::Jsonl,
+            FormatArg::Parquet => ExportFormat::Parquet,
+        }
+    }
+}
+
 /// Runs `export`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let format = hearth::export::ExportFormat::parse(&a.format).ok_or_else(|| anyhow::anyhow!("--format {}: expected csv, jsonl or parquet", a.format))?;
     let store = hearth::store::Store::open(&a.store).map_err(hearth::Error::from)?;
     let opts = hearth::export::ExportOptions {
-        format,
+        format: a.format.into(),
         out: a.out,
         wave: a.wave,
         long: a.long,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use hearth::geo::{Builtin, GeographyBuilder};
+use hearth::geo::{Builtin, GeoError, GeographyBuilder};
 
 /// Geography subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -17,9 +17,9 @@ pub enum Command {
 pub struct LoadArgs {
     /// The store.
     pub store: PathBuf,
-    /// Use the lookups shipped with hearth: imd2019 (LSOA 2011, wards 2019) or imd2025 (LSOA 2021).
-    #[arg(long)]
-    pub builtin: Option<String>,
+    /// Use the lookups shipped with hearth.
+    #[arg(long, value_enum, ignore_case = true)]
+    pub builtin: Option<BuiltinArg>,
     /// A deprivation index file (IMD 2019 File 1/2/7, IMD 2025 File 7, WIMD 2019, SIMD 2020).
     #[arg(long)]
     pub imd: Option<PathBuf>,
@@ -37,6 +37,24 @@ pub struct LoadArgs {
     pub postcodes: Option<PathBuf>,
 }
 
+/// The lookups shipped with hearth, as `--builtin` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuiltinArg {
+    /// IMD 2019 on LSOA 2011, with 2019 wards, local authorities, regions and mid-2015 population
+    Imd2019,
+    /// IMD 2025 on LSOA 2021: ranks and deciles only
+    Imd2025,
+}
+
+impl From<BuiltinArg> for Builtin {
+    fn from(b: BuiltinArg) -> Builtin {
+        match b {
+            BuiltinArg::Imd2019 => Builtin::Imd2019,
+            BuiltinArg::Imd2025 => Builtin::Imd2025,
+        }
+    }
+}
+
 /// Runs a geo subcommand.
 pub fn run(c: Command) -> anyhow::Result<()> {
     match c {
@@ -47,9 +65,8 @@ pub fn run(c: Command) -> anyhow::Result<()> {
 fn load(a: LoadArgs) -> anyhow::Result<()> {
     let mut store = hearth::store::Store::open(&a.store).map_err(hearth::Error::from)?;
     let mut b = GeographyBuilder::new();
-    if let Some(name) = &a.builtin {
-        let which: Builtin = name.parse().map_err(|_| anyhow::anyhow!("--builtin {name}: expected imd2019 or imd2025"))?;
-        b.builtin(which).map_err(hearth::Error::from)?;
+    if let Some(which) = a.builtin {
+        b.builtin(which.into()).map_err(hearth::Error::from)?;
     }
     if let Some(p) = &a.imd {
         b.index_file(p).map_err(hearth::Error::from)?;
@@ -66,10 +83,11 @@ fn load(a: LoadArgs) -> anyhow::Result<()> {
     if let Some(p) = &a.postcodes {
         b.postcodes_file(p).map_err(hearth::Error::from)?;
     }
-    if a.builtin.is_none() && a.imd.is_none() {
-        anyhow::bail!("geo load needs a deprivation index: --builtin imd2019, --builtin imd2025 or --imd FILE");
-    }
-    let g = b.build().map_err(hearth::Error::from)?;
+    let g = match b.build() {
+        // the library's message names no flags; this one says which give an index
+        Err(GeoError::NoIndex) => anyhow::bail!("geo load needs a deprivation index: --builtin imd2019, --builtin imd2025 or --imd FILE"),
+        built => built.map_err(hearth::Error::from)?,
+    };
     let n = hearth::capture::areas::store_geography(&mut store, &g)
         .map_err(hearth::Error::from)
         .context("storing the lookups")?;

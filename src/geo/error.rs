@@ -249,6 +249,17 @@ pub enum GeoError {
         #[source]
         source: std::io::Error,
     },
+    /// The CSV reader could not read the file (other than an I/O error).
+    #[error("{path}:{line}:1: cannot read the file as CSV")]
+    Csv {
+        /// File.
+        path: String,
+        /// Line where the reader stopped.
+        line: u64,
+        /// What the CSV reader said.
+        #[source]
+        source: csv::Error,
+    },
     /// The file has no header line.
     #[error("{path}:1:1: empty file, expected a header line")]
     Empty {

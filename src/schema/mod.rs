@@ -5,7 +5,12 @@
 //! capture and analysis all depend on it), names no database and does no terminal I/O.
 //! Entry points: [`load_file`] / [`load_str`] for a survey, [`Library::builtin`] for instruments,
 //! [`infer`] for a starting definition from existing data.
+//!
+//! Parts: [`yaml`] (text to positioned nodes), [`load`] (nodes to a checked [`Definition`], in
+//! one part per thing it reads), [`model`] (the checked definition), [`expr`] (the expression
+//! language), [`instruments`], [`error`] (what can go wrong, and the problem list).
 
+pub mod error;
 pub mod expr;
 pub mod infer;
 pub mod instruments;
@@ -18,8 +23,8 @@ pub mod yaml;
 
 use std::path::Path;
 
+pub use error::{Diagnostic, Diagnostics, SchemaError};
 pub use instruments::Library;
-pub use load::{Diagnostic, Diagnostics};
 pub use model::*;
 
 /// The columns every response gets from the area lookup when a definition has a `geography:`
@@ -40,37 +45,6 @@ pub const AREA_COLUMNS: &[&str] = &[
     "imd_local_decile",
     "imd_local_quintile",
 ];
-
-/// Errors from reading a definition.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SchemaError {
-    /// The file could not be read.
-    #[error("{path}: cannot read")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid UTF-8.
-    #[error("{path}:{line}:{col}: not UTF-8 text: byte 0x{byte:02x} (byte offset {offset}); save the file as UTF-8")]
-    NotUtf8 {
-        /// The file.
-        path: String,
-        /// Line of the first bad byte, from 1.
-        line: usize,
-        /// Column of the first bad byte, from 1, in characters of the line's valid text.
-        col: usize,
-        /// The first bad byte.
-        byte: u8,
-        /// Its offset in the file, from 0.
-        offset: usize,
-    },
-    /// The definition has problems (one line each).
-    #[error("{0}")]
-    Invalid(Diagnostics),
-}
 
 /// Loads and checks a definition from text with the shipped instruments.
 pub fn load_str(text: &str, file: &str) -> Result<Definition, SchemaError> {

@@ -1,15 +1,22 @@
 //! Property test: the record-at-a-time evaluator ([`super::eval`]) and the Polars compiler
 //! ([`super::polars::to_polars`]) give identical results, missing values included, on random
-//! well-typed expressions over random records. Seeded and deterministic.
+//! well-typed expressions over random records.
+//!
+//! The generators are proptest strategies, so a failure is shrunk to a small expression over
+//! few records before it is reported. The cases are seeded (the same on every run, in CI
+//! too); `PROPTEST_RNG_SEED=N` explores others and `PROPTEST_CASES=N` changes how many.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use polars::prelude::{col, Column, DataFrame, DataType, IntoColumn, IntoLazy, NamedFrom, Series};
 
 use super::polars::{indicator_column, to_polars, WIDE};
 use super::{compile, eval, Context, ExprType, Scope, Table, Value, VarInfo};
-use crate::simulate::Rng;
+use proptest::prelude::*;
+use proptest::strategy::{BoxedStrategy, Union, ValueTree};
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 
 const NUMS: &[&str] = &["n1", "n2", "n3", "k"];
 const TEXTS: &[&str] = &["t1", "t2", "tx"];
@@ -85,175 +92,209 @@ fn context() -> Context {
     }
 }
 
-struct Gen {
-    rng: Rng,
+/// A strategy for the text of an expression.
+type Text = BoxedStrategy<String>;
+
+/// One of `xs`; shrinks towards the first.
+fn pick(xs: &'static [&'static str]) -> Text {
+    prop::sample::select(xs).prop_map(str::to_string).boxed()
 }
 
-impl Gen {
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.rng.range(0, xs.len() as i64 - 1) as usize]
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.rng.unif() < p
-    }
-    fn list(&mut self, lo: i64, hi: i64, f: impl FnMut(&mut Gen) -> String) -> String {
-        let n = self.rng.range(lo, hi) as usize;
-        let mut f = f;
-        (0..n).map(|_| f(self)).collect::<Vec<_>>().join(", ")
-    }
+/// `lo..=hi` expressions of `s`, joined with commas (an argument list).
+fn list(lo: usize, hi: usize, s: &Text) -> Text {
+    prop::collection::vec(s.clone(), lo..=hi).prop_map(|v| v.join(", ")).boxed()
+}
 
-    /// Any expression (any type but multiple choice), for count_missing and is_missing.
-    fn any(&mut self, d: u32) -> String {
-        match self.rng.range(0, 3) {
-            0 => self.num(d),
-            1 => self.boolean(d),
-            2 => self.text(d),
-            _ => "m".into(),
-        }
-    }
+/// Random well-typed expressions, by type and by depth (index 0: leaves only). Each level is
+/// built once from the one below, so the strategies stay small however deep they go; every
+/// choice lists its simplest alternative first, which is where shrinking goes.
+struct Grammar {
+    num: Vec<Text>,
+    boolean: Vec<Text>,
+    text: Vec<Text>,
+    /// Any type but multiple choice, or the multiple choice itself (for `count_missing` and
+    /// `is_missing`).
+    any: Vec<Text>,
+}
 
-    fn num(&mut self, d: u32) -> String {
-        if d == 0 || self.chance(0.25) {
-            return match self.rng.range(0, 5) {
-                0 => self.pick(&["0", "1", "2", "3", "0.5", "2.25", "7", "1e1", ".5"]).into(),
-                1 => "p_two".into(),
-                2 => "p_half".into(),
-                _ => self.pick(NUMS).into(),
-            };
-        }
-        let d = d - 1;
-        match self.rng.range(0, 14) {
-            0 => format!("(-{})", self.num(d)),
-            1..=3 => {
-                let op = self.pick(&["+", "-", "*", "/"]);
-                format!("({} {op} {})", self.num(d), self.num(d))
-            }
-            4 => format!("if({}, {}, {})", self.boolean(d), self.num(d), self.num(d)),
-            5 => format!("coalesce({})", self.list(1, 3, |g| g.num(d))),
-            6 => "count_selected(m)".into(),
-            7 | 8 => {
-                let f = self.pick(&["sum", "mean", "min", "max"]);
-                format!("{f}({})", self.list(1, 4, |g| g.num(d)))
-            }
-            9 => {
-                let k = if self.chance(0.7) {
-                    self.pick(&["0", "1", "2", "3"]).to_string()
-                } else {
-                    self.num(d)
-                };
-                format!("prorated_sum({k}, {})", self.list(1, 5, |g| g.num(d)))
-            }
-            10 => format!("count_missing({})", self.list(1, 4, |g| g.any(d))),
-            11 => format!("lookup(tab, {})", self.num(d)),
-            12 => format!("({} / 0)", self.num(d)),
-            _ => format!("({} / {})", self.num(d), self.pick(NUMS)),
-        }
-    }
-
-    /// Two operands of a comparison: a literal compared with a coded variable must be one of
-    /// its codes (the checker rejects others), so such a literal is replaced by a code.
-    fn coded_pair(&mut self, a: String, b: String, var: &str, codes: &[&str]) -> (String, String) {
-        let literal = |s: &str| s.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '\'' || c == '"');
-        let fix = |g: &mut Gen, other: &str, s: String| {
-            if other == var && literal(&s) {
-                g.pick(codes).to_string()
-            } else {
-                s
-            }
+impl Grammar {
+    fn new(max_depth: usize) -> Grammar {
+        let mut g = Grammar {
+            num: vec![num_leaf()],
+            boolean: vec![bool_leaf()],
+            text: vec![text_leaf()],
+            any: Vec::new(),
         };
-        let b = fix(self, &a, b);
-        let a = fix(self, &b, a);
-        (a, b)
+        g.any.push(any_of(&g.num[0], &g.boolean[0], &g.text[0]));
+        for d in 1..=max_depth {
+            let (num, boolean, text) = (g.num_node(d - 1), g.bool_node(d - 1), g.text_node(d - 1));
+            let num = prop_oneof![1 => num_leaf(), 3 => num].boxed();
+            let boolean = prop_oneof![1 => bool_leaf(), 4 => boolean].boxed();
+            let text = prop_oneof![3 => text_leaf(), 7 => text].boxed();
+            g.any.push(any_of(&num, &boolean, &text));
+            g.num.push(num);
+            g.boolean.push(boolean);
+            g.text.push(text);
+        }
+        g
     }
 
-    fn boolean(&mut self, d: u32) -> String {
-        if d == 0 || self.chance(0.2) {
-            return match self.rng.range(0, 3) {
-                0 => self.pick(&["true", "false"]).into(),
-                _ => self.pick(BOOLS).into(),
-            };
-        }
-        let d = d - 1;
-        match self.rng.range(0, 13) {
-            0 => format!("(not {})", self.boolean(d)),
-            1 | 2 => format!("({} and {})", self.boolean(d), self.boolean(d)),
-            3 | 4 => format!("({} or {})", self.boolean(d), self.boolean(d)),
-            5 | 6 => {
-                let op = self.pick(&["==", "!=", "<", "<=", ">", ">=", "="]);
-                let (a, b) = (self.num(d), self.num(d));
-                let (a, b) = self.coded_pair(a, b, "k", &["1", "2", "3"]);
-                format!("({a} {op} {b})")
-            }
-            7 => {
-                let op = self.pick(&["==", "!=", "<", "<=", ">", ">="]);
-                let (a, b) = (self.text(d), self.text(d));
-                let (a, b) = self.coded_pair(a, b, "tx", &["'x'", "'y'"]);
-                format!("({a} {op} {b})")
-            }
-            8 => {
-                let op = self.pick(&["==", "!="]);
-                format!("({} {op} {})", self.boolean(d), self.boolean(d))
-            }
-            9 => {
-                // a select_one with one of its codes
-                if self.chance(0.5) {
-                    format!("(k {} {})", self.pick(&["==", "!=", "<", ">="]), self.pick(&["1", "2", "3"]))
-                } else {
-                    format!("('{}' {} tx)", self.pick(TEXT_CODES), self.pick(&["==", "!="]))
-                }
-            }
-            10 => format!("selected(m, '{}')", self.pick(MULTI_CODES)),
-            11 => format!("is_missing({})", self.any(d)),
-            _ => {
-                if self.chance(0.5) {
-                    format!("if({}, {}, {})", self.boolean(d), self.boolean(d), self.boolean(d))
-                } else {
-                    format!("coalesce({})", self.list(1, 3, |g| g.boolean(d)))
-                }
-            }
-        }
+    /// A number computed from expressions of depth `d`.
+    fn num_node(&self, d: usize) -> Text {
+        let (n, b) = (&self.num[d], &self.boolean[d]);
+        let prorated_k = prop_oneof![7 => pick(&["0", "1", "2", "3"]), 3 => n.clone()];
+        prop_oneof![
+            1 => n.clone().prop_map(|a| format!("(-{a})")),
+            3 => (n.clone(), pick(&["+", "-", "*", "/"]), n.clone()).prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+            1 => (b.clone(), n.clone(), n.clone()).prop_map(|(c, a, b)| format!("if({c}, {a}, {b})")),
+            1 => list(1, 3, n).prop_map(|l| format!("coalesce({l})")),
+            1 => Just("count_selected(m)".to_string()),
+            2 => (pick(&["sum", "mean", "min", "max"]), list(1, 4, n)).prop_map(|(f, l)| format!("{f}({l})")),
+            1 => (prorated_k, list(1, 5, n)).prop_map(|(k, l)| format!("prorated_sum({k}, {l})")),
+            1 => list(1, 4, &self.any[d]).prop_map(|l| format!("count_missing({l})")),
+            1 => n.clone().prop_map(|a| format!("lookup(tab, {a})")),
+            1 => n.clone().prop_map(|a| format!("({a} / 0)")),
+            1 => (n.clone(), pick(NUMS)).prop_map(|(a, v)| format!("({a} / {v})")),
+        ]
+        .boxed()
     }
 
-    fn text(&mut self, d: u32) -> String {
-        if d == 0 || self.chance(0.3) {
-            return match self.rng.range(0, 2) {
-                0 => format!("'{}'", self.pick(TEXT_VALUES)),
-                1 => "\"\"".into(),
-                _ => self.pick(TEXTS).into(),
-            };
-        }
-        let d = d - 1;
-        if self.chance(0.5) {
-            format!("if({}, {}, {})", self.boolean(d), self.text(d), self.text(d))
-        } else {
-            format!("coalesce({})", self.list(1, 3, |g| g.text(d)))
-        }
+    /// A condition computed from expressions of depth `d`.
+    fn bool_node(&self, d: usize) -> Text {
+        let (n, b, t) = (&self.num[d], &self.boolean[d], &self.text[d]);
+        let compare_nums = (n.clone(), pick(&["==", "!=", "<", "<=", ">", ">=", "="]), n.clone(), pick(&["1", "2", "3"])).prop_map(|(a, op, b, code)| {
+            let (a, b) = coded_pair(a, b, "k", &code);
+            format!("({a} {op} {b})")
+        });
+        let compare_texts = (t.clone(), pick(&["==", "!=", "<", "<=", ">", ">="]), t.clone(), pick(&["'x'", "'y'"])).prop_map(|(a, op, b, code)| {
+            let (a, b) = coded_pair(a, b, "tx", &code);
+            format!("({a} {op} {b})")
+        });
+        // a select_one with one of its codes
+        let coded = prop_oneof![
+            (pick(&["==", "!=", "<", ">="]), pick(&["1", "2", "3"])).prop_map(|(op, c)| format!("(k {op} {c})")),
+            (pick(TEXT_CODES), pick(&["==", "!="])).prop_map(|(c, op)| format!("('{c}' {op} tx)")),
+        ];
+        let choice = prop_oneof![
+            (b.clone(), b.clone(), b.clone()).prop_map(|(c, x, y)| format!("if({c}, {x}, {y})")),
+            list(1, 3, b).prop_map(|l| format!("coalesce({l})")),
+        ];
+        prop_oneof![
+            1 => b.clone().prop_map(|a| format!("(not {a})")),
+            2 => (b.clone(), b.clone()).prop_map(|(a, c)| format!("({a} and {c})")),
+            2 => (b.clone(), b.clone()).prop_map(|(a, c)| format!("({a} or {c})")),
+            2 => compare_nums,
+            1 => compare_texts,
+            1 => (b.clone(), pick(&["==", "!="]), b.clone()).prop_map(|(a, op, c)| format!("({a} {op} {c})")),
+            1 => coded,
+            1 => pick(MULTI_CODES).prop_map(|c| format!("selected(m, '{c}')")),
+            1 => self.any[d].clone().prop_map(|a| format!("is_missing({a})")),
+            1 => choice,
+        ]
+        .boxed()
     }
 
-    /// A record: one value per slot of [`scope`], about a quarter missing.
-    fn record(&mut self, scope: &Scope) -> Vec<Value> {
-        scope
-            .vars()
-            .iter()
-            .map(|v| {
-                if self.chance(0.25) {
-                    return Value::Missing;
-                }
-                match (v.ty, v.codes.is_some()) {
-                    (ExprType::Num, true) => Value::Num(self.rng.range(1, 3) as f64),
-                    (ExprType::Num, false) => Value::Num([0.0, 1.0, 2.0, 3.0, -1.0, 0.5, 2.5, -7.25, 10.0, 1e6, 0.1][self.rng.range(0, 10) as usize]),
-                    (ExprType::Text, true) => Value::Text(Arc::from(self.pick(TEXT_CODES))),
-                    (ExprType::Text, false) => Value::Text(Arc::from(self.pick(TEXT_VALUES))),
-                    (ExprType::Bool, _) => Value::Bool(self.chance(0.5)),
-                    (ExprType::Multi, _) => {
-                        let set: Vec<u32> = (0..MULTI_CODES.len() as u32).filter(|_| self.chance(0.5)).collect();
-                        Value::Multi(Arc::from(set))
-                    }
-                    (ExprType::Date, _) => Value::Num(self.rng.range(-1000, 20000) as f64),
-                }
+    /// Text computed from expressions of depth `d`.
+    fn text_node(&self, d: usize) -> Text {
+        let (b, t) = (&self.boolean[d], &self.text[d]);
+        prop_oneof![
+            (b.clone(), t.clone(), t.clone()).prop_map(|(c, x, y)| format!("if({c}, {x}, {y})")),
+            list(1, 3, t).prop_map(|l| format!("coalesce({l})")),
+        ]
+        .boxed()
+    }
+
+    /// An expression of each type at each depth from 1 to the grammar's, with its type.
+    fn typed(&self) -> BoxedStrategy<(ExprType, String)> {
+        let mut all = Vec::new();
+        for d in 1..self.num.len() {
+            all.push(self.num[d].clone().prop_map(|t| (ExprType::Num, t)).boxed());
+            all.push(self.boolean[d].clone().prop_map(|t| (ExprType::Bool, t)).boxed());
+            all.push(self.text[d].clone().prop_map(|t| (ExprType::Text, t)).boxed());
+        }
+        Union::new(all).boxed()
+    }
+}
+
+fn num_leaf() -> Text {
+    prop_oneof![
+        1 => pick(&["0", "1", "2", "3", "0.5", "2.25", "7", "1e1", ".5"]),
+        1 => Just("p_two".to_string()),
+        1 => Just("p_half".to_string()),
+        3 => pick(NUMS),
+    ]
+    .boxed()
+}
+
+fn bool_leaf() -> Text {
+    prop_oneof![1 => pick(&["true", "false"]), 3 => pick(BOOLS)].boxed()
+}
+
+fn text_leaf() -> Text {
+    prop_oneof![pick(TEXT_VALUES).prop_map(|v| format!("'{v}'")), Just("\"\"".to_string()), pick(TEXTS),].boxed()
+}
+
+fn any_of(num: &Text, boolean: &Text, text: &Text) -> Text {
+    prop_oneof![num.clone(), boolean.clone(), text.clone(), Just("m".to_string())].boxed()
+}
+
+/// Two operands of a comparison: a literal compared with a coded variable must be one of its
+/// codes (the checker rejects others), so such a literal is replaced by `code`.
+fn coded_pair(a: String, b: String, var: &str, code: &str) -> (String, String) {
+    let literal = |s: &str| s.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '\'' || c == '"');
+    let fix = |other: &str, s: String| if other == var && literal(&s) { code.to_string() } else { s };
+    let b = fix(&a, b);
+    let a = fix(&b, a);
+    (a, b)
+}
+
+/// A value of variable `v`: about a quarter missing (where shrinking goes).
+fn value(v: &VarInfo) -> BoxedStrategy<Value> {
+    let typed: BoxedStrategy<Value> = match (v.ty, v.codes.is_some()) {
+        (ExprType::Num, true) => (1..=3i32).prop_map(|x| Value::Num(f64::from(x))).boxed(),
+        (ExprType::Num, false) => prop::sample::select(&[0.0, 1.0, 2.0, 3.0, -1.0, 0.5, 2.5, -7.25, 10.0, 1e6, 0.1][..])
+            .prop_map(Value::Num)
+            .boxed(),
+        (ExprType::Text, true) => prop::sample::select(TEXT_CODES).prop_map(|s| Value::Text(Arc::from(s))).boxed(),
+        (ExprType::Text, false) => prop::sample::select(TEXT_VALUES).prop_map(|s| Value::Text(Arc::from(s))).boxed(),
+        (ExprType::Bool, _) => any::<bool>().prop_map(Value::Bool).boxed(),
+        (ExprType::Multi, _) => prop::collection::vec(any::<bool>(), MULTI_CODES.len())
+            .prop_map(|chosen| {
+                let set: Vec<u32> = (0..chosen.len() as u32).filter(|&i| chosen[i as usize]).collect();
+                Value::Multi(Arc::from(set))
             })
-            .collect()
+            .boxed(),
+        (ExprType::Date, _) => (-1000..=20000i32).prop_map(|d| Value::Num(f64::from(d))).boxed(),
+    };
+    prop_oneof![1 => Just(Value::Missing), 3 => typed].boxed()
+}
+
+/// `rows` records: one value per slot of `scope`.
+fn records(scope: &Scope, rows: std::ops::RangeInclusive<usize>) -> BoxedStrategy<Vec<Vec<Value>>> {
+    let record: Vec<BoxedStrategy<Value>> = scope.vars().iter().map(value).collect();
+    prop::collection::vec(record, rows).boxed()
+}
+
+/// A runner for `cases` cases, the same cases on every run (from `seed`) unless
+/// PROPTEST_RNG_SEED is set; PROPTEST_CASES overrides the count. Writes no regression files.
+fn runner(cases: u32, seed: u64) -> TestRunner {
+    let mut config = Config::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = cases;
     }
+    if config.rng_seed == RngSeed::Random {
+        config.rng_seed = RngSeed::Fixed(seed);
+    }
+    config.failure_persistence = None;
+    // each shrinking step runs Polars; a bound keeps a failure from taking minutes
+    config.max_shrink_iters = 2048;
+    TestRunner::new(config)
+}
+
+/// One value of `s`, the same for a given seed.
+fn sample<S: Strategy>(s: S, seed: u64) -> S::Value {
+    let mut r = runner(1, seed);
+    s.new_tree(&mut r).expect("the strategy gives a value").current()
 }
 
 /// The analysis frame of `records`: a column per variable, indicator columns for the
@@ -363,54 +404,49 @@ fn show_record(scope: &Scope, r: &[Value]) -> String {
         .join(", ")
 }
 
+/// Compares the two back ends on one generated expression over `records`, counting results
+/// (all, and missing) in `counts`.
+fn check_case(records: &[Vec<Value>], want: ExprType, text: &str, scope: &Scope, ctx: &Context, counts: &[AtomicUsize; 2]) -> Result<(), TestCaseError> {
+    let df = frame(scope, records);
+    let (e, ty) = compile(text, scope, ctx, None).map_err(|errs| TestCaseError::fail(format!("generated expression does not check: {text}\n{errs:?}")))?;
+    prop_assert_eq!(ty, want, "type of {}", text);
+    let got = polars_values(&df, &e, ty, scope).map_err(|err| TestCaseError::fail(format!("Polars failed on {text}: {err}")))?;
+    prop_assert_eq!(got.len(), records.len(), "Polars rows for {}", text);
+    for (r, rec) in records.iter().enumerate() {
+        let v = eval(&e, rec, &Value::Missing);
+        counts[0].fetch_add(1, Ordering::Relaxed);
+        if v.is_missing() {
+            counts[1].fetch_add(1, Ordering::Relaxed);
+        }
+        prop_assert!(
+            same(&v, &got[r]),
+            "back ends differ\n  expression: {}\n  record {}: {}\n  eval:   {:?}\n  polars: {:?}",
+            text,
+            r,
+            show_record(scope, rec),
+            v,
+            got[r]
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn eval_and_polars_agree_on_random_expressions() {
-    const RECORD_SETS: usize = 25;
-    const EXPRS_PER_SET: usize = 100;
-    const RECORDS: usize = 50;
+    const CASES: u32 = 2000;
     let scope = scope();
     let ctx = context();
-    let mut g = Gen { rng: Rng::new(0x5eed_2024) };
-    let mut checked = 0usize;
-    let mut missing_seen = 0usize;
-    for set in 0..RECORD_SETS {
-        let records: Vec<Vec<Value>> = (0..RECORDS).map(|_| g.record(&scope)).collect();
-        let df = frame(&scope, &records);
-        for i in 0..EXPRS_PER_SET {
-            let want = match g.rng.range(0, 2) {
-                0 => ExprType::Num,
-                1 => ExprType::Bool,
-                _ => ExprType::Text,
-            };
-            let depth = g.rng.range(1, 5) as u32;
-            let text = match want {
-                ExprType::Num => g.num(depth),
-                ExprType::Bool => g.boolean(depth),
-                _ => g.text(depth),
-            };
-            let (e, ty) = compile(&text, &scope, &ctx, None).unwrap_or_else(|errs| panic!("generated expression does not check: {text}\n{errs:?}"));
-            assert_eq!(ty, want, "type of {text}");
-            let got = polars_values(&df, &e, ty, &scope).unwrap_or_else(|err| panic!("set {set}, expression {i}: Polars failed on {text}: {err}"));
-            assert_eq!(got.len(), RECORDS, "Polars rows for {text}");
-            for (r, rec) in records.iter().enumerate() {
-                let v = eval(&e, rec, &Value::Missing);
-                if v.is_missing() {
-                    missing_seen += 1;
-                }
-                assert!(
-                    same(&v, &got[r]),
-                    "set {set}, expression {i}: back ends differ\n  expression: {text}\n  record {r}: {}\n  eval:   {v:?}\n  polars: {:?}",
-                    show_record(&scope, rec),
-                    got[r]
-                );
-            }
-            checked += 1;
-        }
+    let cases = (records(&scope, 1..=50), Grammar::new(5).typed());
+    let counts = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let mut runner = runner(CASES, 0x5eed_2024);
+    let result = runner.run(&cases, |(records, (want, text))| check_case(&records, want, &text, &scope, &ctx, &counts));
+    if let Err(e) = result {
+        panic!("{e}");
     }
-    assert_eq!(checked, RECORD_SETS * EXPRS_PER_SET);
-    assert!(checked >= 2000);
+    let (results, missing) = (counts[0].load(Ordering::Relaxed), counts[1].load(Ordering::Relaxed));
+    assert!(results >= runner.config().cases as usize, "{results} results");
     // the generator exercises missing values, not only complete records
-    assert!(missing_seen > checked * RECORDS / 20, "only {missing_seen} missing results");
+    assert!(missing > results / 20, "only {missing} of {results} results missing");
 }
 
 /// Regressions the random test found: a column divided by a constant (Polars multiplied by the
@@ -445,29 +481,30 @@ fn division_by_a_constant_and_whole_multiple_choice() {
 
 /// Compares the two back ends on `text` over `records`; returns how many results were not
 /// missing.
-fn agree(text: &str, scope: &Scope, ctx: &Context, records: &[Vec<Value>], df: &DataFrame) -> usize {
-    let (e, ty) = compile(text, scope, ctx, None).unwrap_or_else(|errs| panic!("does not check: {}\n{errs:?}", &text[..text.len().min(300)]));
-    let got = polars_values(df, &e, ty, scope).unwrap_or_else(|err| panic!("Polars failed on {}: {err}", &text[..text.len().min(300)]));
+fn agree(text: &str, scope: &Scope, ctx: &Context, records: &[Vec<Value>], df: &DataFrame) -> Result<usize, TestCaseError> {
+    let short = &text[..text.len().min(300)];
+    let (e, ty) = compile(text, scope, ctx, None).map_err(|errs| TestCaseError::fail(format!("does not check: {short}\n{errs:?}")))?;
+    let got = polars_values(df, &e, ty, scope).map_err(|err| TestCaseError::fail(format!("Polars failed on {short}: {err}")))?;
     let mut present = 0;
     for (r, rec) in records.iter().enumerate() {
         let v = eval(&e, rec, &Value::Missing);
         present += usize::from(!v.is_missing());
-        assert!(
+        prop_assert!(
             same(&v, &got[r]),
-            "back ends differ\n  expression: {}\n  record {r}: {}\n  eval:   {v:?}\n  polars: {:?}",
-            &text[..text.len().min(300)],
+            "back ends differ\n  expression: {}\n  record {}: {}\n  eval:   {:?}\n  polars: {:?}",
+            short,
+            r,
             show_record(scope, rec),
+            v,
             got[r]
         );
     }
-    present
+    Ok(present)
 }
 
-/// Regression (issue 15): long chains and argument lists were deep binary trees that overflowed
-/// the stack and took memory quadratic in their length. They are flat nodes now, evaluated
-/// column-wise up to [`WIDE`] computed operands and row by row beyond; both must equal `eval`.
-#[test]
-fn r15_long_chains_agree_between_back_ends() {
+/// The chains of `n` operands that `r15_long_chains_agree_between_back_ends` checks: sums,
+/// products and quotients, every function of many arguments, `and` and `or`.
+fn long_chains(n: usize) -> BoxedStrategy<Vec<String>> {
     const PLAIN: &[&str] = &["n1", "n2", "k", "1", "0.5", "2.25", "p_two", "p_half", "-3"];
     const COMPUTED: &[&str] = &[
         "(n1 * 2)",
@@ -501,54 +538,69 @@ fn r15_long_chains_agree_between_back_ends() {
         "(not b2)",
         "false",
     ];
+    let term = prop_oneof![pick(PLAIN), pick(COMPUTED)].boxed();
+    let terms = || prop::collection::vec(term.clone(), n).prop_map(|v| v.join(", "));
+    let sum = (term.clone(), prop::collection::vec((pick(&[" + ", " - "]), term.clone()), n - 1))
+        .prop_map(|(first, rest)| rest.into_iter().fold(first, |acc, (op, t)| acc + &op + &t));
+    let step = prop_oneof![
+        7 => pick(FACTORS).prop_map(|f| format!(" * {f}")),
+        3 => pick(DIVISORS).prop_map(|d| format!(" / {d}")),
+    ];
+    let product = (pick(FACTORS), prop::collection::vec(step, n - 1)).prop_map(|(first, rest)| first + &rest.concat());
+    let functions = (terms(), terms(), terms(), terms(), terms()).prop_map(|(a, b, c, d, e)| {
+        vec![
+            format!("sum({a})"),
+            format!("mean({b})"),
+            format!("min({c})"),
+            format!("max({d})"),
+            format!("coalesce({e})"),
+        ]
+    });
+    let allowed = prop_oneof![Just(n.to_string()), Just("1".to_string())];
+    let prorated = (allowed, terms()).prop_map(|(k, t)| format!("prorated_sum({k}, {t})"));
+    let missing =
+        prop::collection::vec(prop_oneof![4 => term.clone(), 1 => pick(&["t1", "b2", "m", "tx"])], n).prop_map(|v| format!("count_missing({})", v.join(", ")));
+    let conditions = || prop::collection::vec(pick(BOOLS), n);
+    let logic = (conditions(), conditions()).prop_map(|(a, o)| vec![a.join(" and "), o.join(" or ")]);
+    (sum, product, functions, prorated, missing, logic)
+        .prop_map(|(sum, product, functions, prorated, missing, logic)| {
+            let mut texts = vec![sum, product];
+            texts.extend(functions);
+            texts.push(prorated);
+            texts.push(missing);
+            texts.extend(logic);
+            texts
+        })
+        .boxed()
+}
+
+/// Regression (issue 15): long chains and argument lists were deep binary trees that overflowed
+/// the stack and took memory quadratic in their length. They are flat nodes now, evaluated
+/// column-wise up to [`WIDE`] computed operands and row by row beyond; both must equal `eval`.
+#[test]
+fn r15_long_chains_agree_between_back_ends() {
     let scope = scope();
     let ctx = context();
-    let mut g = Gen { rng: Rng::new(0x15_c4a1) };
-    let records: Vec<Vec<Value>> = (0..40).map(|_| g.record(&scope)).collect();
-    let df = frame(&scope, &records);
-    let mut present_wide = 0;
+    let present_wide = AtomicUsize::new(0);
+    // every length is checked: the ones around WIDE are where the two paths meet
     for n in [2usize, 30, WIDE, WIDE + 1, 500, 3000] {
-        let term = |g: &mut Gen| if g.chance(0.5) { g.pick(PLAIN) } else { g.pick(COMPUTED) };
-        let terms = |g: &mut Gen| (0..n).map(|_| term(g)).collect::<Vec<_>>().join(", ");
-        let mut texts = Vec::new();
-        let mut sum = term(&mut g).to_string();
-        for _ in 1..n {
-            let op = g.pick(&[" + ", " - "]);
-            sum.push_str(op);
-            sum.push_str(term(&mut g));
-        }
-        texts.push(sum);
-        let mut product = g.pick(FACTORS).to_string();
-        for _ in 1..n {
-            if g.chance(0.7) {
-                product.push_str(" * ");
-                product.push_str(g.pick(FACTORS));
-            } else {
-                product.push_str(" / ");
-                product.push_str(g.pick(DIVISORS));
+        let cases = (records(&scope, 40..=40), long_chains(n));
+        let result = runner(1, 0x15_c4a1 + n as u64).run(&cases, |(records, texts)| {
+            let df = frame(&scope, &records);
+            for t in &texts {
+                let present = agree(t, &scope, &ctx, &records, &df)?;
+                if n > WIDE {
+                    present_wide.fetch_add(present, Ordering::Relaxed);
+                }
             }
-        }
-        texts.push(product);
-        for f in ["sum", "mean", "min", "max", "coalesce"] {
-            texts.push(format!("{f}({})", terms(&mut g)));
-        }
-        let allowed = if g.chance(0.5) { n.to_string() } else { "1".into() };
-        texts.push(format!("prorated_sum({allowed}, {})", terms(&mut g)));
-        let any: Vec<&str> = (0..n)
-            .map(|_| if g.chance(0.8) { term(&mut g) } else { g.pick(&["t1", "b2", "m", "tx"]) })
-            .collect();
-        texts.push(format!("count_missing({})", any.join(", ")));
-        for sep in [" and ", " or "] {
-            texts.push((0..n).map(|_| g.pick(BOOLS)).collect::<Vec<_>>().join(sep));
-        }
-        for t in &texts {
-            let present = agree(t, &scope, &ctx, &records, &df);
-            if n > WIDE {
-                present_wide += present;
-            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("chains of {n}: {e}");
         }
     }
     // the row-by-row path computed values, not only missing ones
+    let present_wide = present_wide.load(Ordering::Relaxed);
     assert!(present_wide > 100, "only {present_wide} values beyond WIDE");
 }
 
@@ -565,8 +617,7 @@ fn polars_nodes(e: &polars::prelude::Expr) -> usize {
 fn r15_nested_operands_are_compiled_once() {
     let scope = scope();
     let ctx = context();
-    let mut g = Gen { rng: Rng::new(0x15_0e57) };
-    let records: Vec<Vec<Value>> = (0..30).map(|_| g.record(&scope)).collect();
+    let records = sample(records(&scope, 30..=30), 0x15_0e57);
     let df = frame(&scope, &records);
     let nest = |open: &str, inner: &str, close: &str, depth: usize| open.repeat(depth) + inner + &close.repeat(depth);
     for depth in [12, 60] {
@@ -586,7 +637,9 @@ fn r15_nested_operands_are_compiled_once() {
             let (e, _) = compile(&text, &scope, &ctx, None).unwrap();
             let nodes = polars_nodes(&to_polars(&e, &scope, None));
             assert!(nodes <= 8 * text.len(), "{nodes} Polars nodes for {} bytes: {text}", text.len());
-            agree(&text, &scope, &ctx, &records, &df);
+            if let Err(e) = agree(&text, &scope, &ctx, &records, &df) {
+                panic!("{e}");
+            }
         }
     }
 }
