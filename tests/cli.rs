@@ -78,6 +78,20 @@ fn r16_flags_with_a_fixed_set_of_words_list_them_in_help() {
     assert!(err.contains("none.db: not a hearth store"), "{err}");
     let err = fails(p, &["export", "none.db", "--format", "ndjson", "--out", "x"], 2);
     assert!(err.contains("none.db: not a hearth store"), "{err}");
+    // analyze's --stat, --qrule, --ci-method and --format
+    let help = ok(p, &["analyze", "-h"]).split_whitespace().collect::<Vec<_>>().join(" ");
+    for words in [
+        "[possible values: mean, total, proportion, quantile, ratio]",
+        "[possible values: math, hf7]",
+        "[possible values: logit, beta, xlogit, asin, mean, likelihood, wilson]",
+        "[possible values: table, csv, json, markdown]",
+    ] {
+        assert!(help.contains(words), "{words}:\n{help}");
+    }
+    let err = fails(p, &["analyze", "none.db", "--outcome", "x", "--stat", "median"], 2);
+    assert!(err.contains("invalid value 'median' for '--stat <STAT>'"), "{err}");
+    let err = fails(p, &["analyze", "none.db", "--outcome", "x", "--format", "md"], 2);
+    assert!(err.contains("none.db: not a hearth store"), "md is markdown: {err}");
 }
 
 #[test]

@@ -18,24 +18,24 @@ pub struct Args {
     /// A breakdown; repeat for several; `a,b` crosses two variables (e.g. imd_decile,sex).
     #[arg(long)]
     pub by: Vec<String>,
-    /// mean, total, proportion, quantile or ratio.
-    #[arg(long, default_value = "mean")]
-    pub stat: String,
+    /// The statistic.
+    #[arg(long, value_enum, default_value_t = StatArg::Mean)]
+    pub stat: StatArg,
     /// Denominator of --stat ratio.
     #[arg(long)]
     pub denominator: Option<String>,
     /// Quantile probabilities for --stat quantile.
     #[arg(long, value_delimiter = ',', default_value = "0.5")]
     pub quantiles: Vec<f64>,
-    /// Quantile rule: math (survey 4.x default) or hf7.
-    #[arg(long, default_value = "math")]
-    pub qrule: String,
+    /// Quantile rule.
+    #[arg(long, value_enum, default_value_t = QruleArg::Math)]
+    pub qrule: QruleArg,
     /// Only these waves (repeatable; default all).
     #[arg(long)]
     pub wave: Vec<i64>,
-    /// CI method for proportions: logit, beta, xlogit, asin, mean, likelihood, wilson.
-    #[arg(long, default_value = "logit")]
-    pub ci_method: String,
+    /// CI method for proportions (t with the domain's design df), as R's svyciprop.
+    #[arg(long, value_enum, default_value_t = CiMethodArg::Logit)]
+    pub ci_method: CiMethodArg,
     /// Confidence level.
     #[arg(long, default_value_t = 0.95)]
     pub level: f64,
@@ -45,25 +45,105 @@ pub struct Args {
     /// Variance from the first stage only.
     #[arg(long)]
     pub ultimate_cluster: bool,
-    /// Output: table, csv, json, markdown.
-    #[arg(long, default_value = "table")]
-    pub format: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
     /// Turn disclosure control off (small cells shown): never for publication.
     #[arg(long)]
     pub no_suppress: bool,
 }
 
+/// `--stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatArg {
+    /// Weighted mean.
+    Mean,
+    /// Weighted total.
+    Total,
+    /// Share of `true` (boolean) or of each category (select_one).
+    Proportion,
+    /// Quantiles (--quantiles), Woodruff intervals.
+    Quantile,
+    /// Ratio of two totals (--denominator).
+    Ratio,
+}
+
+/// `--qrule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QruleArg {
+    /// Inverse of the weighted ECDF (survey 4.x default).
+    Math,
+    /// Hyndman and Fan type 7 (interpolated).
+    Hf7,
+}
+
+/// `--ci-method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CiMethodArg {
+    /// Wald interval on the logit scale (default).
+    Logit,
+    /// Korn-Graubard (beta).
+    Beta,
+    /// Logit transform of the mean, delta method.
+    Xlogit,
+    /// Arcsine square-root transform.
+    Asin,
+    /// Wald interval on the proportion.
+    Mean,
+    /// Rao-Scott scaled profile likelihood.
+    Likelihood,
+    /// Wilson score interval with the effective sample size.
+    Wilson,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Aligned text for a terminal.
+    Table,
+    /// Comma-separated values, one column per breakdown variable.
+    Csv,
+    /// The JSON object of the specification.
+    Json,
+    /// A Markdown table.
+    #[value(alias = "md")]
+    Markdown,
+}
+
+impl FormatArg {
+    /// The report format.
+    pub fn format(self) -> Format {
+        match self {
+            FormatArg::Table => Format::Table,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Json => Format::Json,
+            FormatArg::Markdown => Format::Markdown,
+        }
+    }
+}
+
 /// Parses the options into a request, checked as the library checks it; its problems are
 /// told in the flags' words.
 pub fn request(a: &Args) -> anyhow::Result<Request> {
-    let stat = Stat::parse(&a.stat).ok_or_else(|| anyhow::anyhow!("--stat {}: expected mean, total, proportion, quantile or ratio", a.stat))?;
-    let ci_method =
-        PropCiMethod::parse(&a.ci_method).ok_or_else(|| anyhow::anyhow!("--ci-method {}: expected one of {}", a.ci_method, PropCiMethod::NAMES.join(", ")))?;
-
-    let qrule = match a.qrule.as_str() {
-        "math" => QuantileRule::Math,
-        "hf7" => QuantileRule::Hf7,
-        r => anyhow::bail!("--qrule {r}: expected math or hf7"),
+    let stat = match a.stat {
+        StatArg::Mean => Stat::Mean,
+        StatArg::Total => Stat::Total,
+        StatArg::Proportion => Stat::Proportion,
+        StatArg::Quantile => Stat::Quantile,
+        StatArg::Ratio => Stat::Ratio,
+    };
+    let ci_method = match a.ci_method {
+        CiMethodArg::Logit => PropCiMethod::Logit,
+        CiMethodArg::Beta => PropCiMethod::Beta,
+        CiMethodArg::Xlogit => PropCiMethod::XLogit,
+        CiMethodArg::Asin => PropCiMethod::Asin,
+        CiMethodArg::Mean => PropCiMethod::Mean,
+        CiMethodArg::Likelihood => PropCiMethod::Likelihood,
+        CiMethodArg::Wilson => PropCiMethod::Wilson,
+    };
+    let qrule = match a.qrule {
+        QruleArg::Math => QuantileRule::Math,
+        QruleArg::Hf7 => QuantileRule::Hf7,
     };
     let req = Request {
         outcomes: a.outcome.clone(),
@@ -137,7 +217,7 @@ pub fn show(result: &Analysis, format: Format) -> anyhow::Result<()> {
 
 /// Runs `analyze`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let format = Format::parse(&a.format).ok_or_else(|| anyhow::anyhow!("--format {}: expected table, csv, json or markdown", a.format))?;
+    let format = a.format.format();
     let req = request(&a)?;
     let store = hearth::store::Store::open(&a.store).map_err(hearth::Error::from)?;
     let result = hearth::analysis::analyze(&store, &req).map_err(in_flags)?;
