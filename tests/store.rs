@@ -294,6 +294,23 @@ fn simulated_store(p: &Path, households: u32, seed: u32) -> (hearth::store::Stor
     (store, defn)
 }
 
+/// A record's UUID, its first asked column as text and its second as a whole number (each may
+/// be missing; any other type is a failure).
+fn uuid_text_int(r: &hearth::store::Record<'_>) -> Result<(String, Option<String>, Option<i64>), hearth::store::ReadError> {
+    use hearth::store::CellRef;
+    let text = match r.get(0)? {
+        CellRef::Text(s) => Some(s.to_string()),
+        CellRef::Null => None,
+        other => panic!("{other:?} is not text"),
+    };
+    let int = match r.get(1)? {
+        CellRef::Int(v) => Some(v),
+        CellRef::Null => None,
+        other => panic!("{other:?} is not a whole number"),
+    };
+    Ok((r.uuid()?.to_string(), text, int))
+}
+
 #[test]
 fn a_scan_in_parts_reads_every_record_once_in_order() {
     let d = tempdir();
@@ -302,7 +319,7 @@ fn a_scan_in_parts_reads_every_record_once_in_order() {
     let mut whole: Vec<(String, Option<String>, Option<i64>)> = Vec::new();
     store
         .scan(&defn, "person", &cols, None, |r| {
-            whole.push((r.get(0)?, r.get(3)?, r.get(4)?));
+            whole.push(uuid_text_int(r)?);
             Ok(())
         })
         .unwrap();
@@ -317,7 +334,7 @@ fn a_scan_in_parts_reads_every_record_once_in_order() {
             0,
             Vec::new,
             |v: &mut Vec<(String, Option<String>, Option<i64>)>, r| {
-                v.push((r.get(0)?, r.get(3)?, r.get(4)?));
+                v.push(uuid_text_int(r)?);
                 Ok(())
             },
         )
@@ -397,7 +414,7 @@ fn a_scan_in_chunks_hands_over_every_record_once_in_order() {
     let mut whole: Vec<(String, Option<String>, Option<i64>)> = Vec::new();
     store
         .scan(&defn, "person", &cols, Some(1), |r| {
-            whole.push((r.get(0)?, r.get(3)?, r.get(4)?));
+            whole.push(uuid_text_int(r)?);
             Ok(())
         })
         .unwrap();
@@ -413,7 +430,7 @@ fn a_scan_in_chunks_hands_over_every_record_once_in_order() {
                 chunk,
                 Vec::new,
                 |v: &mut Vec<(String, Option<String>, Option<i64>)>, r| {
-                    v.push((r.get(0)?, r.get(3)?, r.get(4)?));
+                    v.push(uuid_text_int(r)?);
                     Ok(())
                 },
                 |v| {

@@ -6,6 +6,7 @@
 //! Entry points: [`load_file`] / [`load_str`] for a survey, [`Library::builtin`] for instruments,
 //! [`infer`] for a starting definition from existing data.
 
+pub mod date;
 pub mod expr;
 pub mod infer;
 pub mod instruments;
