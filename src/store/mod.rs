@@ -236,3 +236,60 @@ impl Store {
         .map_err(self.err_with(|| format!("counting the {unit} records")))
     }
 }
+
+/// A store of the tiny test survey (fixtures/import/tiny.yaml) in a temporary directory, for
+/// the store's own tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Store;
+    use crate::schema::Definition;
+
+    /// The tiny survey's definition.
+    pub(crate) fn tiny() -> Definition {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/import/tiny.yaml");
+        crate::schema::load_file(std::path::Path::new(path)).expect("the tiny fixture loads")
+    }
+
+    /// A new, empty store of the tiny survey, with the directory that holds it.
+    pub(crate) fn tiny_store() -> (tempfile::TempDir, Store, Definition) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let def = tiny();
+        let store = Store::create(&dir.path().join("tiny.db"), &def).expect("a new store");
+        (dir, store, def)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::tiny_store;
+    use super::*;
+
+    #[test]
+    fn a_database_error_says_what_was_being_done() {
+        let (_dir, store, _) = tiny_store();
+        let err = store.count("visit", None).unwrap_err();
+        let path = store.path().display();
+        assert_eq!(err.to_string(), format!("{path}: database error while counting the visit records"));
+        let cause = std::error::Error::source(&err).expect("SQLite's error is kept");
+        assert!(cause.to_string().contains("no such table: u_visit"), "{cause}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_not_a_store_and_keeps_sqlites_reason() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("notes.db");
+        std::fs::write(&path, "these are notes, not a database\n".repeat(200)).expect("written");
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::NotAStore { source: Some(_), .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("{}: not a hearth store (its format marker cannot be read)", path.display())
+        );
+        let cause = std::error::Error::source(&err).expect("SQLite's error is kept");
+        assert!(cause.to_string().contains("not a database"), "{cause}");
+        // no file at all: nothing from SQLite to keep
+        let err = Store::open(&dir.path().join("absent.db")).unwrap_err();
+        assert!(matches!(err, StoreError::NotAStore { source: None, .. }), "{err:?}");
+        assert!(err.to_string().ends_with("not a hearth store (no such file)"), "{err}");
+    }
+}

@@ -413,3 +413,153 @@ fn scan_sql(def: &Definition, unit: &str, columns: &[(String, String)], by_wave:
     sql.push_str(" ORDER BY t0._rowid");
     sql
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::tiny_store;
+    use super::super::{unit_columns, Cell, Store};
+    use super::*;
+
+    /// A store of the tiny survey with one household (`H1`, contact `Ann`) and `persons`
+    /// persons aged 30, 31, ... in wave 1.
+    fn filled(persons: i64) -> (tempfile::TempDir, Store, Definition) {
+        let (dir, mut store, def) = tiny_store();
+        let (hh, person) = (def.unit("household").expect("household"), def.unit("person").expect("person"));
+        let w = store.writer().expect("a writer");
+        let hcols = unit_columns(hh);
+        let mut hcells = vec![Cell::Null; hcols.len()];
+        hcells[0] = Cell::Text("H1".into());
+        hcells[hcols.iter().position(|c| c.name == "contact_name").expect("identifier")] = Cell::Text("Ann".into());
+        let h = w
+            .inserter(hh, &hcols)
+            .expect("inserter")
+            .insert("u-h1", 1, 1, "now", "me", None, 1, None, &hcells)
+            .expect("household");
+        let pcols = unit_columns(person);
+        let mut ins = w.inserter(person, &pcols).expect("inserter");
+        for k in 0..persons {
+            let mut cells = vec![Cell::Null; pcols.len()];
+            cells[0] = Cell::Int(k + 1);
+            cells[1] = Cell::Int(30 + k);
+            cells[pcols.iter().position(|c| c.name == "height").expect("height")] = Cell::Real(1.5);
+            cells[pcols.iter().position(|c| c.name == "visit_date").expect("date")] = Cell::Text("2020-02-29".into());
+            ins.insert(&format!("u-p{k:04}"), 1, 1, "now", "me", None, 2, Some(h), &cells).expect("person");
+        }
+        drop(ins);
+        w.commit().expect("committed");
+        (dir, store, def)
+    }
+
+    fn asked() -> Vec<(String, String)> {
+        [
+            ("household", "household_id"),
+            ("household", "contact_name"),
+            ("person", "age"),
+            ("person", "height"),
+            ("person", "visit_date"),
+            ("person", "comment"),
+        ]
+        .iter()
+        .map(|(u, c)| (u.to_string(), c.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn a_record_holds_the_columns_asked_for_in_order_typed() {
+        let (_dir, store, def) = filled(2);
+        let mut seen = Vec::new();
+        store
+            .scan(&def, "person", &asked(), Some(1), |r| {
+                seen.push((
+                    r.uuid()?.to_string(),
+                    r.wave()?,
+                    r.version()?,
+                    (0..6).map(|i| r.get(i).map(CellRef::to_cell)).collect::<Result<Vec<_>, _>>()?,
+                ));
+                Ok(())
+            })
+            .expect("read");
+        let row = |uuid: &str, age: i64| {
+            let cells = vec![
+                Cell::Text("H1".into()),
+                Cell::Text("Ann".into()),
+                Cell::Int(age),
+                Cell::Real(1.5),
+                Cell::Text("2020-02-29".into()),
+                Cell::Null,
+            ];
+            (uuid.to_string(), 1, 1, cells)
+        };
+        assert_eq!(seen, vec![row("u-p0000", 30), row("u-p0001", 31)]);
+        // another wave holds nothing
+        let mut n = 0;
+        store
+            .scan(&def, "person", &asked(), Some(2), |_| {
+                n += 1;
+                Ok(())
+            })
+            .expect("read");
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn parts_and_chunks_read_what_one_pass_reads() {
+        let (_dir, store, def) = filled(50);
+        let age = |r: &Record<'_>| -> Result<i64, ReadError> { Ok(r.get(2)?.as_int().unwrap_or(-1)) };
+        let mut whole = Vec::new();
+        store
+            .scan(&def, "person", &asked(), None, |r| {
+                whole.push(age(r)?);
+                Ok(())
+            })
+            .expect("one pass");
+        assert_eq!(whole, (30..80).collect::<Vec<_>>());
+        let parts = store
+            .scan_parts_from(&def, "person", &asked(), None, 0, Vec::new, |v: &mut Vec<i64>, r: &Record<'_>| {
+                v.push(age(r)?);
+                Ok(())
+            })
+            .expect("parts");
+        assert_eq!(parts.concat(), whole);
+        let mut chunks = Vec::new();
+        let consistent = store
+            .scan_chunks(
+                &def,
+                "person",
+                &asked(),
+                Some(1),
+                7,
+                Vec::new,
+                |v: &mut Vec<i64>, r: &Record<'_>| {
+                    v.push(age(r)?);
+                    Ok(())
+                },
+                |v| {
+                    chunks.push(v);
+                    true
+                },
+            )
+            .expect("chunks");
+        assert!(consistent);
+        assert_eq!(chunks.concat(), whole);
+    }
+
+    /// Text another program wrote that is not UTF-8 fails the read, naming what was read,
+    /// rather than reading as something else.
+    #[test]
+    fn text_that_is_not_utf8_is_a_read_error() {
+        let (_dir, store, def) = filled(1);
+        store
+            .conn
+            .execute_batch("UPDATE u_person SET comment = CAST(x'ff41' AS TEXT)")
+            .expect("written");
+        let err = store.scan(&def, "person", &asked(), None, |r| r.get(5).map(|_| ())).unwrap_err();
+        assert!(err.to_string().ends_with("database error while reading the person records"), "{err}");
+        let cause = std::error::Error::source(&err).expect("the cause is kept");
+        assert!(cause.to_string().contains("utf-8") || cause.to_string().contains("UTF-8"), "{cause}");
+        // the other columns of the record still read
+        store
+            .scan(&def, "person", &asked(), None, |r| r.get(4).map(|_| ()))
+            .expect("a valid column reads");
+    }
+}

@@ -385,3 +385,31 @@ impl Writer<'_> {
         self.tx.commit().map_err(|source| StoreError::sqlite(&p, "committing", source))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::tiny_store;
+    use super::super::unit_columns;
+    use super::*;
+
+    #[test]
+    fn a_failed_insert_names_the_unit() {
+        let (_dir, mut store, def) = tiny_store();
+        let unit = def.unit("household").expect("a household unit");
+        let columns = unit_columns(unit);
+        let cells = vec![Cell::Null; columns.len()];
+        let w = store.writer().expect("a writer");
+        let mut ins = w.inserter(unit, &columns).expect("an inserter");
+        let insert = |ins: &mut Inserter<'_>| ins.insert("0190c1d2-0000-7000-8000-000000000001", 1, 1, "now", "me", None, 7, None, &cells);
+        let rowid = insert(&mut ins).expect("the first insert");
+        let err = insert(&mut ins).unwrap_err();
+        assert!(err.to_string().ends_with("database error while inserting a household record"), "{err}");
+        let cause = std::error::Error::source(&err).expect("SQLite's error is kept");
+        assert!(cause.to_string().contains("UNIQUE"), "{cause}");
+        drop(ins);
+        assert_eq!(w.uuid_of(unit, rowid).expect("read back"), "0190c1d2-0000-7000-8000-000000000001");
+        assert!(w.uuid_exists(unit, "0190c1d2-0000-7000-8000-000000000001").expect("looked up"));
+        let found = w.find(unit, 1, None, &Cell::Null).expect("looked up");
+        assert!(found.is_none(), "a NULL key matches nothing: {found:?}");
+    }
+}
