@@ -81,10 +81,7 @@ impl Inserter<'_> {
         cells: &[Cell],
     ) -> Result<i64, StoreError> {
         let mut hex = [0u8; 16];
-        for (i, b) in hex.iter_mut().enumerate() {
-            *b = b"0123456789abcdef"[((hash >> (60 - 4 * i)) & 0xf) as usize];
-        }
-        let hash = std::str::from_utf8(&hex).expect("hex digits are ASCII");
+        let hash = hash_text(hash, &mut hex);
         let st = &mut self.st;
         let mut bind = || -> rusqlite::Result<usize> {
             st.raw_bind_parameter(1, uuid)?;
@@ -130,6 +127,14 @@ impl Inserter<'_> {
         }
         Ok(rowid)
     }
+}
+
+/// A content hash as stored: 16 lower-case hex digits, written into `buf`.
+fn hash_text(hash: u64, buf: &mut [u8; 16]) -> &str {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = b"0123456789abcdef"[((hash >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    std::str::from_utf8(buf).expect("hex digits are ASCII")
 }
 
 /// An existing record found by its key.
@@ -348,8 +353,9 @@ impl Writer<'_> {
         .map_err(err)
     }
 
-    /// Updates one column of one record (and its hash).
-    pub fn update_cell(&self, unit: &Unit, column: &Column, rowid: i64, value: &Cell, hash: &str) -> Result<(), StoreError> {
+    /// Updates one column of one record, and its content hash (as [`Inserter::insert`] takes
+    /// it) to that of its new cells.
+    pub fn update_cell(&self, unit: &Unit, column: &Column, rowid: i64, value: &Cell, hash: u64) -> Result<(), StoreError> {
         let err = self.err_unit("updating a {unit} record", &unit.id);
         if column.identifier {
             let it = ident_table(&unit.id);
@@ -373,7 +379,7 @@ impl Writer<'_> {
         self.tx
             .execute(
                 &format!("UPDATE \"{}\" SET _hash = ?1 WHERE _rowid = ?2", unit_table(&unit.id)),
-                params![hash, rowid],
+                params![hash_text(hash, &mut [0u8; 16]), rowid],
             )
             .map_err(&err)?;
         Ok(())
@@ -411,5 +417,21 @@ mod tests {
         assert!(w.uuid_exists(unit, "0190c1d2-0000-7000-8000-000000000001").expect("looked up"));
         let found = w.find(unit, 1, None, &Cell::Null).expect("looked up");
         assert!(found.is_none(), "a NULL key matches nothing: {found:?}");
+        // an identifier and an answer updated, with the hash, read back
+        let name = columns.iter().find(|c| c.identifier).expect("an identifier column");
+        w.update_cell(unit, name, rowid, &Cell::Text("Ann".into()), 0xfe).expect("updated");
+        w.update_cell(unit, &columns[0], rowid, &Cell::Text("H9".into()), 0x0123_4567_89ab_cdef)
+            .expect("updated");
+        let (_, cells) = w
+            .read_record(unit, &columns, "0190c1d2-0000-7000-8000-000000000001")
+            .expect("read")
+            .expect("found");
+        assert_eq!(cells[0], Cell::Text("H9".into()));
+        assert_eq!(cells[columns.iter().position(|c| c.identifier).expect("identifier")], Cell::Text("Ann".into()));
+        let found = w
+            .find(unit, 1, None, &Cell::Text("H9".into()))
+            .expect("looked up")
+            .expect("found by its new key");
+        assert_eq!((found.rowid, found.hash.as_str()), (rowid, "0123456789abcdef"));
     }
 }
