@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::schema::{Definition, QType, Unit};
-use crate::store::geo::AREA_COLUMNS as GEO_COLS;
-use crate::store::{unit_columns, Cell, Store, StoreError};
+use crate::store::geo::{AreaField, AreaRow, AREA_COLUMNS as GEO_COLS};
+use crate::store::{unit_columns, Cell, CellRef, ReadError, Record, Store, StoreError};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,13 +81,22 @@ pub enum ExportError {
         #[source]
         source: std::io::Error,
     },
-    /// Parquet writing failed.
-    #[error("{path}: cannot write Parquet: {message}")]
+    /// Polars failed to build or write a Parquet row group.
+    #[error("{path}: cannot write Parquet")]
     Parquet {
-        /// The file.
+        /// The file being written.
         path: String,
-        /// Why.
-        message: String,
+        /// Polars' error.
+        #[source]
+        source: PolarsError,
+    },
+    /// The thread encoding Parquet row groups stopped without an error of its own.
+    #[error("{path}: cannot write Parquet: {why}")]
+    ParquetEncoder {
+        /// The file being written.
+        path: String,
+        /// What became of the encoder.
+        why: &'static str,
     },
 }
 
@@ -116,7 +125,7 @@ enum Src {
     Uuid,
     /// index into the scan's (unit, column) list
     Data(usize),
-    Geo(GeoField),
+    Geo(AreaField),
 }
 
 /// What an export wrote.
@@ -166,9 +175,21 @@ pub fn export(store: &Store, opts: &ExportOptions) -> Result<ExportReport, Expor
     Ok(ExportReport { files })
 }
 
-fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &Path, opts: &ExportOptions) -> Result<u64, ExportError> {
+/// The exported columns of one file and the store columns they are read from.
+struct Plan {
+    /// (unit, column) pairs the store read asks for; `Src::Data(i)` is the `i`th.
+    scan_cols: Vec<(String, String)>,
+    /// The file's columns, in order.
+    cols: Vec<OutCol>,
+    /// Which asked column holds the LSOA, when area columns are joined.
+    lsoa_idx: Option<usize>,
+}
+
+/// The columns of `unit`'s file: system columns, a child file's parent keys, the units'
+/// question and derived columns (identifiers only when asked), and the area columns when a
+/// lookup is loaded (`areas_loaded`) and the file carries the LSOA question.
+fn plan(def: &Definition, unit: &Unit, units: &[&Unit], wide: bool, opts: &ExportOptions, areas_loaded: bool) -> Plan {
     let lineage = def.lineage(&unit.id);
-    let units: Vec<&Unit> = if wide { lineage.clone() } else { vec![unit] };
     let mut scan_cols: Vec<(String, String)> = Vec::new();
     let mut cols: Vec<OutCol> = vec![
         OutCol {
@@ -182,7 +203,6 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
             src: Src::Version,
         },
     ];
-    // uuids: t0 is the unit itself; ancestors' uuids are read as columns `_uuid` via the scan
     cols.push(OutCol {
         name: format!("{}_uuid", unit.id),
         kind: Kind::Text,
@@ -203,7 +223,7 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
             });
         }
     }
-    for u in &units {
+    for u in units {
         for c in unit_columns(u) {
             if c.identifier && !opts.include_identifiers {
                 continue;
@@ -217,48 +237,51 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
         }
     }
     // geography, when loaded and the unit carries (or descends from) the LSOA question
-    let areas: HashMap<String, crate::store::geo::AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
     let lsoa_q = def.geography.as_ref().and_then(|g| g.lsoa.clone());
     let lsoa_idx = lsoa_q.as_ref().and_then(|q| scan_cols.iter().position(|(_, c)| c == q));
-    if !areas.is_empty() && lsoa_idx.is_some() {
+    if areas_loaded && lsoa_idx.is_some() {
         for g in GEO_COLS {
             if *g == "lsoa" && lsoa_q.as_deref() == Some("lsoa") {
                 continue;
             }
-            let kind = if g.starts_with("imd") {
-                if *g == "imd_rank" {
-                    Kind::Real
-                } else {
-                    Kind::Int
-                }
-            } else {
-                Kind::Text
+            let Some(field) = AreaRow::field(g) else { continue };
+            let kind = match *g {
+                "imd_rank" => Kind::Real,
+                g if g.starts_with("imd") => Kind::Int,
+                _ => Kind::Text,
             };
             cols.push(OutCol {
                 name: g.to_string(),
                 kind,
-                src: Src::Geo(geo_field(g)),
+                src: Src::Geo(field),
             });
         }
     }
+    Plan { scan_cols, cols, lsoa_idx }
+}
+
+fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &Path, opts: &ExportOptions) -> Result<u64, ExportError> {
+    let units: Vec<&Unit> = if wide { def.lineage(&unit.id) } else { vec![unit] };
+    let areas: HashMap<String, AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
+    let Plan { scan_cols, cols, lsoa_idx } = plan(def, unit, &units, wide, opts, !areas.is_empty());
+    let area_of = |r: &Record<'_>| -> Result<Option<&AreaRow>, ReadError> {
+        Ok(match lsoa_idx {
+            Some(i) => r.get(i)?.as_text().and_then(|l| areas.get(l)),
+            None => None,
+        })
+    };
     let io = |source: std::io::Error| ExportError::Io {
         path: path.display().to_string(),
         source,
     };
-    let area_of = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Option<&crate::store::geo::AreaRow>> {
-        Ok(match lsoa_idx {
-            Some(i) => match r.get_ref(3 + i)? {
-                rusqlite::types::ValueRef::Text(s) => std::str::from_utf8(s).ok().and_then(|l| areas.get(l)),
-                _ => None,
-            },
-            None => None,
-        })
+    let new_sink = || -> Result<Sink<BufWriter<File>>, ExportError> {
+        Sink::new(opts.format, BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?), &cols, path)
     };
-    let mut sink = Sink::new(opts.format, BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?), &cols, path)?;
-    let mut count = 0u64;
-    let mut err: Option<ExportError> = None;
+    let mut sink = new_sink()?;
     if let Sink::Parquet(ps, _) = &mut sink {
         // chunks of rows read on several connections at once, written in order
+        let mut count = 0u64;
+        let mut err: Option<ExportError> = None;
         let kinds = ps.cols.clone();
         let consistent = store.scan_chunks(
             def,
@@ -289,19 +312,38 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
         }
         // another process wrote meanwhile: start again in one pass
         let _ = sink.finish();
-        sink = Sink::new(opts.format, BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?), &cols, path)?;
-        count = 0;
+        sink = new_sink()?;
     }
+    let count = write_rows(store, def, unit, &scan_cols, &cols, opts.wave, &mut sink, area_of)?;
+    sink.finish()?;
+    write_codebook(def, &units, &cols, path, opts)?;
+    Ok(count)
+}
+
+/// Writes every record in one pass over the store; returns how many.
+#[allow(clippy::too_many_arguments)]
+fn write_rows<'a, W: Write + Send + 'static>(
+    store: &Store,
+    def: &Definition,
+    unit: &Unit,
+    scan_cols: &[(String, String)],
+    cols: &[OutCol],
+    wave: Option<i64>,
+    sink: &mut Sink<W>,
+    area_of: impl Fn(&Record<'_>) -> Result<Option<&'a AreaRow>, ReadError>,
+) -> Result<u64, ExportError> {
+    let mut count = 0u64;
+    let mut err: Option<ExportError> = None;
     let mut row: Vec<Cell> = vec![Cell::Null; cols.len()];
-    store.scan(def, &unit.id, &scan_cols, opts.wave, |r| {
+    store.scan(def, &unit.id, scan_cols, wave, |r| {
         if err.is_some() {
             return Ok(());
         }
         let area = area_of(r)?;
         count += 1;
-        if let Sink::Parquet(ps, _) = &mut sink {
+        if let Sink::Parquet(ps, _) = sink {
             // typed values straight from the row: no cell or string per value
-            ps.batch.push_row(r, &cols, area)?;
+            ps.batch.push_row(r, cols, area)?;
             if ps.batch.rows >= BATCH {
                 if let Err(e) = ps.flush() {
                     err = Some(e);
@@ -309,19 +351,16 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
             }
             return Ok(());
         }
-        let uuid: String = r.get(0)?;
-        let wave: i64 = r.get(1)?;
-        let version: i64 = r.get(2)?;
         for (k, c) in cols.iter().enumerate() {
             row[k] = match &c.src {
-                Src::Wave => Cell::Int(wave),
-                Src::Version => Cell::Int(version),
-                Src::Uuid => Cell::Text(uuid.clone()),
-                Src::Data(i) => crate::store::cell_at(r, 3 + i)?,
+                Src::Wave => Cell::Int(r.wave()?),
+                Src::Version => Cell::Int(r.version()?.into()),
+                Src::Uuid => Cell::Text(r.uuid()?.to_string()),
+                Src::Data(i) => r.get(*i)?.to_cell(),
                 Src::Geo(g) => match (area, g) {
                     (None, _) => Cell::Null,
-                    (Some(a), GeoField::Text(f)) => f(a).map(|s| Cell::Text(s.to_string())).unwrap_or(Cell::Null),
-                    (Some(a), GeoField::Num(f)) => match f(a) {
+                    (Some(a), AreaField::Text(f)) => f(a).map(|s| Cell::Text(s.to_string())).unwrap_or(Cell::Null),
+                    (Some(a), AreaField::Num(f)) => match f(a) {
                         Some(x) if c.kind == Kind::Int => Cell::Int(x as i64),
                         Some(x) => Cell::Real(x),
                         None => Cell::Null,
@@ -334,12 +373,10 @@ fn export_unit(store: &Store, def: &Definition, unit: &Unit, wide: bool, path: &
         }
         Ok(())
     })?;
-    if let Some(e) = err {
-        return Err(e);
+    match err {
+        Some(e) => Err(e),
+        None => Ok(count),
     }
-    sink.finish()?;
-    write_codebook(def, &units, &cols, path, opts)?;
-    Ok(count)
 }
 
 /// Writes `<path>.schema.json` when asked.
@@ -439,33 +476,6 @@ enum Sink<W: Write> {
     Parquet(Box<ParquetSink>, std::marker::PhantomData<W>),
 }
 
-/// How a geography column is read from an area.
-#[derive(Debug, Clone, Copy)]
-enum GeoField {
-    Text(fn(&crate::store::geo::AreaRow) -> Option<&str>),
-    Num(fn(&crate::store::geo::AreaRow) -> Option<f64>),
-}
-
-fn geo_field(g: &str) -> GeoField {
-    use GeoField::{Num, Text};
-    match g {
-        "lsoa" => Text(|a| Some(&a.lsoa)),
-        "lsoa_name" => Text(|a| a.lsoa_name.as_deref()),
-        "ward" => Text(|a| a.ward.as_deref()),
-        "ward_name" => Text(|a| a.ward_name.as_deref()),
-        "lad" => Text(|a| a.lad.as_deref()),
-        "lad_name" => Text(|a| a.lad_name.as_deref()),
-        "region" => Text(|a| a.region.as_deref()),
-        "region_name" => Text(|a| a.region_name.as_deref()),
-        "imd_rank" => Num(|a| a.imd_rank),
-        "imd_decile" => Num(|a| a.imd_decile.map(|x| x as f64)),
-        "imd_quintile" => Num(|a| a.imd_quintile.map(|x| x as f64)),
-        "imd_local_decile" => Num(|a| a.imd_local_decile.map(|x| x as f64)),
-        "imd_local_quintile" => Num(|a| a.imd_local_decile.map(|d| ((d + 1) / 2) as f64)),
-        _ => Text(|_| None),
-    }
-}
-
 /// Parquet output: typed column builders filled row by row; each full batch goes to a second
 /// thread that encodes, compresses and writes it while the next one is read.
 struct ParquetSink {
@@ -474,7 +484,7 @@ struct ParquetSink {
     batch: Batch,
     path: String,
     batches: Option<std::sync::mpsc::SyncSender<DataFrame>>,
-    encoder: Option<std::thread::JoinHandle<Result<(), String>>>,
+    encoder: Option<std::thread::JoinHandle<PolarsResult<()>>>,
 }
 
 /// Rows gathered for one Parquet row group, column by column.
@@ -492,18 +502,18 @@ impl Batch {
     }
 
     /// Appends one scanned row (`cols` say where each value comes from).
-    fn push_row(&mut self, r: &rusqlite::Row<'_>, cols: &[OutCol], area: Option<&crate::store::geo::AreaRow>) -> rusqlite::Result<()> {
+    fn push_row(&mut self, r: &Record<'_>, cols: &[OutCol], area: Option<&AreaRow>) -> Result<(), ReadError> {
         for (b, c) in self.bufs.iter_mut().zip(cols) {
             match &c.src {
-                Src::Wave => b.push_ref(r.get_ref(1)?),
-                Src::Version => b.push_ref(r.get_ref(2)?),
-                Src::Uuid => b.push_ref(r.get_ref(0)?),
-                Src::Data(i) => b.push_ref(r.get_ref(3 + i)?),
+                Src::Wave => b.push(CellRef::Int(r.wave()?)),
+                Src::Version => b.push(CellRef::Int(r.version()?.into())),
+                Src::Uuid => b.push(CellRef::Text(r.uuid()?)),
+                Src::Data(i) => b.push(r.get(*i)?),
                 Src::Geo(g) => match area {
                     None => b.push_text(None),
                     Some(a) => match g {
-                        GeoField::Text(f) => b.push_text(f(a)),
-                        GeoField::Num(f) => b.push_num(f(a)),
+                        AreaField::Text(f) => b.push_text(f(a)),
+                        AreaField::Num(f) => b.push_num(f(a)),
                     },
                 },
             }
@@ -548,31 +558,20 @@ impl Buf {
     }
 
     /// Appends a stored value, converted to the column's type.
-    fn push_ref(&mut self, v: rusqlite::types::ValueRef<'_>) {
-        use rusqlite::types::ValueRef as V;
+    fn push(&mut self, v: CellRef<'_>) {
         match self {
             Buf::Int(b) => b.append_option(match v {
-                V::Integer(x) => Some(x),
-                V::Real(x) => Some(x as i64),
+                CellRef::Int(x) => Some(x),
+                CellRef::Real(x) => Some(x as i64),
                 _ => None,
             }),
-            Buf::Real(b) => b.append_option(match v {
-                V::Integer(x) => Some(x as f64),
-                V::Real(x) => Some(x),
-                _ => None,
-            }),
-            Buf::Bool(b) => b.append_option(match v {
-                V::Integer(x) => Some(x != 0),
-                _ => None,
-            }),
+            Buf::Real(b) => b.append_option(v.as_f64()),
+            Buf::Bool(b) => b.append_option(v.as_int().map(|x| x != 0)),
             Buf::Text(b) => match v {
-                V::Null => b.append_null(),
-                V::Text(s) | V::Blob(s) => match std::str::from_utf8(s) {
-                    Ok(s) => b.append_value(s),
-                    Err(_) => b.append_value(String::from_utf8_lossy(s)),
-                },
-                V::Integer(x) => b.append_value(x.to_string()),
-                V::Real(x) => b.append_value(cell_text(&Cell::Real(x), Kind::Text)),
+                CellRef::Null => b.append_null(),
+                CellRef::Text(s) => b.append_value(s),
+                CellRef::Int(x) => b.append_value(x.to_string()),
+                CellRef::Real(x) => b.append_value(cell_text(&Cell::Real(x), Kind::Text)),
             },
         }
     }
@@ -647,16 +646,15 @@ impl<W: Write + Send + 'static> Sink<W> {
                     })
                     .collect();
                 let schema = Schema::from_iter(fields);
-                let mut writer = ParquetWriter::new(w).batched(&schema).map_err(|e| ExportError::Parquet {
-                    path: p.clone(),
-                    message: e.to_string(),
-                })?;
+                let mut writer = ParquetWriter::new(w)
+                    .batched(&schema)
+                    .map_err(|source| ExportError::Parquet { path: p.clone(), source })?;
                 let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(1);
-                let encoder = std::thread::spawn(move || -> Result<(), String> {
+                let encoder = std::thread::spawn(move || -> PolarsResult<()> {
                     for df in rx {
-                        writer.write_batch(&df).map_err(|e| e.to_string())?;
+                        writer.write_batch(&df)?;
                     }
-                    writer.finish().map_err(|e| e.to_string())?;
+                    writer.finish()?;
                     Ok(())
                 });
                 Sink::Parquet(
@@ -709,11 +707,15 @@ impl<W: Write + Send + 'static> Sink<W> {
 }
 
 impl ParquetSink {
-    fn err(&self, message: String) -> ExportError {
+    fn err(&self, source: PolarsError) -> ExportError {
         ExportError::Parquet {
             path: self.path.clone(),
-            message,
+            source,
         }
+    }
+
+    fn encoder_err(&self, why: &'static str) -> ExportError {
+        ExportError::ParquetEncoder { path: self.path.clone(), why }
     }
 
     /// Hands a batch to the encoding thread.
@@ -721,7 +723,7 @@ impl ParquetSink {
         if batch.rows == 0 {
             return Ok(());
         }
-        let df = batch.into_frame(&self.cols).map_err(|e| self.err(e.to_string()))?;
+        let df = batch.into_frame(&self.cols).map_err(|e| self.err(e))?;
         let sent = self.batches.as_ref().map(|tx| tx.send(df).is_ok()).unwrap_or(false);
         if !sent {
             // the encoder stopped: its error says why
@@ -744,9 +746,9 @@ impl ParquetSink {
         self.batches = None;
         match self.encoder.take().map(|h| h.join()) {
             Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(m))) => Err(self.err(m)),
-            Some(Err(_)) => Err(self.err("the Parquet encoder failed".into())),
-            None => Err(self.err("the Parquet encoder has stopped".into())),
+            Some(Ok(Err(e))) => Err(self.err(e)),
+            Some(Err(_)) => Err(self.encoder_err("the Parquet encoder failed")),
+            None => Err(self.encoder_err("the Parquet encoder has stopped")),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 use std::io::Write;
 
+use crate::schema::date::Date;
 use crate::schema::expr::{eval, Value};
 use crate::schema::{Definition, QType, Question, Required, Unit};
 
@@ -170,7 +171,8 @@ fn baseline(dir: f64) -> f64 {
 
 struct Gen<'a> {
     rng: Rng,
-    date0: i64,
+    /// The first interview date of the wave (none for a wave past the calendar).
+    date0: Option<Date>,
     _def: &'a Definition,
 }
 
@@ -216,8 +218,8 @@ impl Gen<'_> {
                 (self.rng.unif() < p).to_string()
             }
             QType::Date => {
-                let (y, m, d) = crate::store::civil_from_days(self.date0 + self.rng.range(0, 180));
-                format!("{y:04}-{m:02}-{d:02}")
+                let offset = self.rng.range(0, 180);
+                self.date0.and_then(|d| d.add_days(offset)).map(|d| d.to_string()).unwrap_or_default()
             }
             QType::SelectOne => {
                 let Some(list) = &q.choices else { return String::new() };
@@ -321,7 +323,11 @@ pub fn simulate_csv(def: &Definition, opts: &SimOptions, mut w: impl Write) -> s
     let lineage = def.lineage(&leaf);
     let mut gen = Gen {
         rng: Rng::new(opts.seed),
-        date0: crate::store::days_from_civil(2015 + opts.wave - 1, 3, 1),
+        date0: opts
+            .wave
+            .checked_add(2014)
+            .and_then(|y| i32::try_from(y).ok())
+            .and_then(|y| Date::from_ymd(y, 3, 1)),
         _def: def,
     };
     let mut areas = opts.areas.clone();

@@ -294,6 +294,23 @@ fn simulated_store(p: &Path, households: u32, seed: u32) -> (hearth::store::Stor
     (store, defn)
 }
 
+/// A record's UUID, its first asked column as text and its second as a whole number (each may
+/// be missing; any other type is a failure).
+fn uuid_text_int(r: &hearth::store::Record<'_>) -> Result<(String, Option<String>, Option<i64>), hearth::store::ReadError> {
+    use hearth::store::CellRef;
+    let text = match r.get(0)? {
+        CellRef::Text(s) => Some(s.to_string()),
+        CellRef::Null => None,
+        other => panic!("{other:?} is not text"),
+    };
+    let int = match r.get(1)? {
+        CellRef::Int(v) => Some(v),
+        CellRef::Null => None,
+        other => panic!("{other:?} is not a whole number"),
+    };
+    Ok((r.uuid()?.to_string(), text, int))
+}
+
 #[test]
 fn a_scan_in_parts_reads_every_record_once_in_order() {
     let d = tempdir();
@@ -302,7 +319,7 @@ fn a_scan_in_parts_reads_every_record_once_in_order() {
     let mut whole: Vec<(String, Option<String>, Option<i64>)> = Vec::new();
     store
         .scan(&defn, "person", &cols, None, |r| {
-            whole.push((r.get(0)?, r.get(3)?, r.get(4)?));
+            whole.push(uuid_text_int(r)?);
             Ok(())
         })
         .unwrap();
@@ -317,7 +334,7 @@ fn a_scan_in_parts_reads_every_record_once_in_order() {
             0,
             Vec::new,
             |v: &mut Vec<(String, Option<String>, Option<i64>)>, r| {
-                v.push((r.get(0)?, r.get(3)?, r.get(4)?));
+                v.push(uuid_text_int(r)?);
                 Ok(())
             },
         )
@@ -389,7 +406,7 @@ fn a_scan_in_chunks_hands_over_every_record_once_in_order() {
     let mut whole: Vec<(String, Option<String>, Option<i64>)> = Vec::new();
     store
         .scan(&defn, "person", &cols, Some(1), |r| {
-            whole.push((r.get(0)?, r.get(3)?, r.get(4)?));
+            whole.push(uuid_text_int(r)?);
             Ok(())
         })
         .unwrap();
@@ -405,7 +422,7 @@ fn a_scan_in_chunks_hands_over_every_record_once_in_order() {
                 chunk,
                 Vec::new,
                 |v: &mut Vec<(String, Option<String>, Option<i64>)>, r| {
-                    v.push((r.get(0)?, r.get(3)?, r.get(4)?));
+                    v.push(uuid_text_int(r)?);
                     Ok(())
                 },
                 |v| {
@@ -440,4 +457,60 @@ fn a_scan_in_chunks_hands_over_every_record_once_in_order() {
         )
         .unwrap();
     assert_eq!(taken, 3);
+}
+
+/// The content hashes of a set of records, as this code computes them and stores them. The
+/// stored format is frozen: a changed hash would turn every re-import of existing data into a
+/// conflict, so any change here must be a deliberate format change.
+#[test]
+fn content_hashes_are_pinned() {
+    use hearth::capture::import::content_hash;
+    use hearth::store::Cell;
+    let cases: Vec<(Vec<Cell>, u64)> = vec![
+        (vec![], 0xdc7e_f3b1_567c_a2af),
+        (vec![Cell::Null], 0x0199_bc50_d91e_ba7c),
+        (vec![Cell::Int(0)], 0x84b3_d46d_062d_eab3),
+        (vec![Cell::Int(-1), Cell::Int(i64::MAX)], 0x4f8e_5345_316d_5b64),
+        (vec![Cell::Real(2.5), Cell::Real(-0.0), Cell::Real(f64::NAN)], 0x044f_dfed_d521_982b),
+        (vec![Cell::Text(String::new())], 0xd982_9104_5d24_8406),
+        (vec![Cell::Text("smoker".into())], 0x4ff3_2d2d_2187_750e),
+        (vec![Cell::Text("exactly8".into()), Cell::Text("nine char".into())], 0x0445_f325_8988_e780),
+        (
+            vec![Cell::Text("Zoë, 2020-01-01".into()), Cell::Null, Cell::Int(3), Cell::Real(1.75)],
+            0xf02d_02cc_eafa_2684,
+        ),
+    ];
+    let got: Vec<u64> = cases.iter().map(|(c, _)| content_hash(c)).collect();
+    let want: Vec<u64> = cases.iter().map(|(_, h)| *h).collect();
+    assert_eq!(
+        got.iter().map(|h| format!("{h:#018x}")).collect::<Vec<_>>(),
+        want.iter().map(|h| format!("{h:#018x}")).collect::<Vec<_>>()
+    );
+}
+
+/// The `_hash` the store keeps for each imported record of the tiny fixture.
+#[test]
+fn stored_record_hashes_are_pinned() {
+    let d = tempdir();
+    let p = d.path();
+    let tiny = fixture("import/tiny.yaml");
+    ok(p, &["init", "s.db", "--definition", tiny.to_str().unwrap()]);
+    std::fs::copy(fixture("import/good.csv"), p.join("good.csv")).unwrap();
+    ok(p, &["import", "s.db", "--wave", "1", "good.csv"]);
+    let c = open_ro(&p.join("s.db"));
+    let hashes = |sql: &str| -> Vec<String> { c.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect() };
+    let households = hashes("SELECT household_id || ' ' || _hash FROM u_household ORDER BY _rowid");
+    let persons = hashes("SELECT person_id || ' ' || _hash FROM u_person ORDER BY _rowid");
+    assert_eq!(households, ["H1 de2a1d65482e6b3a", "H2 b4424f066d9c7f5b", "H3 3e9f74f05fd2bc0e"]);
+    assert_eq!(
+        persons,
+        [
+            "1 38cdf369cb8b3e57",
+            "2 dc542ff70d66763a",
+            "1 b10a43eefbe7de25",
+            "1 d8ee3fef64e1addf",
+            "2 87d7990e1cecedbc",
+            "3 6e5f004bd6ee781b"
+        ]
+    );
 }

@@ -12,10 +12,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use polars::prelude::*;
 
 use super::AnalysisError;
+use crate::schema::date::Date;
 use crate::schema::expr::{self, ExprType};
-use crate::schema::{Code, Definition, QType, Question};
-use crate::store::Store;
-use rusqlite::types::ValueRef;
+use crate::schema::{Code, Definition, Derived, QType, Question, Unit};
+use crate::store::geo::{AreaField, AreaRow};
+use crate::store::{CellRef, ReadError, Record, Store};
 
 /// Variables that come from the area lookup rather than from answers.
 pub const GEO_VARS: &[&str] = crate::store::geo::AREA_COLUMNS;
@@ -28,27 +29,100 @@ pub struct Frame {
     pub waves: Vec<i64>,
 }
 
+/// A column read from the store: an answer, or a stored score.
+enum Source<'a> {
+    Answer(&'a Question),
+    Score(&'a Derived),
+}
+
+impl Source<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Source::Answer(q) => &q.id,
+            Source::Score(d) => &d.id,
+        }
+    }
+}
+
+/// One column being filled from the store's records.
 enum Buf {
     Num(Vec<Option<f64>>),
     Bool(Vec<Option<bool>>),
     Text(StringChunkedBuilder),
+    /// One indicator column per choice of a `select_multiple` answer.
     Multi(Vec<Vec<Option<bool>>>),
+}
+
+impl Buf {
+    /// An empty column for `src`.
+    fn new(src: &Source<'_>) -> Buf {
+        let (ty, n_choices) = match src {
+            Source::Answer(q) => (q.expr_type(), q.choices.as_ref().map(|c| c.choices.len()).unwrap_or(0)),
+            Source::Score(d) => (d.expr.ty, 0),
+        };
+        match ty {
+            ExprType::Num | ExprType::Date => Buf::Num(Vec::new()),
+            ExprType::Bool => Buf::Bool(Vec::new()),
+            ExprType::Multi => Buf::Multi(vec![Vec::new(); n_choices]),
+            ExprType::Text => Buf::Text(StringChunkedBuilder::new("".into(), 1024)),
+        }
+    }
+
+    /// Appends one record's stored value of `src`: an answer with its missing codes read as
+    /// missing, dates as days, multiple choices as indicators; a score as stored.
+    #[inline]
+    fn push(&mut self, src: &Source<'_>, v: CellRef<'_>) {
+        match (src, self) {
+            (Source::Score(_), Buf::Num(b)) => b.push(v.as_f64()),
+            (Source::Score(_), Buf::Text(b)) => b.append_option(v.as_text()),
+            (Source::Score(_), Buf::Multi(_)) => {}
+            (Source::Answer(q), Buf::Num(b)) => b.push(num_of(q, v)),
+            (_, Buf::Bool(b)) => b.push(v.as_int().map(|x| x != 0)),
+            (Source::Answer(q), Buf::Text(b)) => b.append_option(text_of(q, v)),
+            (Source::Answer(q), Buf::Multi(ind)) => {
+                let t = text_of(q, v);
+                let chosen: Vec<usize> = t
+                    .as_deref()
+                    .map(|s| s.split_whitespace().filter_map(|p| q.choices.as_ref().and_then(|l| l.index_of(p))).collect())
+                    .unwrap_or_default();
+                for (k, col) in ind.iter_mut().enumerate() {
+                    col.push(t.as_ref().map(|_| chosen.contains(&k)));
+                }
+            }
+        }
+    }
+
+    /// The filled column(s) of `src` as series: one, or one indicator per choice.
+    fn finish(self, src: &Source<'_>, out: &mut Vec<Series>) {
+        let name = src.id();
+        match self {
+            Buf::Num(v) => out.push(Series::new(name.into(), v)),
+            Buf::Bool(v) => out.push(Series::new(name.into(), v)),
+            Buf::Text(b) => out.push(b.finish().into_series().with_name(name.into())),
+            Buf::Multi(ind) => {
+                let Source::Answer(q) = src else { return };
+                let codes = q.choices.as_ref().map(|c| c.codes()).unwrap_or_default();
+                for (code, v) in codes.iter().zip(ind) {
+                    out.push(Series::new(expr::polars::indicator_column(&q.id, code).into(), v));
+                }
+            }
+        }
+    }
 }
 
 /// A stored value as a number: whole numbers, reals, dates written as text, numbers written
 /// as text; missing codes read as missing.
-fn num_of_ref(q: &Question, v: ValueRef<'_>) -> Option<f64> {
+fn num_of(q: &Question, v: CellRef<'_>) -> Option<f64> {
     let x = match v {
-        ValueRef::Integer(i) => i as f64,
-        ValueRef::Real(r) => r,
-        ValueRef::Text(t) | ValueRef::Blob(t) => {
-            let t = std::str::from_utf8(t).ok()?;
+        CellRef::Int(i) => i as f64,
+        CellRef::Real(r) => r,
+        CellRef::Text(t) => {
             if q.qtype == QType::Date {
-                return crate::capture::answer::parse_date(t).map(|d| d as f64);
+                return Date::parse(t).map(|d| d.days() as f64);
             }
             t.parse().ok()?
         }
-        ValueRef::Null => return None,
+        CellRef::Null => return None,
     };
     if q.missing.iter().any(|m| matches!(m.code, Code::Int(c) if c as f64 == x)) {
         return None;
@@ -57,13 +131,13 @@ fn num_of_ref(q: &Question, v: ValueRef<'_>) -> Option<f64> {
 }
 
 /// A stored value as text (missing codes read as missing).
-fn text_of_ref<'v>(q: &Question, v: ValueRef<'v>) -> Option<std::borrow::Cow<'v, str>> {
+fn text_of<'v>(q: &Question, v: CellRef<'v>) -> Option<std::borrow::Cow<'v, str>> {
     use std::borrow::Cow;
     let s: Cow<'v, str> = match v {
-        ValueRef::Null => return None,
-        ValueRef::Integer(i) => Cow::Owned(i.to_string()),
-        ValueRef::Real(r) => Cow::Owned(r.to_string()),
-        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t),
+        CellRef::Null => return None,
+        CellRef::Int(i) => Cow::Owned(i.to_string()),
+        CellRef::Real(r) => Cow::Owned(r.to_string()),
+        CellRef::Text(t) => Cow::Borrowed(t),
     };
     if !q.missing.is_empty() && q.missing_code(&s).is_some() {
         return None;
@@ -105,22 +179,30 @@ fn reusable_scores(store: &Store, def: &Definition, unit_ids: &[String]) -> Resu
     Ok(ok)
 }
 
-/// A column read from the store: an answer, or a stored score.
-enum Source<'a> {
-    Answer(&'a Question),
-    Score(&'a crate::schema::Derived),
+/// The derived variable at `slot` among the units of `lineage`.
+fn derived_at<'d>(lineage: &[&'d Unit], slot: usize) -> Option<&'d Derived> {
+    lineage.iter().flat_map(|u| u.derived.iter()).find(|d| d.slot == slot)
 }
 
-/// As [`load`]; `use_stored` = false recomputes every derived variable from its items.
-pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64], use_stored: bool) -> Result<Frame, AnalysisError> {
+/// What a frame reads and computes, resolved from the variable names asked for.
+struct Needs {
+    /// Questions read as answers (slots of the leaf unit's scope).
+    base: BTreeSet<usize>,
+    /// Derived variables computed from their items, in slot (= evaluation) order.
+    derived: BTreeSet<usize>,
+    /// Derived variables read as stored at capture.
+    stored: BTreeSet<usize>,
+    /// Area columns, joined from the lookup.
+    geo: Vec<String>,
+}
+
+/// Resolves `vars` to the questions, derived variables (with everything they depend on) and
+/// area columns to read. Unknown names are errors with suggestions.
+fn resolve(store: &Store, def: &Definition, vars: &[String], use_stored: bool) -> Result<Needs, AnalysisError> {
     let leaf = def.leaf_unit();
     let scope = &leaf.scope;
-    // Resolve names to base questions and derived variables (with their dependencies).
-    let mut base: BTreeSet<usize> = BTreeSet::new();
-    let mut derived: BTreeSet<usize> = BTreeSet::new();
-    let mut geo: Vec<String> = Vec::new();
     let lineage = def.lineage(&leaf.id);
-    let derived_expr = |slot: usize| -> Option<&crate::schema::Derived> { lineage.iter().flat_map(|u| u.derived.iter()).find(|d| d.slot == slot) };
+    let mut geo: Vec<String> = Vec::new();
     let mut stack: Vec<usize> = Vec::new();
     for v in vars {
         if v == "wave" {
@@ -148,8 +230,7 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
             }
         }
     }
-    if !geo.is_empty() {
-        let g = def.geography.as_ref().expect("checked above");
+    if let Some(g) = def.geography.as_ref().filter(|_| !geo.is_empty()) {
         let q = g.lsoa.clone().or_else(|| g.postcode.clone()).unwrap_or_default();
         if let Some(s) = scope.slot(&q) {
             stack.push(s);
@@ -160,137 +241,87 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
     } else {
         HashSet::new()
     };
-    let mut stored: BTreeSet<usize> = BTreeSet::new();
+    let mut needs = Needs {
+        base: BTreeSet::new(),
+        derived: BTreeSet::new(),
+        stored: BTreeSet::new(),
+        geo,
+    };
     while let Some(s) = stack.pop() {
-        if let Some(d) = derived_expr(s) {
+        if let Some(d) = derived_at(&lineage, s) {
             if reusable.contains(&d.id) {
-                stored.insert(s);
-            } else if derived.insert(s) {
+                needs.stored.insert(s);
+            } else if needs.derived.insert(s) {
                 let mut deps = Vec::new();
                 d.expr.expr.slots(&mut deps);
                 stack.extend(deps);
             }
         } else {
-            base.insert(s);
+            needs.base.insert(s);
         }
     }
-    // Read the base columns.
+    Ok(needs)
+}
+
+/// The store columns to read, as (unit, column) pairs, and what each one is.
+fn sources<'d>(def: &'d Definition, needs: &Needs) -> (Vec<(String, String)>, Vec<Source<'d>>) {
+    let leaf = def.leaf_unit();
+    let lineage = def.lineage(&leaf.id);
     let mut cols: Vec<(String, String)> = Vec::new();
     let mut sources: Vec<Source> = Vec::new();
-    for &s in &base {
-        let id = &scope.var(s).id;
+    for &s in &needs.base {
+        let id = &leaf.scope.var(s).id;
         if let Some((u, q)) = def.find_question(id) {
             cols.push((u.id.clone(), id.clone()));
             sources.push(Source::Answer(q));
         }
     }
-    for &s in &stored {
-        if let Some(d) = derived_expr(s) {
+    for &s in &needs.stored {
+        if let Some(d) = derived_at(&lineage, s) {
             if let Some(u) = lineage.iter().find(|u| u.derived.iter().any(|x| x.slot == s)) {
                 cols.push((u.id.clone(), d.id.clone()));
                 sources.push(Source::Score(d));
             }
         }
     }
-    let new_bufs = || -> Vec<Buf> {
-        sources
-            .iter()
-            .map(|src| {
-                let (ty, n_choices) = match src {
-                    Source::Answer(q) => (q.expr_type(), q.choices.as_ref().map(|c| c.choices.len()).unwrap_or(0)),
-                    Source::Score(d) => (d.expr.ty, 0),
-                };
-                match ty {
-                    ExprType::Num | ExprType::Date => Buf::Num(Vec::new()),
-                    ExprType::Bool => Buf::Bool(Vec::new()),
-                    ExprType::Multi => Buf::Multi(vec![Vec::new(); n_choices]),
-                    ExprType::Text => Buf::Text(StringChunkedBuilder::new("".into(), 1024)),
-                }
-            })
-            .collect()
-    };
+    (cols, sources)
+}
+
+/// Reads the columns of the leaf unit's records in `waves` (all when empty): the wave of each
+/// row, and the columns as series (large stores read in parts, one per core, put end to end).
+fn read_columns(
+    store: &Store,
+    def: &Definition,
+    cols: &[(String, String)],
+    sources: &[Source<'_>],
+    waves: &[i64],
+) -> Result<(Vec<i64>, Vec<Series>), AnalysisError> {
+    let new_bufs = || -> Vec<Buf> { sources.iter().map(Buf::new).collect() };
     let one_wave = if waves.len() == 1 { Some(waves[0]) } else { None };
-    // large stores are read in parts, one per core, then put end to end
     let t_scan = crate::timing::phase("frame: read the store");
     let parts = store.scan_parts(
         def,
-        &leaf.id,
-        &cols,
+        &def.leaf_unit().id,
+        cols,
         one_wave,
         || (Vec::<i64>::new(), new_bufs()),
-        |(wave_col, bufs): &mut (Vec<i64>, Vec<Buf>), r| {
-            let w: i64 = r.get(1)?;
+        |(wave_col, bufs): &mut (Vec<i64>, Vec<Buf>), r: &Record<'_>| -> Result<(), ReadError> {
+            let w = r.wave()?;
             if !waves.is_empty() && !waves.contains(&w) {
                 return Ok(());
             }
             wave_col.push(w);
-            for (i, src) in sources.iter().enumerate() {
-                let v = r.get_ref(3 + i)?;
-                let q = match src {
-                    Source::Answer(q) => *q,
-                    Source::Score(_) => {
-                        match &mut bufs[i] {
-                            Buf::Num(b) => b.push(match v {
-                                ValueRef::Real(x) => Some(x),
-                                ValueRef::Integer(x) => Some(x as f64),
-                                _ => None,
-                            }),
-                            Buf::Bool(b) => b.push(match v {
-                                ValueRef::Integer(x) => Some(x != 0),
-                                _ => None,
-                            }),
-                            Buf::Text(b) => match v {
-                                ValueRef::Text(t) => b.append_value(String::from_utf8_lossy(t)),
-                                _ => b.append_null(),
-                            },
-                            Buf::Multi(_) => {}
-                        }
-                        continue;
-                    }
-                };
-                match &mut bufs[i] {
-                    Buf::Num(b) => b.push(num_of_ref(q, v)),
-                    Buf::Bool(b) => b.push(match v {
-                        ValueRef::Integer(x) => Some(x != 0),
-                        _ => None,
-                    }),
-                    Buf::Text(b) => b.append_option(text_of_ref(q, v)),
-                    Buf::Multi(ind) => {
-                        let t = text_of_ref(q, v);
-                        let chosen: Vec<usize> = t
-                            .as_deref()
-                            .map(|s| s.split_whitespace().filter_map(|p| q.choices.as_ref().and_then(|l| l.index_of(p))).collect())
-                            .unwrap_or_default();
-                        for (k, col) in ind.iter_mut().enumerate() {
-                            col.push(t.as_ref().map(|_| chosen.contains(&k)));
-                        }
-                    }
-                }
+            for (i, (src, buf)) in sources.iter().zip(bufs.iter_mut()).enumerate() {
+                buf.push(src, r.get(i)?);
             }
             Ok(())
         },
     )?;
     drop(t_scan);
-    // each part's columns, then put end to end
-    let to_columns = |bufs: Vec<Buf>| -> Vec<Series> {
+    let to_series = |bufs: Vec<Buf>| -> Vec<Series> {
         let mut out = Vec::new();
         for (src, b) in sources.iter().zip(bufs) {
-            let name = match src {
-                Source::Answer(q) => q.id.as_str(),
-                Source::Score(d) => d.id.as_str(),
-            };
-            match b {
-                Buf::Num(v) => out.push(Series::new(name.into(), v)),
-                Buf::Bool(v) => out.push(Series::new(name.into(), v)),
-                Buf::Text(b) => out.push(b.finish().into_series().with_name(name.into())),
-                Buf::Multi(ind) => {
-                    let Source::Answer(q) = src else { continue };
-                    let codes = q.choices.as_ref().map(|c| c.codes()).unwrap_or_default();
-                    for (code, v) in codes.iter().zip(ind) {
-                        out.push(Series::new(expr::polars::indicator_column(&q.id, code).into(), v));
-                    }
-                }
-            }
+            b.finish(src, &mut out);
         }
         out
     };
@@ -298,7 +329,7 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
     let mut series: Vec<Series> = Vec::new();
     for (w, bufs) in parts {
         wave_col.extend(w);
-        let cols = to_columns(bufs);
+        let cols = to_series(bufs);
         if series.is_empty() {
             series = cols;
         } else {
@@ -308,79 +339,75 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
         }
     }
     if series.is_empty() {
-        series = to_columns(new_bufs());
+        series = to_series(new_bufs());
     }
-    let n = wave_col.len();
-    let mut columns: Vec<Column> = vec![Series::new("wave".into(), wave_col.clone()).into_column()];
-    columns.extend(series.into_iter().map(|s| s.into_column()));
-    // Area lookup.
-    let _t_geo = crate::timing::phase("frame: areas and derived");
-    if !geo.is_empty() {
-        let g = def.geography.as_ref().expect("checked above");
-        let areas: HashMap<String, crate::store::geo::AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
-        if areas.is_empty() {
-            return Err(AnalysisError::NoGeography { variable: geo[0].clone() });
-        }
-        let postcodes: HashMap<String, String> = if g.lsoa.is_none() {
-            store.postcodes()?.into_iter().collect()
-        } else {
-            HashMap::new()
-        };
-        let key_col = g.lsoa.clone().or_else(|| g.postcode.clone()).unwrap_or_default();
-        // one lookup per run of equal keys (the persons of a household share its area)
-        let rows: Vec<Option<&crate::store::geo::AreaRow>> = match columns.iter().find(|c| c.name().as_str() == key_col) {
-            Some(c) => {
-                let mut last: Option<(&str, Option<&crate::store::geo::AreaRow>)> = None;
-                c.str()
-                    .map_err(AnalysisError::polars)?
-                    .iter()
-                    .map(|k| {
-                        let k = k?;
-                        if let Some((lk, la)) = last {
-                            if lk == k {
-                                return la;
-                            }
+    Ok((wave_col, series))
+}
+
+/// The area columns `geo` for `n` rows, from the lookup through each row's LSOA (or postcode)
+/// answer among `columns`; none already among `columns` is repeated.
+fn area_columns(store: &Store, def: &Definition, geo: &[String], columns: &[Column], n: usize) -> Result<Vec<Column>, AnalysisError> {
+    let Some(g) = def.geography.as_ref().filter(|_| !geo.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let areas: HashMap<String, AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
+    if areas.is_empty() {
+        return Err(AnalysisError::NoGeography { variable: geo[0].clone() });
+    }
+    let postcodes: HashMap<String, String> = if g.lsoa.is_none() {
+        store.postcodes()?.into_iter().collect()
+    } else {
+        HashMap::new()
+    };
+    let key_col = g.lsoa.clone().or_else(|| g.postcode.clone()).unwrap_or_default();
+    // one lookup per run of equal keys (the persons of a household share its area)
+    let rows: Vec<Option<&AreaRow>> = match columns.iter().find(|c| c.name().as_str() == key_col) {
+        Some(c) => {
+            let mut last: Option<(&str, Option<&AreaRow>)> = None;
+            c.str()
+                .map_err(AnalysisError::polars)?
+                .iter()
+                .map(|k| {
+                    let k = k?;
+                    if let Some((lk, la)) = last {
+                        if lk == k {
+                            return la;
                         }
-                        let a = match g.lsoa {
-                            Some(_) => areas.get(k),
-                            None => postcodes.get(k).and_then(|l| areas.get(l)),
-                        };
-                        last = Some((k, a));
-                        a
-                    })
-                    .collect()
-            }
-            None => vec![None; n],
+                    }
+                    let a = match g.lsoa {
+                        Some(_) => areas.get(k),
+                        None => postcodes.get(k).and_then(|l| areas.get(l)),
+                    };
+                    last = Some((k, a));
+                    a
+                })
+                .collect()
+        }
+        None => vec![None; n],
+    };
+    let mut out: Vec<Column> = Vec::new();
+    for v in geo {
+        let s = match AreaRow::field(v) {
+            Some(AreaField::Text(f)) => Series::new(v.into(), rows.iter().map(|r| r.and_then(f)).collect::<Vec<Option<&str>>>()),
+            Some(AreaField::Num(f)) => Series::new(v.into(), rows.iter().map(|r| r.and_then(f)).collect::<Vec<Option<f64>>>()),
+            None => continue,
         };
-        let text = |f: fn(&crate::store::geo::AreaRow) -> Option<&str>| -> Vec<Option<&str>> { rows.iter().map(|r| r.and_then(f)).collect() };
-        let num = |f: fn(&crate::store::geo::AreaRow) -> Option<f64>| -> Vec<Option<f64>> { rows.iter().map(|r| r.and_then(f)).collect() };
-        for v in &geo {
-            let s = match v.as_str() {
-                "lsoa" => Series::new("lsoa".into(), text(|a| Some(a.lsoa.as_str()))),
-                "lsoa_name" => Series::new(v.into(), text(|a| a.lsoa_name.as_deref())),
-                "ward" => Series::new(v.into(), text(|a| a.ward.as_deref())),
-                "ward_name" => Series::new(v.into(), text(|a| a.ward_name.as_deref())),
-                "lad" => Series::new(v.into(), text(|a| a.lad.as_deref())),
-                "lad_name" => Series::new(v.into(), text(|a| a.lad_name.as_deref())),
-                "region" => Series::new(v.into(), text(|a| a.region.as_deref())),
-                "region_name" => Series::new(v.into(), text(|a| a.region_name.as_deref())),
-                "imd_rank" => Series::new(v.into(), num(|a| a.imd_rank)),
-                "imd_decile" => Series::new(v.into(), num(|a| a.imd_decile.map(|x| x as f64))),
-                "imd_quintile" => Series::new(v.into(), num(|a| a.imd_quintile.map(|x| x as f64))),
-                "imd_local_decile" => Series::new(v.into(), num(|a| a.imd_local_decile.map(|x| x as f64))),
-                _ => Series::new(v.into(), num(|a| a.imd_local_decile.map(|x| ((x + 1) / 2) as f64))),
-            };
-            if !columns.iter().any(|c| c.name().as_str() == v) {
-                columns.push(s.into_column());
-            }
+        if !columns.iter().chain(&out).any(|c| c.name().as_str() == v) {
+            out.push(s.into_column());
         }
     }
-    let df = DataFrame::new(n, columns).map_err(AnalysisError::polars)?;
-    // Derived variables, in dependency order (slot order is evaluation order).
+    Ok(out)
+}
+
+/// Adds the derived variables at `slots` to `df`, computed with the expression language
+/// compiled to Polars, in slot (= dependency) order.
+fn add_derived(def: &Definition, df: DataFrame, slots: &BTreeSet<usize>) -> Result<DataFrame, AnalysisError> {
+    let leaf = def.leaf_unit();
+    let lineage = def.lineage(&leaf.id);
     let mut lf = df.lazy();
-    for &s in &derived {
-        let d = derived_expr(s).expect("derived slot");
-        let e = expr::polars::to_polars(&d.expr.expr, scope, None);
+    for &s in slots {
+        let d = derived_at(&lineage, s).expect("a slot resolved as derived is a derived variable of the lineage");
+        let e = expr::polars::to_polars(&d.expr.expr, &leaf.scope, None);
         let dtype = match d.expr.ty {
             ExprType::Bool => DataType::Boolean,
             ExprType::Text => DataType::String,
@@ -388,6 +415,21 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
         };
         lf = lf.with_column(e.cast(dtype).alias(d.id.as_str()));
     }
-    let df = lf.collect().map_err(AnalysisError::polars)?;
+    lf.collect().map_err(AnalysisError::polars)
+}
+
+/// As [`load`]; `use_stored` = false recomputes every derived variable from its items.
+pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64], use_stored: bool) -> Result<Frame, AnalysisError> {
+    let needs = resolve(store, def, vars, use_stored)?;
+    let (cols, sources) = sources(def, &needs);
+    let (wave_col, series) = read_columns(store, def, &cols, &sources, waves)?;
+    let n = wave_col.len();
+    let mut columns: Vec<Column> = vec![Series::new("wave".into(), wave_col.clone()).into_column()];
+    columns.extend(series.into_iter().map(|s| s.into_column()));
+    let _t_geo = crate::timing::phase("frame: areas and derived");
+    let areas = area_columns(store, def, &needs.geo, &columns, n)?;
+    columns.extend(areas);
+    let df = DataFrame::new(n, columns).map_err(AnalysisError::polars)?;
+    let df = add_derived(def, df, &needs.derived)?;
     Ok(Frame { df, waves: wave_col })
 }

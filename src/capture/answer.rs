@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::schema::date::Date;
 use crate::schema::expr::{eval, Value};
 use crate::schema::{Code, QType, Question, Required, Unit};
 use crate::store::Cell;
@@ -84,8 +85,8 @@ pub fn parse_answer(q: &Question, raw: &str) -> Result<(Cell, Value), String> {
             _ => Err(format!("'{raw}' is not a boolean (true/false, 1/0, yes/no)")),
         },
         QType::Date => {
-            let days = parse_date(raw).ok_or_else(|| format!("'{raw}' is not a date (YYYY-MM-DD)"))?;
-            Ok((Cell::Text(raw.to_string()), Value::Num(days as f64)))
+            let date = Date::parse(raw).ok_or_else(|| format!("'{raw}' is not a date (YYYY-MM-DD)"))?;
+            Ok((Cell::Text(raw.to_string()), Value::Num(date.days() as f64)))
         }
         QType::SelectOne => {
             let list = q.choices.as_ref().ok_or("no choices")?;
@@ -154,26 +155,6 @@ pub fn normalise_postcode(raw: &str) -> Option<String> {
         return None;
     }
     Some(format!("{out} {inw}"))
-}
-
-/// Parses an ISO 8601 date to days since 1970-01-01.
-pub fn parse_date(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let y: i64 = s[0..4].parse().ok()?;
-    let m: u32 = s[5..7].parse().ok()?;
-    let d: u32 = s[8..10].parse().ok()?;
-    if !(1..=12).contains(&m) || d == 0 {
-        return None;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let dim = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(m - 1) as usize];
-    if d > dim {
-        return None;
-    }
-    Some(crate::store::days_from_civil(y, m, d))
 }
 
 /// A problem with one answer of a record.
@@ -265,8 +246,8 @@ mod tests {
         assert_eq!(normalise_postcode("PR12HE").as_deref(), Some("PR1 2HE"));
         assert_eq!(normalise_postcode("  bb1   1aa ").as_deref(), Some("BB1 1AA"));
         assert_eq!(normalise_postcode("12345"), None);
-        assert_eq!(parse_date("2018-05-31"), Some(17682));
-        assert_eq!(parse_date("2018-02-30"), None);
-        assert_eq!(parse_date("31/05/2018"), None);
+        assert_eq!(Date::parse("2018-05-31").map(Date::days), Some(17682));
+        assert_eq!(Date::parse("2018-02-30"), None);
+        assert_eq!(Date::parse("31/05/2018"), None);
     }
 }

@@ -107,14 +107,13 @@ pub fn coverage(store: &Store) -> Result<(u64, u64, Vec<String>), StoreError> {
     let (mut ok, mut bad, mut examples) = (0u64, 0u64, Vec::new());
     let uid = unit.id.clone();
     store.scan(&def, &uid, &[(uid.clone(), q.clone())], None, |r| {
-        let code: Option<String> = r.get(3)?;
-        if let Some(c) = code {
-            if known.contains(&c) {
+        if let Some(c) = r.get(0)?.as_text() {
+            if known.contains(c) {
                 ok += 1;
             } else {
                 bad += 1;
-                if examples.len() < 5 && !examples.contains(&c) {
-                    examples.push(c);
+                if examples.len() < 5 && !examples.iter().any(|e| e == c) {
+                    examples.push(c.to_string());
                 }
             }
         }

@@ -10,6 +10,7 @@
 //! one part per thing it reads), [`model`] (the checked definition), [`expr`] (the expression
 //! language), [`instruments`], [`error`] (what can go wrong, and the problem list).
 
+pub mod date;
 pub mod error;
 pub mod expr;
 pub mod infer;

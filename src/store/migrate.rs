@@ -1,0 +1,157 @@
+//! Migrations between definition versions.
+//!
+//! Owns deciding whether a new definition version is a compatible change of the stored one
+//! (same survey, a higher version, no unit removed or re-parented, no key changed, no column
+//! changing type except to text, nor becoming or ceasing to be an identifier) and, when it is,
+//! adding its new tables and columns in one transaction. Existing rows are never rewritten:
+//! retired questions keep their columns and earlier records their values.
+
+use std::collections::BTreeMap;
+
+use rusqlite::params;
+
+use super::audit::{default_user, now_iso};
+use super::cell::{ident_table, unit_columns, unit_table};
+use super::layout::{check_for, create_unit_tables, insert_definition};
+use super::{Store, StoreError};
+use crate::schema::Definition;
+
+/// Column name -> (SQL type, identifier) of one unit's stored tables.
+type ColumnTypes = BTreeMap<String, (&'static str, bool)>;
+
+impl Store {
+    /// Adds a new definition version, migrating the tables: new questions become new columns,
+    /// retired ones stay (earlier rows keep their values). A question may not change type,
+    /// except to text; the survey id may not change; the version must be new and higher.
+    pub fn add_definition(&mut self, def: &Definition) -> Result<(), StoreError> {
+        let latest = self.definition(None)?;
+        let existing = self.existing_columns()?;
+        let problems = incompatibilities(&latest, def, &existing);
+        if !problems.is_empty() {
+            return Err(StoreError::Incompatible {
+                path: self.path.display().to_string(),
+                version: def.version,
+                problems,
+            });
+        }
+        let p = self.path.display().to_string();
+        let sq = |source| StoreError::sqlite(&p, format!("adding definition version {}", def.version), source);
+        let tx = self.conn.transaction().map_err(sq)?;
+        for unit in &def.units {
+            match existing.get(&unit.id) {
+                None => create_unit_tables(&tx, unit).map_err(sq)?,
+                Some(cols) => {
+                    for c in unit_columns(unit) {
+                        if cols.contains_key(&c.name) {
+                            continue;
+                        }
+                        let table = if c.identifier { ident_table(&unit.id) } else { unit_table(&unit.id) };
+                        let qtype = unit.question(&c.name).map(|q| q.qtype);
+                        tx.execute_batch(&format!(
+                            "ALTER TABLE \"{table}\" ADD COLUMN \"{}\" {}{}",
+                            c.name,
+                            c.sql_type,
+                            check_for(&c.name, qtype)
+                        ))
+                        .map_err(sq)?;
+                    }
+                }
+            }
+        }
+        insert_definition(&tx, def).map_err(sq)?;
+        tx.execute(
+            "INSERT INTO audit (at, by, action, reason) VALUES (?1, ?2, 'definition', ?3)",
+            params![now_iso(), default_user(), format!("definition version {} added", def.version)],
+        )
+        .map_err(sq)?;
+        tx.commit().map_err(sq)?;
+        Ok(())
+    }
+
+    /// unit -> column -> (sql type, identifier).
+    fn existing_columns(&self) -> Result<BTreeMap<String, ColumnTypes>, StoreError> {
+        let err = self.err("reading the stored columns");
+        let mut out: BTreeMap<String, ColumnTypes> = BTreeMap::new();
+        let tables: Vec<String> = {
+            let mut st = self
+                .conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND (name LIKE 'u\\_%' ESCAPE '\\' OR name LIKE 'ident\\_%' ESCAPE '\\')")
+                .map_err(&err)?;
+            let v = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(&err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&err)?;
+            v
+        };
+        for t in tables {
+            let (unit, ident) = match t.strip_prefix("u_") {
+                Some(u) => (u.to_string(), false),
+                None => (t.trim_start_matches("ident_").to_string(), true),
+            };
+            let mut st = self.conn.prepare(&format!("PRAGMA table_info(\"{t}\")")).map_err(&err)?;
+            let cols = st.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?))).map_err(&err)?;
+            let entry = out.entry(unit).or_default();
+            for c in cols {
+                let (name, ty) = c.map_err(&err)?;
+                if name.starts_with('_') {
+                    continue;
+                }
+                let ty: &'static str = match ty.as_str() {
+                    "INTEGER" => "INTEGER",
+                    "REAL" => "REAL",
+                    _ => "TEXT",
+                };
+                entry.insert(name, (ty, ident));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Every reason `def` cannot follow `latest` in a store whose tables hold `existing`.
+fn incompatibilities(latest: &Definition, def: &Definition, existing: &BTreeMap<String, ColumnTypes>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if def.survey != latest.survey {
+        problems.push(format!("survey id '{}' differs from the store's '{}'", def.survey, latest.survey));
+    }
+    if def.version <= latest.version {
+        problems.push(format!(
+            "version {} is not newer than the store's latest version {}",
+            def.version, latest.version
+        ));
+    }
+    for unit in &def.units {
+        let old = latest.unit(&unit.id);
+        if let (Some(old), Some(p)) = (old, &unit.parent) {
+            if old.parent.as_ref() != Some(p) {
+                problems.push(format!("unit '{}' changes its parent", unit.id));
+            }
+        }
+        if let Some(old) = old {
+            if old.key != unit.key {
+                problems.push(format!("unit '{}' changes its key from '{}' to '{}'", unit.id, old.key, unit.key));
+            }
+        }
+        let cols = existing.get(&unit.id);
+        for c in unit_columns(unit) {
+            if let Some((t, ident)) = cols.and_then(|m| m.get(&c.name)) {
+                if *t != c.sql_type && c.sql_type != "TEXT" {
+                    problems.push(format!(
+                        "question '{}' changes type (stored as {t}, now {}): only a change to text is allowed; give the new question a new id",
+                        c.name, c.sql_type
+                    ));
+                }
+                if *ident != c.identifier {
+                    problems.push(format!("question '{}' changes whether it is an identifier: give it a new id", c.name));
+                }
+            }
+        }
+    }
+    for old in &latest.units {
+        if def.unit(&old.id).is_none() {
+            problems.push(format!("unit '{}' is removed: units cannot be removed, only questions retired", old.id));
+        }
+    }
+    problems
+}
