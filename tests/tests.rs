@@ -7,5 +7,6 @@ mod analysis;
 mod cli;
 mod conformance;
 mod definitions;
+mod fuzz;
 mod import;
 mod store;
