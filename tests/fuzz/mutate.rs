@@ -210,20 +210,44 @@ fn hostile(rng: &mut Rng, fmt: Format) -> Vec<u8> {
     }
 }
 
-/// Applies 0 to 4 mutations (mostly 1 or 2).
-pub fn mutate(rng: &mut Rng, base: &[u8], fmt: Format) -> Mutated {
+/// Operations of each format that a focused case starts with (indices into the format's own
+/// operations): the ones that found defects (nesting, aliases, long expressions, repeated
+/// items; keys twice, deep values, hostile values and keys; hostile cells, shuffled columns).
+const FOCUS_YAML: &[usize] = &[0, 2, 3, 5];
+const FOCUS_JSON: &[usize] = &[1, 2, 3, 6];
+const FOCUS_CSV: &[usize] = &[4, 0];
+
+/// Applies 0 to 4 mutations (mostly 1 or 2). With `focus`, the first is the focus-th of the
+/// format's telling operations (cycling), so that every run, however short, has them.
+pub fn mutate(rng: &mut Rng, base: &[u8], fmt: Format, focus: Option<usize>) -> Mutated {
     let mut m = Mutated {
         bytes: base.to_vec(),
         ops: Vec::new(),
         must_refuse: None,
     };
-    let n = match rng.below(20) {
+    if let Some(k) = focus {
+        let op = match fmt {
+            Format::Csv => csv_op(rng, &mut m.bytes, Some(FOCUS_CSV[k % FOCUS_CSV.len()])),
+            Format::Jsonl => json_op(rng, &mut m, Some(FOCUS_JSON[k % FOCUS_JSON.len()])),
+            Format::Yaml => yaml_op(rng, &mut m.bytes, Some((FOCUS_YAML[k % FOCUS_YAML.len()], k / FOCUS_YAML.len()))),
+            Format::Expr => None,
+        };
+        if let Some(op) = op {
+            if m.bytes.len() > MAX_LEN {
+                m.bytes = base.to_vec();
+            } else {
+                m.ops.push(op);
+            }
+        }
+    }
+    let n = m.ops.len()
+        + match rng.below(20) {
         0 => 0,
         1..=10 => 1,
         11..=16 => 2,
-        17..=18 => 3,
-        _ => 4,
-    };
+            17..=18 => 3,
+            _ => 4,
+        };
     let mut tries = 0;
     while m.ops.len() < n && tries < 20 {
         tries += 1;
@@ -248,9 +272,9 @@ fn one(rng: &mut Rng, m: &mut Mutated, fmt: Format) -> Option<String> {
         return generic(rng, &mut m.bytes, fmt);
     }
     match fmt {
-        Format::Csv => csv_op(rng, &mut m.bytes),
-        Format::Jsonl => json_op(rng, m),
-        Format::Yaml => yaml_op(rng, &mut m.bytes),
+        Format::Csv => csv_op(rng, &mut m.bytes, None),
+        Format::Jsonl => json_op(rng, m, None),
+        Format::Yaml => yaml_op(rng, &mut m.bytes, None),
         Format::Expr => None,
     }
 }
@@ -459,7 +483,7 @@ pub fn show(t: &[u8]) -> String {
 
 // ---------------------------------------------------------------- CSV
 
-fn csv_op(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
+fn csv_op(rng: &mut Rng, b: &mut Vec<u8>, force: Option<usize>) -> Option<String> {
     let crlf = b.windows(2).any(|w| w == b"\r\n");
     let mut rows: Vec<csv::ByteRecord> = Vec::new();
     let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&b[..]);
@@ -470,7 +494,7 @@ fn csv_op(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
         return None;
     }
     let width = rows[0].len();
-    let desc = match rng.below(7) {
+    let desc = match force.unwrap_or_else(|| rng.below(7)) {
         0 | 1 if width > 1 => {
             // a consistent shuffle (a good file stays good) or the header alone
             let header_only = rng.chance(0.3);
@@ -511,7 +535,8 @@ fn csv_op(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
             if n == 0 {
                 return None;
             }
-            let j = rng.below(n);
+            // the first column (the record key in every fixture) a third of the time
+            let j = if rng.chance(0.33) { 0 } else { rng.below(n) };
             let t = hostile(rng, Format::Csv);
             let mut v = if rng.chance(0.5) { rows[i].get(j).unwrap_or(b"").to_vec() } else { Vec::new() };
             let at = rng.below(v.len() + 1);
@@ -534,7 +559,7 @@ fn csv_op(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
 
 // ---------------------------------------------------------------- JSON Lines
 
-fn json_op(rng: &mut Rng, m: &mut Mutated) -> Option<String> {
+fn json_op(rng: &mut Rng, m: &mut Mutated, force: Option<usize>) -> Option<String> {
     let b = &mut m.bytes;
     let ls = lines(b);
     let objs: Vec<(usize, usize)> = ls
@@ -548,7 +573,12 @@ fn json_op(rng: &mut Rng, m: &mut Mutated) -> Option<String> {
     let (s, e) = *rng.pick(&objs);
     let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&b[s..e]).ok()?;
     let keys: Vec<&String> = obj.keys().collect();
-    let key = (*rng.pick(&keys)).clone();
+    if keys.is_empty() {
+        return None;
+    }
+    // the record keys (household_id, person_id in every fixture) a third of the time
+    let ids: Vec<&String> = keys.iter().copied().filter(|k| k.ends_with("_id")).collect();
+    let key = if !ids.is_empty() && rng.chance(0.33) { (*rng.pick(&ids)).clone() } else { (*rng.pick(&keys)).clone() };
     let end = if b[s..e].ends_with(b"\r\n") { "\r\n" } else { "\n" };
     let render = |o: &serde_json::Map<String, serde_json::Value>, raw: Option<(&str, &str)>| -> Vec<u8> {
         // raw values (deep nesting, huge numbers) are spliced in as text
@@ -572,7 +602,7 @@ fn json_op(rng: &mut Rng, m: &mut Mutated) -> Option<String> {
         t.push_str(end);
         t.into_bytes()
     };
-    let (new, desc) = match rng.below(8) {
+    let (new, desc) = match force.unwrap_or_else(|| rng.below(8)) {
         0 => {
             let mut o = obj.clone();
             o.remove(&key);
@@ -665,12 +695,15 @@ fn json_op(rng: &mut Rng, m: &mut Mutated) -> Option<String> {
 /// Keys whose values are expressions.
 const EXPR_KEYS: &[&str] = &["expr: ", "relevant: ", "constraint: ", "required: "];
 
-fn yaml_op(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
-    match rng.below(9) {
-        0 | 1 => yaml_nesting(rng, b),
-        2 => yaml_aliases(rng, b),
-        3 | 4 => yaml_expr(rng, b),
-        5 => yaml_repeat_item(rng, b),
+/// One YAML operation; `force` picks it, with a variant that the growing operations take
+/// to pick their form and a large size.
+fn yaml_op(rng: &mut Rng, b: &mut Vec<u8>, force: Option<(usize, usize)>) -> Option<String> {
+    let variant = force.map(|f| f.1);
+    match force.map_or_else(|| rng.below(9), |f| f.0) {
+        0 | 1 => yaml_nesting(rng, b, variant),
+        2 => yaml_aliases(rng, b, variant),
+        3 | 4 => yaml_expr(rng, b, variant),
+        5 => yaml_repeat_item(rng, b, variant),
         6 => {
             // a key line repeated: duplicate keys
             let ls = lines(b);
@@ -722,16 +755,17 @@ fn value_start(rng: &mut Rng, b: &[u8]) -> Option<usize> {
     }
 }
 
-fn yaml_nesting(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
-    let n = rng.log_size(10, 30_000);
-    let (text, what) = match rng.below(7) {
+fn yaml_nesting(rng: &mut Rng, b: &mut Vec<u8>, variant: Option<usize>) -> Option<String> {
+    let n = if variant.is_some() { rng.log_size(2_000, 30_000) } else { rng.log_size(10, 30_000) };
+    let form = variant.map_or_else(|| rng.below(7), |v| v % 7);
+    let n = if form == 5 { n.min(1500) } else { n };
+    let (text, what) = match form {
         0 => (format!("{}1\n", "? ".repeat(n)), "'? ' block keys"),
         1 => (format!("x:\n{}1\n", "- ".repeat(n)), "'- ' block sequences"),
         2 => (format!("x: {}1{}\n", "[".repeat(n), "]".repeat(n)), "flow sequences"),
         3 => (format!("x: {}1{}\n", "{a: ".repeat(n), "}".repeat(n)), "flow maps"),
         4 => (format!("x: {}\n", "[".repeat(n)), "unclosed flow sequences"),
         5 => {
-            let n = n.min(1500);
             let mut t = String::new();
             for i in 0..n {
                 t.push_str(&" ".repeat(i));
@@ -743,8 +777,12 @@ fn yaml_nesting(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
         }
         _ => (format!("x: {}1\n", "- ".repeat(n)), "inline '- ' sequences"),
     };
-    // at the top level (an unknown key, but the parser sees it first) or inside a unit
-    if rng.chance(0.5) {
+    // at the top level (an unknown key, but the parser sees it first), where block nesting
+    // must be (it starts lines), or as a value inside a unit
+    if variant.is_some() || matches!(form, 0 | 1 | 5) || rng.chance(0.5) {
+        if b.last().is_some_and(|c| *c != b'\n') {
+            b.push(b'\n');
+        }
         b.extend_from_slice(text.as_bytes());
         Some(format!("append {what} nested {n} deep"))
     } else {
@@ -756,8 +794,8 @@ fn yaml_nesting(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
     }
 }
 
-fn yaml_aliases(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
-    if rng.chance(0.6) {
+fn yaml_aliases(rng: &mut Rng, b: &mut Vec<u8>, variant: Option<usize>) -> Option<String> {
+    if variant.is_some() || rng.chance(0.6) {
         // "billion laughs": each level refers to the one before `fan` times
         let fan = *rng.pick(&[2usize, 3, 9]);
         let levels = match fan {
@@ -792,8 +830,8 @@ fn yaml_aliases(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
 }
 
 /// Chains and nesting of an expression, from atoms. Shared with the `--where` generator.
-pub fn long_expr(rng: &mut Rng, num: &str, boolean: &str, n: usize) -> (String, String) {
-    match rng.below(11) {
+pub fn long_expr(rng: &mut Rng, num: &str, boolean: &str, n: usize, variant: Option<usize>) -> (String, String) {
+    match variant.map_or_else(|| rng.below(11), |v| v % 11) {
         0 => (vec![num; n].join(" + "), format!("{n} '+' terms")),
         1 => (vec![num; n].join(" * "), format!("{n} '*' terms")),
         2 => (vec![num; n].join(" - "), format!("{n} '-' terms")),
@@ -808,7 +846,7 @@ pub fn long_expr(rng: &mut Rng, num: &str, boolean: &str, n: usize) -> (String, 
     }
 }
 
-fn yaml_expr(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
+fn yaml_expr(rng: &mut Rng, b: &mut Vec<u8>, variant: Option<usize>) -> Option<String> {
     let mut spots = Vec::new();
     for k in EXPR_KEYS {
         let k = k.as_bytes();
@@ -829,13 +867,13 @@ fn yaml_expr(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
         .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && !matches!(*w, "and" | "or" | "not" | "if" | "true" | "false"))
         .unwrap_or("1")
         .to_string();
-    let n = rng.log_size(10, 30_000);
-    let (e, desc) = long_expr(rng, &ident, &format!("{ident} > 0"), n);
+    let n = if variant.is_some() { rng.log_size(2_000, 30_000) } else { rng.log_size(10, 30_000) };
+    let (e, desc) = long_expr(rng, &ident, &format!("{ident} > 0"), n, variant);
     b.splice(at..end, format!("\"{e}\"").into_bytes());
     Some(format!("expression at byte {at} := {desc}"))
 }
 
-fn yaml_repeat_item(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
+fn yaml_repeat_item(rng: &mut Rng, b: &mut Vec<u8>, variant: Option<usize>) -> Option<String> {
     let ls = lines(b);
     let indent = |l: &[u8]| l.iter().take_while(|c| **c == b' ').count();
     let items: Vec<usize> = (0..ls.len())
@@ -864,9 +902,15 @@ fn yaml_repeat_item(rng: &mut Rng, b: &mut Vec<u8>) -> Option<String> {
     let id_at = block.find("id: ")? + 4;
     let id_len = block[id_at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(block.len() - id_at);
     let id = block[id_at..id_at + id_len].to_string();
-    let k = rng.log_size(2, 25_000).min(MAX_LEN / (block.len() + 40));
-    // each copy may also refer to a near miss of its own id (an unknown name: "did you mean")
-    let near_miss = rng.chance(0.4);
+    // each copy may also refer to a near miss of its own id (an unknown name: "did you mean");
+    // a focused case has more items than a unit may have columns, or a thousand near misses
+    let near_miss = variant.map_or_else(|| rng.chance(0.4), |v| v % 4 == 1);
+    let k = match variant {
+        Some(_) if near_miss => rng.log_size(100, 1_500),
+        Some(_) => rng.log_size(2_000, 25_000),
+        None => rng.log_size(2, 25_000),
+    };
+    let k = k.min(MAX_LEN / (block.len() + 40));
     let flow = block[..id_at].trim_start().starts_with("- {");
     let mut t = String::with_capacity((block.len() + 40) * k);
     for n in 0..k {
