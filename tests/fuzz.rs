@@ -221,6 +221,8 @@ const PENDING: &[Pending] = &[
     p(Target::Where, Check::Time, "bytes)", LEAD_SUGGEST, false),
     // issue 15 item 3: more questions in a unit than SQLite has columns passes validate
     p(Target::Validate, Check::InitRefused, "too many columns", LEAD_COLUMNS, true),
+    // (init of a definition with 20,000 questions in a unit takes over 10 s, then fails so)
+    p(Target::Validate, Check::InitRefused, "init killed after", LEAD_COLUMNS, false),
 ];
 
 const EXPR: &str = "branch expr (issue 15 items 1-2)";
@@ -579,8 +581,8 @@ const VARS: &[(&str, char)] = &[
 ];
 
 fn var(rng: &mut Rng, kind: char) -> &'static str {
-    let vs: Vec<&str> = VARS.iter().filter(|v| v.1 == kind).map(|v| v.0).collect();
-    *rng.pick(&vs)
+    let vs: Vec<&'static str> = VARS.iter().filter(|v| v.1 == kind).map(|v| v.0).collect();
+    vs[rng.below(vs.len())]
 }
 
 fn num_expr(rng: &mut Rng, depth: usize) -> String {
@@ -781,7 +783,13 @@ fn run_case(case: &Case, dir: &Path) -> (Run, Vec<Finding>) {
         let init = exec::run(dir, &args, false, limits);
         if init.code != Some(0) {
             let err = String::from_utf8_lossy(&init.stderr).replace(name.as_str(), "FILE");
-            let what = format!("exit {:?}: {}", init.code, err.trim().replace('\n', " / "));
+            let how = match (init.killed, init.code, init.signal) {
+                (Some(Killed::Time), ..) => format!("init killed after {:.0} s", init.wall.as_secs_f64()),
+                (Some(Killed::Memory), ..) => "init killed for its memory".to_string(),
+                (None, Some(c), _) => format!("init exit {c}"),
+                (None, None, s) => format!("init ended by signal {s:?}"),
+            };
+            let what = format!("{how}: {}", err.trim().replace('\n', " / "));
             findings.push(Finding {
                 check: Check::InitRefused,
                 class: normalise(&what),
@@ -854,7 +862,11 @@ fn check(case: &Case, run: &Run, dir: &Path) -> Vec<Finding> {
         _ => {}
     }
     if let Some((kind, line)) = control_bytes(&run.stderr) {
-        add(Check::ControlBytes, format!("{kind} in {}", mutate::show(line.as_bytes())), format!("{kind} written raw"));
+        add(
+            Check::ControlBytes,
+            format!("{kind} in {}", mutate::show(line.as_bytes())),
+            format!("{kind} written raw"),
+        );
     }
     if run.code == Some(1) || run.code == Some(0) {
         if let Some((line, continues)) = placeless_line(case, &err, run.code == Some(1)) {
@@ -876,8 +888,16 @@ fn check(case: &Case, run: &Run, dir: &Path) -> Vec<Finding> {
             let now = std::fs::read(&store).unwrap_or_default();
             let wal = std::fs::metadata(store.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
             if now != t.bytes || wal > 0 {
-                let what = if import { "a failed import changed the store" } else { "an analysis changed the store" };
-                add(Check::StoreChanged, format!("{what} ({} -> {} bytes, WAL {wal} bytes)", t.bytes.len(), now.len()), what.into());
+                let what = if import {
+                    "a failed import changed the store"
+                } else {
+                    "an analysis changed the store"
+                };
+                add(
+                    Check::StoreChanged,
+                    format!("{what} ({} -> {} bytes, WAL {wal} bytes)", t.bytes.len(), now.len()),
+                    what.into(),
+                );
             }
         }
         if imported {
@@ -919,7 +939,10 @@ fn op_kind(ops: &[String], crash: bool) -> String {
     ];
     let size = |op: &str| -> f64 {
         // byte offsets and quoted names (ids with digits) do not count
-        let op = op.split(" at byte ").map(|p| p.trim_start_matches(|c: char| c.is_ascii_digit())).collect::<String>();
+        let op = op
+            .split(" at byte ")
+            .map(|p| p.trim_start_matches(|c: char| c.is_ascii_digit()))
+            .collect::<String>();
         let op: String = op.split('\'').step_by(2).collect::<Vec<_>>().join(" ");
         let nums: Vec<f64> = op.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
         match nums.as_slice() {
@@ -939,7 +962,11 @@ fn op_kind(ops: &[String], crash: bool) -> String {
     let mut digit = false;
     for (i, part) in op.split(" at byte ").enumerate() {
         // "at byte N" goes; the rest keeps its words, numbers blanked
-        let part = if i == 0 { part } else { part.trim_start_matches(|c: char| c.is_ascii_digit()) };
+        let part = if i == 0 {
+            part
+        } else {
+            part.trim_start_matches(|c: char| c.is_ascii_digit())
+        };
         for c in part.chars() {
             if c.is_ascii_digit() {
                 if !digit {
@@ -1179,7 +1206,11 @@ fn save(case: &Case, run: &Run, dir: &Path) -> PathBuf {
 
 fn shell_quote(s: &str) -> String {
     if s.len() > 200 {
-        return format!("'{}...({} bytes)'", &s[..s.char_indices().nth(100).map_or(s.len(), |c| c.0)].replace('\'', "'\\''"), s.len());
+        return format!(
+            "'{}...({} bytes)'",
+            &s[..s.char_indices().nth(100).map_or(s.len(), |c| c.0)].replace('\'', "'\\''"),
+            s.len()
+        );
     }
     if s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./=".contains(&c)) {
         s.to_string()
@@ -1247,7 +1278,11 @@ fn run_target(target: Target, seed: u64, n: u64, only: Option<u64>, stats: &mut 
             *n += 1;
             *n <= 3
         });
-        let saved = if keep { save(&case, &run, dir.path()) } else { PathBuf::from("(not kept: see the first case of the class)") };
+        let saved = if keep {
+            save(&case, &run, dir.path())
+        } else {
+            PathBuf::from("(not kept: see the first case of the class)")
+        };
         for finding in findings {
             failures.push(Failure {
                 target,
@@ -1338,7 +1373,12 @@ fn short(target: Target) {
         PENDING
             .iter()
             .filter(|p| p.target == target && p.short && !failures.iter().any(|f| f.finding.check == p.check && f.finding.class.contains(p.class)))
-            .map(|p| format!("{} {} {:?} (until {}) no longer fails: remove it from PENDING", p.target, p.check, p.class, p.until))
+            .map(|p| {
+                format!(
+                    "{} {} {:?} (until {}) no longer fails: remove it from PENDING",
+                    p.target, p.check, p.class, p.until
+                )
+            })
             .collect()
     } else {
         Vec::new()
@@ -1374,20 +1414,26 @@ fn short_where() {
     short(Target::Where);
 }
 
-/// The long run: every target, `HEARTH_FUZZ_CASES` cases each (default 2,000), seeded from
-/// `HEARTH_FUZZ_SEED` or the clock; targets run on two threads. Prints figures and every
+/// The long run: every target (or those of `HEARTH_FUZZ_TARGETS`), `HEARTH_FUZZ_CASES` cases
+/// each (default 2,000), seeded from `HEARTH_FUZZ_SEED` or the clock; targets run on two
+/// threads (`HEARTH_FUZZ_THREADS`). Prints figures and every
 /// failure class; fails on any failure not pending.
 #[test]
 #[ignore = "long: cargo test --test tests fuzz::long -- --ignored --nocapture"]
 fn long() {
-    let seed = env_u64("HEARTH_FUZZ_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    });
+    let seed = env_u64("HEARTH_FUZZ_SEED").unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
     let n = env_u64("HEARTH_FUZZ_CASES").unwrap_or(2000);
     eprintln!("fuzz long run: HEARTH_FUZZ_SEED={seed:#x} HEARTH_FUZZ_CASES={n}");
     let start = Instant::now();
     let threads: usize = std::env::var("HEARTH_FUZZ_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
-    let queue = std::sync::Mutex::new(TARGETS.to_vec());
+    // HEARTH_FUZZ_TARGETS=validate,where: only those
+    let only: Option<String> = std::env::var("HEARTH_FUZZ_TARGETS").ok();
+    let targets: Vec<Target> = TARGETS
+        .iter()
+        .copied()
+        .filter(|t| only.as_ref().is_none_or(|o| o.split(',').any(|n| n.trim() == t.name())))
+        .collect();
+    let queue = std::sync::Mutex::new(targets);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -1416,7 +1462,10 @@ fn long() {
     results.sort_by_key(|r| r.0);
     let cases: usize = results.iter().map(|r| r.1.cases).sum();
     let failures: Vec<Failure> = results.into_iter().flat_map(|r| r.2).collect();
-    let note = format!("HEARTH_FUZZ_SEED={seed:#x} HEARTH_FUZZ_CASES={n}, {cases} cases in {:.0} s", start.elapsed().as_secs_f64());
+    let note = format!(
+        "HEARTH_FUZZ_SEED={seed:#x} HEARTH_FUZZ_CASES={n}, {cases} cases in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
     let text = report(&note, &failures);
     eprintln!("{text}");
     assert!(failures.iter().all(|f| f.pending.is_some()), "{text}");

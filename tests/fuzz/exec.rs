@@ -124,7 +124,11 @@ pub fn run(dir: &Path, args: &[OsString], stderr_full: bool, limits: Limits) -> 
         signal,
         killed,
         stdout: std::fs::read(&out_path).unwrap_or_default(),
-        stderr: if stderr_full { Vec::new() } else { std::fs::read(&err_path).unwrap_or_default() },
+        stderr: if stderr_full {
+            Vec::new()
+        } else {
+            std::fs::read(&err_path).unwrap_or_default()
+        },
         wall,
         max_rss: peak,
     }

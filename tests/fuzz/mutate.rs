@@ -136,19 +136,7 @@ const HOSTILE_YAML: &[&[u8]] = &[
 
 /// Tokens for JSON.
 const HOSTILE_JSON: &[&[u8]] = &[
-    b"{",
-    b"}",
-    b"[",
-    b"]",
-    b":",
-    b"\\",
-    b"\\u0000",
-    b"\\ud800",
-    b"\\u001b",
-    b"\\\"",
-    b"{}",
-    b"[]",
-    b"1e999",
+    b"{", b"}", b"[", b"]", b":", b"\\", b"\\u0000", b"\\ud800", b"\\u001b", b"\\\"", b"{}", b"[]", b"1e999",
 ];
 
 /// Tokens for expressions.
@@ -242,9 +230,9 @@ pub fn mutate(rng: &mut Rng, base: &[u8], fmt: Format, focus: Option<usize>) -> 
     }
     let n = m.ops.len()
         + match rng.below(20) {
-        0 => 0,
-        1..=10 => 1,
-        11..=16 => 2,
+            0 => 0,
+            1..=10 => 1,
+            11..=16 => 2,
             17..=18 => 3,
             _ => 4,
         };
@@ -538,7 +526,11 @@ fn csv_op(rng: &mut Rng, b: &mut Vec<u8>, force: Option<usize>) -> Option<String
             // the first column (the record key in every fixture) a third of the time
             let j = if rng.chance(0.33) { 0 } else { rng.below(n) };
             let t = hostile(rng, Format::Csv);
-            let mut v = if rng.chance(0.5) { rows[i].get(j).unwrap_or(b"").to_vec() } else { Vec::new() };
+            let mut v = if rng.chance(0.5) {
+                rows[i].get(j).unwrap_or(b"").to_vec()
+            } else {
+                Vec::new()
+            };
             let at = rng.below(v.len() + 1);
             v.splice(at..at, t.iter().copied());
             let desc = format!("cell row {} column {} := {}", i + 1, j + 1, show(&v));
@@ -578,7 +570,11 @@ fn json_op(rng: &mut Rng, m: &mut Mutated, force: Option<usize>) -> Option<Strin
     }
     // the record keys (household_id, person_id in every fixture) a third of the time
     let ids: Vec<&String> = keys.iter().copied().filter(|k| k.ends_with("_id")).collect();
-    let key = if !ids.is_empty() && rng.chance(0.33) { (*rng.pick(&ids)).clone() } else { (*rng.pick(&keys)).clone() };
+    let key = if !ids.is_empty() && rng.chance(0.33) {
+        (*rng.pick(&ids)).clone()
+    } else {
+        (*rng.pick(&keys)).clone()
+    };
     let end = if b[s..e].ends_with(b"\r\n") { "\r\n" } else { "\n" };
     let render = |o: &serde_json::Map<String, serde_json::Value>, raw: Option<(&str, &str)>| -> Vec<u8> {
         // raw values (deep nesting, huge numbers) are spliced in as text
@@ -677,7 +673,9 @@ fn json_op(rng: &mut Rng, m: &mut Mutated, force: Option<usize>) -> Option<Strin
         6 => {
             // a key with hostile characters in its name
             let mut o = obj.clone();
-            let bad = rng.pick(&["age\u{0}", "\u{1b}[2Jage", "a\nb", "", " ", "\u{feff}household_id", "a\"b"]).to_string();
+            let bad = rng
+                .pick(&["age\u{0}", "\u{1b}[2Jage", "a\nb", "", " ", "\u{feff}household_id", "a\"b"])
+                .to_string();
             o.insert(bad.clone(), serde_json::json!(1));
             (render(&o, None), format!("add key {bad:?}"))
         }
@@ -756,7 +754,11 @@ fn value_start(rng: &mut Rng, b: &[u8]) -> Option<usize> {
 }
 
 fn yaml_nesting(rng: &mut Rng, b: &mut Vec<u8>, variant: Option<usize>) -> Option<String> {
-    let n = if variant.is_some() { rng.log_size(2_000, 30_000) } else { rng.log_size(10, 30_000) };
+    let n = if variant.is_some() {
+        rng.log_size(2_000, 30_000)
+    } else {
+        rng.log_size(10, 30_000)
+    };
     let form = variant.map_or_else(|| rng.below(7), |v| v % 7);
     let n = if form == 5 { n.min(1500) } else { n };
     let (text, what) = match form {
@@ -842,7 +844,10 @@ pub fn long_expr(rng: &mut Rng, num: &str, boolean: &str, n: usize, variant: Opt
         7 => (format!("{}{num} > 0", "-".repeat(n)), format!("{n} unary minus")),
         8 => (format!("sum({}) > 0", vec![num; n].join(", ")), format!("sum() of {n} arguments")),
         9 => (format!("{}{num}{} > 0", "if(true, ".repeat(n), ", 0)".repeat(n)), format!("{n} nested if()")),
-        _ => (format!("{}{num}{} > 0", "coalesce(".repeat(n), ", 1)".repeat(n)), format!("{n} nested coalesce()")),
+        _ => (
+            format!("{}{num}{} > 0", "coalesce(".repeat(n), ", 1)".repeat(n)),
+            format!("{n} nested coalesce()"),
+        ),
     }
 }
 
@@ -867,7 +872,11 @@ fn yaml_expr(rng: &mut Rng, b: &mut Vec<u8>, variant: Option<usize>) -> Option<S
         .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && !matches!(*w, "and" | "or" | "not" | "if" | "true" | "false"))
         .unwrap_or("1")
         .to_string();
-    let n = if variant.is_some() { rng.log_size(2_000, 30_000) } else { rng.log_size(10, 30_000) };
+    let n = if variant.is_some() {
+        rng.log_size(2_000, 30_000)
+    } else {
+        rng.log_size(10, 30_000)
+    };
     let (e, desc) = long_expr(rng, &ident, &format!("{ident} > 0"), n, variant);
     b.splice(at..end, format!("\"{e}\"").into_bytes());
     Some(format!("expression at byte {at} := {desc}"))
@@ -900,7 +909,9 @@ fn yaml_repeat_item(rng: &mut Rng, b: &mut Vec<u8>, variant: Option<usize>) -> O
     let (s, e) = (ls[first].0, ls[last - 1].1);
     let block = String::from_utf8_lossy(&b[s..e]).to_string();
     let id_at = block.find("id: ")? + 4;
-    let id_len = block[id_at..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(block.len() - id_at);
+    let id_len = block[id_at..]
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(block.len() - id_at);
     let id = block[id_at..id_at + id_len].to_string();
     // each copy may also refer to a near miss of its own id (an unknown name: "did you mean");
     // a focused case has more items than a unit may have columns, or a thousand near misses
