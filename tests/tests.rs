@@ -7,6 +7,7 @@ mod analysis;
 mod cli;
 mod conformance;
 mod definitions;
+mod fuzz;
 mod import;
 mod limits;
 mod newuser;
