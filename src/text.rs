@@ -12,7 +12,7 @@ use std::fmt::Write;
 /// Unicode controls that reorder the text shown around them (bidirectional overrides and
 /// isolates).
 pub fn is_unsafe(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `s` with every unsafe character written as an escape: `\n`, `\r`, `\t`, or `\u{1b}` for
@@ -69,6 +69,12 @@ mod tests {
         );
         assert_eq!(escape("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert!(!escape("x\n\u{0}\u{1}\u{9b}y").chars().any(is_unsafe));
+    }
+
+    /// Found by the fuzz test: U+2028 and U+2029 are line breaks to some terminals and editors.
+    #[test]
+    fn r15_unicode_line_and_paragraph_separators_are_escaped() {
+        assert_eq!(escape("a\u{2028}b\u{2029}c"), "a\\u{2028}b\\u{2029}c");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::super::yaml::{did_you_mean, Node, Problem};
 use super::order::DerivedOrder;
 use super::question::{RawDerived, RawQuestion};
 use super::units::RawUnit;
-use super::{expr_pos, is_id, Sink};
+use super::{expr_places, is_id, Sink};
 
 /// What every unit's resolution shares.
 pub(super) struct Resolver<'a, 'n> {
@@ -124,10 +124,11 @@ impl Resolver<'_, '_> {
                     }
                 }
                 Err(errs) => {
+                    let place = expr_places(d.expr);
                     let mut ps: Vec<Problem> = errs
                         .into_iter()
                         .map(|er| Problem {
-                            pos: expr_pos(d.expr, er.at),
+                            pos: place(er.at),
                             message: format!("derived variable '{}': {}", d.id, er.message),
                         })
                         .collect();
@@ -247,10 +248,11 @@ impl Condition<'_> {
                 })
             }
             Err(errs) => {
+                let place = expr_places(n);
                 let mut ps: Vec<Problem> = errs
                     .into_iter()
                     .map(|er| Problem {
-                        pos: expr_pos(n, er.at),
+                        pos: place(er.at),
                         message: format!("question '{}': {kind}: {}", self.question, er.message),
                     })
                     .collect();

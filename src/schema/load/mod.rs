@@ -103,14 +103,16 @@ fn check_id(s: &str, pos: Pos, what: &str, problems: &mut Vec<Problem>) {
 
 /// Where character `at` of an expression written in node `n` is in the file.
 fn expr_pos(n: &Node, at: usize) -> Pos {
-    let text = n.scalar().unwrap_or("");
-    let prefix: String = text.chars().take(at).collect();
-    let line_breaks = prefix.matches('\n').count();
-    if line_breaks > 0 || text.contains('\n') {
-        // multi-line scalars: point at the scalar itself
-        return n.pos;
-    }
-    n.pos.shifted(at + usize::from(n.is_quoted()))
+    expr_places(n)(at)
+}
+
+/// Where character `at` of an expression scalar is, as a function built once per scalar: an
+/// expression with thousands of problems is scanned once, not once per problem. Multi-line
+/// scalars point at the scalar itself.
+fn expr_places(n: &Node) -> impl Fn(usize) -> Pos {
+    let multi_line = n.scalar().unwrap_or("").contains('\n');
+    let (pos, quote) = (n.pos, usize::from(n.is_quoted()));
+    move |at| if multi_line { pos } else { pos.shifted(at + quote) }
 }
 
 /// What the steps share: the problems found in other files, the survey's languages and its
