@@ -18,8 +18,12 @@
 //!
 //! `cargo test` runs a short pass per target with fixed seeds. `HEARTH_FUZZ_SEED` and
 //! `HEARTH_FUZZ_CASES` (cases per target) change them; `HEARTH_FUZZ_CASE=TARGET:N` runs one
-//! case; `HEARTH_FUZZ_VERBOSE=1` prints every case; `cargo test --test tests fuzz::long -- --ignored --nocapture` is the long run (README).
-//! A failing case is saved, input and command, under `target/tmp/fuzz-failures/`.
+//! case; `HEARTH_FUZZ_VERBOSE=1` prints every case. The long run (README, "Fuzzing"):
+//! `cargo test --test tests fuzz::long -- --ignored --nocapture`. The first cases of each
+//! failure class are kept, input and command, under `target/tmp/fuzz-failures/`.
+//!
+//! Layout: `rng.rs` (the seeded generator), `mutate.rs` (the mutations), `exec.rs` (running
+//! one case under watch); here the targets, their shared stores, the checks and the report.
 
 mod exec;
 mod mutate;
@@ -179,7 +183,6 @@ const fn p(target: Target, check: Check, class: &'static str, until: &'static st
     }
 }
 
-/// Failures expected until the fixes of issues 14 and 15 in progress elsewhere land.
 /// Checks expected to fail until a named fix lands: none (issues 14 and 15 are merged).
 const PENDING: &[Pending] = &[];
 
@@ -1451,8 +1454,6 @@ fn has_object_with_a_key_twice(bytes: &[u8]) -> bool {
     let text = String::from_utf8_lossy(bytes);
     text.split(['\n', '\r']).any(|line| {
         let line = line.trim_start_matches('\u{feff}');
-        serde_json::from_str::<Entries>(line).is_ok_and(|Entries(e)| {
-            e.iter().enumerate().any(|(i, (k, v))| e[..i].iter().any(|(k2, v2)| k2 == k && v2 != v))
-        })
+        serde_json::from_str::<Entries>(line).is_ok_and(|Entries(e)| e.iter().enumerate().any(|(i, (k, v))| e[..i].iter().any(|(k2, v2)| k2 == k && v2 != v)))
     })
 }

@@ -36,6 +36,9 @@ pub(super) struct RawUnit<'n> {
     pub instruments: Vec<String>,
 }
 
+/// Most units a definition may have (household, person, and a few more levels or rosters).
+pub const MAX_UNITS: usize = 64;
+
 impl Loader {
     /// Reads the `units:` section. Instrument scoring variables are added to `raw_derived`.
     pub(super) fn read_units<'n>(
@@ -62,7 +65,18 @@ impl Loader {
                 message: "units is empty: a survey needs at least one unit".into(),
             }),
             Some(units) => {
-                for un in units {
+                if units.len() > MAX_UNITS {
+                    // a household survey has a handful of units; thousands would only make the
+                    // checks below slow (each unit's scope holds its ancestors')
+                    problems.push(Problem {
+                        pos: units[MAX_UNITS].pos,
+                        message: format!(
+                            "a definition may have at most {MAX_UNITS} units (this one has {}): a survey has a few, such as household and person",
+                            units.len()
+                        ),
+                    });
+                }
+                for un in units.iter().take(MAX_UNITS) {
                     if let Some(u) = self.read_unit(un, &raw_units, library, survey_ctx, file, raw_derived, problems) {
                         raw_units.push(u);
                     }
