@@ -29,6 +29,7 @@ mod variance;
 mod conformance_tests;
 
 pub use design::{Design, DesignSpec, LonelyPsu, Stage};
+pub(crate) use dist::qnorm;
 pub use estimators::{Estimate, EstimateOptions, GroupCovariance, Linearization, PropCiMethod, PsuTotal};
 pub use quantile::{QuantileEstimate, QuantileRule};
 
