@@ -14,6 +14,8 @@
 pub mod error;
 pub mod extremes;
 pub mod groups;
+pub mod indices;
+pub mod regression;
 
 use serde::Serialize;
 
@@ -171,6 +173,12 @@ pub struct Measure {
     pub level: f64,
     /// Degrees of freedom of a t interval; `None` for a normal interval.
     pub df: Option<f64>,
+    /// The estimate on the log scale (log RII: b1 of the log-link model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_estimate: Option<f64>,
+    /// The standard error on the log scale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub se_log: Option<f64>,
     /// What the measure says, in words ("4.1 points lower in the most deprived tenth").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub words: Option<String>,
@@ -190,6 +198,8 @@ impl Measure {
             ci_high: fin(ci.1),
             level,
             df: df.and_then(fin),
+            log_estimate: None,
+            se_log: None,
             words: None,
             notes: Vec::new(),
         }
@@ -205,6 +215,8 @@ impl Measure {
             ci_high: None,
             level,
             df: None,
+            log_estimate: None,
+            se_log: None,
             words: None,
             notes: vec![reason],
         }
@@ -282,6 +294,8 @@ pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, 
 fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &InequalityRequest, outcome: &str) -> Result<OutcomeInequality, AnalysisError> {
     let ge = groups::estimate(p, og, req, outcome)?;
     let mut measures = Vec::new();
+    let (indices, _ridits) = indices::sii_rii(&p.ordered.design, og, &ge, req.level)?;
+    measures.extend(indices);
     measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
     let mut notes = Vec::new();
     if og.direction_assumed {
