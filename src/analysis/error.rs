@@ -85,6 +85,9 @@ pub enum AnalysisError {
         /// The waves asked for (empty: all).
         waves: Vec<i64>,
     },
+    /// An inequality request that cannot be answered.
+    #[error(transparent)]
+    Inequality(#[from] super::inequality::InequalityError),
     /// Polars failed (a bug, or a resource limit).
     #[error("dataframe error")]
     Polars(#[source] polars::error::PolarsError),
