@@ -10,6 +10,7 @@
 //! copies. Disclosure control ([`disclosure`]) marks and blanks small cells. No SQL, files or
 //! formatting here: the store reads, `report` formats.
 
+pub mod bundle;
 pub mod design;
 pub mod disclosure;
 pub mod domain;

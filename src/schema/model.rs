@@ -320,6 +320,8 @@ pub struct Derived {
     pub choices: Option<Arc<ChoiceList>>,
     /// The instrument that defines it.
     pub instrument: Option<String>,
+    /// `headline: true`: one of the survey's main outcomes, which a report shows by default.
+    pub headline: bool,
     /// Slot in the unit's scope.
     pub slot: usize,
 }

@@ -205,6 +205,7 @@ fn checked_derived(d: &RawDerived, e: expr::Expr, ty: ExprType, scope: &mut Scop
         },
         choices: d.choices.clone(),
         instrument: d.instrument.clone(),
+        headline: d.headline,
         slot,
     })
 }

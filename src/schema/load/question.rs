@@ -30,9 +30,9 @@ const QUESTION_KEYS: &[&str] = &[
     "missing",
     "identifier",
 ];
-const DERIVED_KEYS: &[&str] = &["id", "unit", "expr", "type", "label", "choices"];
+const DERIVED_KEYS: &[&str] = &["id", "unit", "expr", "type", "label", "choices", "headline"];
 /// The keys of an instrument's scoring variable: its unit is the one listing the instrument.
-const INSTRUMENT_DERIVED_KEYS: &[&str] = &["id", "expr", "type", "label", "choices"];
+const INSTRUMENT_DERIVED_KEYS: &[&str] = &["id", "expr", "type", "label", "choices", "headline"];
 
 /// A question before expressions are resolved.
 pub(super) struct RawQuestion<'a> {
@@ -60,6 +60,8 @@ pub(super) struct RawDerived<'a> {
     pub choices: Option<Arc<ChoiceList>>,
     /// The instrument it scores, if any.
     pub instrument: Option<String>,
+    /// `headline: true`.
+    pub headline: bool,
     /// The file it is written in (the survey's or an instrument's).
     pub file: Arc<str>,
     /// Tables and params its expression may use.
@@ -185,6 +187,7 @@ impl Loader {
         let ty = f.get("type").and_then(|t| derived_type(t, &what, problems));
         let label = f.get("label").and_then(|l| read_label(l, &format!("{what}: label"), &self.langs, problems));
         let choices = f.get("choices").and_then(|c| self.choices_ref(c, local_choices, problems));
+        let headline = f.opt_bool("headline", &what, problems).unwrap_or(false);
         Some(RawDerived {
             id,
             pos,
@@ -194,6 +197,7 @@ impl Loader {
             label,
             choices,
             instrument: instrument.map(str::to_string),
+            headline,
             file: file.clone(),
             ctx: ctx.clone(),
         })

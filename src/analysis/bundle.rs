@@ -1,0 +1,431 @@
+//! A report's analyses: every estimate a survey report shows, gathered from one store.
+//!
+//! Owns choosing and running the analyses behind `hearth report` (the library's
+//! [`bundle`]): the outcomes (those asked for, else the definition's headline outcomes), the
+//! breakdowns the definition has (age band, sex, ethnic group, tenure; wards and deprivation
+//! deciles when geography is loaded), the inequality summary of each outcome over IMD deciles,
+//! and the estimates of each wave when two or more are analysed. The sections describe the
+//! latest wave analysed; the waves section compares the first and the latest. Every number
+//! comes from [`super::estimate`] and [`super::inequality`] through disclosure control: this
+//! module adds no estimator and blanks nothing itself. Must not format (the `report` module
+//! renders a [`Bundle`]), read files or name flags.
+
+use serde::Serialize;
+
+use super::inequality::{self, InequalityRequest, OutcomeInequality};
+use super::{estimate, AnalysisError, DesignInfo, Level, Prepared, Request, RequestError, Row, Stat, Warning};
+use crate::schema::expr::ExprType;
+use crate::schema::{Definition, Disclosure, HigherIs};
+use crate::store::geo::GeoSource;
+use crate::store::Store;
+
+/// The demographic breakdowns a report looks for, each a list of the variable names it is
+/// known by (the first the definition has is used): age band, sex, ethnic group, tenure.
+pub const BREAKDOWN_CANDIDATES: &[(&str, &[&str])] = &[
+    ("Age band", &["age_band", "age_group", "ageband", "age_grp"]),
+    ("Sex", &["sex", "gender"]),
+    ("Ethnic group", &["ethnic_group", "ethnicity", "ethnic"]),
+    ("Tenure", &["tenure", "housing_tenure"]),
+];
+
+/// What a report is asked to show.
+#[derive(Debug, Clone)]
+pub struct BundleRequest {
+    /// Outcomes (empty: the definition's headline outcomes).
+    pub outcomes: Vec<String>,
+    /// Waves (empty: every wave of the store).
+    pub waves: Vec<i64>,
+    /// Confidence level.
+    pub level: f64,
+    /// Apply disclosure control.
+    pub suppress: bool,
+}
+
+impl Default for BundleRequest {
+    fn default() -> Self {
+        BundleRequest {
+            outcomes: Vec::new(),
+            waves: Vec::new(),
+            level: 0.95,
+            suppress: true,
+        }
+    }
+}
+
+/// A breakdown variable with its label.
+#[derive(Debug, Clone, Serialize)]
+pub struct Variable {
+    /// Variable id.
+    pub id: String,
+    /// What a reader calls it ("Age band").
+    pub label: String,
+}
+
+/// One group of a breakdown: its label and its row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// The level as a reader sees it (the choice label, a ward name with its code).
+    pub label: String,
+    /// The estimate row (through disclosure control).
+    pub row: Row,
+}
+
+/// A breakdown of one outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakdownGroups {
+    /// The variable.
+    pub variable: Variable,
+    /// Its groups in the variable's order.
+    pub groups: Vec<Group>,
+}
+
+/// Everything a report shows about one outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeBundle {
+    /// Outcome id.
+    pub id: String,
+    /// Its label from the definition (the id when it has none).
+    pub label: String,
+    /// `mean`, or `proportion` for a yes/no outcome.
+    pub statistic: &'static str,
+    /// Whether higher values are better or worse, when the definition says.
+    pub higher_is: Option<HigherIs>,
+    /// The estimate over everyone in the latest wave.
+    pub overall: Option<Row>,
+    /// Inequality over IMD deciles (latest wave), when geography is loaded.
+    pub inequality: Option<OutcomeInequality>,
+    /// Demographic breakdowns (latest wave).
+    pub breakdowns: Vec<BreakdownGroups>,
+    /// Wards (latest wave), sorted by estimate, suppressed wards last.
+    pub wards: Vec<Group>,
+    /// The overall estimate of each wave analysed, when there are two or more.
+    pub waves: Vec<Group>,
+}
+
+/// Records of one wave.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaveCount {
+    /// The wave.
+    pub wave: i64,
+    /// Records per unit, top unit first: (unit id, count).
+    pub records: Vec<(String, i64)>,
+}
+
+/// The analyses of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bundle {
+    /// Survey id.
+    pub survey: String,
+    /// Survey title.
+    pub title: String,
+    /// Survey description.
+    pub description: Option<String>,
+    /// Definition version.
+    pub version: u32,
+    /// The analysis unit (the innermost unit).
+    pub unit: String,
+    /// Waves analysed with their records.
+    pub waves: Vec<WaveCount>,
+    /// The wave the sections describe (the latest analysed).
+    pub latest: i64,
+    /// The design as used for the latest wave.
+    pub design: DesignInfo,
+    /// Disclosure-control thresholds.
+    pub disclosure: Disclosure,
+    /// Whether disclosure control was applied.
+    pub suppressed: bool,
+    /// Confidence level.
+    pub level: f64,
+    /// Geography loaded into the store.
+    pub geography: Vec<GeoSource>,
+    /// The demographic breakdowns found in the definition.
+    pub breakdowns: Vec<Variable>,
+    /// One per outcome, in order.
+    pub outcomes: Vec<OutcomeBundle>,
+    /// Notes on the whole report (what was left out and why).
+    pub notes: Vec<String>,
+    /// Warnings for the user.
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
+}
+
+/// The headline outcomes of a definition (derived variables and instrument scores marked
+/// `headline: true`), in definition order.
+pub fn headline_outcomes(def: &Definition) -> Vec<String> {
+    def.units.iter().flat_map(|u| u.derived.iter().filter(|d| d.headline).map(|d| d.id.clone())).collect()
+}
+
+/// The type of a variable's values, when the definition has it.
+fn variable_type(def: &Definition, id: &str) -> Option<ExprType> {
+    def.find_derived(id).map(|(_, d)| d.expr.ty).or_else(|| def.find_question(id).map(|(_, q)| q.expr_type()))
+}
+
+/// A variable's label (its id when it has none).
+pub fn variable_label(def: &Definition, id: &str) -> String {
+    let label = def
+        .find_derived(id)
+        .and_then(|(_, d)| d.label.as_ref())
+        .or_else(|| def.find_question(id).map(|(_, q)| &q.label));
+    label.map(|l| l.text().to_string()).unwrap_or_else(|| id.to_string())
+}
+
+/// A level as a reader sees it: the label of its choice when the variable has a choice list.
+pub fn level_label(def: &Definition, id: &str, level: &Level) -> String {
+    let choices = def
+        .find_question(id)
+        .and_then(|(_, q)| q.choices.clone())
+        .or_else(|| def.find_derived(id).and_then(|(_, d)| d.choices.clone()));
+    let text = level.to_string();
+    match choices.and_then(|c| c.index_of(&text).map(|i| c.choices[i].label.text().to_string())) {
+        Some(l) => l,
+        None => match level {
+            Level::Bool(true) => "Yes".into(),
+            Level::Bool(false) => "No".into(),
+            _ => text,
+        },
+    }
+}
+
+/// The demographic breakdowns `def` has, in [`BREAKDOWN_CANDIDATES`] order.
+pub fn demographic_breakdowns(def: &Definition) -> Vec<Variable> {
+    BREAKDOWN_CANDIDATES
+        .iter()
+        .filter_map(|(label, names)| {
+            names.iter().find(|n| variable_type(def, n).is_some()).map(|n| Variable {
+                id: n.to_string(),
+                label: label.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Gathers the analyses of a report from `store`.
+pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisError> {
+    let def = store.definition(None)?;
+    let outcomes = if req.outcomes.is_empty() { headline_outcomes(&def) } else { req.outcomes.clone() };
+    if outcomes.is_empty() {
+        return Err(RequestError::NoOutcome.into());
+    }
+    let mut waves = if req.waves.is_empty() { store.waves()? } else { req.waves.clone() };
+    waves.sort_unstable();
+    waves.dedup();
+    let latest = *waves.last().ok_or(AnalysisError::NoData { waves: Vec::new() })?;
+    let geography = if def.geography.is_some() { store.geo_sources()? } else { Vec::new() };
+    let has_geo = geography.iter().any(|g| g.kind == "index");
+    let breakdowns = demographic_breakdowns(&def);
+    let mut notes = Vec::new();
+    if !has_geo {
+        notes.push("no geography is loaded: the deprivation gradients and the ward tables are left out".to_string());
+    }
+
+    // the latest wave: every outcome over every breakdown, one frame and one design
+    let mut by: Vec<Vec<String>> = breakdowns.iter().map(|v| vec![v.id.clone()]).collect();
+    if has_geo {
+        by.push(vec!["ward".into(), "ward_name".into()]);
+    }
+    let base = Request {
+        outcomes: outcomes.clone(),
+        by,
+        level: req.level,
+        waves: vec![latest],
+        suppress: req.suppress,
+        ..Request::default()
+    };
+    let prepared = Prepared::new(store, &base)?;
+    let design = DesignInfo::new(&prepared.def, prepared.ordered.design.degf(), false);
+    let rows = outcome_rows(&prepared, &base, &def)?;
+    drop(prepared);
+
+    let ineq = if has_geo {
+        let r = InequalityRequest {
+            outcomes: outcomes.clone(),
+            waves: vec![latest],
+            level: req.level,
+            suppress: req.suppress,
+            ..InequalityRequest::default()
+        };
+        Some(inequality::inequality(store, &r)?.outcomes)
+    } else {
+        None
+    };
+
+    let wave_rows = if waves.len() >= 2 {
+        let r = Request {
+            outcomes: outcomes.clone(),
+            by: vec![vec!["wave".into()]],
+            level: req.level,
+            waves: vec![waves[0], latest],
+            suppress: req.suppress,
+            ..Request::default()
+        };
+        let p = Prepared::new(store, &r)?;
+        outcome_rows(&p, &r, &def)?
+    } else {
+        Vec::new()
+    };
+
+    let mut out = Vec::with_capacity(outcomes.len());
+    for (i, id) in outcomes.iter().enumerate() {
+        let mine: Vec<&Row> = rows.iter().filter(|r| &r.outcome == id).collect();
+        let statistic = mine.first().map(|r| r.statistic).unwrap_or("mean");
+        let overall = mine.iter().find(|r| r.by.is_empty()).map(|r| (*r).clone());
+        let groups_of = |var: &str| -> Vec<Group> {
+            mine.iter()
+                .filter(|r| r.by.len() == 1 && r.by.contains_key(var))
+                .map(|r| Group {
+                    label: level_label(&def, var, &r.by[var]),
+                    row: (*r).clone(),
+                })
+                .collect()
+        };
+        let bds = breakdowns
+            .iter()
+            .map(|v| BreakdownGroups {
+                variable: v.clone(),
+                groups: groups_of(&v.id),
+            })
+            .collect();
+        let mut wards: Vec<Group> = mine
+            .iter()
+            .filter(|r| r.by.contains_key("ward"))
+            .map(|r| Group {
+                label: format!("{} ({})", r.by.get("ward_name").map(Level::to_string).unwrap_or_default(), r.by["ward"]),
+                row: (*r).clone(),
+            })
+            .collect();
+        sort_by_estimate(&mut wards);
+        let waves_of: Vec<Group> = wave_rows
+            .iter()
+            .filter(|r| &r.outcome == id && r.by.contains_key("wave"))
+            .map(|r| Group {
+                label: format!("Wave {}", r.by["wave"]),
+                row: r.clone(),
+            })
+            .collect();
+        out.push(OutcomeBundle {
+            id: id.clone(),
+            label: variable_label(&def, id),
+            statistic,
+            higher_is: ineq.as_ref().and_then(|v| v.get(i)).and_then(|o| o.higher_is),
+            overall,
+            inequality: ineq.as_ref().and_then(|v| v.get(i).cloned()),
+            breakdowns: bds,
+            wards,
+            waves: waves_of,
+        });
+    }
+    let mut counts = Vec::with_capacity(waves.len());
+    let lineage: Vec<String> = def.lineage(&def.leaf_unit().id).iter().map(|u| u.id.clone()).collect();
+    for &w in &waves {
+        let mut records = Vec::new();
+        for u in &lineage {
+            records.push((u.clone(), store.count(u, Some(w))?));
+        }
+        counts.push(WaveCount { wave: w, records });
+    }
+    let mut warnings = Vec::new();
+    if !req.suppress {
+        warnings.push(Warning::SuppressionOff);
+    }
+    Ok(Bundle {
+        survey: def.survey.clone(),
+        title: def.title.text().to_string(),
+        description: def.description.clone(),
+        version: def.version,
+        unit: def.leaf_unit().id.clone(),
+        waves: counts,
+        latest,
+        design,
+        disclosure: def.disclosure.clone(),
+        suppressed: req.suppress,
+        level: req.level,
+        geography,
+        breakdowns,
+        outcomes: out,
+        notes,
+        warnings,
+    })
+}
+
+/// Every row of `req` over `p`: means of numeric outcomes, proportions of yes/no outcomes.
+fn outcome_rows(p: &Prepared, req: &Request, def: &Definition) -> Result<Vec<Row>, AnalysisError> {
+    let (yes_no, numeric): (Vec<String>, Vec<String>) =
+        req.outcomes.iter().cloned().partition(|o| variable_type(def, o) == Some(ExprType::Bool));
+    let mut rows = Vec::new();
+    for (outcomes, stat) in [(numeric, Stat::Mean), (yes_no, Stat::Proportion)] {
+        if outcomes.is_empty() {
+            continue;
+        }
+        let r = Request {
+            outcomes,
+            stat,
+            ..req.clone()
+        };
+        rows.extend(estimate::rows(p, &r)?);
+    }
+    Ok(rows)
+}
+
+/// Sorts groups by estimate, highest first; suppressed and blank groups last, in label order.
+fn sort_by_estimate(groups: &mut [Group]) {
+    groups.sort_by(|a, b| match (a.row.estimate, b.row.estimate) {
+        (Some(x), Some(y)) => y.total_cmp(&x),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.label.cmp(&b.label),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(estimate: Option<f64>) -> Row {
+        Row {
+            outcome: "y".into(),
+            statistic: "mean",
+            by: Default::default(),
+            category: None,
+            quantile: None,
+            denominator: None,
+            estimate,
+            se: None,
+            ci_low: None,
+            ci_high: None,
+            level: 0.95,
+            df: None,
+            deff: None,
+            cv: None,
+            n: 1,
+            weighted_n: None,
+            suppressed: estimate.is_none(),
+            flags: vec![],
+        }
+    }
+
+    #[test]
+    fn wards_sort_highest_first_with_suppressed_last() {
+        let mut g: Vec<Group> = [("b", None), ("c", Some(1.0)), ("a", None), ("d", Some(3.0))]
+            .into_iter()
+            .map(|(l, e)| Group {
+                label: l.into(),
+                row: row(e),
+            })
+            .collect();
+        sort_by_estimate(&mut g);
+        let order: Vec<&str> = g.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(order, ["d", "c", "a", "b"]);
+    }
+
+    #[test]
+    fn the_demo_survey_has_all_four_breakdowns_and_its_headline_outcomes() {
+        let def = crate::schema::load_str(crate::demo::SURVEY, "hhs.yaml").unwrap();
+        let ids: Vec<String> = demographic_breakdowns(&def).into_iter().map(|v| v.id).collect();
+        assert_eq!(ids, ["age_group", "sex", "ethnic_group", "tenure"]);
+        assert_eq!(level_label(&def, "sex", &Level::Int(1)), "Female");
+        assert_eq!(level_label(&def, "age_group", &Level::Int(7)), "75 and over");
+        let h = headline_outcomes(&def);
+        assert!(h.contains(&"swemwbs_metric_score".to_string()), "{h:?}");
+        assert!(h.contains(&"phq9_caseness".to_string()), "{h:?}");
+    }
+}
