@@ -19,6 +19,10 @@ use super::table::esc;
 /// The Okabe-Ito colours used, in order: blue, orange, bluish green, vermillion.
 pub const PALETTE: [&str; 4] = ["#0072B2", "#E69F00", "#009E73", "#D55E00"];
 
+/// The longest group label a row chart writes in full (longer ones end in an ellipsis; the
+/// table beside the chart has them whole).
+const LABEL_CHARS: usize = 26;
+
 /// An estimate with its interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interval {
@@ -149,9 +153,13 @@ impl DotChart {
     }
 
     fn open(&self, out: &mut String, w: f64, h: f64) {
+        let class = match self.orientation {
+            Orientation::Columns => "chart cols",
+            Orientation::Rows => "chart rows",
+        };
         let _ = write!(
             out,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 {w:.0} {h:.0}\" role=\"img\" \
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"{class}\" viewBox=\"0 0 {w:.0} {h:.0}\" role=\"img\" \
              aria-labelledby=\"{id}-t {id}-d\" font-family=\"system-ui, sans-serif\" font-size=\"13\">\
              <title id=\"{id}-t\">{}</title><desc id=\"{id}-d\">{}</desc>",
             esc(&self.title),
@@ -187,8 +195,8 @@ impl DotChart {
 
     /// Groups along the bottom, values up.
     fn columns(&self) -> String {
-        let (w, h) = (640.0, 360.0);
-        let (left, right, top, bottom) = (64.0, 16.0, 36.0, 300.0);
+        let (w, h) = (560.0, 350.0);
+        let (left, right, top, bottom) = (64.0, 16.0, 36.0, 290.0);
         let ys = Linear::covering(self.values(), 5, false, bottom, top);
         let d = ys.decimals();
         let mut o = String::new();
@@ -211,7 +219,7 @@ impl DotChart {
         let k = self.series.len().max(1) as f64;
         for (g, label) in self.groups.iter().enumerate() {
             let cx = left + band * (g as f64 + 0.5);
-            let _ = write!(o, "<text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>", bottom + 18.0, esc(label));
+            let _ = write!(o, "<text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>", bottom + 20.0, esc(label));
             let mut any = false;
             for (si, s) in self.series.iter().enumerate() {
                 let x = cx + (si as f64 - (k - 1.0) / 2.0) * 14.0;
@@ -264,7 +272,7 @@ impl DotChart {
              <text transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text></svg>",
             w - right,
             (left + w - right) / 2.0,
-            h - 14.0,
+            h - 8.0,
             esc(&self.group_label),
             (top + bottom) / 2.0,
             esc(&self.value_label)
@@ -274,15 +282,15 @@ impl DotChart {
 
     /// Groups down the page with their labels on the left, values across.
     fn rows(&self) -> String {
-        let w = 640.0;
-        let longest = self.groups.iter().map(|g| g.chars().count()).max().unwrap_or(0).min(34) as f64;
+        let w = 480.0;
+        let longest = self.groups.iter().map(|g| g.chars().count()).max().unwrap_or(0).min(LABEL_CHARS) as f64;
         let left = (longest * 7.0 + 16.0).max(90.0);
         let right = 24.0;
         let k = self.series.len().max(1) as f64;
         let row_h = 14.0 * k + 12.0;
         let top = if self.series.len() > 1 || self.line.is_some() { 40.0 } else { 16.0 };
         let bottom = top + row_h * self.groups.len() as f64;
-        let h = bottom + 48.0;
+        let h = bottom + 40.0;
         let xs = Linear::covering(self.values(), 5, false, left, w - right);
         let d = xs.decimals();
         let mut o = String::new();
@@ -300,8 +308,8 @@ impl DotChart {
         }
         for (g, label) in self.groups.iter().enumerate() {
             let cy = top + row_h * (g as f64 + 0.5);
-            let shown: String = if label.chars().count() > 34 {
-                label.chars().take(33).chain(['\u{2026}']).collect()
+            let shown: String = if label.chars().count() > LABEL_CHARS {
+                label.chars().take(LABEL_CHARS - 1).chain(['\u{2026}']).collect()
             } else {
                 label.clone()
             };

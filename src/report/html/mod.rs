@@ -52,11 +52,11 @@ pub fn page(b: &Bundle, opts: &PageOptions) -> String {
         esc(&opts.generator),
         esc(&title)
     );
+    let named = if opts.title.is_some() { format!("{}: ", esc(&b.title)) } else { String::new() };
     let _ = write!(
         o,
-        "<header><h1>{}</h1><p class=\"sub\">{} (survey <code>{}</code>, definition version {}): wave {} analysed{}</p></header>\n",
+        "<header><h1>{}</h1><p class=\"sub\">{named}survey <code>{}</code>, definition version {}; wave {} analysed{}</p></header>\n",
         esc(&title),
-        esc(&b.title),
         esc(&b.survey),
         b.version,
         b.latest,

@@ -168,7 +168,7 @@ fn gradient(b: &Bundle, ob: &OutcomeBundle, ineq: &OutcomeInequality, scale: Sca
     o.push_str("<h3>Deprivation gradient</h3><figure>");
     o.push_str(&chart.svg());
     let _ = write!(o, "<figcaption>{}</figcaption></figure>", esc(&chart.desc));
-    let t = group_table(b, &format!("{vintage} decile"), &refs, scale, format!("{} by {vintage} decile (the chart's numbers)", ob.label));
+    let t = group_table(b, &format!("{vintage} decile"), &refs, scale, format!("By {vintage} decile: the chart's numbers"));
     t.html(o);
 }
 
@@ -185,7 +185,7 @@ pub fn imd_vintage(b: &Bundle) -> String {
     b.geography
         .iter()
         .find(|g| g.kind == "index")
-        .and_then(|g| g.vintage.split('/').next().map(|v| v.trim().replace("IMD", "IMD ").replace("  ", " ")))
+        .and_then(|g| g.vintage.split_whitespace().next().map(|v| v.replacen("IMD", "IMD ", 1).replace("  ", " ")))
         .unwrap_or_else(|| "IMD".into())
 }
 
@@ -249,15 +249,17 @@ fn words(m: &Measure, ob: &OutcomeBundle) -> String {
 fn summary(b: &Bundle, ob: &OutcomeBundle, ineq: &OutcomeInequality, o: &mut String) {
     let prop = ob.statistic == "proportion";
     let ci = format!("{:.0}% CI", b.level * 100.0);
-    let mut t = Table::new(&["measure", "estimate", &ci, "in words"], &[3]);
-    t.caption = Some(format!("{}: inequality across {} deciles", ob.label, imd_vintage(b)));
+    let mut t = Table::new(&["measure", "estimate", &ci], &[]);
+    t.caption = Some(format!("Inequality across {} deciles", imd_vintage(b)));
+    let mut said = Vec::new();
     for m in &ineq.measures {
         let est = m.estimate.map(|x| measure_text(m, x, prop)).unwrap_or_else(|| "-".into());
         let ci = match (m.ci_low, m.ci_high) {
             (Some(l), Some(h)) => format!("{} to {}", measure_text(m, l, prop), measure_text(m, h, prop)),
             _ => "-".into(),
         };
-        t.body.push(vec![measure_name(m.measure).into(), est, ci, words(m, ob)]);
+        t.body.push(vec![measure_name(m.measure).into(), est, ci]);
+        said.push(format!("<li><strong>{}</strong>: {}.</li>", esc(measure_name(m.measure)), esc(&words(m, ob))));
         for n in &m.notes {
             t.notes.push(format!("{}: {n}", measure_name(m.measure)));
         }
@@ -268,6 +270,7 @@ fn summary(b: &Bundle, ob: &OutcomeBundle, ineq: &OutcomeInequality, o: &mut Str
     }
     o.push_str("<h3>Inequality summary</h3>");
     t.html(o);
+    let _ = write!(o, "<p>In words:</p><ul class=\"words\">{}</ul>", said.join(""));
 }
 
 fn breakdowns(b: &Bundle, ob: &OutcomeBundle, scale: Scale, i: usize, o: &mut String) {
@@ -287,7 +290,7 @@ fn breakdowns(b: &Bundle, ob: &OutcomeBundle, scale: Scale, i: usize, o: &mut St
         );
         o.push_str("<div class=\"cell\">");
         let _ = write!(o, "<h4>{}</h4><figure>{}</figure>", esc(&bd.variable.label), chart.svg());
-        group_table(b, &bd.variable.label, &refs, scale, format!("{} by {}", ob.label, bd.variable.label.to_lowercase())).html(o);
+        group_table(b, &bd.variable.label, &refs, scale, format!("By {}: the chart's numbers", bd.variable.label.to_lowercase())).html(o);
         o.push_str("</div>");
     }
     o.push_str("</div>");
@@ -330,7 +333,7 @@ fn waves(b: &Bundle, ob: &OutcomeBundle, scale: Scale, i: usize, o: &mut String)
     );
     chart.series[0].name = "All respondents".into();
     let refs: Vec<(&str, &Row)> = ob.waves.iter().map(|g| (g.label.as_str(), &g.row)).collect();
-    let mut t = group_table(b, "wave", &refs, scale, format!("{} by wave", ob.label));
+    let mut t = group_table(b, "wave", &refs, scale, "By wave: the chart's numbers".into());
     t.notes.push(
         "Each wave's estimate over its own respondents. Overlapping intervals do not by themselves show that nothing changed."
             .into(),
@@ -346,7 +349,7 @@ fn wards(b: &Bundle, ob: &OutcomeBundle, scale: Scale, o: &mut String) {
         return;
     }
     let refs: Vec<(&str, &Row)> = ob.wards.iter().map(|g| (g.label.as_str(), &g.row)).collect();
-    let mut t = group_table(b, "ward", &refs, scale, format!("{} by ward, highest first", ob.label));
+    let mut t = group_table(b, "ward", &refs, scale, format!("By ward (wave {}), highest first", b.latest));
     if ob.wards.iter().any(|g| g.row.flags.iter().any(|f| f.to_string().contains("one PSU"))) {
         t.notes.push(
             "A ward inside one sampled neighbourhood (one PSU) has no degrees of freedom: its interval cannot be estimated."
