@@ -1,7 +1,7 @@
 //! The one table model behind every table for people: terminal, Markdown and HTML.
 //!
 //! Owns [`Table`] (a header, aligned columns, body cells as text, an optional caption and
-//! footnotes) and its three renderings, and the cell formats every table shares: estimates
+//! notes) and its three renderings, and the cell formats every table shares: estimates
 //! to a number of decimals or as percentages ([`Scale`]), intervals as "low to high",
 //! suppressed cells as `..` and blanks as `-`. `hearth analyze --format table|markdown` and
 //! `hearth report` both build their tables here, so a cell reads the same in all of them.
@@ -93,7 +93,7 @@ pub struct Table {
     pub align: Vec<Align>,
     /// Rows of cells, as many as `head`.
     pub body: Vec<Vec<String>>,
-    /// Footnotes (HTML and Markdown below the table).
+    /// Notes (HTML: below the table; the text renderings leave them to their caller).
     pub notes: Vec<String>,
 }
 
@@ -165,7 +165,7 @@ impl Table {
     }
 
     /// The table as HTML: caption, headings, rows (the first cell of each a row heading),
-    /// suppressed cells marked, footnotes in the table's foot. Text is escaped.
+    /// suppressed cells marked, notes below it. Text is escaped.
     pub fn html(&self, out: &mut String) {
         out.push_str("<div class=\"tbl\"><table>");
         if let Some(c) = &self.caption {
@@ -189,15 +189,11 @@ impl Table {
             }
             out.push_str("</tr>");
         }
-        out.push_str("</tbody>");
-        if !self.notes.is_empty() {
-            let _ = write!(out, "<tfoot><tr><td colspan=\"{}\">", self.head.len());
-            for n in &self.notes {
-                let _ = write!(out, "<p>{}</p>", esc(n));
-            }
-            out.push_str("</td></tr></tfoot>");
+        out.push_str("</tbody></table>");
+        for n in &self.notes {
+            let _ = write!(out, "<p class=\"tnote\">{}</p>", esc(n));
         }
-        out.push_str("</table></div>\n");
+        out.push_str("</div>\n");
     }
 
     fn class(&self, i: usize) -> &'static str {
@@ -209,18 +205,21 @@ impl Table {
     }
 
     /// A table of groups, one row each: the group's label, the estimate, its interval, the
-    /// unweighted base and the row's flags. `first` heads the label column.
+    /// unweighted base and the row's flags. `first` heads the label column. An interval of
+    /// width 0 for want of degrees of freedom (one PSU) is `n/e`.
     pub fn of_groups<'a>(first: &str, groups: impl IntoIterator<Item = (&'a str, &'a Row)>, scale: Scale) -> Table {
         let groups: Vec<(&str, &Row)> = groups.into_iter().collect();
         let level = groups.first().map(|(_, r)| r.level).unwrap_or(0.95);
         let ci = format!("{:.0}% CI", level * 100.0);
         let mut t = Table::new(&[first, "estimate", &ci, "n", "flags"], &[4]);
         for (label, r) in groups {
-            let ne = !r.suppressed && r.flags.contains(&crate::analysis::Flag::SeNotEstimable);
+            use crate::analysis::Flag;
+            let zero_width = r.flags.contains(&Flag::NoDegreesOfFreedom) && r.se == Some(0.0);
+            let ne = !r.suppressed && (zero_width || r.flags.contains(&Flag::SeNotEstimable));
             t.body.push(vec![
                 label.to_string(),
                 value_cell(r.estimate, r.suppressed, scale),
-                interval_cell(r.ci_low, r.ci_high, r.suppressed, ne, scale),
+                if ne { "n/e".into() } else { interval_cell(r.ci_low, r.ci_high, r.suppressed, false, scale) },
                 r.n.to_string(),
                 r.flags.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "),
             ]);
@@ -272,7 +271,7 @@ mod tests {
         assert!(h.contains("<caption>Caption &amp; co</caption>"), "{h}");
         assert!(h.contains("<th scope=\"row\">a&lt;b</th><td class=\"num\">1.50</td><td>x|y</td>"), "{h}");
         assert!(h.contains("<span class=\"supp\" title=\"suppressed\">..</span>"), "{h}");
-        assert!(h.contains("<tfoot><tr><td colspan=\"3\"><p>`..` = suppressed</p>"), "{h}");
+        assert!(h.ends_with("</tbody></table><p class=\"tnote\">`..` = suppressed</p></div>\n"), "{h}");
         assert!(t.has_suppressed());
     }
 

@@ -64,6 +64,12 @@ fn group_table(b: &Bundle, first: &str, groups: &[(&str, &Row)], scale: Scale, c
     if t.has_suppressed() {
         t.notes.push(suppression_note(b));
     }
+    if t.body.iter().any(|l| l.iter().any(|c| c == "n/e")) {
+        t.notes.push(
+            "`n/e`: the interval cannot be estimated, as the group lies inside one sampled cluster (one PSU: no degrees of freedom)."
+                .into(),
+        );
+    }
     t
 }
 
@@ -349,13 +355,7 @@ fn wards(b: &Bundle, ob: &OutcomeBundle, scale: Scale, o: &mut String) {
         return;
     }
     let refs: Vec<(&str, &Row)> = ob.wards.iter().map(|g| (g.label.as_str(), &g.row)).collect();
-    let mut t = group_table(b, "ward", &refs, scale, format!("By ward (wave {}), highest first", b.latest));
-    if ob.wards.iter().any(|g| g.row.flags.iter().any(|f| f.to_string().contains("one PSU"))) {
-        t.notes.push(
-            "A ward inside one sampled neighbourhood (one PSU) has no degrees of freedom: its interval cannot be estimated."
-                .into(),
-        );
-    }
+    let t = group_table(b, "ward", &refs, scale, format!("By ward (wave {}), highest first", b.latest));
     o.push_str("<h3>Wards</h3>");
     t.html(o);
 }
