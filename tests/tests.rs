@@ -7,6 +7,7 @@ mod analysis;
 mod cli;
 mod conformance;
 mod definitions;
+mod edit;
 mod fuzz;
 mod import;
 mod limits;
