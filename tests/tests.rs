@@ -9,6 +9,7 @@ mod conformance;
 mod definitions;
 mod fuzz;
 mod import;
+mod inequality;
 mod limits;
 mod newuser;
 mod store;

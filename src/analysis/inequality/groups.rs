@@ -165,3 +165,13 @@ pub fn estimate(p: &Prepared, og: &OrderedGrouping, req: &InequalityRequest, out
         levels: og.levels.clone(),
     })
 }
+
+/// The bounds of an outcome for the corrected concentration indices: [0, 1] for a yes/no
+/// outcome, a question's `min` and `max` when it has both.
+pub fn bounds(p: &Prepared, outcome: &str, statistic: &str) -> Option<super::concentration::Bounds> {
+    if statistic == "proportion" {
+        return Some(super::concentration::Bounds { min: 0.0, max: 1.0 });
+    }
+    let (_, q) = p.def.find_question(outcome)?;
+    Some(super::concentration::Bounds { min: q.min?, max: q.max? })
+}

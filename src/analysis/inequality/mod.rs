@@ -11,6 +11,8 @@
 //! `report` module formats; the binary reads flags), and must not compute variances of its
 //! own: every standard error comes from the engine's influence values.
 
+pub mod attributable;
+pub mod concentration;
 pub mod error;
 pub mod extremes;
 pub mod groups;
@@ -138,8 +140,16 @@ pub enum MeasureKind {
     Gap,
     /// Most deprived group over least deprived group.
     Ratio,
-    /// Concentration index.
+    /// Concentration index (relative).
     ConcentrationIndex,
+    /// Erreygers' corrected concentration index (bounded outcomes).
+    Erreygers,
+    /// Wagstaff's normalised concentration index (bounded outcomes).
+    Wagstaff,
+    /// Population attributable risk: overall minus the reference group.
+    Par,
+    /// Population attributable fraction: PAR over the overall.
+    Paf,
 }
 
 impl MeasureKind {
@@ -152,6 +162,10 @@ impl MeasureKind {
             MeasureKind::Gap => "gap",
             MeasureKind::Ratio => "ratio",
             MeasureKind::ConcentrationIndex => "concentration_index",
+            MeasureKind::Erreygers => "erreygers",
+            MeasureKind::Wagstaff => "wagstaff",
+            MeasureKind::Par => "par",
+            MeasureKind::Paf => "paf",
         }
     }
 }
@@ -294,9 +308,14 @@ pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, 
 fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &InequalityRequest, outcome: &str) -> Result<OutcomeInequality, AnalysisError> {
     let ge = groups::estimate(p, og, req, outcome)?;
     let mut measures = Vec::new();
-    let (indices, _ridits) = indices::sii_rii(&p.ordered.design, og, &ge, req.level)?;
+    let design = &p.ordered.design;
+    let codes = og.grouping.codes();
+    let (indices, ridits) = indices::sii_rii(design, og, &ge, req.level)?;
     measures.extend(indices);
     measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
+    let bounds = groups::bounds(p, outcome, ge.statistic);
+    measures.extend(concentration::concentration(design, codes, &ge.y, &ridits, bounds, req.level)?);
+    measures.extend(attributable::par_paf(design, codes, &ge, req.level)?);
     let mut notes = Vec::new();
     if og.direction_assumed {
         notes.push(format!(

@@ -132,9 +132,9 @@ fn wls(w: &[f64], x: &[f64], h: impl Fn(usize) -> f64, z: impl Fn(usize) -> f64)
 }
 
 /// The design-based covariance of the coefficients from `A^-1` and each row's score
-/// `x_i w_i r_i` (r the raw residual y - mu).
-fn sandwich(design: &Design, x: &[f64], inv: [f64; 3], resid: impl Fn(usize) -> f64) -> Result<(InfluenceCovariance, f64), NoFit> {
-    let w = design.weights();
+/// `x_i s_i`, `s_i` the working weight times the working residual (`w_i (y_i - mu_i)` for the
+/// linear model).
+fn sandwich(design: &Design, x: &[f64], inv: [f64; 3], score: impl Fn(usize) -> f64) -> Result<(InfluenceCovariance, f64), NoFit> {
     let n = x.len();
     let mut z0 = vec![f64::NAN; n];
     let mut z1 = vec![f64::NAN; n];
@@ -143,7 +143,7 @@ fn sandwich(design: &Design, x: &[f64], inv: [f64; 3], resid: impl Fn(usize) -> 
         if !used[i] {
             continue;
         }
-        let s = w[i] * resid(i);
+        let s = score(i);
         let (s0, s1) = (s, s * x[i]);
         z0[i] = inv[0] * s0 + inv[1] * s1;
         z1[i] = inv[1] * s0 + inv[2] * s1;
@@ -157,49 +157,59 @@ fn sandwich(design: &Design, x: &[f64], inv: [f64; 3], resid: impl Fn(usize) -> 
 pub fn linear(design: &Design, x: &[f64], y: &[f64]) -> Result<Fit, NoFit> {
     let w = design.weights();
     let (coef, inv) = wls(w, x, |_| 1.0, |i| y[i]).ok_or(NoFit::OneGroup)?;
-    let (vcov, df) = sandwich(design, x, inv, |i| y[i] - coef[0] - coef[1] * x[i])?;
+    let (vcov, df) = sandwich(design, x, inv, |i| w[i] * (y[i] - coef[0] - coef[1] * x[i]))?;
     Ok(Fit { coef, vcov, df })
 }
 
-/// Most IRLS iterations of the log-link fit.
+/// Most IRLS iterations of the log-link fit (R's `glm.control(maxit = 25)`, with room).
 const MAX_ITERATIONS: usize = 100;
 
-/// `svyglm(y ~ ridit, family = quasipoisson())`: the log-link model fitted by IRLS from R's
-/// start (mu = y + 0.1), iterated until the coefficients stop changing (relative 1e-13), then
-/// the sandwich variance.
+/// R's `glm.control(epsilon)`: the relative change of the deviance that ends the iterations.
+const EPSILON: f64 = 1e-8;
+
+/// `svyglm(y ~ ridit, family = quasipoisson())`: the log-link model fitted as R's `glm.fit`
+/// does, so that its numbers are R's to 1e-6 and not only near them: start mu = y + 0.1,
+/// IRLS steps until the deviance (with weights scaled to mean 1, as `svyglm` scales them)
+/// changes by less than 1e-8 relative (`|dev - devold| / (|dev| + 0.1)`); the working weights
+/// and `A^-1` are those of the last step (computed at the mu before it), the residuals are at
+/// the final mu, as `svy.varcoef` takes them from the fitted `glm` object.
 pub fn log_link(design: &Design, x: &[f64], y: &[f64]) -> Result<Fit, NoFit> {
     if x.iter().zip(y).any(|(xi, yi)| !xi.is_nan() && *yi < 0.0) {
         return Err(NoFit::Negative);
     }
     let w = design.weights();
     let n = x.len();
-    // working response and weights from the start mu = y + 0.1
-    let mut mu: Vec<f64> = (0..n).map(|i| if x[i].is_nan() { f64::NAN } else { y[i] + 0.1 }).collect();
-    let mut coef = [f64::NAN; 2];
-    let mut converged = false;
-    for _ in 0..MAX_ITERATIONS {
-        let (c, _) = wls(w, x, |i| mu[i], |i| mu[i].ln() + (y[i] - mu[i]) / mu[i]).ok_or(NoFit::OneGroup)?;
-        let change = (c[0] - coef[0]).abs().max((c[1] - coef[1]).abs());
-        let scale = c[0].abs().max(c[1].abs()).max(1.0);
-        coef = c;
+    let mean_w = w.iter().sum::<f64>() / n as f64;
+    let deviance = |mu: &[f64]| -> f64 {
+        let mut d = 0.0;
         for i in 0..n {
             if !x[i].is_nan() {
-                mu[i] = (coef[0] + coef[1] * x[i]).exp();
+                let ylog = if y[i] > 0.0 { y[i] * (y[i] / mu[i]).ln() } else { 0.0 };
+                d += 2.0 * w[i] / mean_w * (ylog - (y[i] - mu[i]));
             }
         }
+        d
+    };
+    let mut mu: Vec<f64> = (0..n).map(|i| if x[i].is_nan() { f64::NAN } else { y[i] + 0.1 }).collect();
+    let mut dev_old = deviance(&mu);
+    for _ in 0..MAX_ITERATIONS {
+        let (coef, inv) = wls(w, x, |i| mu[i], |i| mu[i].ln() + (y[i] - mu[i]) / mu[i]).ok_or(NoFit::OneGroup)?;
         if !coef[0].is_finite() || !coef[1].is_finite() {
             return Err(NoFit::NotConverged);
         }
-        if change <= 1e-13 * scale {
-            converged = true;
-            break;
+        let previous = std::mem::replace(
+            &mut mu,
+            (0..n)
+                .map(|i| if x[i].is_nan() { f64::NAN } else { (coef[0] + coef[1] * x[i]).exp() })
+                .collect(),
+        );
+        let dev = deviance(&mu);
+        if (dev - dev_old).abs() / (dev.abs() + 0.1) < EPSILON {
+            // working weight w mu_prev times working residual (y - mu)/mu
+            let (vcov, df) = sandwich(design, x, inv, |i| w[i] * previous[i] * (y[i] - mu[i]) / mu[i])?;
+            return Ok(Fit { coef, vcov, df });
         }
+        dev_old = dev;
     }
-    if !converged {
-        return Err(NoFit::NotConverged);
-    }
-    // A^-1 at the solution
-    let (_, inv) = wls(w, x, |i| mu[i], |_| 0.0).ok_or(NoFit::OneGroup)?;
-    let (vcov, df) = sandwich(design, x, inv, |i| y[i] - mu[i])?;
-    Ok(Fit { coef, vcov, df })
+    Err(NoFit::NotConverged)
 }
