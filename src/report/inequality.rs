@@ -70,6 +70,7 @@ const CSV_HEAD: &[&str] = &[
     "df",
     "n",
     "suppressed",
+    "words",
     "notes",
 ];
 
@@ -173,10 +174,7 @@ fn tables(o: &OutcomeInequality) -> Tables {
             ]
         })
         .collect();
-    let mh: Vec<String> = ["measure", "estimate", "se", &ci_head, "df", "in words"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mh: Vec<String> = ["measure", "estimate", "se", &ci_head, "df"].iter().map(|s| s.to_string()).collect();
     let mb: Vec<Vec<String>> = o
         .measures
         .iter()
