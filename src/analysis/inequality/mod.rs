@@ -21,6 +21,7 @@ pub mod regression;
 pub mod unordered;
 pub mod words;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 pub use error::InequalityError;
@@ -310,10 +311,12 @@ pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, 
     let prepared = Prepared::new(store, &req.analysis_request())?;
     let _t = crate::timing::phase("inequality: estimate");
     let ordered = groups::OrderedGrouping::new(&prepared, &req.over, req.unordered)?;
-    let mut outcomes = Vec::with_capacity(req.outcomes.len());
-    for outcome in &req.outcomes {
-        outcomes.push(outcome_inequality(&prepared, &ordered, req, outcome)?);
-    }
+    // outcomes are independent over the one design: one task each, on all cores
+    let outcomes = req
+        .outcomes
+        .par_iter()
+        .map(|outcome| outcome_inequality(&prepared, &ordered, req, outcome))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut warnings = Vec::new();
     if !req.suppress {
         warnings.push(Warning::SuppressionOff);
