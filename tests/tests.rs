@@ -10,6 +10,7 @@ mod definitions;
 mod edit;
 mod fuzz;
 mod import;
+mod inequality;
 mod limits;
 mod newuser;
 mod store;
