@@ -209,7 +209,7 @@ fn numbers_that_disclosure_control_removed_appear_nowhere_in_the_report() {
     assert_eq!(svg.matches("<circle").count(), n_shown + 1, "one point per decile shown, and the legend's");
     assert_eq!(svg.matches(">..</text>").count(), n_all - n_shown, "a gap per suppressed decile");
     assert!(html.contains("<span class=\"supp\" title=\"suppressed\">..</span>"), "suppressed cells are shown as such");
-    assert!(html.contains("suppressed by disclosure control: fewer than 10 respondents"), "the rule is in a footnote");
+    assert!(html.contains("= suppressed by disclosure control: fewer than 10 respondents"), "the rule is in a footnote");
     // a suppressed cell's number is nowhere, unless a cell shown has the same text
     let legit: std::collections::HashSet<String> = shown.iter().flat_map(forms).collect();
     let mut checked = 0;

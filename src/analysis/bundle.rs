@@ -10,8 +10,11 @@
 //! module adds no estimator and blanks nothing itself. Must not format (the `report` module
 //! renders a [`Bundle`]), read files or name flags.
 
+use polars::prelude::{BooleanChunked, DataFrame, NewChunkedArray};
 use serde::Serialize;
 
+use super::design::ordered_design;
+use super::prepared::{breakdowns, frame_variables, load_frame};
 use super::inequality::{self, InequalityRequest, OutcomeInequality};
 use super::{estimate, AnalysisError, DesignInfo, Level, Prepared, Request, RequestError, Row, Stat, Warning};
 use crate::schema::expr::ExprType;
@@ -218,24 +221,30 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
         notes.push("no geography is loaded: the deprivation gradients and the ward tables are left out".to_string());
     }
 
-    // the latest wave: every outcome over every breakdown, one frame and one design
+    // one frame for every analysis: the waves compared (or the latest alone)
+    let compared: Vec<i64> = if waves.len() >= 2 { vec![waves[0], latest] } else { vec![latest] };
     let mut by: Vec<Vec<String>> = breakdowns.iter().map(|v| vec![v.id.clone()]).collect();
     if has_geo {
+        by.push(vec![inequality::DEFAULT_OVER.into()]);
         by.push(vec!["ward".into(), "ward_name".into()]);
     }
     let base = Request {
         outcomes: outcomes.clone(),
-        by,
+        by: by.clone(),
         level: req.level,
-        waves: vec![latest],
+        waves: compared.clone(),
         suppress: req.suppress,
         ..Request::default()
     };
-    let prepared = Prepared::new(store, &base)?;
-    let design = DesignInfo::new(&prepared.def, prepared.ordered.design.degf(), false);
-    let rows = outcome_rows(&prepared, &base, &def)?;
-    drop(prepared);
+    base.check()?;
+    let vars = frame_variables(&def, &base, None);
+    let (df, row_waves) = load_frame(store, &def, &vars, &compared)?;
 
+    // the latest wave: every outcome over every breakdown and the deciles, over its own design
+    let (df_latest, waves_latest) = if compared.len() > 1 { one_wave(&df, &row_waves, latest)? } else { (df.clone(), row_waves.clone()) };
+    let p = prepare(def.clone(), df_latest, waves_latest, &by)?;
+    let design = DesignInfo::new(&p.def, p.ordered.design.degf(), false);
+    let rows = outcome_rows(&p, &base, &def)?;
     let ineq = if has_geo {
         let r = InequalityRequest {
             outcomes: outcomes.clone(),
@@ -244,22 +253,18 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
             suppress: req.suppress,
             ..InequalityRequest::default()
         };
-        Some(inequality::inequality(store, &r)?.outcomes)
+        r.check()?;
+        Some(inequality::inequality_prepared(&p, &r)?.outcomes)
     } else {
         None
     };
+    drop(p);
 
-    let wave_rows = if waves.len() >= 2 {
-        let r = Request {
-            outcomes: outcomes.clone(),
-            by: vec![vec!["wave".into()]],
-            level: req.level,
-            waves: vec![waves[0], latest],
-            suppress: req.suppress,
-            ..Request::default()
-        };
-        let p = Prepared::new(store, &r)?;
-        outcome_rows(&p, &r, &def)?
+    // the waves compared: every outcome by wave over the design of both
+    let wave_rows = if compared.len() > 1 {
+        let by = vec![vec!["wave".to_string()]];
+        let p = prepare(def.clone(), df, row_waves, &by)?;
+        outcome_rows(&p, &Request { by, ..base.clone() }, &def)?
     } else {
         Vec::new()
     };
@@ -344,6 +349,33 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
         outcomes: out,
         notes,
         warnings,
+    })
+}
+
+/// The rows of `wave` from a frame of several waves, with their waves.
+fn one_wave(df: &DataFrame, row_waves: &[i64], wave: i64) -> Result<(DataFrame, Vec<i64>), AnalysisError> {
+    let keep: Vec<bool> = row_waves.iter().map(|&w| w == wave).collect();
+    let mask = BooleanChunked::from_slice("keep".into(), &keep);
+    let df = df.filter(&mask).map_err(AnalysisError::polars)?;
+    Ok((df, row_waves.iter().copied().filter(|&w| w == wave).collect()))
+}
+
+/// An analysis prepared over a frame loaded already: its design and breakdowns `by` (no
+/// subpopulation), as [`Prepared::new`] prepares one over the store.
+fn prepare(def: Definition, df: DataFrame, row_waves: Vec<i64>, by: &[Vec<String>]) -> Result<Prepared, AnalysisError> {
+    let ordered = ordered_design(&def, &df, &row_waves, false)?;
+    let mut waves = row_waves.clone();
+    waves.sort_unstable();
+    waves.dedup();
+    let breakdowns = breakdowns(&df, &def, &ordered, None, by)?;
+    Ok(Prepared {
+        def,
+        df,
+        row_waves,
+        waves,
+        ordered,
+        mask: None,
+        breakdowns,
     })
 }
 

@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(s.at(23.0), 50.0);
         assert_eq!(s.decimals(), 0);
         let p = Linear::covering([0.012, 0.646], 5, true, 300.0, 0.0);
-        assert_eq!((p.lo, p.hi, p.step), (0.0, 0.7000000000000001, 0.1));
+        assert_eq!((p.lo, p.hi, p.step), (0.0, 0.8, 0.2));
         assert_eq!(p.decimals(), 1);
         assert_eq!(p.at(0.0), 300.0);
         let one = Linear::covering([5.0], 5, false, 0.0, 1.0);

@@ -42,7 +42,7 @@ fn scale_of(ob: &OutcomeBundle) -> Scale {
 pub fn suppression_note(b: &Bundle) -> String {
     let d = &b.disclosure;
     format!(
-        "`..` suppressed by disclosure control: fewer than {} respondents in the cell, or (for a share) 1 to {} \
+        "\"..\" = suppressed by disclosure control: fewer than {} respondents in the cell, or (for a share) 1 to {} \
          respondents with or without the characteristic. No number or chart position is shown for these cells.",
         d.min_base,
         d.min_count.saturating_sub(1)
@@ -66,7 +66,7 @@ fn group_table(b: &Bundle, first: &str, groups: &[(&str, &Row)], scale: Scale, c
     }
     if t.body.iter().any(|l| l.iter().any(|c| c == "n/e")) {
         t.notes.push(
-            "`n/e`: the interval cannot be estimated, as the group lies inside one sampled cluster (one PSU: no degrees of freedom)."
+            "\"n/e\" = the interval cannot be estimated, as the group lies inside one sampled cluster (one PSU: no degrees of freedom)."
                 .into(),
         );
     }
@@ -195,22 +195,25 @@ pub fn imd_vintage(b: &Bundle) -> String {
         .unwrap_or_else(|| "IMD".into())
 }
 
-fn measure_name(k: MeasureKind) -> &'static str {
-    match k {
+/// What the report calls a measure; `None` for those it leaves to `hearth inequality`
+/// (the bounded-outcome concentration indices and the unordered-grouping measures).
+fn measure_name(k: MeasureKind) -> Option<&'static str> {
+    Some(match k {
         MeasureKind::Sii => "Slope index of inequality (SII)",
         MeasureKind::RiiLinear => "Relative index of inequality (RII, linear)",
         MeasureKind::RiiLog => "Relative index of inequality (RII, log-linear)",
         MeasureKind::Gap => "Gap: most minus least deprived decile",
         MeasureKind::Ratio => "Ratio: most over least deprived decile",
         MeasureKind::ConcentrationIndex => "Concentration index",
-        #[allow(unreachable_patterns)]
-        _ => "Other measure",
-    }
+        MeasureKind::Par => "Population attributable risk (PAR)",
+        MeasureKind::Paf => "Population attributable fraction (PAF)",
+        _ => return None,
+    })
 }
 
 /// Whether a measure is a difference on the outcome's scale (percentage points for a share).
 fn is_difference(k: MeasureKind) -> bool {
-    matches!(k, MeasureKind::Sii | MeasureKind::Gap)
+    matches!(k, MeasureKind::Sii | MeasureKind::Gap | MeasureKind::Par)
 }
 
 fn measure_text(m: &Measure, x: f64, prop: bool) -> String {
@@ -258,16 +261,16 @@ fn summary(b: &Bundle, ob: &OutcomeBundle, ineq: &OutcomeInequality, o: &mut Str
     let mut t = Table::new(&["measure", "estimate", &ci], &[]);
     t.caption = Some(format!("Inequality across {} deciles", imd_vintage(b)));
     let mut said = Vec::new();
-    for m in &ineq.measures {
+    for (m, name) in ineq.measures.iter().filter_map(|m| measure_name(m.measure).map(|n| (m, n))) {
         let est = m.estimate.map(|x| measure_text(m, x, prop)).unwrap_or_else(|| "-".into());
         let ci = match (m.ci_low, m.ci_high) {
             (Some(l), Some(h)) => format!("{} to {}", measure_text(m, l, prop), measure_text(m, h, prop)),
             _ => "-".into(),
         };
-        t.body.push(vec![measure_name(m.measure).into(), est, ci]);
-        said.push(format!("<li><strong>{}</strong>: {}.</li>", esc(measure_name(m.measure)), esc(&words(m, ob))));
+        t.body.push(vec![name.into(), est, ci]);
+        said.push(format!("<li><strong>{}</strong>: {}.</li>", esc(name), esc(&words(m, ob))));
         for n in &m.notes {
-            t.notes.push(format!("{}: {n}", measure_name(m.measure)));
+            t.notes.push(format!("{name}: {n}"));
         }
     }
     t.notes.extend(ineq.notes.iter().cloned());
