@@ -56,7 +56,7 @@ fn in_flags(e: AnalysisError) -> anyhow::Error {
 /// Runs `report`.
 pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(w) = &a.weights {
-        anyhow::bail!("--weights {w}: named weight sets are not available in this build yet; the report uses the design weight");
+        anyhow::bail!("--weights {w}: named weight sets are not available in this build yet; leave --weights out to weight by the design weight");
     }
     let store = hearth::store::Store::open(&a.store).map_err(hearth::Error::from)?;
     let req = BundleRequest {

@@ -175,7 +175,7 @@ impl DotChart {
             for (i, s) in self.series.iter().enumerate() {
                 out.push_str(&marker(i, x + 6.0, y - 4.0));
                 let _ = write!(out, "<text x=\"{:.1}\" y=\"{y:.1}\">{}</text>", x + 16.0, esc(&s.name));
-                x += 30.0 + 7.0 * s.name.chars().count() as f64;
+                x += 34.0 + 9.0 * s.name.chars().count() as f64;
             }
         }
         if let Some(l) = &self.line {
