@@ -40,7 +40,10 @@ fn browse(page: &Path, args: &[&str]) -> (String, String) {
         .arg(format!("file://{}", page.display()))
         .output()
         .expect("run chromium");
-    let (so, se) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
     assert!(out.status.success(), "chromium {args:?} failed ({:?}):\n{se}", out.status.code());
     (so, se)
 }
@@ -102,6 +105,7 @@ fn the_demo_report_renders_in_headless_chromium() {
         let img = png::decode(&std::fs::read(&png).unwrap());
         let width: u32 = size.split(',').next().unwrap().parse().unwrap();
         assert_eq!(img.width, width, "{name}");
+        assert_eq!(img.pixels.len(), (img.width * img.height) as usize, "{name}: every row decoded");
         let (colours, inked) = img.colours_and_ink();
         assert!(colours > 16, "{name} screenshot has {colours} colours: blank?");
         assert!(inked > 0.02, "{name} screenshot is {:.1}% ink: blank?", inked * 100.0);
@@ -163,7 +167,12 @@ fn cells(dir: &Path, db: &str, outcome: &str, by: &str, stat: &str) -> (Vec<Cell
             r["ci_high"].as_f64().unwrap_or(f64::NAN),
         ))
     };
-    let suppressed = shown.iter().zip(&all).filter(|(s, _)| s["suppressed"] == serde_json::json!(true)).filter_map(|(_, a)| cell(a)).collect();
+    let suppressed = shown
+        .iter()
+        .zip(&all)
+        .filter(|(s, _)| s["suppressed"] == serde_json::json!(true))
+        .filter_map(|(_, a)| cell(a))
+        .collect();
     (suppressed, shown.iter().filter_map(cell).collect())
 }
 
@@ -184,7 +193,10 @@ fn numbers_that_disclosure_control_removed_appear_nowhere_in_the_report() {
     let db = small_store(d.path());
     let db = db.to_str().unwrap();
     let page = d.path().join("small.html");
-    ok(d.path(), &["report", db, "--out", page.to_str().unwrap(), "--outcome", "swemwbs_metric_score,phq9_caseness"]);
+    ok(
+        d.path(),
+        &["report", db, "--out", page.to_str().unwrap(), "--outcome", "swemwbs_metric_score,phq9_caseness"],
+    );
     let html = std::fs::read_to_string(&page).unwrap();
     let (mut hidden, mut shown) = (Vec::new(), Vec::new());
     for by in ["imd_decile", "age_group", "sex", "ethnic_group", "tenure", "ward"] {
@@ -200,7 +212,12 @@ fn numbers_that_disclosure_control_removed_appear_nowhere_in_the_report() {
         let mut args = vec!["analyze", db, "--outcome", "swemwbs_metric_score", "--by", "imd_decile", "--format", "json"];
         args.extend(extra);
         let v: serde_json::Value = serde_json::from_str(&ok(d.path(), &args)).unwrap();
-        v["rows"].as_array().unwrap().iter().filter(|r| !r["by"].as_object().unwrap().is_empty() && !r["estimate"].is_null()).count()
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| !r["by"].as_object().unwrap().is_empty() && !r["estimate"].is_null())
+            .count()
     };
     let (n_shown, n_all) = (deciles(&[]), deciles(&["--no-suppress"]));
     assert!(n_shown < n_all, "some deciles should be suppressed ({n_shown} of {n_all} shown)");
@@ -208,8 +225,14 @@ fn numbers_that_disclosure_control_removed_appear_nowhere_in_the_report() {
     let svg = &html[start..start + html[start..].find("</svg>").unwrap()];
     assert_eq!(svg.matches("<circle").count(), n_shown + 1, "one point per decile shown, and the legend's");
     assert_eq!(svg.matches(">..</text>").count(), n_all - n_shown, "a gap per suppressed decile");
-    assert!(html.contains("<span class=\"supp\" title=\"suppressed\">..</span>"), "suppressed cells are shown as such");
-    assert!(html.contains("= suppressed by disclosure control: fewer than 10 respondents"), "the rule is in a footnote");
+    assert!(
+        html.contains("<span class=\"supp\" title=\"suppressed\">..</span>"),
+        "suppressed cells are shown as such"
+    );
+    assert!(
+        html.contains("= suppressed by disclosure control: fewer than 10 respondents"),
+        "the rule is in a footnote"
+    );
     // a suppressed cell's number is nowhere, unless a cell shown has the same text
     let legit: std::collections::HashSet<String> = shown.iter().flat_map(forms).collect();
     let mut checked = 0;

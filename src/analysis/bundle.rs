@@ -14,8 +14,8 @@ use polars::prelude::{BooleanChunked, DataFrame, NewChunkedArray};
 use serde::Serialize;
 
 use super::design::ordered_design;
-use super::prepared::{breakdowns, frame_variables, load_frame};
 use super::inequality::{self, InequalityRequest, OutcomeInequality};
+use super::prepared::{breakdowns, frame_variables, load_frame};
 use super::{estimate, AnalysisError, DesignInfo, Level, Prepared, Request, RequestError, Row, Stat, Warning};
 use crate::schema::expr::ExprType;
 use crate::schema::{Definition, Disclosure, HigherIs};
@@ -155,12 +155,17 @@ pub struct Bundle {
 /// The headline outcomes of a definition (derived variables and instrument scores marked
 /// `headline: true`), in definition order.
 pub fn headline_outcomes(def: &Definition) -> Vec<String> {
-    def.units.iter().flat_map(|u| u.derived.iter().filter(|d| d.headline).map(|d| d.id.clone())).collect()
+    def.units
+        .iter()
+        .flat_map(|u| u.derived.iter().filter(|d| d.headline).map(|d| d.id.clone()))
+        .collect()
 }
 
 /// The type of a variable's values, when the definition has it.
 fn variable_type(def: &Definition, id: &str) -> Option<ExprType> {
-    def.find_derived(id).map(|(_, d)| d.expr.ty).or_else(|| def.find_question(id).map(|(_, q)| q.expr_type()))
+    def.find_derived(id)
+        .map(|(_, d)| d.expr.ty)
+        .or_else(|| def.find_question(id).map(|(_, q)| q.expr_type()))
 }
 
 /// A variable's label (its id when it has none).
@@ -205,7 +210,11 @@ pub fn demographic_breakdowns(def: &Definition) -> Vec<Variable> {
 /// Gathers the analyses of a report from `store`.
 pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisError> {
     let def = store.definition(None)?;
-    let outcomes = if req.outcomes.is_empty() { headline_outcomes(&def) } else { req.outcomes.clone() };
+    let outcomes = if req.outcomes.is_empty() {
+        headline_outcomes(&def)
+    } else {
+        req.outcomes.clone()
+    };
     if outcomes.is_empty() {
         return Err(RequestError::NoOutcome.into());
     }
@@ -241,7 +250,11 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
     let (df, row_waves) = load_frame(store, &def, &vars, &compared)?;
 
     // the latest wave: every outcome over every breakdown and the deciles, over its own design
-    let (df_latest, waves_latest) = if compared.len() > 1 { one_wave(&df, &row_waves, latest)? } else { (df.clone(), row_waves.clone()) };
+    let (df_latest, waves_latest) = if compared.len() > 1 {
+        one_wave(&df, &row_waves, latest)?
+    } else {
+        (df.clone(), row_waves.clone())
+    };
     let p = prepare(def.clone(), df_latest, waves_latest, &by)?;
     let design = DesignInfo::new(&p.def, p.ordered.design.degf(), false);
     let rows = outcome_rows(&p, &base, &def)?;
@@ -269,65 +282,15 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
         Vec::new()
     };
 
-    let mut out = Vec::with_capacity(outcomes.len());
-    for (i, id) in outcomes.iter().enumerate() {
-        let mine: Vec<&Row> = rows.iter().filter(|r| &r.outcome == id).collect();
-        let statistic = mine.first().map(|r| r.statistic).unwrap_or("mean");
-        let overall = mine.iter().find(|r| r.by.is_empty()).map(|r| (*r).clone());
-        let groups_of = |var: &str| -> Vec<Group> {
-            mine.iter()
-                .filter(|r| r.by.len() == 1 && r.by.contains_key(var))
-                .map(|r| Group {
-                    label: level_label(&def, var, &r.by[var]),
-                    row: (*r).clone(),
-                })
-                .collect()
-        };
-        let bds = breakdowns
-            .iter()
-            .map(|v| BreakdownGroups {
-                variable: v.clone(),
-                groups: groups_of(&v.id),
-            })
-            .collect();
-        let mut wards: Vec<Group> = mine
-            .iter()
-            .filter(|r| r.by.contains_key("ward"))
-            .map(|r| Group {
-                label: format!("{} ({})", r.by.get("ward_name").map(Level::to_string).unwrap_or_default(), r.by["ward"]),
-                row: (*r).clone(),
-            })
-            .collect();
-        sort_by_estimate(&mut wards);
-        let waves_of: Vec<Group> = wave_rows
-            .iter()
-            .filter(|r| &r.outcome == id && r.by.contains_key("wave"))
-            .map(|r| Group {
-                label: format!("Wave {}", r.by["wave"]),
-                row: r.clone(),
-            })
-            .collect();
-        out.push(OutcomeBundle {
-            id: id.clone(),
-            label: variable_label(&def, id),
-            statistic,
-            higher_is: ineq.as_ref().and_then(|v| v.get(i)).and_then(|o| o.higher_is),
-            overall,
-            inequality: ineq.as_ref().and_then(|v| v.get(i).cloned()),
-            breakdowns: bds,
-            wards,
-            waves: waves_of,
-        });
-    }
-    let mut counts = Vec::with_capacity(waves.len());
-    let lineage: Vec<String> = def.lineage(&def.leaf_unit().id).iter().map(|u| u.id.clone()).collect();
-    for &w in &waves {
-        let mut records = Vec::new();
-        for u in &lineage {
-            records.push((u.clone(), store.count(u, Some(w))?));
-        }
-        counts.push(WaveCount { wave: w, records });
-    }
+    let out = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let ineq = ineq.as_ref().and_then(|v| v.get(i).cloned());
+            outcome_bundle(&def, id, &rows, &wave_rows, ineq, &breakdowns)
+        })
+        .collect();
+    let counts = wave_counts(store, &def, &waves)?;
     let mut warnings = Vec::new();
     if !req.suppress {
         warnings.push(Warning::SuppressionOff);
@@ -350,6 +313,67 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
         notes,
         warnings,
     })
+}
+
+/// What the report shows of outcome `id`, from the rows of every outcome.
+fn outcome_bundle(def: &Definition, id: &str, rows: &[Row], wave_rows: &[Row], ineq: Option<OutcomeInequality>, breakdowns: &[Variable]) -> OutcomeBundle {
+    let mine: Vec<&Row> = rows.iter().filter(|r| r.outcome == id).collect();
+    let groups_of = |var: &str| -> Vec<Group> {
+        mine.iter()
+            .filter(|r| r.by.len() == 1 && r.by.contains_key(var))
+            .map(|r| Group {
+                label: level_label(def, var, &r.by[var]),
+                row: (*r).clone(),
+            })
+            .collect()
+    };
+    let mut wards: Vec<Group> = mine
+        .iter()
+        .filter(|r| r.by.contains_key("ward"))
+        .map(|r| Group {
+            label: format!("{} ({})", r.by.get("ward_name").map(Level::to_string).unwrap_or_default(), r.by["ward"]),
+            row: (*r).clone(),
+        })
+        .collect();
+    sort_by_estimate(&mut wards);
+    OutcomeBundle {
+        id: id.to_string(),
+        label: variable_label(def, id),
+        statistic: mine.first().map(|r| r.statistic).unwrap_or("mean"),
+        higher_is: ineq.as_ref().and_then(|o| o.higher_is),
+        overall: mine.iter().find(|r| r.by.is_empty()).map(|r| (*r).clone()),
+        inequality: ineq,
+        breakdowns: breakdowns
+            .iter()
+            .map(|v| BreakdownGroups {
+                variable: v.clone(),
+                groups: groups_of(&v.id),
+            })
+            .collect(),
+        wards,
+        waves: wave_rows
+            .iter()
+            .filter(|r| r.outcome == id && r.by.contains_key("wave"))
+            .map(|r| Group {
+                label: format!("Wave {}", r.by["wave"]),
+                row: r.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The records of each unit (top unit first) in each of `waves`.
+fn wave_counts(store: &Store, def: &Definition, waves: &[i64]) -> Result<Vec<WaveCount>, AnalysisError> {
+    let lineage: Vec<String> = def.lineage(&def.leaf_unit().id).iter().map(|u| u.id.clone()).collect();
+    let mut counts = Vec::with_capacity(waves.len());
+    for &w in waves {
+        let mut records = Vec::new();
+        for u in &lineage {
+            records.push((u.clone(), store.count(u, Some(w))?));
+        }
+        counts.push(WaveCount { wave: w, records });
+    }
+    Ok(counts)
 }
 
 /// The rows of `wave` from a frame of several waves, with their waves.
@@ -381,18 +405,13 @@ fn prepare(def: Definition, df: DataFrame, row_waves: Vec<i64>, by: &[Vec<String
 
 /// Every row of `req` over `p`: means of numeric outcomes, proportions of yes/no outcomes.
 fn outcome_rows(p: &Prepared, req: &Request, def: &Definition) -> Result<Vec<Row>, AnalysisError> {
-    let (yes_no, numeric): (Vec<String>, Vec<String>) =
-        req.outcomes.iter().cloned().partition(|o| variable_type(def, o) == Some(ExprType::Bool));
+    let (yes_no, numeric): (Vec<String>, Vec<String>) = req.outcomes.iter().cloned().partition(|o| variable_type(def, o) == Some(ExprType::Bool));
     let mut rows = Vec::new();
     for (outcomes, stat) in [(numeric, Stat::Mean), (yes_no, Stat::Proportion)] {
         if outcomes.is_empty() {
             continue;
         }
-        let r = Request {
-            outcomes,
-            stat,
-            ..req.clone()
-        };
+        let r = Request { outcomes, stat, ..req.clone() };
         rows.extend(estimate::rows(p, &r)?);
     }
     Ok(rows)
@@ -439,10 +458,7 @@ mod tests {
     fn wards_sort_highest_first_with_suppressed_last() {
         let mut g: Vec<Group> = [("b", None), ("c", Some(1.0)), ("a", None), ("d", Some(3.0))]
             .into_iter()
-            .map(|(l, e)| Group {
-                label: l.into(),
-                row: row(e),
-            })
+            .map(|(l, e)| Group { label: l.into(), row: row(e) })
             .collect();
         sort_by_estimate(&mut g);
         let order: Vec<&str> = g.iter().map(|g| g.label.as_str()).collect();

@@ -81,7 +81,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         a.out.display(),
         b.outcomes.len(),
         b.latest,
-        if b.waves.len() > 1 { format!(" compared with wave {}", b.waves[0].wave) } else { String::new() }
+        if b.waves.len() > 1 {
+            format!(" compared with wave {}", b.waves[0].wave)
+        } else {
+            String::new()
+        }
     ));
     Ok(())
 }

@@ -219,7 +219,11 @@ impl Table {
             t.body.push(vec![
                 label.to_string(),
                 value_cell(r.estimate, r.suppressed, scale),
-                if ne { "n/e".into() } else { interval_cell(r.ci_low, r.ci_high, r.suppressed, false, scale) },
+                if ne {
+                    "n/e".into()
+                } else {
+                    interval_cell(r.ci_low, r.ci_high, r.suppressed, false, scale)
+                },
                 r.n.to_string(),
                 r.flags.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "),
             ]);
@@ -262,10 +266,16 @@ mod tests {
         let t = table();
         let mut a = Vec::new();
         t.aligned(&mut a).unwrap();
-        assert_eq!(String::from_utf8(a).unwrap(), "group  estimate  note\n-----  --------  ----\na<b        1.50  x|y\nc            ..\n");
+        assert_eq!(
+            String::from_utf8(a).unwrap(),
+            "group  estimate  note\n-----  --------  ----\na<b        1.50  x|y\nc            ..\n"
+        );
         let mut m = Vec::new();
         t.markdown(&mut m).unwrap();
-        assert_eq!(String::from_utf8(m).unwrap(), "| group | estimate | note |\n|---|---|---|\n| a<b | 1.50 | x\\|y |\n| c | .. |  |\n");
+        assert_eq!(
+            String::from_utf8(m).unwrap(),
+            "| group | estimate | note |\n|---|---|---|\n| a<b | 1.50 | x\\|y |\n| c | .. |  |\n"
+        );
         let mut h = String::new();
         t.html(&mut h);
         assert!(h.contains("<caption>Caption &amp; co</caption>"), "{h}");

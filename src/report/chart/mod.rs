@@ -313,7 +313,13 @@ impl DotChart {
             } else {
                 label.clone()
             };
-            let _ = write!(o, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", left - 8.0, cy + 4.0, esc(&shown));
+            let _ = write!(
+                o,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                left - 8.0,
+                cy + 4.0,
+                esc(&shown)
+            );
             let mut any = false;
             for (si, s) in self.series.iter().enumerate() {
                 let y = cy + (si as f64 - (k - 1.0) / 2.0) * 14.0;

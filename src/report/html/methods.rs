@@ -95,7 +95,11 @@ pub fn section(b: &Bundle, opts: &PageOptions, o: &mut String) {
             "Off for this report: small cells are shown. Do not publish it as it is.".into()
         }),
     );
-    let geo: Vec<String> = b.geography.iter().map(|g| format!("{} {} ({}, {} rows)", g.kind, g.vintage, g.source, g.rows)).collect();
+    let geo: Vec<String> = b
+        .geography
+        .iter()
+        .map(|g| format!("{} {} ({}, {} rows)", g.kind, g.vintage, g.source, g.rows))
+        .collect();
     if geo.is_empty() {
         item("Deprivation", "No geography is loaded in the store.".into());
     } else {

@@ -52,10 +52,14 @@ pub fn page(b: &Bundle, opts: &PageOptions) -> String {
         esc(&opts.generator),
         esc(&title)
     );
-    let named = if opts.title.is_some() { format!("{}: ", esc(&b.title)) } else { String::new() };
-    let _ = write!(
+    let named = if opts.title.is_some() {
+        format!("{}: ", esc(&b.title))
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
         o,
-        "<header><h1>{}</h1><p class=\"sub\">{named}survey <code>{}</code>, definition version {}; wave {} analysed{}</p></header>\n",
+        "<header><h1>{}</h1><p class=\"sub\">{named}survey <code>{}</code>, definition version {}; wave {} analysed{}</p></header>",
         esc(&title),
         esc(&b.survey),
         b.version,
@@ -78,7 +82,11 @@ pub fn page(b: &Bundle, opts: &PageOptions) -> String {
         outcome::section(b, ob, i, &mut o);
     }
     methods::section(b, opts, &mut o);
-    let _ = write!(o, "<footer><p>Made by {} from the survey store; no data leaves this file.</p></footer>\n</body></html>\n", esc(&opts.generator));
+    let _ = write!(
+        o,
+        "<footer><p>Made by {} from the survey store; no data leaves this file.</p></footer>\n</body></html>\n",
+        esc(&opts.generator)
+    );
     o
 }
 
@@ -118,7 +126,11 @@ fn survey(b: &Bundle, opts: &PageOptions, o: &mut String) {
         b.level * 100.0,
         esc(&methods::design_words(b))
     );
-    let list: Vec<String> = b.outcomes.iter().map(|ob| format!("{} (<code>{}</code>)", esc(&ob.label), esc(&ob.id))).collect();
+    let list: Vec<String> = b
+        .outcomes
+        .iter()
+        .map(|ob| format!("{} (<code>{}</code>)", esc(&ob.label), esc(&ob.id)))
+        .collect();
     let _ = write!(o, "<p>Outcomes: {}.</p>", list.join("; "));
     for n in &b.notes {
         let _ = write!(o, "<p class=\"note\">Note: {}.</p>", esc(n));

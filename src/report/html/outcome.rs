@@ -65,10 +65,8 @@ fn group_table(b: &Bundle, first: &str, groups: &[(&str, &Row)], scale: Scale, c
         t.notes.push(suppression_note(b));
     }
     if t.body.iter().any(|l| l.iter().any(|c| c == "n/e")) {
-        t.notes.push(
-            "\"n/e\" = the interval cannot be estimated, as the group lies inside one sampled cluster (one PSU: no degrees of freedom)."
-                .into(),
-        );
+        t.notes
+            .push("\"n/e\" = the interval cannot be estimated, as the group lies inside one sampled cluster (one PSU: no degrees of freedom).".into());
     }
     t
 }
@@ -174,7 +172,13 @@ fn gradient(b: &Bundle, ob: &OutcomeBundle, ineq: &OutcomeInequality, scale: Sca
     o.push_str("<h3>Deprivation gradient</h3><figure>");
     o.push_str(&chart.svg());
     let _ = write!(o, "<figcaption>{}</figcaption></figure>", esc(&chart.desc));
-    let t = group_table(b, &format!("{vintage} decile"), &refs, scale, format!("By {vintage} decile: the chart's numbers"));
+    let t = group_table(
+        b,
+        &format!("{vintage} decile"),
+        &refs,
+        scale,
+        format!("By {vintage} decile: the chart's numbers"),
+    );
     t.html(o);
 }
 
@@ -299,7 +303,14 @@ fn breakdowns(b: &Bundle, ob: &OutcomeBundle, scale: Scale, i: usize, o: &mut St
         );
         o.push_str("<div class=\"cell\">");
         let _ = write!(o, "<h4>{}</h4><figure>{}</figure>", esc(&bd.variable.label), chart.svg());
-        group_table(b, &bd.variable.label, &refs, scale, format!("By {}: the chart's numbers", bd.variable.label.to_lowercase())).html(o);
+        group_table(
+            b,
+            &bd.variable.label,
+            &refs,
+            scale,
+            format!("By {}: the chart's numbers", bd.variable.label.to_lowercase()),
+        )
+        .html(o);
         o.push_str("</div>");
     }
     o.push_str("</div>");
@@ -343,10 +354,8 @@ fn waves(b: &Bundle, ob: &OutcomeBundle, scale: Scale, i: usize, o: &mut String)
     chart.series[0].name = "All respondents".into();
     let refs: Vec<(&str, &Row)> = ob.waves.iter().map(|g| (g.label.as_str(), &g.row)).collect();
     let mut t = group_table(b, "wave", &refs, scale, "By wave: the chart's numbers".into());
-    t.notes.push(
-        "Each wave's estimate over its own respondents. Overlapping intervals do not by themselves show that nothing changed."
-            .into(),
-    );
+    t.notes
+        .push("Each wave's estimate over its own respondents. Overlapping intervals do not by themselves show that nothing changed.".into());
     o.push_str("<h3>Change between waves</h3><figure>");
     o.push_str(&chart.svg());
     o.push_str("</figure>");
