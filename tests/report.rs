@@ -258,6 +258,22 @@ fn a_report_without_outcomes_says_how_to_name_them() {
     assert!(err.contains("--outcome VAR") && err.contains("headline: true"), "{err}");
 }
 
+#[test]
+fn a_store_without_geography_reports_its_breakdowns_and_says_what_is_left_out() {
+    let d = tempdir();
+    let db = d.path().join("t.db");
+    let db = db.to_str().unwrap();
+    ok(d.path(), &["init", db, "--definition", fixture("import/tiny.yaml").to_str().unwrap()]);
+    ok(d.path(), &["import", db, "--wave", "1", fixture("import/good.csv").to_str().unwrap()]);
+    let err = hearth(d.path(), &["report", db, "--out", "r.html", "--outcome", "height,smoker"]);
+    assert!(err.status.success(), "{}", String::from_utf8_lossy(&err.stderr));
+    let html = std::fs::read_to_string(d.path().join("r.html")).unwrap();
+    assert!(html.contains("no geography is loaded: the deprivation gradients and the ward tables are left out"));
+    assert!(!html.contains("Deprivation gradient"));
+    assert!(html.contains("<h4>Sex</h4>"), "the sex breakdown");
+    assert!(html.contains("Overall share"), "a yes/no outcome is a share");
+}
+
 /// A PNG decoder for the screenshots Chromium writes (8-bit RGB or RGBA, not interlaced).
 mod png {
     use std::io::Read;
