@@ -12,6 +12,7 @@
 //! - [`estimators`]: means, totals, ratios, proportions ([`PropCiMethod`]) and the
 //!   result rows ([`Estimate`]); [`Linearization`] keeps influence values for
 //!   covariances and contrasts.
+//! - [`joint`]: the covariance of statistics linearised outside the engine.
 //! - `quantile`: `svyquantile` 4.x (`qrule` "math"/"hf7", Woodruff interval).
 //! - `dist`: accurate quantile functions (t, normal, beta).
 //!
@@ -22,6 +23,7 @@
 pub mod design;
 mod dist;
 pub mod estimators;
+pub mod joint;
 mod quantile;
 mod variance;
 
@@ -30,6 +32,7 @@ mod conformance_tests;
 
 pub use design::{Design, DesignSpec, LonelyPsu, Stage};
 pub use estimators::{Estimate, EstimateOptions, GroupCovariance, Linearization, PropCiMethod, PsuTotal};
+pub use joint::{t_quantile, JointCovariance};
 pub use quantile::{QuantileEstimate, QuantileRule};
 
 /// Errors from building a design or estimating from it. Row, stratum and PSU
