@@ -1,0 +1,13 @@
+//! Inequality: how an outcome differs across an ordered grouping (deprivation deciles by
+//! default) or between groups, with design-based standard errors.
+//!
+//! Parts: [`standard`] (standard populations: the shipped ESP 2013, a user's population, age
+//! bands mapped onto the standard's) and [`standardise`] (directly standardised group
+//! estimates on the full design, as `svystandardize`). Must not read files, run SQL or format
+//! output; every standard error comes from the engine's influence values.
+
+pub mod standard;
+pub mod standardise;
+
+#[cfg(test)]
+pub(crate) mod fixture;
