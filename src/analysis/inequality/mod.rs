@@ -6,6 +6,7 @@
 //! estimates on the full design, as `svystandardize`). Must not read files, run SQL or format
 //! output; every standard error comes from the engine's influence values.
 
+pub mod between;
 pub mod phe;
 pub mod standard;
 pub mod standardise;
