@@ -107,6 +107,7 @@ impl Request {
     /// for a ratio; a confidence level in [0.5, 1); for quantiles, at least one probability,
     /// each in [0, 1]. The first problem found is returned.
     pub fn check(&self) -> Result<(), RequestError> {
+        crate::schema::suggest::reset_budget();
         if self.outcomes.is_empty() {
             return Err(RequestError::NoOutcome);
         }

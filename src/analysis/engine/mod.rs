@@ -12,7 +12,8 @@
 //! - [`estimators`]: means, totals, ratios, proportions ([`PropCiMethod`]) and the
 //!   result rows ([`Estimate`]); [`Linearization`] keeps influence values for
 //!   covariances and contrasts.
-//! - [`joint`]: the covariance of statistics linearised outside the engine.
+//! - [`influence`]: the covariance of several statistics from their influence values
+//!   ([`Design::influence_covariance`]): regression coefficients, functions of means.
 //! - `quantile`: `svyquantile` 4.x (`qrule` "math"/"hf7", Woodruff interval).
 //! - `dist`: accurate quantile functions (t, normal, beta).
 //!
@@ -23,7 +24,7 @@
 pub mod design;
 mod dist;
 pub mod estimators;
-pub mod joint;
+pub mod influence;
 mod quantile;
 mod variance;
 
@@ -31,8 +32,9 @@ mod variance;
 mod conformance_tests;
 
 pub use design::{Design, DesignSpec, LonelyPsu, Stage};
+pub(crate) use dist::{qnorm, qt};
 pub use estimators::{Estimate, EstimateOptions, GroupCovariance, Linearization, PropCiMethod, PsuTotal};
-pub use joint::{t_quantile, JointCovariance};
+pub use influence::InfluenceCovariance;
 pub use quantile::{QuantileEstimate, QuantileRule};
 
 /// Errors from building a design or estimating from it. Row, stratum and PSU

@@ -5,12 +5,13 @@
 //! design)`, the second-order `statistic = "F"` and the first-order `"Chisq"`).
 //!
 //! Owns the test statistics, their degrees of freedom and p-values. Must not group rows, read
-//! or format; the variances come from the engine ([`Design::joint_covariance`]), the
+//! or format; the variances come from the engine ([`Design::influence_covariance`]), the
 //! distributions from `statrs`.
 
 use statrs::distribution::{ChiSquared, ContinuousCDF, FisherSnedecor, StudentsT};
 
-use crate::analysis::engine::{t_quantile, Design, DesignError, Grouping};
+use super::columns::{covariance, t_quantile};
+use crate::analysis::engine::{Design, DesignError, Grouping};
 
 /// A design-based t test of the difference between two groups.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +67,7 @@ pub fn two_group_t_test(design: &Design, y: &[f64], grouping: &Grouping, a: usiz
             _ => f64::NAN,
         })
         .collect();
-    let cov = design.joint_covariance(&[col])?;
+    let cov = covariance(design, &[col])?;
     Ok(t_test(est[b] - est[a], cov.get(0, 0).sqrt(), cov.df[0] - 1.0, level))
 }
 
@@ -142,7 +143,7 @@ pub fn rao_scott(design: &Design, outcome: &Grouping, groups: &Grouping) -> Resu
     let cols: Vec<Vec<f64>> = (0..k)
         .map(|j| (0..n).map(|i| if used[i] { w[i] * (f64::from(cell(i) == j) - p[j]) / total } else { f64::NAN }).collect())
         .collect();
-    let joint = design.joint_covariance(&cols)?;
+    let joint = covariance(design, &cols)?;
     let nu = joint.df.iter().copied().fold(0.0, f64::max);
     let big_n = n_used as f64;
     let pr: Vec<f64> = (0..nr).map(|r| (0..nc).map(|c| p[r + nr * c]).sum()).collect();

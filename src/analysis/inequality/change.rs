@@ -10,7 +10,8 @@
 //! designs (the caller gives the combined design and the separate-samples one over the same
 //! rows), read or format.
 
-use crate::analysis::engine::{t_quantile, Design, DesignError, Grouping};
+use super::columns::{covariance, t_quantile};
+use crate::analysis::engine::{Design, DesignError, Grouping};
 
 /// The rows of a change: outcome, wave and group per row.
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +98,7 @@ pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>,
     let mut cols: Vec<Vec<f64>> = (0..k as u32).map(|g| contrast(cell_lin.row_groups(), cell_lin.influence(), g, k as u32 + g)).collect();
     cols.push(contrast(wave_lin.row_groups(), wave_lin.influence(), 0, 1));
     cols.push((0..n).map(|i| if sii[1].influence[i].is_nan() { -sii[0].influence[i] } else { sii[1].influence[i] }).collect());
-    let joint = combined.joint_covariance(&cols)?;
+    let joint = covariance(combined, &cols)?;
 
     // each wave as its own sample
     let (v_cell, _) = separate.linearize_mean(input.y, &by_cell)?.variances()?;
@@ -105,7 +106,7 @@ pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>,
     let sii_sep = [0, 1].map(|w| slope_on_ridit(separate, input, w));
     let sii_var_sep: Vec<f64> = sii_sep
         .iter()
-        .map(|s| separate.joint_covariance(std::slice::from_ref(&s.influence)).map(|j| j.get(0, 0)))
+        .map(|s| covariance(separate, std::slice::from_ref(&s.influence)).map(|j| j.get(0, 0)))
         .collect::<Result<_, _>>()?;
 
     let z = t_quantile(1.0 - (1.0 - level) / 2.0, f64::INFINITY);

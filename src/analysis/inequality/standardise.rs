@@ -10,9 +10,10 @@
 //! their joint covariance (which every inequality measure needs) and, for a yes/no outcome,
 //! the logit interval of `svyciprop` on the standardised design. Must not read the standard
 //! (see `standard`), group rows or format; variances come from the engine's
-//! [`Design::joint_covariance`].
+//! [`Design::influence_covariance`].
 
-use crate::analysis::engine::{t_quantile, Design, DesignError, GroupCovariance, Grouping, JointCovariance};
+use super::columns::{covariance, t_quantile};
+use crate::analysis::engine::{Design, DesignError, GroupCovariance, Grouping, InfluenceCovariance};
 
 /// The rows and cells of one standardisation.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +55,7 @@ pub struct Standardised {
     /// Over every row of a group (`over = ~1`).
     pub overall: StandardisedEstimate,
     /// Covariance of the group estimates then the overall one (`(G + 1) x (G + 1)`).
-    pub cov: JointCovariance,
+    pub cov: InfluenceCovariance,
     /// Cells with a standard count but no rows in a group, as (group, cell): R drops them
     /// (`postStratify(partial = TRUE)`), so that group is standardised over the cells it has.
     pub empty_cells: Vec<(usize, usize)>,
@@ -155,7 +156,7 @@ pub fn standardise(design: &Design, input: StandardiseInput<'_>, interval: Inter
         let ybar_a = all_sums.wy[a] / all_sums.w[a];
         cols[n_groups][i] = share[a] * w[i] * (input.y[i] - ybar_a) / all_sums.w[a];
     }
-    let cov = design.joint_covariance(&cols)?;
+    let cov = covariance(design, &cols)?;
     let row = |j: usize, estimate: f64, n: usize, weighted_n: f64| {
         let se = cov.get(j, j).sqrt();
         let (ci_low, ci_high) = interval_of(estimate, se, cov.df[j], interval, level);
