@@ -81,6 +81,62 @@ impl Standardised {
     }
 }
 
+/// The linear fit of the standardised group estimates on the ridit (`svyglm(y ~ ridit)` on the
+/// standardised design): ridits from the weighted shares of the rows used, the weighted least
+/// squares of the group estimates with those shares as weights, so each coefficient is a fixed
+/// combination of the group estimates and its variance comes from their covariance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateFit {
+    /// Intercept (fitted value at the most deprived end) and slope (the SII).
+    pub coef: [f64; 2],
+    /// Their covariance, row-major 2 x 2.
+    pub vcov: [f64; 4],
+    /// Ridit of each group (NaN for a group without rows).
+    pub ridits: Vec<f64>,
+    /// Design df of the rows used minus 1 (`svyglm`'s residual df).
+    pub df: f64,
+}
+
+impl Standardised {
+    /// The SII fit on the standardised estimates; None with fewer than two groups.
+    pub fn sii_fit(&self) -> Option<AggregateFit> {
+        let w: Vec<f64> = self.groups.iter().map(|e| if e.estimate.is_nan() { 0.0 } else { e.weighted_n }).collect();
+        let total: f64 = w.iter().sum();
+        if w.iter().filter(|x| **x > 0.0).count() < 2 {
+            return None;
+        }
+        let mut cum = 0.0;
+        let ridits: Vec<f64> = w
+            .iter()
+            .map(|x| {
+                let r = if *x > 0.0 { (cum + x / 2.0) / total } else { f64::NAN };
+                cum += x;
+                r
+            })
+            .collect();
+        let a: Vec<f64> = w.iter().map(|x| x / total).collect();
+        let used: Vec<usize> = (0..w.len()).filter(|&g| w[g] > 0.0).collect();
+        let rbar: f64 = used.iter().map(|&g| a[g] * ridits[g]).sum();
+        let sxx: f64 = used.iter().map(|&g| a[g] * (ridits[g] - rbar).powi(2)).sum();
+        let g_count = self.groups.len();
+        let mut c1 = vec![0.0; g_count];
+        let mut c0 = vec![0.0; g_count];
+        for &g in &used {
+            c1[g] = a[g] * (ridits[g] - rbar) / sxx;
+            c0[g] = a[g] - rbar * c1[g];
+        }
+        let dot = |c: &[f64]| used.iter().map(|&g| c[g] * self.groups[g].estimate).sum::<f64>();
+        let cv = |x: &[f64], y: &[f64]| used.iter().map(|&i| used.iter().map(|&j| x[i] * y[j] * self.cov.get(i, j)).sum::<f64>()).sum::<f64>();
+        let (v00, v01, v11) = (cv(&c0, &c0), cv(&c0, &c1), cv(&c1, &c1));
+        Some(AggregateFit {
+            coef: [dot(&c0), dot(&c1)],
+            vcov: [v00, v01, v01, v11],
+            ridits,
+            df: self.cov.df[g_count] - 1.0,
+        })
+    }
+}
+
 /// How the intervals are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
@@ -269,6 +325,14 @@ mod tests {
         close(s.overall.estimate, case["overall"]["estimate"].as_f64().unwrap(), &format!("{id} overall"));
         close(s.overall.se, case["overall"]["se"].as_f64().unwrap(), &format!("{id} overall se"));
         assert!(s.empty_cells.is_empty() && s.zero_cells.is_empty());
+        // the SII on the standardised estimates, as svyglm(y ~ ridit) on the standardised design
+        let fit = s.sii_fit().unwrap();
+        let r = &case["sii"];
+        close(fit.coef[0], r["b0"].as_f64().unwrap(), &format!("{id} sii b0"));
+        close(fit.coef[1], r["b1"].as_f64().unwrap(), &format!("{id} sii b1"));
+        close(fit.vcov[3].sqrt(), r["se_b1"].as_f64().unwrap(), &format!("{id} sii se"));
+        close(fit.vcov[1], r["vcov"][0][1].as_f64().unwrap(), &format!("{id} sii cov"));
+        assert_eq!(fit.df, r["df"].as_f64().unwrap(), "{id} sii df");
         let gc = s.group_covariance();
         assert_eq!((gc.n_groups, gc.estimates.len(), gc.cov.len()), (5, 5, 25));
     }
