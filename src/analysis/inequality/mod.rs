@@ -11,7 +11,7 @@
 //! a user's population, age bands mapped onto the standard's), [`standardise`] (directly
 //! standardised group estimates on the full design, as `svystandardize`), [`change`] (change
 //! between two waves over the combined design), [`between`] (t test of two groups, Rao-Scott
-//! chi-square) and [`phe`] (PHEindicatormethods' aggregate SII). Must not read files, run SQL or format output (the
+//! chi-square) and [`phe`] (PHEindicatormethods' aggregate SII), wired in by [`extras`]. Must not read files, run SQL or format output (the
 //! `report` module formats; the binary reads flags), and must not compute variances of its
 //! own: every standard error comes from the engine's influence values.
 
@@ -19,6 +19,7 @@ pub mod between;
 pub mod change;
 mod columns;
 pub mod error;
+pub mod extras;
 pub mod extremes;
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -32,6 +33,7 @@ pub mod standardise;
 use serde::Serialize;
 
 pub use error::InequalityError;
+pub use standard::Standard;
 
 use super::{AnalysisError, DesignInfo, Level, Prepared, Request, Row, Stat, Warning};
 use crate::schema::HigherIs;
@@ -49,15 +51,6 @@ pub enum Method {
     Design,
     /// PHEindicatormethods' aggregate method on the group estimates and their CIs.
     Phe,
-}
-
-/// The standard population of age standardisation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Standard {
-    /// The European Standard Population 2013 (five-year bands), shipped with hearth.
-    Esp2013,
-    /// A population the caller supplies: (band label, population) pairs.
-    Population(Vec<(String, f64)>),
 }
 
 /// An inequality request: outcomes over one grouping, for some waves.
@@ -83,6 +76,8 @@ pub struct InequalityRequest {
     pub standard: Option<Standard>,
     /// How the measures are computed.
     pub method: Method,
+    /// Add the tests between groups (t test of the extreme groups, Rao-Scott chi-square).
+    pub tests: bool,
 }
 
 impl Default for InequalityRequest {
@@ -98,6 +93,7 @@ impl Default for InequalityRequest {
             standardise: Vec::new(),
             standard: None,
             method: Method::Design,
+            tests: false,
         }
     }
 }
@@ -108,7 +104,12 @@ impl InequalityRequest {
     pub fn analysis_request(&self) -> Request {
         Request {
             outcomes: self.outcomes.clone(),
-            by: vec![vec![self.over.clone()]],
+            by: if self.standardise.is_empty() {
+                vec![vec![self.over.clone()]]
+            } else {
+                // the standardising cells, crossed, as a second breakdown
+                vec![vec![self.over.clone()], self.standardise.clone()]
+            },
             stat: Stat::Mean,
             level: self.level,
             waves: self.waves.clone(),
@@ -122,14 +123,8 @@ impl InequalityRequest {
     /// Checks what can be checked without data; what is not built yet is refused here.
     pub fn check(&self) -> Result<(), AnalysisError> {
         self.analysis_request().check()?;
-        if !self.standardise.is_empty() || self.standard.is_some() {
-            return Err(InequalityError::NotYetAvailable { what: "age standardisation" }.into());
-        }
-        if self.method == Method::Phe {
-            return Err(InequalityError::NotYetAvailable {
-                what: "the PHE aggregate method",
-            }
-            .into());
+        if self.standardise.is_empty() && self.standard.is_some() {
+            return Err(InequalityError::StandardWithoutVariables.into());
         }
         Ok(())
     }
@@ -260,6 +255,15 @@ pub struct OutcomeInequality {
     pub measures: Vec<Measure>,
     /// Notes on the whole result (direction assumed, groups suppressed).
     pub notes: Vec<String>,
+    /// How the group estimates were age-standardised (absent: they were not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standardised: Option<extras::Standardisation>,
+    /// The change between the two waves asked for (absent without two waves).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<extras::ChangeOutput>,
+    /// Tests between groups (when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tests: Option<extras::Tests>,
 }
 
 /// The result of an inequality request: one [`OutcomeInequality`] per outcome.
@@ -304,11 +308,24 @@ pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, 
 
 /// The group estimates and measures of one outcome.
 fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &InequalityRequest, outcome: &str) -> Result<OutcomeInequality, AnalysisError> {
-    let ge = groups::estimate(p, og, req, outcome)?;
+    let mut ge = groups::estimate(p, og, req, outcome)?;
+    let standardised = extras::standardise_groups(p, og, req, &mut ge)?;
     let mut measures = Vec::new();
-    let (indices, _ridits) = indices::sii_rii(&p.ordered.design, og, &ge, req.level)?;
-    measures.extend(indices);
+    match (req.method, &standardised) {
+        (Method::Phe, _) => measures.extend(extras::phe_measures(&ge, req.level)),
+        (Method::Design, Some((s, _))) => measures.extend(extras::standardised_indices(s, &ge, req.level)),
+        (Method::Design, None) => {
+            let (indices, _ridits) = indices::sii_rii(&p.ordered.design, og, &ge, req.level)?;
+            measures.extend(indices);
+        }
+    }
     measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
+    let change = extras::change_between_waves(p, og, req, &ge)?;
+    let tests = if req.tests {
+        Some(extras::group_tests(p, og, &ge, standardised.as_ref().map(|s| &s.0), req.level)?)
+    } else {
+        None
+    };
     let mut notes = Vec::new();
     if og.direction_assumed {
         notes.push(format!(
@@ -329,5 +346,8 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
         groups: ge.rows,
         measures,
         notes,
+        standardised: standardised.map(|s| s.1),
+        change,
+        tests,
     })
 }
