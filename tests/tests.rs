@@ -9,6 +9,7 @@ mod conformance;
 mod definitions;
 mod fuzz;
 mod import;
+mod inequality_extra;
 mod limits;
 mod newuser;
 mod store;

@@ -67,12 +67,15 @@ pub enum MethodArg {
 
 /// Parses the options into a request.
 pub fn request(a: &Args) -> anyhow::Result<InequalityRequest> {
+    if a.standard.is_some() && a.standardise.is_empty() {
+        anyhow::bail!("--standard needs --standardise VAR[,VAR]");
+    }
     let standard = match a.standard.as_deref() {
         None => None,
-        Some(name) if name.eq_ignore_ascii_case(ESP2013) => Some(Standard::named(name).map_err(hearth::analysis::inequality::InequalityError::from).map_err(AnalysisError::from).map_err(hearth::Error::from)?),
+        Some(name) if name.eq_ignore_ascii_case(ESP2013) => Some(Standard::named(name).map_err(|e| anyhow::anyhow!("--standard: {e}"))?),
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("--standard {path}: cannot read the population file"))?;
-            let pop = UserPopulation::parse(&text, path, &a.standardise).map_err(|e| anyhow::anyhow!("--standard: {e}"))?;
+            let pop = UserPopulation::parse(&text, path, &a.standardise).map_err(|e| super::Reworded::new(format!("--standard: {e}"), AnalysisError::from(InequalityError::from(e))))?;
             Some(Standard::Population(pop))
         }
     };

@@ -115,6 +115,9 @@ fn csv_text(a: &Inequality, out: impl Write) -> Result<(), ReportError> {
                 notes.join("; "),
             ])?;
         }
+        for line in super::inequality_extra::csv_lines(o) {
+            w.write_record(line)?;
+        }
     }
     Ok(w.flush()?)
 }
@@ -257,6 +260,15 @@ fn aligned(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> {
     for n in notes(o) {
         writeln!(out, "note: {n}")?;
     }
+    for s in super::inequality_extra::sections(o) {
+        writeln!(out, "\n{}", s.title)?;
+        if !s.head.is_empty() {
+            aligned_table(&s.head, &s.body, out)?;
+        }
+        for n in &s.notes {
+            writeln!(out, "note: {n}")?;
+        }
+    }
     Ok(())
 }
 
@@ -279,6 +291,18 @@ fn markdown(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> 
     if !n.is_empty() {
         writeln!(out)?;
         for n in n {
+            writeln!(out, "- {n}")?;
+        }
+    }
+    for s in super::inequality_extra::sections(o) {
+        writeln!(out, "\n**{}**\n", s.title)?;
+        if !s.head.is_empty() {
+            md_table(&s.head, &s.body, out)?;
+        }
+        if !s.notes.is_empty() {
+            writeln!(out)?;
+        }
+        for n in &s.notes {
             writeln!(out, "- {n}")?;
         }
     }
