@@ -41,7 +41,12 @@ fn close(got: &Value, want: &Value, what: &str) {
 }
 
 fn measure<'a>(out: &'a Value, name: &str) -> &'a Value {
-    out["measures"].as_array().unwrap().iter().find(|m| m["measure"] == name).unwrap_or_else(|| panic!("no {name}"))
+    out["measures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["measure"] == name)
+        .unwrap_or_else(|| panic!("no {name}"))
 }
 
 #[test]
@@ -83,14 +88,31 @@ fn standardised_by_age_and_sex_on_a_population_file_as_r() {
         text.push_str(&format!("{},{},{c}\n", if i / 4 == 0 { "Male" } else { "female" }, i % 4 + 1));
     }
     std::fs::write(d.path().join("pop.csv"), text).unwrap();
-    let out = json(d.path(), &["--outcome", "y", "--wave", "1", "--standardise", "ageband,sex", "--standard", "pop.csv"]);
+    let out = json(
+        d.path(),
+        &["--outcome", "y", "--wave", "1", "--standardise", "ageband,sex", "--standard", "pop.csv"],
+    );
     for (g, w) in want["groups"].as_array().unwrap().iter().enumerate() {
         close(&out["groups"][g]["estimate"], &w["estimate"], "estimate");
         close(&out["groups"][g]["se"], &w["se"], "se");
     }
     assert_eq!(out["standardised"]["standard"], "pop.csv");
     // the table says what was standardised, how
-    let table = ok(d.path(), &["inequality", "s.db", "--over", "quint", "--outcome", "y", "--wave", "1", "--standardise", "ageband"]);
+    let table = ok(
+        d.path(),
+        &[
+            "inequality",
+            "s.db",
+            "--over",
+            "quint",
+            "--outcome",
+            "y",
+            "--wave",
+            "1",
+            "--standardise",
+            "ageband",
+        ],
+    );
     assert!(table.contains("age-standardised to esp2013 by ageband"), "{table}");
     assert!(table.contains("'16-34' takes the 15-19 band"), "{table}");
 }
@@ -121,7 +143,23 @@ fn the_change_between_two_waves_as_r_over_the_combined_design() {
     // one wave: no change object
     let one = json(d.path(), &["--outcome", "y", "--wave", "1"]);
     assert!(one.get("change").is_none());
-    let table = ok(d.path(), &["inequality", "s.db", "--over", "quint", "--outcome", "y", "--wave", "1", "--wave", "2", "--format", "csv"]);
+    let table = ok(
+        d.path(),
+        &[
+            "inequality",
+            "s.db",
+            "--over",
+            "quint",
+            "--outcome",
+            "y",
+            "--wave",
+            "1",
+            "--wave",
+            "2",
+            "--format",
+            "csv",
+        ],
+    );
     assert!(table.lines().any(|l| l.starts_with("y,change,quint,,sii_change,")), "{table}");
 }
 
@@ -179,7 +217,10 @@ fn bad_extra_inputs_are_refused_naming_the_flag() {
     };
     std::fs::write(d.path().join("bad.csv"), "ageband,sexx,count\n1,1,5\n").unwrap();
     let e = run(&["--standardise", "ageband,sex", "--standard", "bad.csv"], 1);
-    assert!(e.contains("--standard: bad.csv: column 'sexx' is not a standardising variable (ageband, sex) nor 'count'"), "{e}");
+    assert!(
+        e.contains("--standard: bad.csv: column 'sexx' is not a standardising variable (ageband, sex) nor 'count'"),
+        "{e}"
+    );
     std::fs::write(d.path().join("short.csv"), "ageband,count\n1,5\n2,6\n3,7\n").unwrap();
     let e = run(&["--standardise", "ageband", "--standard", "short.csv"], 1);
     assert!(e.contains("short.csv: no count for ageband=4"), "{e}");

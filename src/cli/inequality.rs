@@ -75,7 +75,8 @@ pub fn request(a: &Args) -> anyhow::Result<InequalityRequest> {
         Some(name) if name.eq_ignore_ascii_case(ESP2013) => Some(Standard::named(name).map_err(|e| anyhow::anyhow!("--standard: {e}"))?),
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("--standard {path}: cannot read the population file"))?;
-            let pop = UserPopulation::parse(&text, path, &a.standardise).map_err(|e| super::Reworded::new(format!("--standard: {e}"), AnalysisError::from(InequalityError::from(e))))?;
+            let pop = UserPopulation::parse(&text, path, &a.standardise)
+                .map_err(|e| super::Reworded::new(format!("--standard: {e}"), AnalysisError::from(InequalityError::from(e))))?;
             Some(Standard::Population(pop))
         }
     };
@@ -112,7 +113,11 @@ fn in_flags(e: AnalysisError, a: &Args) -> anyhow::Error {
         }
         AnalysisError::Inequality(InequalityError::StandardWithoutVariables) => "--standard needs --standardise VAR[,VAR]".to_string(),
         AnalysisError::Inequality(InequalityError::Standard(s)) => {
-            format!("--standardise {} --standard {}: {s}", a.standardise.join(","), a.standard.as_deref().unwrap_or(ESP2013))
+            format!(
+                "--standardise {} --standard {}: {s}",
+                a.standardise.join(","),
+                a.standard.as_deref().unwrap_or(ESP2013)
+            )
         }
         AnalysisError::Inequality(e @ InequalityError::WaveWithoutRows { .. }) => format!("--wave: {e}"),
         AnalysisError::NoGeography { variable } => {

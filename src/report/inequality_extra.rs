@@ -67,12 +67,25 @@ pub(super) fn sections(o: &OutcomeInequality) -> Vec<Section> {
         });
     }
     if let Some(c) = &o.change {
-        let max = c.groups.iter().chain([&c.overall]).filter_map(|r| r.estimates[0]).fold(0.0f64, |m, x| m.max(x.abs()));
-        let d = digits(Some(max));
-        let head: Vec<String> = [o.over.as_str(), &format!("wave {}", c.waves[0]), &format!("wave {}", c.waves[1]), "change", "se", "CI", "se if independent"]
+        let max = c
+            .groups
             .iter()
-            .map(|s| s.to_string())
-            .collect();
+            .chain([&c.overall])
+            .filter_map(|r| r.estimates[0])
+            .fold(0.0f64, |m, x| m.max(x.abs()));
+        let d = digits(Some(max));
+        let head: Vec<String> = [
+            o.over.as_str(),
+            &format!("wave {}", c.waves[0]),
+            &format!("wave {}", c.waves[1]),
+            "change",
+            "se",
+            "CI",
+            "se if independent",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let line = |label: String, r: &ChangeRow, d: usize| {
             vec![
                 label,
@@ -87,7 +100,11 @@ pub(super) fn sections(o: &OutcomeInequality) -> Vec<Section> {
                 fmt(r.se_independent, d, r.suppressed),
             ]
         };
-        let mut body: Vec<Vec<String>> = c.groups.iter().map(|r| line(r.by.get(&o.over).map(|l| l.to_string()).unwrap_or_default(), r, d)).collect();
+        let mut body: Vec<Vec<String>> = c
+            .groups
+            .iter()
+            .map(|r| line(r.by.get(&o.over).map(|l| l.to_string()).unwrap_or_default(), r, d))
+            .collect();
         body.push(line("all".into(), &c.overall, d));
         body.push(line("sii".into(), &c.sii, digits(c.sii.change).max(3)));
         out.push(Section {
@@ -107,7 +124,10 @@ pub(super) fn sections(o: &OutcomeInequality) -> Vec<Section> {
                 format!("{:.3}", x.statistic),
                 format!("{}", x.df),
                 p(x.p_value),
-                format!("{} minus {}: {:.d$} (se {:.d$}, CI {:.d$} to {:.d$})", x.groups[0], x.groups[1], x.difference, x.se, x.ci_low, x.ci_high),
+                format!(
+                    "{} minus {}: {:.d$} (se {:.d$}, CI {:.d$} to {:.d$})",
+                    x.groups[0], x.groups[1], x.difference, x.se, x.ci_low, x.ci_high
+                ),
             ]);
         }
         if let Some(a) = &t.association {
@@ -145,7 +165,11 @@ pub(super) fn csv_lines(o: &OutcomeInequality) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let level = o.measures.first().map(|m| m.level).unwrap_or(0.95).to_string();
     if let Some(c) = &o.change {
-        let rows = c.groups.iter().map(|r| (r.by.get(&o.over).map(|l| l.to_string()).unwrap_or_default(), r)).chain([(String::new(), &c.overall), (String::new(), &c.sii)]);
+        let rows = c
+            .groups
+            .iter()
+            .map(|r| (r.by.get(&o.over).map(|l| l.to_string()).unwrap_or_default(), r))
+            .chain([(String::new(), &c.overall), (String::new(), &c.sii)]);
         for (group, r) in rows {
             let measure = if r.measure.is_some() { "sii_change" } else { "change" };
             let notes = format!(
@@ -196,7 +220,12 @@ pub(super) fn csv_lines(o: &OutcomeInequality) -> Vec<Vec<String>> {
             ]);
         };
         if let Some(x) = &t.difference {
-            push("t_test", x.statistic, x.df.to_string(), format!("p_value {}; {} minus {}: {} (se {})", x.p_value, x.groups[0], x.groups[1], x.difference, x.se));
+            push(
+                "t_test",
+                x.statistic,
+                x.df.to_string(),
+                format!("p_value {}; {} minus {}: {} (se {})", x.p_value, x.groups[0], x.groups[1], x.difference, x.se),
+            );
         }
         if let Some(a) = &t.association {
             push("rao_scott_f", a.f, format!("{} {}", a.ndf, a.ddf), format!("p_value {}", a.p_value));

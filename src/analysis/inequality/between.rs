@@ -52,7 +52,10 @@ pub fn t_test(difference: f64, se: f64, df: f64, level: f64) -> TTest {
 /// groups `a` and `b` of `grouping`, as `svyttest` on the two groups' domain.
 pub fn two_group_t_test(design: &Design, y: &[f64], grouping: &Grouping, a: usize, b: usize, level: f64) -> Result<TTest, DesignError> {
     if a >= grouping.n_groups() || b >= grouping.n_groups() || a == b {
-        return Err(DesignError::InvalidArgument(format!("groups {a} and {b} of {} cannot be compared", grouping.n_groups())));
+        return Err(DesignError::InvalidArgument(format!(
+            "groups {a} and {b} of {} cannot be compared",
+            grouping.n_groups()
+        )));
     }
     let lin = design.linearize_mean(y, grouping)?;
     let est = lin.estimates();
@@ -125,7 +128,9 @@ pub fn rao_scott(design: &Design, outcome: &Grouping, groups: &Grouping) -> Resu
     let (ri, nr) = dense(oc, outcome.n_groups());
     let (ci, nc) = dense(gc, groups.n_groups());
     if nr < 2 || nc < 2 {
-        return Err(DesignError::InvalidArgument(format!("a test of association needs 2 or more categories and groups with answers ({nr} and {nc})")));
+        return Err(DesignError::InvalidArgument(format!(
+            "a test of association needs 2 or more categories and groups with answers ({nr} and {nc})"
+        )));
     }
     let k = nr * nc;
     let cell = |i: usize| ri[oc[i] as usize] as usize + nr * ci[gc[i] as usize] as usize;
@@ -141,7 +146,11 @@ pub fn rao_scott(design: &Design, outcome: &Grouping, groups: &Grouping) -> Resu
     let p: Vec<f64> = wk.iter().map(|x| x / total).collect();
     // influence of each cell proportion (svymean of the cell indicators)
     let cols: Vec<Vec<f64>> = (0..k)
-        .map(|j| (0..n).map(|i| if used[i] { w[i] * (f64::from(cell(i) == j) - p[j]) / total } else { f64::NAN }).collect())
+        .map(|j| {
+            (0..n)
+                .map(|i| if used[i] { w[i] * (f64::from(cell(i) == j) - p[j]) / total } else { f64::NAN })
+                .collect()
+        })
         .collect();
     let joint = covariance(design, &cols)?;
     let nu = joint.df.iter().copied().fold(0.0, f64::max);
@@ -157,7 +166,8 @@ pub fn rao_scott(design: &Design, outcome: &Grouping, groups: &Grouping) -> Resu
             }
         }
     }
-    let delta = delta_matrix(&p, &joint.cov, nr, nc, big_n).ok_or_else(|| DesignError::InvalidArgument("the table's design effects cannot be computed (singular matrix)".into()))?;
+    let delta = delta_matrix(&p, &joint.cov, nr, nc, big_n)
+        .ok_or_else(|| DesignError::InvalidArgument("the table's design effects cannot be computed (singular matrix)".into()))?;
     let m = (nr - 1) * (nc - 1);
     let tr: f64 = (0..m).map(|i| delta[i * m + i]).sum();
     let tr2: f64 = (0..m).map(|i| (0..m).map(|j| delta[i * m + j] * delta[j * m + i]).sum::<f64>()).sum();

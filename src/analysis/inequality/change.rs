@@ -82,7 +82,12 @@ pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>,
         })
         .collect();
     let by_cell = Grouping::new(cells.clone(), 2 * k)?;
-    let by_wave = Grouping::new((0..n).map(|i| if cells[i] == Grouping::NONE { Grouping::NONE } else { input.wave[i] }).collect(), 2)?;
+    let by_wave = Grouping::new(
+        (0..n)
+            .map(|i| if cells[i] == Grouping::NONE { Grouping::NONE } else { input.wave[i] })
+            .collect(),
+        2,
+    )?;
     let cell_lin = combined.linearize_mean(input.y, &by_cell)?;
     let wave_lin = combined.linearize_mean(input.y, &by_wave)?;
     let sii = [0, 1].map(|w| slope_on_ridit(combined, input, w));
@@ -92,12 +97,32 @@ pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>,
         row_groups
             .iter()
             .zip(infl)
-            .map(|(&g, &z)| if g == second { z } else if g == first { -z } else { f64::NAN })
+            .map(|(&g, &z)| {
+                if g == second {
+                    z
+                } else if g == first {
+                    -z
+                } else {
+                    f64::NAN
+                }
+            })
             .collect()
     };
-    let mut cols: Vec<Vec<f64>> = (0..k as u32).map(|g| contrast(cell_lin.row_groups(), cell_lin.influence(), g, k as u32 + g)).collect();
+    let mut cols: Vec<Vec<f64>> = (0..k as u32)
+        .map(|g| contrast(cell_lin.row_groups(), cell_lin.influence(), g, k as u32 + g))
+        .collect();
     cols.push(contrast(wave_lin.row_groups(), wave_lin.influence(), 0, 1));
-    cols.push((0..n).map(|i| if sii[1].influence[i].is_nan() { -sii[0].influence[i] } else { sii[1].influence[i] }).collect());
+    cols.push(
+        (0..n)
+            .map(|i| {
+                if sii[1].influence[i].is_nan() {
+                    -sii[0].influence[i]
+                } else {
+                    sii[1].influence[i]
+                }
+            })
+            .collect(),
+    );
     let joint = covariance(combined, &cols)?;
 
     // each wave as its own sample
@@ -125,12 +150,25 @@ pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>,
         }
     };
     let (ce, cn) = (cell_lin.estimates(), cell_lin.n());
-    let groups = (0..k).map(|g| make([ce[g], ce[k + g]], [v_cell[g], v_cell[k + g]], g, z, f64::INFINITY, [cn[g], cn[k + g]])).collect();
+    let groups = (0..k)
+        .map(|g| make([ce[g], ce[k + g]], [v_cell[g], v_cell[k + g]], g, z, f64::INFINITY, [cn[g], cn[k + g]]))
+        .collect();
     let (we, wn) = (wave_lin.estimates(), wave_lin.n());
     let overall = make([we[0], we[1]], [v_wave[0], v_wave[1]], k, z, f64::INFINITY, [wn[0], wn[1]]);
     let sii_df = joint.df[k + 1] - 3.0;
-    let q = if sii_df >= 1.0 { t_quantile(1.0 - (1.0 - level) / 2.0, sii_df) } else { f64::NAN };
-    let sii_change = make([sii[0].slope, sii[1].slope], [sii_var_sep[0], sii_var_sep[1]], k + 1, q, sii_df, [sii[0].n, sii[1].n]);
+    let q = if sii_df >= 1.0 {
+        t_quantile(1.0 - (1.0 - level) / 2.0, sii_df)
+    } else {
+        f64::NAN
+    };
+    let sii_change = make(
+        [sii[0].slope, sii[1].slope],
+        [sii_var_sep[0], sii_var_sep[1]],
+        k + 1,
+        q,
+        sii_df,
+        [sii[0].n, sii[1].n],
+    );
     let [s0, s1] = sii;
     Ok(WaveChange {
         groups,
@@ -235,7 +273,17 @@ mod tests {
         let y: Vec<f64> = rows.iter().map(|&i| f.num(outcome)[i]).collect();
         let wave: Vec<u32> = rows.iter().map(|&i| f.num("wave")[i] as u32 - 1).collect();
         let groups = Grouping::new(rows.iter().map(|&i| f.num("quint")[i] as u32 - 1).collect(), 5).unwrap();
-        wave_change(&combined, &separate(f, &rows), ChangeInput { y: &y, wave: &wave, groups: &groups }, 0.95).unwrap()
+        wave_change(
+            &combined,
+            &separate(f, &rows),
+            ChangeInput {
+                y: &y,
+                wave: &wave,
+                groups: &groups,
+            },
+            0.95,
+        )
+        .unwrap()
     }
 
     fn check(got: &WaveChange, case: &Json) {
@@ -298,6 +346,16 @@ mod tests {
         let y = vec![1.0; rows.len()];
         let wave = vec![2u32; rows.len()];
         let g = Grouping::overall(rows.len());
-        assert!(wave_change(&d, &d, ChangeInput { y: &y, wave: &wave, groups: &g }, 0.95).is_err());
+        assert!(wave_change(
+            &d,
+            &d,
+            ChangeInput {
+                y: &y,
+                wave: &wave,
+                groups: &g
+            },
+            0.95
+        )
+        .is_err());
     }
 }

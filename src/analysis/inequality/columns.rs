@@ -35,7 +35,10 @@ mod tests {
             n_rows: 12,
             weights: Some(vec![1.0, 2.0, 1.5, 1.0, 2.0, 3.0, 1.0, 1.0, 2.5, 1.0, 1.0, 2.0]),
             strata: Some(vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]),
-            stages: vec![Stage { clusters: vec![0, 3, 1, 4, 2, 5, 0, 3, 1, 4, 2, 5], fpc: None }],
+            stages: vec![Stage {
+                clusters: vec![0, 3, 1, 4, 2, 5, 0, 3, 1, 4, 2, 5],
+                fpc: None,
+            }],
             ..Default::default()
         })
         .unwrap();
@@ -43,7 +46,9 @@ mod tests {
         let g = Grouping::new(vec![0, 1, 1, 0, 0, 1, 1, 0, 2, 2, 0, 1], 3).unwrap();
         let lin = d.linearize_mean(&y, &g).unwrap();
         let want = lin.covariance().unwrap();
-        let cols: Vec<Vec<f64>> = (0..3).map(|k| (0..12).map(|i| if g.codes()[i] == k { lin.influence()[i] } else { f64::NAN }).collect()).collect();
+        let cols: Vec<Vec<f64>> = (0..3)
+            .map(|k| (0..12).map(|i| if g.codes()[i] == k { lin.influence()[i] } else { f64::NAN }).collect())
+            .collect();
         let got = covariance(&d, &cols).unwrap();
         for a in 0..3 {
             for b in 0..3 {

@@ -45,7 +45,12 @@ pub struct Standardisation {
 
 /// Standardises the group estimates of `ge` in place when the request asks for it: the rows,
 /// the estimates and their covariance become the standardised ones.
-pub fn standardise_groups(p: &Prepared, og: &OrderedGrouping, req: &InequalityRequest, ge: &mut GroupEstimates) -> Result<Option<(Standardised, Standardisation)>, AnalysisError> {
+pub fn standardise_groups(
+    p: &Prepared,
+    og: &OrderedGrouping,
+    req: &InequalityRequest,
+    ge: &mut GroupEstimates,
+) -> Result<Option<(Standardised, Standardisation)>, AnalysisError> {
     if req.standardise.is_empty() {
         return Ok(None);
     }
@@ -64,7 +69,13 @@ pub fn standardise_groups(p: &Prepared, og: &OrderedGrouping, req: &InequalityRe
     let cells: Vec<Vec<(String, Option<String>)>> = b
         .levels
         .iter()
-        .map(|levels| levels.iter().zip(&req.standardise).map(|(l, v)| (l.to_string(), choice_label(p, v, l))).collect())
+        .map(|levels| {
+            levels
+                .iter()
+                .zip(&req.standardise)
+                .map(|(l, v)| (l.to_string(), choice_label(p, v, l)))
+                .collect()
+        })
         .collect();
     let mut notes = Vec::new();
     let counts = standard.counts(&req.standardise, &cells, &mut notes).map_err(InequalityError::from)?;
@@ -76,9 +87,21 @@ pub fn standardise_groups(p: &Prepared, og: &OrderedGrouping, req: &InequalityRe
         standard: &counts,
     };
     let s = standardise(&p.ordered.design, input, interval, req.level)?;
-    let describe = |a: usize| cells[a].iter().zip(&req.standardise).map(|((c, l), v)| format!("{v}={}", l.as_deref().unwrap_or(c))).collect::<Vec<_>>().join(", ");
+    let describe = |a: usize| {
+        cells[a]
+            .iter()
+            .zip(&req.standardise)
+            .map(|((c, l), v)| format!("{v}={}", l.as_deref().unwrap_or(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for &(g, a) in &s.empty_cells {
-        notes.push(format!("{} {} has no rows in {}: standardised over the cells it has (as R's svystandardize)", og.variable, og.levels[g], describe(a)));
+        notes.push(format!(
+            "{} {} has no rows in {}: standardised over the cells it has (as R's svystandardize)",
+            og.variable,
+            og.levels[g],
+            describe(a)
+        ));
     }
     for &a in &s.zero_cells {
         notes.push(format!("{} has no count in the standard: its rows are left out", describe(a)));
@@ -119,7 +142,11 @@ pub fn standardise_groups(p: &Prepared, og: &OrderedGrouping, req: &InequalityRe
 
 /// The label of a level of a variable with a choice list (question or derived variable).
 fn choice_label(p: &Prepared, var: &str, level: &Level) -> Option<String> {
-    let list = p.def.find_question(var).and_then(|(_, q)| q.choices.clone()).or_else(|| p.def.find_derived(var).and_then(|(_, d)| d.choices.clone()))?;
+    let list = p
+        .def
+        .find_question(var)
+        .and_then(|(_, q)| q.choices.clone())
+        .or_else(|| p.def.find_derived(var).and_then(|(_, d)| d.choices.clone()))?;
     let i = list.index_of(&level.to_string())?;
     Some(list.choices[i].label.text().to_string())
 }
@@ -130,10 +157,16 @@ pub fn standardised_indices(s: &Standardised, ge: &GroupEstimates, level: f64) -
     let why_suppressed = suppressed_groups(ge);
     let kinds = [MeasureKind::Sii, MeasureKind::RiiLinear];
     if let Some(which) = why_suppressed {
-        return kinds.iter().map(|&k| Measure::withheld(k, level, format!("withheld: computed from suppressed groups ({which})"))).collect();
+        return kinds
+            .iter()
+            .map(|&k| Measure::withheld(k, level, format!("withheld: computed from suppressed groups ({which})")))
+            .collect();
     }
     let Some(fit) = s.sii_fit() else {
-        return kinds.iter().map(|&k| Measure::withheld(k, level, "not computable: fewer than two groups have rows".into())).collect();
+        return kinds
+            .iter()
+            .map(|&k| Measure::withheld(k, level, "not computable: fewer than two groups have rows".into()))
+            .collect();
     };
     let t = if fit.df >= 1.0 { qt(1.0 - (1.0 - level) / 2.0, fit.df) } else { f64::NAN };
     let (b0, b1) = (fit.coef[0], fit.coef[1]);
@@ -146,13 +179,22 @@ pub fn standardised_indices(s: &Standardised, ge: &GroupEstimates, level: f64) -
     let se_rii = v.max(0.0).sqrt();
     let mut r = Measure::new(MeasureKind::RiiLinear, rii, se_rii, (rii - t * se_rii, rii + t * se_rii), level, Some(fit.df));
     r.notes.push("on the age-standardised group estimates".into());
-    let log = Measure::withheld(MeasureKind::RiiLog, level, "not given with standardisation: the log-link model is fitted to the unstandardised microdata".into());
+    let log = Measure::withheld(
+        MeasureKind::RiiLog,
+        level,
+        "not given with standardisation: the log-link model is fitted to the unstandardised microdata".into(),
+    );
     vec![sii, r, log]
 }
 
 /// The suppressed groups with rows, as text, or None.
 fn suppressed_groups(ge: &GroupEstimates) -> Option<String> {
-    let s: Vec<String> = ge.present().into_iter().filter(|&g| ge.suppressed[g]).map(|g| ge.levels[g].to_string()).collect();
+    let s: Vec<String> = ge
+        .present()
+        .into_iter()
+        .filter(|&g| ge.suppressed[g])
+        .map(|g| ge.levels[g].to_string())
+        .collect();
     (!s.is_empty()).then(|| s.join(", "))
 }
 
@@ -257,7 +299,11 @@ pub fn change_between_waves(p: &Prepared, og: &OrderedGrouping, req: &Inequality
     }
     let missing: Vec<i64> = asked.iter().copied().filter(|w| !p.waves.contains(w)).collect();
     if !missing.is_empty() {
-        return Err(InequalityError::WaveWithoutRows { waves: [asked[0], asked[1]], missing }.into());
+        return Err(InequalityError::WaveWithoutRows {
+            waves: [asked[0], asked[1]],
+            missing,
+        }
+        .into());
     }
     let n = p.df.height();
     // the frame in the design's row order, every row in one wave: strata and PSUs shared
@@ -293,7 +339,14 @@ pub fn change_between_waves(p: &Prepared, og: &OrderedGrouping, req: &Inequality
     };
     let groups = (0..og.len())
         .filter(|&g| c.groups[g].n.iter().any(|&k| k > 0))
-        .map(|g| row(&c.groups[g], [(og.variable.clone(), og.levels[g].clone())].into_iter().collect(), None, ge.suppressed[g]))
+        .map(|g| {
+            row(
+                &c.groups[g],
+                [(og.variable.clone(), og.levels[g].clone())].into_iter().collect(),
+                None,
+                ge.suppressed[g],
+            )
+        })
         .collect();
     let any_suppressed = suppressed_groups(ge).is_some();
     let mut notes = vec![format!(
@@ -303,7 +356,7 @@ pub fn change_between_waves(p: &Prepared, og: &OrderedGrouping, req: &Inequality
     if p.def.design.as_ref().is_none_or(|d| d.psu.is_empty()) {
         notes.push("the design names no clusters: each row is its own unit, so a person's rows in the two waves are not linked".into());
     }
-    if req.standardise.first().is_some() {
+    if !req.standardise.is_empty() {
         notes.push("the change is of the unstandardised estimates".into());
     }
     if any_suppressed {
@@ -430,5 +483,9 @@ pub fn group_tests(p: &Prepared, og: &OrderedGrouping, ge: &GroupEstimates, st: 
     if st.is_some() && association.is_some() {
         notes.push("the Rao-Scott test is of the unstandardised table".into());
     }
-    Ok(Tests { difference, association, notes })
+    Ok(Tests {
+        difference,
+        association,
+        notes,
+    })
 }

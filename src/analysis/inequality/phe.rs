@@ -191,16 +191,25 @@ fn check(groups: &[PheGroup], opts: &PheOptions) -> Result<(), PheError> {
         return Err(PheError::Quantiles(groups.len()));
     }
     if opts.repetitions < 1000 {
-        return Err(PheError::Option(format!("the PHE method needs at least 1000 repetitions ({} given)", opts.repetitions)));
+        return Err(PheError::Option(format!(
+            "the PHE method needs at least 1000 repetitions ({} given)",
+            opts.repetitions
+        )));
     }
     if !(opts.confidence >= 0.9 && opts.confidence < 1.0) {
-        return Err(PheError::Option(format!("the PHE method's confidence level must be in [0.9, 1) ({} given)", opts.confidence)));
+        return Err(PheError::Option(format!(
+            "the PHE method's confidence level must be in [0.9, 1) ({} given)",
+            opts.confidence
+        )));
     }
     for (i, g) in groups.iter().enumerate() {
         let q = i + 1;
         let bad = |problem: String| PheError::Value { quantile: q, problem };
         if !(g.population > 0.0 && g.population.is_finite()) {
-            return Err(PheError::Population { quantile: q, population: g.population });
+            return Err(PheError::Population {
+                quantile: q,
+                population: g.population,
+            });
         }
         if !g.value.is_finite() {
             return Err(bad("the value is missing".into()));
@@ -208,7 +217,9 @@ fn check(groups: &[PheGroup], opts: &PheOptions) -> Result<(), PheError> {
         match (g.se, g.ci) {
             (Some(se), _) if !(se >= 0.0 && se.is_finite()) => return Err(bad(format!("standard error {se} is missing or negative"))),
             (None, None) => return Err(bad("neither a standard error nor confidence limits".into())),
-            (None, Some((lo, hi))) if !(lo.is_finite() && hi.is_finite() && lo <= hi) => return Err(bad(format!("confidence limits {lo}, {hi} are missing or reversed"))),
+            (None, Some((lo, hi))) if !(lo.is_finite() && hi.is_finite() && lo <= hi) => {
+                return Err(bad(format!("confidence limits {lo}, {hi} are missing or reversed")))
+            }
             _ => {}
         }
         let inside = |v: f64| match opts.value_type {
@@ -218,7 +229,11 @@ fn check(groups: &[PheGroup], opts: &PheOptions) -> Result<(), PheError> {
         };
         let limits_ok = g.se.is_some() || g.ci.is_none_or(|(lo, hi)| inside(lo) && inside(hi));
         if !inside(g.value) || !limits_ok {
-            let what = if opts.value_type == ValueType::Rate { "a rate must be > 0" } else { "a proportion must be strictly between 0 and 1" };
+            let what = if opts.value_type == ValueType::Rate {
+                "a rate must be > 0"
+            } else {
+                "a proportion must be strictly between 0 and 1"
+            };
             return Err(bad(format!("value {} or its limits out of range: {what}", g.value)));
         }
     }
@@ -249,9 +264,9 @@ impl Fit {
     /// (b0, b1) for values y.
     fn solve(&self, y: &[f64]) -> (f64, f64) {
         let (mut t0, mut t1) = (0.0, 0.0);
-        for i in 0..y.len() {
-            t0 += self.a[i] * y[i];
-            t1 += self.a[i] * self.b[i] * y[i];
+        for ((a, b), y) in self.a.iter().zip(&self.b).zip(y) {
+            t0 += a * y;
+            t1 += a * b * y;
         }
         (self.inv[0] * t0 + self.inv[1] * t1, self.inv[2] * t0 + self.inv[3] * t1)
     }
@@ -382,15 +397,32 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_refused_in_the_packages_terms() {
-        let g = |population: f64, value: f64| PheGroup { population, value, se: Some(1.0), ci: None };
+        let g = |population: f64, value: f64| PheGroup {
+            population,
+            value,
+            se: Some(1.0),
+            ci: None,
+        };
         let five = vec![g(10.0, 1.0); 5];
-        assert!(phe_sii(&five[..4], &PheOptions::default()).unwrap_err().to_string().contains("between 5 and 100"));
+        assert!(phe_sii(&five[..4], &PheOptions::default())
+            .unwrap_err()
+            .to_string()
+            .contains("between 5 and 100"));
         let mut bad = five.clone();
         bad[2].population = 0.0;
-        assert_eq!(phe_sii(&bad, &PheOptions::default()).unwrap_err().to_string(), "quantile 3: population 0 is not greater than 0");
-        let o = PheOptions { repetitions: 10, ..PheOptions::default() };
+        assert_eq!(
+            phe_sii(&bad, &PheOptions::default()).unwrap_err().to_string(),
+            "quantile 3: population 0 is not greater than 0"
+        );
+        let o = PheOptions {
+            repetitions: 10,
+            ..PheOptions::default()
+        };
         assert!(phe_sii(&five, &o).is_err());
-        let o = PheOptions { value_type: ValueType::Proportion, ..PheOptions::default() };
+        let o = PheOptions {
+            value_type: ValueType::Proportion,
+            ..PheOptions::default()
+        };
         assert!(phe_sii(&five, &o).unwrap_err().to_string().contains("strictly between 0 and 1"));
         let mut none = five.clone();
         none[0].se = None;

@@ -75,7 +75,9 @@ pub enum StandardError {
         problem: String,
     },
     /// The shipped standard needs exactly one age variable among the standardising variables.
-    #[error("the European Standard Population 2013 is by age: one standardising variable must be an age band with labels such as 16-24 (none of {variables} is)")]
+    #[error(
+        "the European Standard Population 2013 is by age: one standardising variable must be an age band with labels such as 16-24 (none of {variables} is)"
+    )]
     NoAgeVariable {
         /// The standardising variables.
         variables: String,
@@ -165,7 +167,12 @@ impl AgeStandard {
             }
             let (b, c) = line.split_once(',').ok_or_else(|| bad(i + 1, "two cells expected".into()))?;
             let band = AgeBand::parse(b).ok_or_else(|| bad(i + 1, format!("'{b}' is not an age band")))?;
-            let count: f64 = c.trim().parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0).ok_or_else(|| bad(i + 1, format!("count '{c}' is not a number >= 0")))?;
+            let count: f64 = c
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| bad(i + 1, format!("count '{c}' is not a number >= 0")))?;
             if let Some((prev, _)) = bands.last() {
                 if prev.hi.map(|h| h + 1) != Some(band.lo) {
                     return Err(bad(i + 1, format!("band {band} does not follow {prev}")));
@@ -176,7 +183,10 @@ impl AgeStandard {
         if bands.is_empty() {
             return Err(bad(1, "no bands".into()));
         }
-        Ok(AgeStandard { title: title.to_string(), bands })
+        Ok(AgeStandard {
+            title: title.to_string(),
+            bands,
+        })
     }
 
     /// The standard's count for each survey band (in the order given), summing its bands
@@ -205,8 +215,15 @@ impl AgeStandard {
             let first = match starts.iter().position(|&s| s == band.lo) {
                 Some(i) => i,
                 None if band.lo == youngest => {
-                    let i = self.bands.iter().position(|(b, _)| b.lo <= band.lo && b.hi.is_none_or(|h| band.lo <= h)).ok_or_else(|| mis(format!("{} is below the youngest band of {}", band.lo, self.title)))?;
-                    notes.push(format!("the youngest age band '{label}' takes the {} band of {} whole", self.bands[i].0, self.title));
+                    let i = self
+                        .bands
+                        .iter()
+                        .position(|(b, _)| b.lo <= band.lo && b.hi.is_none_or(|h| band.lo <= h))
+                        .ok_or_else(|| mis(format!("{} is below the youngest band of {}", band.lo, self.title)))?;
+                    notes.push(format!(
+                        "the youngest age band '{label}' takes the {} band of {} whole",
+                        self.bands[i].0, self.title
+                    ));
                     i
                 }
                 None => return Err(mis(format!("{} is not where a band of {} starts ({list})", band.lo, self.title))),
@@ -216,7 +233,12 @@ impl AgeStandard {
                 Some(hi) => match self.bands.iter().position(|(b, _)| b.hi == Some(hi)) {
                     Some(j) => j,
                     None if self.bands.last().is_some_and(|(b, _)| b.hi.is_none() && hi >= b.lo) => {
-                        return Err(mis(format!("it ends at {hi}, inside the open band {} of {}; write it as {}+", self.bands[self.bands.len() - 1].0, self.title, band.lo)))
+                        return Err(mis(format!(
+                            "it ends at {hi}, inside the open band {} of {}; write it as {}+",
+                            self.bands[self.bands.len() - 1].0,
+                            self.title,
+                            band.lo
+                        )))
                     }
                     None => return Err(mis(format!("{} is not where a band of {} starts ({list})", hi + 1, self.title))),
                 },
@@ -266,7 +288,12 @@ impl UserPopulation {
             line,
             problem,
         };
-        let header: Vec<String> = rdr.headers().map_err(|e| line_err(1, e.to_string()))?.iter().map(|h| h.trim().to_string()).collect();
+        let header: Vec<String> = rdr
+            .headers()
+            .map_err(|e| line_err(1, e.to_string()))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
         let mut count_col = None;
         let mut var_cols = vec![None; variables.len()];
         for (j, h) in header.iter().enumerate() {
@@ -287,7 +314,11 @@ impl UserPopulation {
             column: column.to_string(),
         };
         let count_col = count_col.ok_or_else(|| missing("count"))?;
-        let var_cols: Vec<usize> = var_cols.iter().zip(variables).map(|(c, v)| c.ok_or_else(|| missing(v))).collect::<Result<_, _>>()?;
+        let var_cols: Vec<usize> = var_cols
+            .iter()
+            .zip(variables)
+            .map(|(c, v)| c.ok_or_else(|| missing(v)))
+            .collect::<Result<_, _>>()?;
         let mut rows: Vec<(Vec<String>, f64)> = Vec::new();
         let mut seen: HashMap<Vec<String>, usize> = HashMap::new();
         for (i, rec) in rdr.records().enumerate() {
@@ -295,7 +326,11 @@ impl UserPopulation {
             let rec = rec.map_err(|e| line_err(line, e.to_string()))?;
             let key: Vec<String> = var_cols.iter().map(|&j| rec.get(j).unwrap_or("").trim().to_string()).collect();
             let c = rec.get(count_col).unwrap_or("").trim();
-            let count: f64 = c.parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0).ok_or_else(|| line_err(line, format!("count '{c}' is not a number >= 0")))?;
+            let count: f64 = c
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| line_err(line, format!("count '{c}' is not a number >= 0")))?;
             if let Some(prev) = seen.insert(key.clone(), line) {
                 return Err(line_err(line, format!("{} again (first on line {prev})", describe(variables, &key))));
             }
@@ -322,7 +357,11 @@ impl UserPopulation {
                 // by label where there is one, by code otherwise, variable by variable
                 self.rows
                     .iter()
-                    .find(|(k, _)| k.iter().zip(cell).all(|(v, (code, label))| v == code || label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(v))))
+                    .find(|(k, _)| {
+                        k.iter()
+                            .zip(cell)
+                            .all(|(v, (code, label))| v == code || label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(v)))
+                    })
                     .map(|(_, c)| *c)
                     .ok_or_else(|| StandardError::MissingCell {
                         source_name: self.source_name.clone(),
@@ -378,7 +417,9 @@ impl Standard {
                 let age_var = (0..variables.len())
                     .find(|&k| !cells.is_empty() && cells.iter().all(|c| AgeBand::parse(&label(c, k)).is_some()))
                     .or_else(|| variables.iter().position(|v| v.contains("age")))
-                    .ok_or_else(|| StandardError::NoAgeVariable { variables: variables.join(", ") })?;
+                    .ok_or_else(|| StandardError::NoAgeVariable {
+                        variables: variables.join(", "),
+                    })?;
                 let mut labels: Vec<String> = cells.iter().map(|c| label(c, age_var)).collect();
                 labels.sort();
                 labels.dedup();
@@ -411,7 +452,9 @@ mod tests {
         assert_eq!(esp.bands[3], (AgeBand { lo: 15, hi: Some(19) }, 5500.0));
         assert_eq!(esp.bands[18], (AgeBand { lo: 90, hi: None }, 1000.0));
         // the numbers of the reference notes (Eurostat 2013), band by band
-        let want = [5000., 5500., 5500., 5500., 6000., 6000., 6500., 7000., 7000., 7000., 7000., 6500., 6000., 5500., 5000., 4000., 2500., 1500., 1000.];
+        let want = [
+            5000., 5500., 5500., 5500., 6000., 6000., 6500., 7000., 7000., 7000., 7000., 6500., 6000., 5500., 5000., 4000., 2500., 1500., 1000.,
+        ];
         assert_eq!(esp.bands.iter().map(|(_, c)| *c).collect::<Vec<_>>(), want);
     }
 
@@ -463,7 +506,10 @@ mod tests {
         let vars = s(&["age_group", "sex"]);
         let p = UserPopulation::parse("\u{feff}sex,age_group,count\n1,1,100\n2,1,120\n1,2,80\n2,2,90.5\n", "pop.csv", &vars).unwrap();
         assert_eq!(p.rows.len(), 4);
-        let cells = vec![vec![("2".into(), Some("25-34".into())), ("2".into(), Some("Female".into()))], vec![("1".into(), None), ("1".into(), None)]];
+        let cells = vec![
+            vec![("2".into(), Some("25-34".into())), ("2".into(), Some("Female".into()))],
+            vec![("1".into(), None), ("1".into(), None)],
+        ];
         assert_eq!(p.counts_for(&cells).unwrap(), [90.5, 100.0]);
         let by_label = UserPopulation::parse("age_group,sex,count\n25-34,female,7\n", "pop.csv", &vars).unwrap();
         assert_eq!(by_label.counts_for(&cells[..1]).unwrap(), [7.0]);
@@ -487,11 +533,19 @@ mod tests {
     #[test]
     fn the_esp_by_age_and_sex_gives_each_sex_the_age_bands_count() {
         let vars = s(&["age_group", "sex"]);
-        let cell = |a: &str, l: &str, x: &str| vec![(a.to_string(), Some(l.to_string())), (x.to_string(), Some(if x == "1" { "Male" } else { "Female" }.to_string()))];
+        let cell = |a: &str, l: &str, x: &str| {
+            vec![
+                (a.to_string(), Some(l.to_string())),
+                (x.to_string(), Some(if x == "1" { "Male" } else { "Female" }.to_string())),
+            ]
+        };
         let cells = vec![cell("1", "16-24", "1"), cell("1", "16-24", "2"), cell("7", "75 and over", "1")];
         let c = Standard::named("ESP2013").unwrap().counts(&vars, &cells, &mut Vec::new()).unwrap();
         assert_eq!(c, [11500., 11500., 9000.]);
-        let e = Standard::named("esp2013").unwrap().counts(&s(&["sex"]), &[vec![("1".into(), Some("Male".into()))]], &mut Vec::new()).unwrap_err();
+        let e = Standard::named("esp2013")
+            .unwrap()
+            .counts(&s(&["sex"]), &[vec![("1".into(), Some("Male".into()))]], &mut Vec::new())
+            .unwrap_err();
         assert!(matches!(e, StandardError::NoAgeVariable { .. }), "{e}");
         assert!(Standard::named("who2000").is_err());
     }

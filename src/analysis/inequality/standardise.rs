@@ -126,7 +126,11 @@ impl Standardised {
             c0[g] = a[g] - rbar * c1[g];
         }
         let dot = |c: &[f64]| used.iter().map(|&g| c[g] * self.groups[g].estimate).sum::<f64>();
-        let cv = |x: &[f64], y: &[f64]| used.iter().map(|&i| used.iter().map(|&j| x[i] * y[j] * self.cov.get(i, j)).sum::<f64>()).sum::<f64>();
+        let cv = |x: &[f64], y: &[f64]| {
+            used.iter()
+                .map(|&i| used.iter().map(|&j| x[i] * y[j] * self.cov.get(i, j)).sum::<f64>())
+                .sum::<f64>()
+        };
         let (v00, v01, v11) = (cv(&c0, &c0), cv(&c0, &c1), cv(&c1, &c1));
         Some(AggregateFit {
             coef: [dot(&c0), dot(&c1)],
@@ -166,7 +170,10 @@ pub fn standardise(design: &Design, input: StandardiseInput<'_>, interval: Inter
     }
     let n_cells = input.cells.n_groups();
     if input.standard.len() != n_cells {
-        return Err(DesignError::InvalidArgument(format!("{} standard counts for {n_cells} cells", input.standard.len())));
+        return Err(DesignError::InvalidArgument(format!(
+            "{} standard counts for {n_cells} cells",
+            input.standard.len()
+        )));
     }
     let n_groups = input.groups.n_groups();
     let w = design.weights();
@@ -176,7 +183,9 @@ pub fn standardise(design: &Design, input: StandardiseInput<'_>, interval: Inter
     let present_cells: Vec<bool> = (0..n_cells).map(|a| all_sums.n[a] > 0).collect();
     let total: f64 = (0..n_cells).filter(|&a| present_cells[a]).map(|a| input.standard[a]).sum();
     let share: Vec<f64> = input.standard.iter().map(|c| c / total).collect();
-    let zero_cells = (0..n_cells).filter(|&a| input.standard[a] == 0.0 && (0..n_rows).any(|i| c_codes[i] == a as u32 && g_codes[i] != Grouping::NONE)).collect();
+    let zero_cells = (0..n_cells)
+        .filter(|&a| input.standard[a] == 0.0 && (0..n_rows).any(|i| c_codes[i] == a as u32 && g_codes[i] != Grouping::NONE))
+        .collect();
 
     // per group: mean_g = sum_a s_a ybar_ag / S_g over the cells present in g
     let mut empty_cells = Vec::new();
@@ -200,7 +209,10 @@ pub fn standardise(design: &Design, input: StandardiseInput<'_>, interval: Inter
             empty_cells.retain(|&(eg, _)| eg != g);
         }
     }
-    let overall_est: f64 = (0..n_cells).filter(|&a| present_cells[a]).map(|a| share[a] * all_sums.wy[a] / all_sums.w[a]).sum();
+    let overall_est: f64 = (0..n_cells)
+        .filter(|&a| present_cells[a])
+        .map(|a| share[a] * all_sums.wy[a] / all_sums.w[a])
+        .sum();
 
     // influence columns: one per group (its rows only), then the overall one
     let mut cols = vec![vec![f64::NAN; n_rows]; n_groups + 1];
@@ -303,7 +315,12 @@ mod tests {
         let cells = Grouping::new(rows.iter().map(|&i| cells_of(f, i)).collect(), n_cells).unwrap();
         let prop = outcome == "b";
         let interval = if prop { Interval::Proportion } else { Interval::Mean };
-        let input = StandardiseInput { y: &y, groups: &groups, cells: &cells, standard };
+        let input = StandardiseInput {
+            y: &y,
+            groups: &groups,
+            cells: &cells,
+            standard,
+        };
         let s = standardise(&design, input, interval, 0.95).unwrap();
         let id = case["id"].as_str().unwrap();
         assert_eq!((case["groups"].as_array().unwrap().len(), case["vcov"].as_array().unwrap().len()), (5, 5));
@@ -345,9 +362,14 @@ mod tests {
     fn standardised_by_age_as_r_svystandardize() {
         let f = Fixture::load();
         let esp = crate::analysis::inequality::standard::AgeStandard::esp2013();
-        let standard = esp.counts_for("ageband", &["16-34".into(), "35-54".into(), "55-74".into(), "75+".into()], &mut Vec::new()).unwrap();
+        let standard = esp
+            .counts_for("ageband", &["16-34".into(), "35-54".into(), "55-74".into(), "75+".into()], &mut Vec::new())
+            .unwrap();
         let case = &f.json["standardise"][0];
-        assert_eq!(case["population"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<_>>(), standard);
+        assert_eq!(
+            case["population"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<_>>(),
+            standard
+        );
         check_case(&f, case, &|f, i| f.num("ageband")[i] as u32 - 1, 4, &standard);
         // a yes/no outcome: the proportions, their logit intervals and df
         check_case(&f, &f.json["standardise"][2], &|f, i| f.num("ageband")[i] as u32 - 1, 4, &standard);
@@ -386,7 +408,18 @@ mod tests {
         .unwrap();
         let groups = Grouping::new(rows.iter().map(|&i| f.num("quint")[i] as u32 - 1).collect(), 5).unwrap();
         let standard = [24000.0, 28000.0, 23000.0, 9000.0];
-        let s = standardise(&design, StandardiseInput { y: &y, groups: &groups, cells: &cells, standard: &standard }, Interval::Mean, 0.95).unwrap();
+        let s = standardise(
+            &design,
+            StandardiseInput {
+                y: &y,
+                groups: &groups,
+                cells: &cells,
+                standard: &standard,
+            },
+            Interval::Mean,
+            0.95,
+        )
+        .unwrap();
         assert_eq!(s.empty_cells, [(0, 3)]);
         // its estimate is the mean of its three bands' means with the standard's shares
         let mean = |a: u32| {
@@ -410,7 +443,12 @@ mod tests {
         let rows = f.wave_rows(1);
         let design = f.design(&rows, false);
         let g = Grouping::overall(3);
-        let input = StandardiseInput { y: &[1.0, 2.0, 3.0], groups: &g, cells: &g, standard: &[1.0] };
+        let input = StandardiseInput {
+            y: &[1.0, 2.0, 3.0],
+            groups: &g,
+            cells: &g,
+            standard: &[1.0],
+        };
         assert!(standardise(&design, input, Interval::Mean, 0.95).is_err());
     }
 }
