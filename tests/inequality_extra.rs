@@ -66,8 +66,8 @@ fn standardised_by_esp2013_as_r_svystandardize() {
                 close(&row["ci_high"], &w["ci_high"], &format!("{outcome} group {g} ci_high"));
             }
         }
-        close(&out["standardised"]["overall"][0], &c["overall"]["estimate"], "overall");
-        close(&out["standardised"]["overall"][1], &c["overall"]["se"], "overall se");
+        close(&out["standardised"]["overall"]["estimate"], &c["overall"]["estimate"], "overall");
+        close(&out["standardised"]["overall"]["se"], &c["overall"]["se"], "overall se");
         assert_eq!(out["standardised"]["standard"], "esp2013");
         let sii = measure(&out, "sii");
         close(&sii["estimate"], &c["sii"]["b1"], "sii");

@@ -50,16 +50,17 @@ fn p(v: f64) -> String {
 pub(super) fn sections(o: &OutcomeInequality) -> Vec<Section> {
     let mut out = Vec::new();
     if let Some(s) = &o.standardised {
-        let d = digits(s.overall[0]);
+        let o = &s.overall;
+        let d = digits(o.estimate);
         out.push(Section {
             title: format!(
                 "Group estimates age-standardised to {} by {}; standardised overall {} (se {}, CI {} to {})",
                 s.standard,
                 s.by.join(" x "),
-                fmt(s.overall[0], d, false),
-                fmt(s.overall[1], d, false),
-                fmt(s.overall[2], d, false),
-                fmt(s.overall[3], d, false)
+                fmt(o.estimate, d, false),
+                fmt(o.se, d, false),
+                fmt(o.ci_low, d, false),
+                fmt(o.ci_high, d, false)
             ),
             head: Vec::new(),
             body: Vec::new(),

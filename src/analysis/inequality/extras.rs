@@ -37,10 +37,23 @@ pub struct Standardisation {
     pub by: Vec<String>,
     /// The standard population (`esp2013` or the file's name).
     pub standard: String,
-    /// The overall standardised estimate, its standard error and interval.
-    pub overall: [Option<f64>; 4],
+    /// The overall standardised estimate (every group together).
+    pub overall: Overall,
     /// How the standard was fitted to the survey's bands, cells left out.
     pub notes: Vec<String>,
+}
+
+/// An estimate with its standard error and interval.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overall {
+    /// The estimate.
+    pub estimate: Option<f64>,
+    /// Its standard error.
+    pub se: Option<f64>,
+    /// Lower confidence limit.
+    pub ci_low: Option<f64>,
+    /// Upper confidence limit.
+    pub ci_high: Option<f64>,
 }
 
 /// Standardises the group estimates of `ge` in place when the request asks for it: the rows,
@@ -134,7 +147,12 @@ pub fn standardise_groups(
     let info = Standardisation {
         by: req.standardise.clone(),
         standard: standard.name(),
-        overall: [fin(o.estimate), fin(o.se), fin(o.ci_low), fin(o.ci_high)],
+        overall: Overall {
+            estimate: fin(o.estimate),
+            se: fin(o.se),
+            ci_low: fin(o.ci_low),
+            ci_high: fin(o.ci_high),
+        },
         notes,
     };
     Ok(Some((s, info)))
