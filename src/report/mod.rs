@@ -13,6 +13,7 @@
 pub mod chart;
 pub mod html;
 pub mod inequality;
+mod inequality_extra;
 pub mod table;
 
 use std::collections::BTreeSet;
