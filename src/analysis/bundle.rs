@@ -14,6 +14,7 @@ use polars::prelude::{BooleanChunked, DataFrame, NewChunkedArray};
 use serde::Serialize;
 
 use super::design::ordered_design;
+use super::inequality::extras::ChangeOutput;
 use super::inequality::{self, InequalityRequest, OutcomeInequality};
 use super::prepared::{breakdowns, frame_variables, load_frame};
 use super::{estimate, AnalysisError, DesignInfo, Level, Prepared, Request, RequestError, Row, Stat, Warning};
@@ -101,8 +102,13 @@ pub struct OutcomeBundle {
     pub breakdowns: Vec<BreakdownGroups>,
     /// Wards (latest wave), sorted by estimate, suppressed wards last.
     pub wards: Vec<Group>,
-    /// The overall estimate of each wave analysed, when there are two or more.
+    /// The overall estimate of each wave compared, when there are two or more.
     pub waves: Vec<Group>,
+    /// The estimates by IMD decile of each wave compared: (wave, its deciles).
+    pub wave_deciles: Vec<(i64, Vec<Group>)>,
+    /// The change from the first to the latest wave over the combined design (overall, by
+    /// decile, the SII), when two waves are compared and geography is loaded.
+    pub change: Option<ChangeOutput>,
 }
 
 /// Records of one wave.
@@ -273,13 +279,32 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
     };
     drop(p);
 
-    // the waves compared: every outcome by wave over the design of both
-    let wave_rows = if compared.len() > 1 {
-        let by = vec![vec!["wave".to_string()]];
+    // the waves compared, over the design of both: every outcome by wave (and by wave and
+    // decile), and the change from the first to the latest
+    let (wave_rows, changes) = if compared.len() > 1 {
+        let mut by = vec![vec!["wave".to_string()]];
+        if has_geo {
+            by.push(vec!["wave".into(), inequality::DEFAULT_OVER.into()]);
+            by.push(vec![inequality::DEFAULT_OVER.into()]);
+        }
         let p = prepare(def.clone(), df, row_waves, &by)?;
-        outcome_rows(&p, &Request { by, ..base.clone() }, &def)?
+        let rows = outcome_rows(&p, &Request { by, ..base.clone() }, &def)?;
+        let changes = if has_geo {
+            let r = InequalityRequest {
+                outcomes: outcomes.clone(),
+                waves: compared.clone(),
+                level: req.level,
+                suppress: req.suppress,
+                ..InequalityRequest::default()
+            };
+            r.check()?;
+            inequality::inequality_prepared(&p, &r)?.outcomes.into_iter().map(|o| o.change).collect()
+        } else {
+            Vec::new()
+        };
+        (rows, changes)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
 
     let out = outcomes
@@ -287,7 +312,9 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
         .enumerate()
         .map(|(i, id)| {
             let ineq = ineq.as_ref().and_then(|v| v.get(i).cloned());
-            outcome_bundle(&def, id, &rows, &wave_rows, ineq, &breakdowns)
+            let mut ob = outcome_bundle(&def, id, &rows, &wave_rows, ineq, &breakdowns);
+            ob.change = changes.get(i).cloned().flatten();
+            ob
         })
         .collect();
     let counts = wave_counts(store, &def, &waves)?;
@@ -353,13 +380,34 @@ fn outcome_bundle(def: &Definition, id: &str, rows: &[Row], wave_rows: &[Row], i
         wards,
         waves: wave_rows
             .iter()
-            .filter(|r| r.outcome == id && r.by.contains_key("wave"))
+            .filter(|r| r.outcome == id && r.by.len() == 1 && r.by.contains_key("wave"))
             .map(|r| Group {
                 label: format!("Wave {}", r.by["wave"]),
                 row: r.clone(),
             })
             .collect(),
+        wave_deciles: wave_deciles(id, wave_rows),
+        change: None,
     }
+}
+
+/// The rows by wave and IMD decile of `id`, grouped by wave.
+fn wave_deciles(id: &str, wave_rows: &[Row]) -> Vec<(i64, Vec<Group>)> {
+    let mut out: Vec<(i64, Vec<Group>)> = Vec::new();
+    for r in wave_rows.iter().filter(|r| r.outcome == id && r.by.len() == 2) {
+        let (Some(Level::Int(w)), Some(d)) = (r.by.get("wave"), r.by.get(inequality::DEFAULT_OVER)) else {
+            continue;
+        };
+        let g = Group {
+            label: d.to_string(),
+            row: r.clone(),
+        };
+        match out.iter_mut().find(|(x, _)| x == w) {
+            Some((_, v)) => v.push(g),
+            None => out.push((*w, vec![g])),
+        }
+    }
+    out
 }
 
 /// The records of each unit (top unit first) in each of `waves`.

@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 
 use crate::analysis::bundle::{Bundle, Group, OutcomeBundle};
+use crate::analysis::inequality::extras::{ChangeOutput, ChangeRow};
 use crate::analysis::inequality::{Measure, MeasureKind, OutcomeInequality};
 use crate::analysis::Row;
 use crate::report::chart::{DotChart, Interval, Line, Orientation, Series};
@@ -354,11 +355,126 @@ fn waves(b: &Bundle, ob: &OutcomeBundle, scale: Scale, i: usize, o: &mut String)
     chart.series[0].name = "All respondents".into();
     let refs: Vec<(&str, &Row)> = ob.waves.iter().map(|g| (g.label.as_str(), &g.row)).collect();
     let mut t = group_table(b, "wave", &refs, scale, "By wave: the chart's numbers".into());
-    t.notes
-        .push("Each wave's estimate over its own respondents. Overlapping intervals do not by themselves show that nothing changed.".into());
+    t.notes.push("Each wave's estimate over its own respondents.".into());
     o.push_str("<h3>Change between waves</h3><figure>");
     o.push_str(&chart.svg());
     o.push_str("</figure>");
+    t.html(o);
+    if ob.wave_deciles.len() >= 2 {
+        wave_gradient(b, ob, i, o);
+    }
+    if let Some(c) = &ob.change {
+        change_table(b, ob, c, scale, o);
+    }
+}
+
+/// The deprivation gradient of each wave compared, one series per wave.
+fn wave_gradient(b: &Bundle, ob: &OutcomeBundle, i: usize, o: &mut String) {
+    let mut groups: Vec<String> = Vec::new();
+    for (_, gs) in &ob.wave_deciles {
+        for g in gs {
+            if !groups.contains(&g.label) {
+                groups.push(g.label.clone());
+            }
+        }
+    }
+    groups.sort_by_key(|g| g.parse::<i64>().unwrap_or(i64::MAX));
+    let series: Vec<Series> = ob
+        .wave_deciles
+        .iter()
+        .map(|(w, gs)| Series {
+            name: format!("Wave {w}"),
+            values: groups
+                .iter()
+                .map(|l| gs.iter().find(|g| &g.label == l).and_then(|g| interval(&g.row)))
+                .collect(),
+        })
+        .collect();
+    let gaps = series.iter().flat_map(|s| s.values.iter()).filter(|v| v.is_none()).count();
+    let vintage = imd_vintage(b);
+    let chart = DotChart {
+        id: format!("wg{}", i + 1),
+        title: format!("{}: deprivation gradient in each wave", ob.label),
+        desc: format!(
+            "{} by {vintage} decile in each wave, from 1 (most deprived) on the left to 10 (least deprived) on the right: \
+             circles are wave {}, open squares wave {}, each with a bar for its {:.0}% confidence interval.{}",
+            ob.label,
+            ob.wave_deciles[0].0,
+            ob.wave_deciles[1].0,
+            b.level * 100.0,
+            if gaps > 0 {
+                format!(" {gaps} estimate(s) are suppressed by disclosure control and not drawn.")
+            } else {
+                String::new()
+            }
+        ),
+        groups,
+        series,
+        line: None,
+        value_label: axis_label(ob),
+        group_label: format!("{vintage} decile (1 = most deprived)"),
+        percent: ob.statistic == "proportion",
+        orientation: Orientation::Columns,
+        gap_text: "..".into(),
+    };
+    o.push_str("<figure>");
+    o.push_str(&chart.svg());
+    let _ = write!(o, "<figcaption>{}</figcaption></figure>", esc(&chart.desc));
+}
+
+/// A difference on the outcome's scale: percentage points for a share.
+fn diff_cell(x: Option<f64>, suppressed: bool, prop: bool) -> String {
+    match x {
+        Some(v) if prop => format!("{:+.1} pp", v * 100.0),
+        Some(v) => format!("{v:+.2}"),
+        None if suppressed => crate::report::table::SUPPRESSED.into(),
+        None => "-".into(),
+    }
+}
+
+/// The change from the first to the latest wave: overall, the SII, each decile.
+fn change_table(b: &Bundle, ob: &OutcomeBundle, c: &ChangeOutput, scale: Scale, o: &mut String) {
+    let prop = ob.statistic == "proportion";
+    let [w0, w1] = c.waves;
+    let (h0, h1, ci) = (format!("wave {w0}"), format!("wave {w1}"), format!("{:.0}% CI", b.level * 100.0));
+    let mut t = Table::new(&["", &h0, &h1, "change", &ci, "n"], &[]);
+    t.caption = Some(format!("Change from wave {w0} to wave {w1}, over the combined design"));
+    let vintage = imd_vintage(b);
+    let mut push = |label: String, r: &ChangeRow, sii: bool| {
+        let level = |x: Option<f64>| {
+            if sii {
+                diff_cell(x, r.suppressed, prop)
+            } else {
+                value_cell(x, r.suppressed, scale)
+            }
+        };
+        let ci = match (r.ci_low, r.ci_high) {
+            (Some(l), Some(h)) => format!("{} to {}", diff_cell(Some(l), false, prop), diff_cell(Some(h), false, prop)),
+            _ if r.suppressed => crate::report::table::SUPPRESSED.into(),
+            _ => "-".into(),
+        };
+        t.body.push(vec![
+            label,
+            level(r.estimates[0]),
+            level(r.estimates[1]),
+            diff_cell(r.change, r.suppressed, prop),
+            ci,
+            format!("{} / {}", r.n[0], r.n[1]),
+        ]);
+    };
+    push("Everyone".into(), &c.overall, false);
+    push("Slope index of inequality".into(), &c.sii, true);
+    for g in &c.groups {
+        let label = g.by.values().next().map(|l| format!("{vintage} decile {l}")).unwrap_or_default();
+        push(label, g, false);
+    }
+    if t.has_suppressed() {
+        t.notes.push(suppression_note(b));
+    }
+    t.notes.extend(c.notes.iter().cloned());
+    if prop {
+        t.notes.push("pp = percentage points.".into());
+    }
     t.html(o);
 }
 
