@@ -11,10 +11,12 @@
 //! renders a [`Bundle`]), read files or name flags.
 
 use polars::prelude::{BooleanChunked, DataFrame, NewChunkedArray};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::design::ordered_design;
-use super::inequality::extras::ChangeOutput;
+use super::inequality::extras::{change_between_waves, ChangeOutput};
+use super::inequality::groups::{self, OrderedGrouping};
 use super::inequality::{self, InequalityRequest, OutcomeInequality};
 use super::prepared::{breakdowns, frame_variables, load_frame};
 use super::{estimate, AnalysisError, DesignInfo, Level, Prepared, Request, RequestError, Row, Stat, Warning};
@@ -298,7 +300,7 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
                 ..InequalityRequest::default()
             };
             r.check()?;
-            inequality::inequality_prepared(&p, &r)?.outcomes.into_iter().map(|o| o.change).collect()
+            changes(&p, &r)?
         } else {
             Vec::new()
         };
@@ -422,6 +424,20 @@ fn wave_counts(store: &Store, def: &Definition, waves: &[i64]) -> Result<Vec<Wav
         counts.push(WaveCount { wave: w, records });
     }
     Ok(counts)
+}
+
+/// The change of each outcome of `r` between its two waves over the prepared analysis of both
+/// (only the change: the measures of the two waves pooled are not wanted here).
+fn changes(p: &Prepared, r: &InequalityRequest) -> Result<Vec<Option<ChangeOutput>>, AnalysisError> {
+    let _t = crate::timing::phase("report: change between waves");
+    let og = OrderedGrouping::new(p, &r.over, false)?;
+    r.outcomes
+        .par_iter()
+        .map(|o| {
+            let ge = groups::estimate(p, &og, r, o)?;
+            change_between_waves(p, &og, r, &ge)
+        })
+        .collect()
 }
 
 /// The rows of `wave` from a frame of several waves, with their waves.
