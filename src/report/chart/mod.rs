@@ -21,7 +21,7 @@ pub const PALETTE: [&str; 4] = ["#0072B2", "#E69F00", "#009E73", "#D55E00"];
 
 /// The longest group label a row chart writes in full (longer ones end in an ellipsis; the
 /// table beside the chart has them whole).
-const LABEL_CHARS: usize = 26;
+const LABEL_CHARS: usize = 24;
 
 /// An estimate with its interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -282,7 +282,7 @@ impl DotChart {
 
     /// Groups down the page with their labels on the left, values across.
     fn rows(&self) -> String {
-        let w = 480.0;
+        let w = 440.0;
         let longest = self.groups.iter().map(|g| g.chars().count()).max().unwrap_or(0).min(LABEL_CHARS) as f64;
         let left = (longest * 7.0 + 16.0).max(90.0);
         let right = 24.0;

@@ -121,8 +121,8 @@ pub fn section(b: &Bundle, ob: &OutcomeBundle, i: usize, o: &mut String) {
 }
 
 /// The SII line's ends from the measures: (most deprived end, least deprived end).
-fn sii_line(ineq: &OutcomeInequality) -> Option<(f64, f64)> {
-    let get = |k: MeasureKind| ineq.measures.iter().find(|m| m.measure == k).and_then(|m| m.estimate);
+fn sii_line(measures: &[Measure]) -> Option<(f64, f64)> {
+    let get = |k: MeasureKind| measures.iter().find(|m| m.measure == k).and_then(|m| m.estimate);
     let (b1, rii) = (get(MeasureKind::Sii)?, get(MeasureKind::RiiLinear)?);
     let b0 = b1 / (rii - 1.0);
     (b0.is_finite() && (rii - 1.0).abs() > 1e-12).then_some((b0, b0 + b1))
@@ -135,7 +135,7 @@ fn gradient(b: &Bundle, ob: &OutcomeBundle, ineq: &OutcomeInequality, scale: Sca
         .map(|r| (r.by.get(&ineq.over).map(|l| l.to_string()).unwrap_or_default(), r))
         .collect();
     let refs: Vec<(&str, &Row)> = groups.iter().map(|(l, r)| (l.as_str(), *r)).collect();
-    let line = sii_line(ineq);
+    let line = sii_line(&ineq.measures);
     let vintage = imd_vintage(b);
     let desc = format!(
         "{} ({}) by {vintage} decile, from 1 (most deprived) on the left to 10 (least deprived) on the right: \
@@ -275,10 +275,10 @@ fn summary(b: &Bundle, ob: &OutcomeBundle, ineq: &OutcomeInequality, o: &mut Str
         t.body.push(vec![name.into(), est, ci]);
         said.push(format!("<li><strong>{}</strong>: {}.</li>", esc(name), esc(&words(m, ob))));
         for n in &m.notes {
-            t.notes.push(format!("{name}: {n}"));
+            t.notes.push(sentence(&format!("{name}: {n}")));
         }
     }
-    t.notes.extend(ineq.notes.iter().cloned());
+    t.notes.extend(ineq.notes.iter().map(|n| sentence(n)));
     if prop {
         t.notes.push("pp = percentage points.".into());
     }
@@ -422,6 +422,16 @@ fn wave_gradient(b: &Bundle, ob: &OutcomeBundle, i: usize, o: &mut String) {
     let _ = write!(o, "<figcaption>{}</figcaption></figure>", esc(&chart.desc));
 }
 
+/// A note as a sentence: capital first letter, full stop.
+fn sentence(n: &str) -> String {
+    let mut c = n.chars();
+    let mut s: String = c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default();
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s
+}
+
 /// A difference on the outcome's scale: percentage points for a share.
 fn diff_cell(x: Option<f64>, suppressed: bool, prop: bool) -> String {
     match x {
@@ -471,7 +481,7 @@ fn change_table(b: &Bundle, ob: &OutcomeBundle, c: &ChangeOutput, scale: Scale, 
     if t.has_suppressed() {
         t.notes.push(suppression_note(b));
     }
-    t.notes.extend(c.notes.iter().cloned());
+    t.notes.extend(c.notes.iter().map(|n| sentence(n)));
     if prop {
         t.notes.push("pp = percentage points.".into());
     }
@@ -486,4 +496,34 @@ fn wards(b: &Bundle, ob: &OutcomeBundle, scale: Scale, o: &mut String) {
     let t = group_table(b, "ward", &refs, scale, format!("By ward (wave {}), highest first", b.latest));
     o.push_str("<h3>Wards</h3>");
     t.html(o);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sii_line_runs_from_b0_to_b0_plus_b1() {
+        let m = |k, e: f64| Measure::new(k, e, 0.1, (e - 0.2, e + 0.2), 0.95, Some(40.0));
+        // PHQ-9 caseness of the demo: SII -0.356, RII (b0 + b1) / b0 = 0.115
+        let (start, end) = sii_line(&[m(MeasureKind::Sii, -0.356), m(MeasureKind::RiiLinear, 0.115)]).unwrap();
+        assert!((start - 0.356 / 0.885).abs() < 1e-12 && (end - (start - 0.356)).abs() < 1e-12);
+        assert_eq!(
+            sii_line(&[m(MeasureKind::Sii, 0.0), m(MeasureKind::RiiLinear, 1.0)]),
+            None,
+            "no line without a slope"
+        );
+        assert_eq!(sii_line(&[m(MeasureKind::Sii, 1.0)]), None, "no line without the RII");
+    }
+
+    #[test]
+    fn differences_are_signed_and_in_points_for_shares() {
+        assert_eq!(diff_cell(Some(-0.113), false, true), "-11.3 pp");
+        assert_eq!(diff_cell(Some(0.41), false, false), "+0.41");
+        assert_eq!(diff_cell(None, true, true), "..");
+        assert_eq!(
+            sentence("standard errors over the combined design"),
+            "Standard errors over the combined design."
+        );
+    }
 }
