@@ -284,7 +284,7 @@ impl DotChart {
     fn rows(&self) -> String {
         let w = 440.0;
         let longest = self.groups.iter().map(|g| g.chars().count()).max().unwrap_or(0).min(LABEL_CHARS) as f64;
-        let left = (longest * 7.0 + 16.0).max(90.0);
+        let left = (longest * 7.6 + 20.0).max(90.0);
         let right = 24.0;
         let k = self.series.len().max(1) as f64;
         let row_h = 14.0 * k + 12.0;
