@@ -11,6 +11,7 @@ pub mod import;
 pub mod init;
 pub mod simulate;
 pub mod validate;
+pub mod weight;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +49,8 @@ pub enum Command {
     Analyze(analyze::Args),
     /// Write seeded synthetic responses valid under a definition.
     Simulate(simulate::Args),
+    /// Make a named weight set (post-stratify, rake, calibrate, trim) or list them.
+    Weight(weight::Args),
 }
 
 /// Loads a definition file; problems become one error listing them all.
@@ -95,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(a) => export::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Weight(a) => weight::run(a),
     }
 }
 

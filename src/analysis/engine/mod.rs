@@ -12,6 +12,9 @@
 //! - [`estimators`]: means, totals, ratios, proportions ([`PropCiMethod`]) and the
 //!   result rows ([`Estimate`]); [`Linearization`] keeps influence values for
 //!   covariances and contrasts.
+//! - `calibration`: variances of a calibrated design (post-stratified, raked,
+//!   calibrated weights): influence values replaced by their residuals from the
+//!   calibration model, in `variance::unit_totals`, which every variance passes through.
 //! - `quantile`: `svyquantile` 4.x (`qrule` "math"/"hf7", Woodruff interval).
 //! - `dist`: accurate quantile functions (t, normal, beta).
 //!
@@ -19,6 +22,7 @@
 //! and reused for many outcomes and groupings. The module depends only on `std`,
 //! `statrs` and `thiserror`.
 
+mod calibration;
 pub mod design;
 mod dist;
 pub mod estimators;
@@ -28,6 +32,7 @@ mod variance;
 #[cfg(test)]
 mod conformance_tests;
 
+pub use calibration::{solve_psd, CalibrationKind, CalibrationSpec, RAKING_SWEEPS};
 pub use design::{Design, DesignSpec, LonelyPsu, Stage};
 pub use estimators::{Estimate, EstimateOptions, GroupCovariance, Linearization, PropCiMethod, PsuTotal};
 pub use quantile::{QuantileEstimate, QuantileRule};
