@@ -12,3 +12,4 @@ mod import;
 mod limits;
 mod newuser;
 mod store;
+mod weight;

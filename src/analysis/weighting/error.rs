@@ -41,7 +41,7 @@ pub enum WeightError {
         record: String,
     },
     /// The sample has a category the population file lacks.
-    #[error("{file}: no line for {cell}, which {records} record(s) of the sample have (weighted {weighted}); add its count to the file")]
+    #[error("{file}: no line for {cell}, which {records} record(s) of the sample have (weighted {weighted:.1}); add its count to the file")]
     NotInPopulation {
         /// The population file.
         file: String,
@@ -158,6 +158,8 @@ impl WeightError {
         match self {
             WeightError::Store(e) => matches!(e, StoreError::WeightSetExists { .. }),
             WeightError::Analysis(e) => !matches!(e, AnalysisError::Store(_) | AnalysisError::Polars(_)),
+            // a request that cannot be answered is a usage error, as a flag's wrong value
+            WeightError::Request(_) => false,
             _ => true,
         }
     }
