@@ -17,14 +17,17 @@ use super::{Store, StoreError};
 use crate::schema::Definition;
 
 /// The weight-set tables (see `weights`): created in a store on its first weight set, so
-/// stores made before weighting existed take weight sets without any other change.
+/// stores made before weighting existed take weight sets without any other change. The values
+/// table is indexed by set only: a set's records are unique by construction, and an index on
+/// the 36-character record UUIDs would make writing a million weights several times slower.
 pub(super) fn ensure_weight_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS weight_sets (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, unit TEXT NOT NULL,
              created_at TEXT NOT NULL, created_by TEXT NOT NULL, method TEXT NOT NULL, inputs TEXT NOT NULL,
              records INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS weight_values (set_id INTEGER NOT NULL REFERENCES weight_sets(id),
-             record TEXT NOT NULL, weight REAL NOT NULL, calibrated REAL, PRIMARY KEY (set_id, record)) WITHOUT ROWID;",
+             record TEXT NOT NULL, weight REAL NOT NULL, calibrated REAL);
+         CREATE INDEX IF NOT EXISTS weight_values_set ON weight_values (set_id);",
     )
 }
 

@@ -110,7 +110,7 @@ impl Store {
         .map_err(sq)?;
         let id = tx.last_insert_rowid();
         {
-            // in record-id order: the primary key's b-tree grows at its end
+            // in record-id order, so that a set reads back sorted
             let mut order: Vec<usize> = (0..set.ids.len()).collect();
             order.sort_unstable_by_key(|&i| set.ids[i]);
             let mut st = tx
@@ -179,7 +179,7 @@ impl Store {
         let err = self.err_with(|| format!("reading weight set '{name}'"));
         let mut st = self
             .conn
-            .prepare("SELECT v.record, v.weight, v.calibrated FROM weight_values v JOIN weight_sets s ON s.id = v.set_id WHERE s.name = ?1 ORDER BY v.record")
+            .prepare("SELECT v.record, v.weight, v.calibrated FROM weight_values v JOIN weight_sets s ON s.id = v.set_id WHERE s.name = ?1 ORDER BY v.rowid")
             .map_err(&err)?;
         let n = info.records.max(0) as usize;
         let mut values = WeightValues {
@@ -207,6 +207,16 @@ impl Store {
             values.ids.push(id.as_u128());
             values.weights.push(w);
             values.calibrated.push(c.unwrap_or(w));
+        }
+        if !values.ids.is_sorted() {
+            // written sorted; sort a set another program wrote otherwise
+            let mut order: Vec<usize> = (0..values.ids.len()).collect();
+            order.sort_unstable_by_key(|&i| values.ids[i]);
+            values = WeightValues {
+                ids: order.iter().map(|&i| values.ids[i]).collect(),
+                weights: order.iter().map(|&i| values.weights[i]).collect(),
+                calibrated: order.iter().map(|&i| values.calibrated[i]).collect(),
+            };
         }
         Ok(Some((info, values)))
     }

@@ -203,16 +203,21 @@ pub fn make(store: &mut Store, req: &WeightRequest) -> Result<WeightSummary, Wei
     vars.extend(design_variables(&def));
     vars.sort();
     vars.dedup();
+    let t_load = crate::timing::phase("weight: read the records");
     let fr = frame::load_keyed(store, &def, &vars, &req.waves)?;
     if fr.df.height() == 0 {
         return Err(super::AnalysisError::NoData { waves: req.waves.clone() }.into());
     }
     let design = build_design(&def, &fr.df, &fr.waves, false)?;
     let w0 = design.weights().to_vec();
+    drop(t_load);
+    let t_cells = crate::timing::phase("weight: margins and cells");
     let margins: Vec<SampleMargin> = req.margins.iter().map(|p| sample_margin(&fr.df, &def, p, &fr.ids, &w0)).collect::<Result<_, _>>()?;
     check_totals(&req.margins, &margins)?;
     let cells = Cells::new(&margins, &w0);
     let totals: Vec<Vec<f64>> = margins.iter().map(|m| m.totals.clone()).collect();
+    drop(t_cells);
+    let t_fit = crate::timing::phase("weight: fit, weights per record, trimming");
     let (max_iter, epsilon) = match req.method {
         Method::Rake => (req.max_iter.unwrap_or(RAKE_DEFAULTS.0), req.epsilon.unwrap_or(RAKE_DEFAULTS.1)),
         _ => (req.max_iter.unwrap_or(CALIBRATE_DEFAULTS.0), req.epsilon.unwrap_or(CALIBRATE_DEFAULTS.1)),
@@ -259,6 +264,8 @@ pub fn make(store: &mut Store, req: &WeightRequest) -> Result<WeightSummary, Wei
     waves.dedup();
     let summary = summarise(req, &fit, &cells, &weights, &w0, waves, trimmed, (max_iter, epsilon));
     let codes: Vec<Vec<u32>> = margins.iter().map(|m| m.codes.clone()).collect();
+    drop(t_fit);
+    let _t_save = crate::timing::phase("weight: save the set");
     let inputs = inputs_json(req, &summary, &margins, trim_bounds, (max_iter, epsilon), inputs_check(&fr.ids, &w0, &codes));
     store.save_weight_set(&NewWeightSet {
         name: &req.name,

@@ -66,10 +66,17 @@ impl Population {
                 return Err(err(1, format!("column '{v}' appears twice")));
             }
         }
+        // the line of a record starting at a byte offset, counted here: after a CRLF the csv
+        // crate's record starts at the LF, and its own line count is one short
+        let line_at = |byte: u64| {
+            let b = (byte as usize).min(body.len());
+            let end = if body.get(b) == Some(&b'\n') { b + 1 } else { b };
+            1 + memchr::memchr_iter(b'\n', &body[..end]).count() as u64
+        };
         let mut rows: Vec<PopulationRow> = Vec::new();
         for rec in records {
-            let rec = rec.map_err(|e| err(e.position().map_or(0, |p| p.line()), format!("not CSV text: {e}")))?;
-            let line = rec.position().map_or(0, |p| p.line());
+            let rec = rec.map_err(|e| err(e.position().map_or(0, |p| line_at(p.byte())), format!("not CSV text: {e}")))?;
+            let line = rec.position().map_or(0, |p| line_at(p.byte()));
             if rec.iter().all(|c| c.trim().is_empty()) {
                 continue;
             }
