@@ -12,28 +12,10 @@ use crate::common::*;
 
 const RTOL: f64 = 1e-6;
 
-/// A flat definition of one of the api datasets written by make_weighting.R.
-fn definition(dataset: &str) -> String {
-    let design = match dataset {
-        "apistrat" => "design: {weight: pw, strata: stype, fpc: fpc}",
-        "apiclus1" => "design: {weight: pw, psu: dnum, fpc: fpc}",
-        "apiclus2" => "design: {psu: [dnum, snum], fpc: [fpc1, fpc2]}",
-        other => panic!("no definition for {other}"),
-    };
-    let extra = match dataset {
-        "apistrat" => "      - {id: pw, type: decimal, label: pw}\n      - {id: fpc, type: decimal, label: fpc}\n",
-        "apiclus1" => "      - {id: dnum, type: integer, label: dnum}\n      - {id: pw, type: decimal, label: pw}\n      - {id: fpc, type: decimal, label: fpc}\n",
-        _ => "      - {id: dnum, type: integer, label: dnum}\n      - {id: snum, type: integer, label: snum}\n      - {id: fpc1, type: decimal, label: fpc1}\n      - {id: fpc2, type: decimal, label: fpc2}\n",
-    };
-    format!(
-        "survey: api\ntitle: API\nversion: 1\n{design}\nunits:\n  - id: school\n    key: row_id\n    questions:\n      - {{id: row_id, type: integer, label: row}}\n      - {{id: stype, type: select_one, label: type, choices: [{{value: E, label: E}}, {{value: H, label: H}}, {{value: M, label: M}}]}}\n      - {{id: sch_wide, type: select_one, label: sch_wide, choices: yn}}\n      - {{id: awards, type: select_one, label: awards, choices: yn}}\n      - {{id: both, type: select_one, label: both, choices: yn}}\n      - {{id: api00, type: integer, label: api00}}\n      - {{id: enroll, type: integer, label: enroll}}\n{extra}choices:\n  yn: [{{value: \"No\", label: \"No\"}}, {{value: \"Yes\", label: \"Yes\"}}]\n"
-    )
-}
-
 /// A store of `dataset` in `dir`, wave 1 imported.
 fn store(dir: &Path, dataset: &str) -> String {
-    std::fs::write(dir.join("def.yaml"), definition(dataset)).unwrap();
-    ok(dir, &["init", "api.db", "--definition", "def.yaml"]);
+    let def = fixture("weighting").join(format!("{dataset}.yaml"));
+    ok(dir, &["init", "api.db", "--definition", def.to_str().unwrap()]);
     let data = fixture("weighting").join(format!("{dataset}.csv"));
     ok(dir, &["import", "api.db", "--wave", "1", data.to_str().unwrap()]);
     "api.db".into()
