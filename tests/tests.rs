@@ -11,4 +11,5 @@ mod fuzz;
 mod import;
 mod limits;
 mod newuser;
+mod replicate;
 mod store;

@@ -11,7 +11,8 @@ use polars::prelude::DataFrame;
 
 use super::design::{design_variables, ordered_design, Ordered};
 use super::domain::Subpopulation;
-use super::engine::Grouping;
+use super::engine::{Grouping, ReplicateDesign, ReplicateMethod};
+use super::request::Variance;
 use super::factor::{column_f64, cross, factorize, Factor};
 use super::{frame, AnalysisError, Level, Request};
 use crate::schema::Definition;
@@ -44,6 +45,8 @@ pub struct Prepared {
     pub mask: Option<Vec<bool>>,
     /// Overall (masked to the subpopulation), then one per `by` of the request, in its order.
     pub breakdowns: Vec<Breakdown>,
+    /// The replicate design over the design's rows, under replicate variance.
+    pub replicate: Option<ReplicateDesign>,
 }
 
 impl Prepared {
@@ -57,6 +60,13 @@ impl Prepared {
         let (df, row_waves) = load_frame(store, &def, &vars, &req.waves)?;
         let t_design = crate::timing::phase("analysis: build the design");
         let ordered = ordered_design(&def, &df, &row_waves, req.ultimate_cluster)?;
+        let replicate = match req.variance {
+            Variance::Taylor => None,
+            Variance::Replicate(r) => {
+                let method = r.method.unwrap_or(if ordered.design.n_strata() > 1 { ReplicateMethod::Jkn } else { ReplicateMethod::Jk1 });
+                Some(ReplicateDesign::new(&ordered.design, method, r.mse)?)
+            }
+        };
         drop(t_design);
         let _t_groups = crate::timing::phase("analysis: groupings");
         let mut waves = row_waves.clone();
@@ -72,6 +82,7 @@ impl Prepared {
             ordered,
             mask,
             breakdowns,
+            replicate,
         })
     }
 

@@ -258,10 +258,11 @@ impl<'a> Table<'a> {
         }
         writeln!(
             out,
-            "\nSurvey {}, wave(s) {:?}; design df {}. `..` = suppressed (disclosure control).{}",
+            "\nSurvey {}, wave(s) {:?}; design df {}{}. `..` = suppressed (disclosure control).{}",
             self.a.survey,
             self.a.waves,
             self.a.design.df,
+            self.a.design.variance_note(),
             if self.any_ne { " `n/e` = not estimable (one PSU)." } else { "" }
         )
     }
@@ -298,10 +299,11 @@ impl<'a> Table<'a> {
         }
         writeln!(
             out,
-            "survey {}, wave(s) {:?}, design df {}; '..' = suppressed (disclosure control){}",
+            "survey {}, wave(s) {:?}, design df {}{}; '..' = suppressed (disclosure control){}",
             self.a.survey,
             self.a.waves,
             self.a.design.df,
+            self.a.design.variance_note(),
             if self.any_ne { "; 'n/e' = not estimable (one PSU)" } else { "" }
         )
     }
@@ -361,6 +363,8 @@ mod tests {
                 lonely_psu: "adjust",
                 df: 12.0,
                 ultimate_cluster: false,
+                variance: "taylor",
+                replicates: None,
             },
             rows: vec![
                 row(None, Some(5.5), false, vec![]),

@@ -5,7 +5,7 @@
 //! means, totals and ratios; `svyciprop` on a replicate design for proportions (the logit
 //! interval from the replicate variance of the logit, t with the domain's replicate
 //! `degf`); Woodruff intervals for quantiles; deff as `svymean`/`svytotal(deff = TRUE)` on
-//! a replicate design. Must not build replicate factors (see `build`).
+//! a replicate design (none for ratios or quantiles, as R). Must not build replicate factors (see `build`).
 
 use super::super::dist::{qnorm, qt};
 use super::super::estimators::{check_values_len, effective_groups, expit, prop_ci, srs_deff, Estimate, EstimateOptions, PropCiMethod};
@@ -218,7 +218,7 @@ impl ReplicateDesign {
 
     /// Ratio of the totals of `numerator` and `denominator` per group (rows where either is
     /// missing are not used), replicate variance of the replicate ratios, normal intervals.
-    /// deff is that of the total of the residuals `y - R x` (R's `svyratio(deff = TRUE)`).
+    /// No deff: R's `svyratio(deff = TRUE)` stops with an error on a replicate design.
     pub fn ratio(&self, numerator: &[f64], denominator: &[f64], grouping: &Grouping, opts: &EstimateOptions) -> Result<Vec<Estimate>, DesignError> {
         self.check_inputs(&[(numerator, "numerator"), (denominator, "denominator")], grouping, opts)?;
         let k = grouping.n_groups();
@@ -227,20 +227,8 @@ impl ReplicateDesign {
         let r = self.n_reps;
         let est: Vec<f64> = (0..k).map(|g| s.y0[g] / s.x0[g]).collect();
         let var = self.group_variances(&est, |g, c| s.y[g * r + c] / s.x[g * r + c]);
-        // the residual total's replicate variance, about its full-sample value
-        let e0: Vec<f64> = (0..k).map(|g| s.y0[g] - est[g] * s.x0[g]).collect();
-        let var_e = self.group_variances(&e0, |g, c| s.y[g * r + c] - est[g] * s.x[g * r + c]);
-        let ebar: Vec<f64> = (0..k).map(|g| e0[g] / s.w0[g]).collect();
-        let resid = |i: usize| {
-            let g = row_group[i];
-            if g == Grouping::NONE {
-                0.0
-            } else {
-                numerator[i] - est[g as usize] * denominator[i]
-            }
-        };
-        let ss = self.srs_ss(&row_group, resid, &ebar);
-        let deff: Vec<Option<f64>> = (0..k).map(|g| srs_deff(false, s.n[g], s.w0[g], ss[g], var_e[g])).collect();
+        // survey 4.1's svyratio(deff = TRUE) fails on a replicate design: no deff
+        let deff = vec![None; k];
         Ok(self.normal_rows(&est, &var, &deff, &s, &self.dfs(grouping, &row_group), opts))
     }
 

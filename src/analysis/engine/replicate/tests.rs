@@ -152,3 +152,68 @@ fn bootstrap_factors_are_counts_summing_to_the_psus_of_each_stratum() {
     // m = 2 PSUs per stratum: scale 2 / (1 * 199)
     assert!((rep.scale() - 2.0 / 199.0).abs() < 1e-15);
 }
+
+/// The bootstrap of fixtures/replicate/boot/bootstrap.json: R's own replicate factors (R's
+/// draws cannot be reproduced) on apiclus1, with R's `svymean` overall and by school type on
+/// them, mse FALSE and TRUE: hearth's variance, deff and df from those factors agree.
+#[test]
+fn r_bootstrap_factors_give_r_results() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(format!("{root}/fixtures/replicate/boot/bootstrap.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let csv = std::fs::read_to_string(format!("{root}/fixtures/replicate/apiclus1.csv")).unwrap();
+    let mut lines = csv.lines();
+    let head: Vec<String> = lines.next().unwrap().split(',').map(|h| h.trim_matches('"').to_string()).collect();
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(|c| c.trim_matches('"').to_string()).collect()).collect();
+    let num = |name: &str| -> Vec<f64> { rows.iter().map(|r| r[col(name)].parse().unwrap()).collect() };
+    let (dnum, pw, fpc, y) = (num("dnum"), num("pw"), num("fpc"), num("api00"));
+    let mut ids: Vec<f64> = dnum.clone();
+    ids.sort_by(f64::total_cmp);
+    ids.dedup();
+    let code = |v: f64| ids.iter().position(|&i| i == v).unwrap() as u32;
+    let n = rows.len();
+    let design = Design::new(DesignSpec {
+        n_rows: n,
+        weights: Some(pw),
+        stages: vec![Stage {
+            clusters: dnum.iter().map(|&v| code(v)).collect(),
+            fpc: Some(fpc),
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let r = doc["replicates"].as_u64().unwrap() as usize;
+    let mut factors = vec![0.0; ids.len() * r];
+    for (j, id) in doc["psu_ids"].as_array().unwrap().iter().enumerate() {
+        let p = code(id.as_f64().unwrap()) as usize;
+        for (c, f) in doc["factors"][j].as_array().unwrap().iter().enumerate() {
+            factors[p * r + c] = f.as_f64().unwrap();
+        }
+    }
+    let rscales: Vec<f64> = doc["rscales"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let types: Vec<&str> = rows.iter().map(|r| r[col("stype")].as_str()).collect();
+    let levels = ["E", "H", "M"];
+    let by = Grouping::new(types.iter().map(|t| levels.iter().position(|l| l == t).unwrap() as u32).collect(), 3).unwrap();
+    let close = |a: f64, b: &serde_json::Value, what: &str| {
+        let b = b.as_f64().unwrap();
+        assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-9), "{what}: hearth {a}, R {b}");
+    };
+    for case in doc["cases"].as_array().unwrap() {
+        let mse = case["mse"].as_bool().unwrap();
+        let rep = ReplicateDesign::from_factors(&design, factors.clone(), doc["scale"].as_f64().unwrap(), rscales.clone(), mse).unwrap();
+        let overall = rep.mean(&y, &Grouping::overall(n), &EstimateOptions::default()).unwrap();
+        let by_type = rep.mean(&y, &by, &EstimateOptions::default()).unwrap();
+        let expected = std::iter::once(&case["overall"][0]).chain(case["by_stype"].as_array().unwrap());
+        for (e, want) in overall.iter().chain(&by_type).zip(expected) {
+            let id = format!("{} {}", case["id"], want["group"]);
+            close(e.estimate, &want["estimate"], &format!("{id} estimate"));
+            close(e.se, &want["se"], &format!("{id} se"));
+            close(e.ci_low, &want["ci_low"], &format!("{id} ci_low"));
+            close(e.ci_high, &want["ci_high"], &format!("{id} ci_high"));
+            close(e.deff.unwrap(), &want["deff"], &format!("{id} deff"));
+            close(e.design_df, &want["df"], &format!("{id} df"));
+            assert_eq!(e.n as u64, want["n"].as_u64().unwrap(), "{id} n");
+        }
+    }
+}
