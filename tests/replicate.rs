@@ -38,7 +38,12 @@ fn r_replicate_cases_pass_through_the_cli() {
 fn brr_store(dir: &std::path::Path, fpc: bool) -> String {
     let csv = std::fs::read_to_string(fixture("replicate").join("apibrr.csv")).unwrap();
     let mut lines = csv.lines();
-    let head = lines.next().unwrap().replace('"', "").replace("api.stu", "api_stu").replace("sch.wide", "sch_wide");
+    let head = lines
+        .next()
+        .unwrap()
+        .replace('"', "")
+        .replace("api.stu", "api_stu")
+        .replace("sch.wide", "sch_wide");
     let mut out = format!("row_id,{head},popsize\n");
     for (i, l) in lines.enumerate() {
         out.push_str(&format!("{},{},1000\n", i + 1, l.replace('"', "")));
@@ -89,7 +94,17 @@ fn json(text: &str) -> serde_json::Value {
 fn the_design_block_names_the_replicates_and_the_bootstrap_is_seeded() {
     let d = tempdir();
     let store = brr_store(d.path(), false);
-    let base = ["analyze", &store, "--outcome", "api00", "--format", "json", "--no-suppress", "--variance", "replicate"];
+    let base = [
+        "analyze",
+        &store,
+        "--outcome",
+        "api00",
+        "--format",
+        "json",
+        "--no-suppress",
+        "--variance",
+        "replicate",
+    ];
     let run = |extra: &[&str]| json(&ok(d.path(), &[&base[..], extra].concat()));
     let brr = run(&["--replicate-type", "brr"]);
     let design = &brr["design"];
@@ -115,7 +130,20 @@ fn the_design_block_names_the_replicates_and_the_bootstrap_is_seeded() {
     assert_eq!(taylor["design"]["variance"], "taylor");
     assert!(taylor["design"].get("replicates").is_none());
     // the table footer names the replicate design
-    let table = ok(d.path(), &["analyze", &store, "--outcome", "api00", "--variance", "replicate", "--replicate-type", "brr", "--mse"]);
+    let table = ok(
+        d.path(),
+        &[
+            "analyze",
+            &store,
+            "--outcome",
+            "api00",
+            "--variance",
+            "replicate",
+            "--replicate-type",
+            "brr",
+            "--mse",
+        ],
+    );
     assert!(table.contains("replicate variance (BRR, 8 replicates, mse)"), "{table}");
 }
 
@@ -126,7 +154,10 @@ fn replicate_flags_and_designs_that_do_not_fit_are_clear_errors() {
     let d = tempdir();
     let store = brr_store(d.path(), true);
     let analyze = |extra: &[&'static str]| -> Vec<String> {
-        let mut v: Vec<String> = ["analyze", store.as_str(), "--outcome", "api00", "--no-suppress"].iter().map(|s| s.to_string()).collect();
+        let mut v: Vec<String> = ["analyze", store.as_str(), "--outcome", "api00", "--no-suppress"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
@@ -136,18 +167,37 @@ fn replicate_flags_and_designs_that_do_not_fit_are_clear_errors() {
     assert!(e.contains("--mse needs --variance replicate"), "{e}");
     let e = fails(d.path(), &analyze(&["--variance", "replicate", "--replicate-type", "jkn", "--seed", "3"]), 2);
     assert!(e.contains("--seed is for --replicate-type bootstrap"), "{e}");
-    let e = fails(d.path(), &analyze(&["--variance", "replicate", "--replicate-type", "fay", "--fay-rho", "1.5"]), 1);
-    assert!(e.contains("--fay-rho 1.5 must be between 0 and 1"), "{e}");
-    let e = fails(d.path(), &analyze(&["--variance", "replicate", "--replicate-type", "jk1"]), 1);
-    assert!(e.contains("--replicate-type jk1 is for an unstratified design, and this one has 6 strata: use --replicate-type jkn"), "{e}");
     let e = fails(
         d.path(),
-        &analyze(&["--variance", "replicate", "--stat", "proportion", "--outcome", "sch_wide", "--ci-method", "likelihood"]),
+        &analyze(&["--variance", "replicate", "--replicate-type", "fay", "--fay-rho", "1.5"]),
+        1,
+    );
+    assert!(e.contains("--fay-rho 1.5 must be between 0 and 1"), "{e}");
+    let e = fails(d.path(), &analyze(&["--variance", "replicate", "--replicate-type", "jk1"]), 1);
+    assert!(
+        e.contains("--replicate-type jk1 is for an unstratified design, and this one has 6 strata: use --replicate-type jkn"),
+        "{e}"
+    );
+    let e = fails(
+        d.path(),
+        &analyze(&[
+            "--variance",
+            "replicate",
+            "--stat",
+            "proportion",
+            "--outcome",
+            "sch_wide",
+            "--ci-method",
+            "likelihood",
+        ]),
         1,
     );
     assert!(e.contains("--ci-method likelihood is not available with --variance replicate"), "{e}");
     // BRR drops the fpc, with a warning, as R; a subpopulation is a domain of the full design
-    let out = hearth(d.path(), &analyze(&["--variance", "replicate", "--replicate-type", "brr", "--where", "psu != 1"]));
+    let out = hearth(
+        d.path(),
+        &analyze(&["--variance", "replicate", "--replicate-type", "brr", "--where", "psu != 1"]),
+    );
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("finite population correction is not used by BRR replicate weights"), "{err}");
@@ -174,6 +224,10 @@ fn brr_refuses_a_stratum_without_two_psus() {
     .unwrap();
     ok(d.path(), &["init", "s.db", "--definition", "def.yaml"]);
     ok(d.path(), &["import", "s.db", "--wave", "1", "data.csv"]);
-    let e = fails(d.path(), &["analyze", "s.db", "--outcome", "api00", "--variance", "replicate", "--replicate-type", "brr"], 1);
+    let e = fails(
+        d.path(),
+        &["analyze", "s.db", "--outcome", "api00", "--variance", "replicate", "--replicate-type", "brr"],
+        1,
+    );
     assert!(e.contains("BRR needs exactly 2 PSUs in every stratum: stratum E has 100"), "{e}");
 }

@@ -188,11 +188,12 @@ impl std::fmt::Display for Warning {
                 "{count} ward(s) of the loaded lookup have no LSOA (best-fit lookup) and can never appear in a ward breakdown"
             ),
             Warning::ReplicateFpcDropped { method } => {
-                write!(f, "the design's finite population correction is not used by {method} replicate weights (as in R)")
+                write!(
+                    f,
+                    "the design's finite population correction is not used by {method} replicate weights (as in R)"
+                )
             }
-            Warning::ReplicateLaterFpcDropped => {
-                f.write_str("finite population corrections after the first stage are not used by replicate weights (as in R)")
-            }
+            Warning::ReplicateLaterFpcDropped => f.write_str("finite population corrections after the first stage are not used by replicate weights (as in R)"),
         }
     }
 }

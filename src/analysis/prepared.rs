@@ -12,8 +12,8 @@ use polars::prelude::DataFrame;
 use super::design::{design_variables, ordered_design, Ordered};
 use super::domain::Subpopulation;
 use super::engine::{Grouping, ReplicateDesign, ReplicateMethod};
-use super::request::Variance;
 use super::factor::{column_f64, cross, factorize, Factor};
+use super::request::Variance;
 use super::{frame, AnalysisError, Level, Request};
 use crate::schema::Definition;
 use crate::store::Store;
@@ -63,7 +63,11 @@ impl Prepared {
         let replicate = match req.variance {
             Variance::Taylor => None,
             Variance::Replicate(r) => {
-                let method = r.method.unwrap_or(if ordered.design.n_strata() > 1 { ReplicateMethod::Jkn } else { ReplicateMethod::Jk1 });
+                let method = r.method.unwrap_or(if ordered.design.n_strata() > 1 {
+                    ReplicateMethod::Jkn
+                } else {
+                    ReplicateMethod::Jk1
+                });
                 Some(ReplicateDesign::new(&ordered.design, method, r.mse)?)
             }
         };

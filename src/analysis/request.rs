@@ -156,9 +156,7 @@ impl Request {
             }
             match r.method {
                 Some(ReplicateMethod::Fay { rho }) if !(rho > 0.0 && rho < 1.0) => return Err(RequestError::FayRho { rho }),
-                Some(ReplicateMethod::Bootstrap { replicates, .. }) if replicates < 2 => {
-                    return Err(RequestError::BootstrapReplicates { replicates })
-                }
+                Some(ReplicateMethod::Bootstrap { replicates, .. }) if replicates < 2 => return Err(RequestError::BootstrapReplicates { replicates }),
                 _ => {}
             }
         }
@@ -232,7 +230,14 @@ mod tests {
     #[test]
     fn replicate_requests_are_checked() {
         let rep = |method| Variance::Replicate(Replicates { method, mse: false });
-        assert_eq!(Request { variance: rep(None), ..mean_of("x") }.check(), Ok(()));
+        assert_eq!(
+            Request {
+                variance: rep(None),
+                ..mean_of("x")
+            }
+            .check(),
+            Ok(())
+        );
         let fay = Request {
             variance: rep(Some(ReplicateMethod::Fay { rho: 1.0 })),
             ..mean_of("x")

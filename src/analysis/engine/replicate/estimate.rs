@@ -122,7 +122,11 @@ impl ReplicateDesign {
             for (c, &fc) in f.iter().enumerate() {
                 s.w[base + c] += fc * w;
                 s.y[base + c] += fc * y;
-                s.x[base + c] += fc * x;
+            }
+            if x != 0.0 {
+                for (c, &fc) in f.iter().enumerate() {
+                    s.x[base + c] += fc * x;
+                }
             }
             sc.cnt[gi] = 0;
             sc.w[gi] = 0.0;
@@ -154,12 +158,13 @@ impl ReplicateDesign {
         ss
     }
 
+    /// The df of every group: over all its rows, and over the rows used (computed once when
+    /// every row of every group is used).
     fn dfs(&self, grouping: &Grouping, row_group: &[u32]) -> Dfs {
         let k = grouping.n_groups();
-        Dfs {
-            design: self.domain_degf(grouping.codes(), k),
-            used: self.domain_degf(row_group, k),
-        }
+        let design = self.domain_degf(grouping.codes(), k);
+        let used = if row_group == grouping.codes() { design.clone() } else { self.domain_degf(row_group, k) };
+        Dfs { design, used }
     }
 
     #[allow(clippy::too_many_arguments)]

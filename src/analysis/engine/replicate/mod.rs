@@ -98,6 +98,9 @@ pub struct ReplicateDesign {
     fpc_dropped: bool,
     rule: RankRule,
     degf: f64,
+    /// Rank of the factors over every PSU, once known: a domain holding rows in every PSU
+    /// has it too (scaling rows by positive numbers keeps the rank).
+    full_rank: Option<usize>,
 }
 
 /// Estimates of a statistic with K values (one per group or parameter) and their
@@ -186,6 +189,7 @@ impl ReplicateDesign {
             fpc_dropped: false,
             rule,
             degf: f64::NAN,
+            full_rank: None,
         })
     }
 
@@ -320,9 +324,12 @@ impl ReplicateDesign {
         cov
     }
 
-    fn full_degf(&self) -> f64 {
+    /// The df of the whole design, remembering the full rank for domains over every PSU.
+    fn full_degf(&mut self) -> f64 {
         let all = Grouping::overall(self.n_rows());
-        self.domain_degf(all.codes(), 1)[0]
+        let degf = self.domain_degf(all.codes(), 1)[0];
+        self.full_rank = Some((degf + 1.0) as usize);
+        degf
     }
 
     /// Degrees of freedom of each group's domain (codes per row, [`Grouping::NONE`] for
@@ -373,7 +380,10 @@ impl ReplicateDesign {
                 }
                 members.len() - free.saturating_sub(1)
             }
-            RankRule::Numeric => self.numeric_rank(members),
+            RankRule::Numeric => match self.full_rank {
+                Some(rank) if members.len() == self.n_psus => rank,
+                _ => self.numeric_rank(members),
+            },
         }
     }
 
@@ -410,7 +420,7 @@ impl ReplicateDesign {
 /// Whether a JKn build has an `adjust` column (a column where a whole stratum is zero and
 /// every other PSU has the same factor), which the closed-form rank does not cover.
 fn has_adjust_column(design: &Design, built: &build::Built) -> bool {
-    design.lonely == super::design::LonelyPsu::Adjust && design.stages[0].n_sampled.iter().any(|&n| n == 1) && built.n_reps > 0
+    design.lonely == super::design::LonelyPsu::Adjust && design.stages[0].n_sampled.contains(&1) && built.n_reps > 0
 }
 
 #[cfg(test)]

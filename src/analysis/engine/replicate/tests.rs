@@ -51,9 +51,9 @@ fn fast_means_equal_the_closure_path() {
                         .collect()
                 })
                 .unwrap();
-            for k in 0..2 {
-                assert!((fast[k].estimate - general.estimates[k]).abs() < 1e-12);
-                assert!((fast[k].se.powi(2) - general.variances[k]).abs() < 1e-12, "{method:?} {mse}");
+            for (k, e) in fast.iter().enumerate() {
+                assert!((e.estimate - general.estimates[k]).abs() < 1e-12);
+                assert!((e.se.powi(2) - general.variances[k]).abs() < 1e-12, "{method:?} {mse}");
             }
             assert_eq!(general.covariance[1], general.covariance[2]);
         }
@@ -215,5 +215,52 @@ fn r_bootstrap_factors_give_r_results() {
             close(e.design_df, &want["df"], &format!("{id} df"));
             assert_eq!(e.n as u64, want["n"].as_u64().unwrap(), "{id} n");
         }
+    }
+}
+
+/// Timing check: 1,000,000 rows in 50 strata of 20 PSUs, 100 bootstrap replicates and the
+/// 1,000 JKn replicates, mean overall and over 10 groups. Run with
+/// `cargo test --release --lib -- --ignored --nocapture replicate_million`.
+#[test]
+#[ignore]
+fn replicate_million_rows() {
+    let n = 1_000_000usize;
+    let mut state = 12345u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let d = Design::new(DesignSpec {
+        n_rows: n,
+        weights: Some((0..n).map(|_| 1.0 + (next() % 1000) as f64 / 100.0).collect()),
+        strata: Some((0..n).map(|i| (i / 20_000) as u32).collect()),
+        stages: vec![Stage {
+            clusters: (0..n).map(|i| ((i / 1_000) % 20) as u32).collect(),
+            fpc: None,
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let y: Vec<f64> = (0..n).map(|i| (i % 977) as f64).collect();
+    let groups = Grouping::new((0..n).map(|i| (i % 10) as u32).collect(), 10).unwrap();
+    for method in [ReplicateMethod::Bootstrap { replicates: 100, seed: 1 }, ReplicateMethod::Jkn] {
+        let t0 = std::time::Instant::now();
+        let rep = ReplicateDesign::new(&d, method, false).unwrap();
+        let build = t0.elapsed();
+        let t1 = std::time::Instant::now();
+        let o = rep.mean(&y, &Grouping::overall(n), &EstimateOptions::default()).unwrap();
+        let overall = t1.elapsed();
+        let t2 = std::time::Instant::now();
+        let g = rep.mean(&y, &groups, &EstimateOptions::default()).unwrap();
+        println!(
+            "{} ({} replicates): build {build:?}, overall mean {overall:?}, 10 groups {:?} (se {:.4}, {:.4})",
+            method.name(),
+            rep.n_replicates(),
+            t2.elapsed(),
+            o[0].se,
+            g[0].se
+        );
     }
 }
