@@ -51,31 +51,32 @@ pub struct Args {
     /// Turn disclosure control off (small cells shown): never for publication.
     #[arg(long)]
     pub no_suppress: bool,
+    #[command(flatten)]
+    pub variance: VarianceArgs,
+}
+
+/// `--variance` and the replicate design it may ask for: shared by the analysis commands
+/// (flatten it into their Args and call [`VarianceArgs::variance`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct VarianceArgs {
     /// How standard errors are estimated.
     #[arg(long, value_enum, default_value_t = VarianceArg::Taylor)]
     pub variance: VarianceArg,
-    #[command(flatten)]
-    pub replicate: ReplicateArgs,
-}
-
-/// The replicate design, with `--variance replicate` (shared by the analysis commands).
-#[derive(Debug, Clone, clap::Args)]
-pub struct ReplicateArgs {
     /// Replicate weights built from the stored design (default: jk1 for an unstratified
     /// design, jkn for a stratified one, as R's as.svrepdesign).
     #[arg(long, value_enum)]
     pub replicate_type: Option<ReplicateTypeArg>,
-    /// Number of bootstrap replicates (--replicate-type bootstrap).
+    /// Number of bootstrap replicates (--replicate-type bootstrap; default 50, as R).
     #[arg(long)]
     pub replicates: Option<usize>,
-    /// Seed of the bootstrap: the same seed gives the same replicates.
+    /// Seed of the bootstrap (default 1): the same seed gives the same replicates.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Centre replicate variances on the full-sample estimate (R's mse=TRUE) instead of the
     /// mean of the replicates.
     #[arg(long)]
     pub mse: bool,
-    /// Fay's coefficient for --replicate-type fay.
+    /// Fay's coefficient for --replicate-type fay (default 0.5).
     #[arg(long)]
     pub fay_rho: Option<f64>,
 }
@@ -111,12 +112,12 @@ pub enum ReplicateTypeArg {
     Bootstrap,
 }
 
-impl ReplicateArgs {
-    /// The variance asked for by `--variance` and these flags; a flag that needs another is
-    /// a usage error naming both.
-    pub fn variance(&self, variance: VarianceArg) -> anyhow::Result<Variance> {
+impl VarianceArgs {
+    /// The variance asked for by `--variance` and the replicate flags; a flag that needs
+    /// another is a usage error naming both.
+    pub fn variance(&self) -> anyhow::Result<Variance> {
         let ty = self.replicate_type;
-        if variance == VarianceArg::Taylor {
+        if self.variance == VarianceArg::Taylor {
             let given = [
                 (ty.is_some(), "--replicate-type"),
                 (self.replicates.is_some(), "--replicates"),
@@ -262,7 +263,7 @@ pub fn request(a: &Args) -> anyhow::Result<Request> {
         where_: a.where_.clone(),
         ultimate_cluster: a.ultimate_cluster,
         suppress: !a.no_suppress,
-        variance: a.replicate.variance(a.variance)?,
+        variance: a.variance.variance()?,
     };
     // a probability out of range is a usage error whatever the statistic, as a flag's value
     // out of its set is

@@ -163,7 +163,11 @@ impl ReplicateDesign {
     fn dfs(&self, grouping: &Grouping, row_group: &[u32]) -> Dfs {
         let k = grouping.n_groups();
         let design = self.domain_degf(grouping.codes(), k);
-        let used = if row_group == grouping.codes() { design.clone() } else { self.domain_degf(row_group, k) };
+        let used = if row_group == grouping.codes() {
+            design.clone()
+        } else {
+            self.domain_degf(row_group, k)
+        };
         Dfs { design, used }
     }
 
