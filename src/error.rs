@@ -50,7 +50,12 @@ impl Error {
             Error::Store(e) => matches!(e, StoreError::Incompatible { .. } | StoreError::BadStoredDefinition { .. }),
             Error::Capture(e) => matches!(e, CaptureError::Invalid { .. }),
             Error::Export(_) => false,
-            Error::Analysis(e) => !matches!(e, crate::analysis::AnalysisError::Store(_) | crate::analysis::AnalysisError::Polars(_)),
+            // a request that no data could answer (a level of 1.5, a ratio without a denominator) is
+            // a usage error, as a value clap refuses is
+            Error::Analysis(e) => !matches!(
+                e,
+                crate::analysis::AnalysisError::Store(_) | crate::analysis::AnalysisError::Polars(_) | crate::analysis::AnalysisError::Request(_)
+            ),
             Error::Geo(e) => !matches!(e, crate::geo::GeoError::Io { .. }),
             Error::Report(_) | Error::Demo(_) => false,
         }

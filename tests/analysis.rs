@@ -139,19 +139,27 @@ fn design_store(dir: &std::path::Path, lonely: &str, rows: &str) {
 const TEN: &str = "1,1,1,10,7,a\n2,1,1,10,5,b\n3,1,2,20,8,c\n4,1,2,20,6,d\n5,2,3,15,3,e\n6,2,3,15,9,f\n7,2,4,5,4,g\n8,2,4,5,2,h\n9,1,1,10,1,i\n10,2,4,5,3,j\n";
 
 /// The library names no flags; `hearth analyze` tells its errors in its own flags, on one line,
-/// with the exit code of an input problem.
+/// with the exit code of a usage error (no data could answer it) or of an input problem.
 #[test]
 fn r16_analyze_errors_name_the_flags() {
     let d = tempdir();
     let p = d.path();
     design_store(p, "fail", TEN);
-    let cases: &[(&[&str], &str)] = &[
+    // a request no data could answer is a usage error (exit 2), as a value clap refuses is
+    let usage: &[(&[&str], &str)] = &[
         (&["--level", "1.5"], "error: --level 1.5 must be between 0.5 and 1\n"),
         (&["--stat", "ratio"], "error: --stat ratio needs --denominator VAR\n"),
         (
             &["--denominator", "wt"],
             "error: --denominator wt: a denominator is only for --stat ratio, not --stat mean\n",
         ),
+    ];
+    for (extra, expected) in usage {
+        let mut args = vec!["analyze", "d.db", "--outcome", "score"];
+        args.extend_from_slice(extra);
+        assert_eq!(&fails(p, &args, 2), expected, "{extra:?}");
+    }
+    let cases: &[(&[&str], &str)] = &[
         (&["--where", "age > 3"], "error: --where age > 3: column 1: unknown question 'age'\n"),
         (
             &["--where", "score + 1"],
@@ -171,6 +179,9 @@ fn r16_analyze_errors_name_the_flags() {
     }
     let err = fails(p, &["analyze", "d.db", "--outcome", "name"], 1);
     assert_eq!(err, "error: --outcome name is text: use --stat proportion for its categories\n");
+    // regression: a text denominator was read as all missing
+    let err = fails(p, &["analyze", "d.db", "--outcome", "score", "--stat", "ratio", "--denominator", "name"], 1);
+    assert_eq!(err, "error: --denominator name is text: a ratio needs a numeric denominator\n");
     // a probability out of range stays a usage error, whatever the statistic
     let err = fails(p, &["analyze", "d.db", "--outcome", "score", "--quantiles", "0.5,1.5"], 2);
     assert_eq!(err, "error: --quantiles 1.5: probabilities are between 0 and 1\n");

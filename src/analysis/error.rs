@@ -43,6 +43,12 @@ pub enum AnalysisError {
         /// The outcome variable.
         outcome: String,
     },
+    /// A ratio's denominator is text.
+    #[error("denominator '{denominator}' is text: a ratio needs a numeric denominator")]
+    TextDenominator {
+        /// The denominator variable.
+        denominator: String,
+    },
     /// A variable to factorise (a breakdown, a design variable, a proportion's categories) has
     /// too many distinct numeric values to be a grouping.
     #[error("'{variable}' has more than {limit} distinct values; a breakdown needs a grouping variable")]
@@ -79,6 +85,9 @@ pub enum AnalysisError {
         /// The waves asked for (empty: all).
         waves: Vec<i64>,
     },
+    /// An inequality request that cannot be answered.
+    #[error(transparent)]
+    Inequality(#[from] super::inequality::InequalityError),
     /// Polars failed (a bug, or a resource limit).
     #[error("dataframe error")]
     Polars(#[source] polars::error::PolarsError),
@@ -254,6 +263,7 @@ mod tests {
             RequestError::BootstrapReplicates { replicates: 1 }.into(),
             AnalysisError::NoGeography { variable: "ward".into() },
             AnalysisError::TextOutcome { outcome: "name".into() },
+            AnalysisError::TextDenominator { denominator: "name".into() },
             AnalysisError::TooManyLevels {
                 variable: "id".into(),
                 limit: 5000,

@@ -98,6 +98,9 @@ fn estimate(p: &Prepared, req: &Request, y: &[f64], den: Option<&[f64]>, groupin
 /// of a breakdown are left out; the overall row always stays.
 pub fn rows(p: &Prepared, req: &Request) -> Result<Vec<Row>, AnalysisError> {
     let den = match &req.denominator {
+        Some(d) if matches!(p.df.column(d).map_err(AnalysisError::polars)?.dtype(), DataType::String) => {
+            return Err(AnalysisError::TextDenominator { denominator: d.clone() });
+        }
         Some(d) => Some(p.values(d)?),
         None => None,
     };

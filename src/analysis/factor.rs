@@ -26,8 +26,22 @@ pub(crate) struct Factor {
 
 /// Factorises a column of the frame for a breakdown: booleans, text and numbers (more than
 /// [`MAX_LEVELS`] distinct numbers are an error: not a grouping).
+/// A date question's levels are its days written as dates (`2024-03-01`), in date order.
 pub(crate) fn factorize(df: &DataFrame, name: &str, def: &Definition) -> Result<Factor, AnalysisError> {
-    factorize_up_to(df, name, def, MAX_LEVELS)
+    let mut f = factorize_up_to(df, name, def, MAX_LEVELS)?;
+    if def.find_question(name).is_some_and(|(_, q)| q.qtype == crate::schema::QType::Date) {
+        for level in &mut f.levels {
+            let days = match level {
+                Level::Int(d) => Some(*d),
+                Level::Num(d) if d.fract() == 0.0 => Some(*d as i64),
+                _ => None,
+            };
+            if let Some(date) = days.and_then(crate::schema::date::Date::from_days) {
+                *level = Level::Text(date.to_string());
+            }
+        }
+    }
+    Ok(f)
 }
 
 /// Factorises a column with at most `limit` distinct numbers (design variables: any number).
@@ -209,6 +223,7 @@ units:
     questions:
       - {id: id, type: integer, label: Id}
       - {id: tenure, type: select_one, label: Tenure, choices: [{value: rent, label: Rent}, {value: own, label: Own}, {value: free, label: Free}]}
+      - {id: seen, type: date, label: Seen}
 "#,
             "t.yaml",
         )
@@ -256,6 +271,19 @@ units:
         assert_eq!(f.levels, vec![Level::Int(0), Level::Int(2), Level::Num(2.5), Level::Int(10), Level::Int(2000)]);
         // -0 and 0 are one level
         assert_eq!(f.codes, vec![Some(3), Some(1), Some(0), Some(2), None, Some(0), Some(4)]);
+    }
+
+    /// Regression: `--by interview_date` showed day numbers (17682) instead of dates.
+    #[test]
+    fn r16_date_levels_are_dates_in_date_order() {
+        let day = |s: &str| crate::schema::date::Date::parse(s).unwrap().days() as f64;
+        let df = frame(vec![Column::new(
+            "seen".into(),
+            [Some(day("2024-03-01")), None, Some(day("2023-12-31")), Some(day("2024-03-01"))],
+        )]);
+        let f = factorize(&df, "seen", &def()).unwrap();
+        assert_eq!(text(&f.levels), ["2023-12-31", "2024-03-01"]);
+        assert_eq!(f.codes, vec![Some(1), None, Some(0), Some(1)]);
     }
 
     #[test]

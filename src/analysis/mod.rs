@@ -18,6 +18,7 @@ pub mod error;
 pub mod estimate;
 pub mod factor;
 pub mod frame;
+pub mod inequality;
 pub mod prepared;
 pub mod request;
 

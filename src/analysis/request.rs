@@ -131,6 +131,7 @@ impl Request {
     /// each in [0, 1]; under replicate variance, no likelihood interval, Fay's rho in (0, 1)
     /// and at least 2 bootstrap replicates. The first problem found is returned.
     pub fn check(&self) -> Result<(), RequestError> {
+        crate::schema::suggest::reset_budget();
         if self.outcomes.is_empty() {
             return Err(RequestError::NoOutcome);
         }

@@ -140,6 +140,7 @@ impl Progress<'_> {
 
 /// Imports files into the store (see the module docs).
 pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport, CaptureError> {
+    crate::schema::suggest::reset_budget();
     let def = store.definition(None)?;
     let leaf = def.leaf_unit().id.clone();
     let lineage: Vec<&Unit> = def.lineage(&leaf);

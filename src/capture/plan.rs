@@ -15,8 +15,7 @@ use super::error::RowProblem;
 
 /// Columns an import accepts and ignores: what `hearth export` adds besides answers.
 pub fn is_export_column(def: &Definition, name: &str) -> bool {
-    const SYSTEM: &[&str] = &["wave", "version", "captured_at", "captured_by"];
-    SYSTEM.contains(&name)
+    crate::schema::SYSTEM_COLUMNS.contains(&name)
         || crate::store::geo::AREA_COLUMNS.contains(&name)
         || def
             .units

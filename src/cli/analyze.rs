@@ -301,6 +301,7 @@ fn in_flags(e: AnalysisError) -> anyhow::Error {
             format!("'{variable}' needs geography: run `hearth geo load STORE --builtin imd2019` (and a `geography:` section in the definition)")
         }
         AnalysisError::TextOutcome { outcome } => format!("--outcome {outcome} is text: use --stat proportion for its categories"),
+        AnalysisError::TextDenominator { denominator } => format!("--denominator {denominator} is text: a ratio needs a numeric denominator"),
         AnalysisError::TooManyLevels { variable, limit } => {
             format!("--by {variable}: more than {limit} distinct values; a breakdown needs a grouping variable")
         }

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod export;
 pub mod geo;
 pub mod import;
+pub mod inequality;
 pub mod init;
 pub mod simulate;
 pub mod validate;
@@ -46,6 +47,8 @@ pub enum Command {
     Geo(geo::Command),
     /// Design-based estimates, overall and by group (domains of the full design).
     Analyze(analyze::Args),
+    /// Inequality across deprivation deciles (or any ordered grouping): gap, ratio, SII, RII.
+    Inequality(inequality::Args),
     /// Write seeded synthetic responses valid under a definition.
     Simulate(simulate::Args),
 }
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Geo(c) => geo::run(c),
         Command::Simulate(a) => simulate::run(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Inequality(a) => inequality::run(a),
         Command::Export(a) => export::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Audit(a) => audit::run(a),

@@ -7,6 +7,8 @@
 //! or encoding is an error ([`ReportError`]), never swallowed or faked. Must not estimate,
 //! read the store or decide what is suppressed: rows arrive with their flags set.
 
+pub mod inequality;
+
 use std::collections::BTreeSet;
 use std::io::Write;
 

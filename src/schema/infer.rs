@@ -63,9 +63,9 @@ fn is_bool(v: &str) -> bool {
     matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no")
 }
 
+/// A date as an import reads it (a day that exists), so an inferred `date` column imports.
 fn is_date(v: &str) -> bool {
-    let b = v.as_bytes();
-    b.len() == 10 && b[4] == b'-' && b[7] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    crate::schema::date::Date::parse(v).is_some()
 }
 
 fn is_lsoa(v: &str) -> bool {
@@ -85,7 +85,7 @@ fn yq(s: &str) -> String {
 /// Names hearth gives columns of its own (see the definition format): a data column of that name
 /// is read into a question with another id.
 fn reserved(id: &str) -> bool {
-    ["wave", "version", "captured_at", "captured_by", "respondent_uuid", crate::schema::load::ROW_KEY].contains(&id)
+    crate::schema::SYSTEM_COLUMNS.contains(&id) || ["respondent_uuid", crate::schema::load::ROW_KEY].contains(&id)
 }
 
 /// A column name that says it identifies records (`id`, `SEQN`, `serial`, `case_no`...).
@@ -315,6 +315,16 @@ mod tests {
         assert!(r.yaml.contains("key: id"));
         let def = crate::schema::load_str(&r.yaml, "inferred.yaml");
         assert!(def.is_ok(), "{:?}", def.err().map(|e| e.to_string()));
+    }
+
+    /// A column of date-shaped text holding a day that does not exist is not inferred as a date
+    /// (the import would refuse every such row); real dates still are.
+    #[test]
+    fn r16_date_inferred_only_for_days_that_exist() {
+        let csv = "id,when,code\n1,2018-05-31,2018-02-30\n2,2020-02-29,2019-13-01\n";
+        let r = infer_csv(csv.as_bytes(), "x.csv", "x").unwrap();
+        assert!(r.yaml.contains("{id: when, type: date"), "{}", r.yaml);
+        assert!(!r.yaml.contains("{id: code, type: date"), "{}", r.yaml);
     }
 
     /// Regression (issue 14.8): a public file with capitalised headers, a weight, strata and

@@ -28,6 +28,10 @@ pub use error::{Diagnostic, Diagnostics, SchemaError};
 pub use instruments::Library;
 pub use model::*;
 
+/// Columns hearth adds to every record it exports, besides `UNIT_uuid` for each unit: a question
+/// or derived variable may not take these names, and an import ignores such columns.
+pub const SYSTEM_COLUMNS: &[&str] = &["wave", "version", "captured_at", "captured_by"];
+
 /// The columns every response gets from the area lookup when a definition has a `geography:`
 /// section, usable in `--by`, `--where` and exports (one list for analysis, export and import,
 /// which ignores them when re-imported). A definition with geography may not use these ids.

@@ -296,6 +296,17 @@ pub fn question_expr_type(qtype: QType, choices: Option<&ChoiceList>) -> ExprTyp
     }
 }
 
+/// Whether higher values of a score are better or worse off (`higher_is:` of a derived
+/// variable or an instrument score): the polarity inequality summaries state in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HigherIs {
+    /// Higher is better (wellbeing, life satisfaction).
+    Better,
+    /// Higher is worse (depression, anxiety, loneliness scores).
+    Worse,
+}
+
 /// A variable computed from answers.
 #[derive(Debug, Clone)]
 pub struct Derived {

@@ -7,25 +7,34 @@
 //! check spends on suggestions is capped (after that, problems are reported without one).
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Character comparisons one check (of a definition, say) may spend on suggestions: about
 /// 0.1 s of work.
 const BUDGET: u64 = 40_000_000;
 
+/// Which check is running: `reset_budget` moves it on, and every thread's spending starts again
+/// from zero the next time it suggests (so worker threads of an import share the reset).
+static CHECK: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
-    static SPENT: Cell<u64> = const { Cell::new(0) };
+    /// (the check this thread's spending belongs to, comparisons spent in it)
+    static SPENT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
-/// Starts a new budget for this thread's suggestions (called when a definition is loaded).
+/// Starts a new budget for suggestions on every thread: called where a check begins (a
+/// definition loaded, an analysis request checked, an import started).
 pub fn reset_budget() {
-    SPENT.with(|s| s.set(0));
+    CHECK.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Spends `cost`; false once the budget is used up (`spend(0)` asks whether any is left).
 fn spend(cost: u64) -> bool {
+    let check = CHECK.load(Ordering::Relaxed);
     SPENT.with(|s| {
-        let spent = s.get().saturating_add(cost);
-        s.set(spent);
+        let (of, spent) = s.get();
+        let spent = if of == check { spent } else { 0 }.saturating_add(cost);
+        s.set((check, spent));
         spent <= BUDGET
     })
 }
@@ -128,5 +137,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A reset on one thread gives every thread a new budget (an import's worker threads and a
+    /// long-running process would otherwise lose suggestions for good once one check spent it).
+    #[test]
+    fn r16_reset_reaches_other_threads() {
+        let (to_worker, spent) = (std::sync::mpsc::channel::<()>(), std::sync::mpsc::channel::<()>());
+        let (go, wait) = (to_worker.0, to_worker.1);
+        let worker = std::thread::spawn(move || {
+            spend(BUDGET + 1);
+            spent.0.send(()).unwrap();
+            wait.recv().unwrap();
+            (spend(0), suggest("desgin", ["design"]))
+        });
+        spent.1.recv().unwrap();
+        reset_budget();
+        go.send(()).unwrap();
+        assert_eq!(worker.join().unwrap(), (true, Some("design")));
     }
 }

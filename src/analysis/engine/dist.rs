@@ -10,7 +10,7 @@ use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 use statrs::function::beta::{beta_reg, ln_beta};
 
 /// Standard normal quantile, as R's `qnorm(p)`.
-pub(super) fn qnorm(p: f64) -> f64 {
+pub(crate) fn qnorm(p: f64) -> f64 {
     if p.is_nan() || !(0.0..=1.0).contains(&p) {
         return f64::NAN;
     }
@@ -28,7 +28,7 @@ pub(super) fn qnorm(p: f64) -> f64 {
 
 /// Student t quantile, as R's `qt(p, df)`; `df = inf` gives the normal quantile,
 /// `df <= 0` gives NaN (R warns and returns NaN).
-pub(super) fn qt(p: f64, df: f64) -> f64 {
+pub(crate) fn qt(p: f64, df: f64) -> f64 {
     if df.is_nan() || df <= 0.0 || p.is_nan() || !(0.0..=1.0).contains(&p) {
         return f64::NAN;
     }

@@ -12,6 +12,8 @@
 //! - [`estimators`]: means, totals, ratios, proportions ([`PropCiMethod`]) and the
 //!   result rows ([`Estimate`]); [`Linearization`] keeps influence values for
 //!   covariances and contrasts.
+//! - [`influence`]: the covariance of several statistics from their influence values
+//!   ([`Design::influence_covariance`]): regression coefficients, functions of means.
 //! - `quantile`: `svyquantile` 4.x (`qrule` "math"/"hf7", Woodruff interval).
 //! - [`replicate`]: replicate-weight designs built from a [`Design`] (JK1, JKn, BRR,
 //!   Fay, bootstrap, as R's `as.svrepdesign`) and replicate variances, for the
@@ -25,6 +27,7 @@
 pub mod design;
 mod dist;
 pub mod estimators;
+pub mod influence;
 mod quantile;
 pub mod replicate;
 mod variance;
@@ -33,7 +36,9 @@ mod variance;
 mod conformance_tests;
 
 pub use design::{Design, DesignSpec, LonelyPsu, Stage};
+pub(crate) use dist::{qnorm, qt};
 pub use estimators::{Estimate, EstimateOptions, GroupCovariance, Linearization, PropCiMethod, PsuTotal};
+pub use influence::InfluenceCovariance;
 pub use quantile::{QuantileEstimate, QuantileRule};
 pub use replicate::{ReplicateDesign, ReplicateEstimates, ReplicateMethod};
 

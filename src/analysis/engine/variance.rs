@@ -91,16 +91,6 @@ pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usiz
     let mut sc = Scratch::new(k);
     let mut entries: Vec<Entry> = Vec::new();
     let mut current: Option<u32> = None;
-    let flush = |sc: &mut Scratch, entries: &mut Vec<Entry>, unit: u32| {
-        for &g in &sc.touched {
-            entries.push(Entry {
-                unit,
-                group: g,
-                total: sc.sum[g as usize],
-            });
-        }
-        sc.reset();
-    };
     for &r in &design.order {
         let r = r as usize;
         let g = row_group[r];
@@ -110,18 +100,67 @@ pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usiz
         let u = deep.unit_of_row[r];
         if current != Some(u) {
             if let Some(cu) = current {
-                flush(&mut sc, &mut entries, cu);
+                flush_into(&mut sc, &mut entries, cu);
             }
             current = Some(u);
         }
         sc.add(g, z[r]);
     }
     if let Some(cu) = current {
-        flush(&mut sc, &mut entries, cu);
+        flush_into(&mut sc, &mut entries, cu);
     }
+    aggregate_up(design, n_stages, entries, &mut sc)
+}
+
+/// Unit totals of several influence vectors over one design: slot j sums `z[j]` over the rows
+/// where `member(row, j)` holds (a row may count in every slot, or only in some), so that
+/// [`group_covariance`] gives their full covariance with the rules of the group estimates
+/// (lonely PSUs, strata holding rows, multistage).
+pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], member: impl Fn(usize, usize) -> bool) -> UnitTotals {
+    let k = z.len();
+    let n_stages = if design.ultimate_cluster { 1 } else { design.stages.len() };
+    let deep = &design.stages[n_stages - 1];
+    let mut sc = Scratch::new(k);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut current: Option<u32> = None;
+    for &r in &design.order {
+        let r = r as usize;
+        let u = deep.unit_of_row[r];
+        for (j, zj) in z.iter().enumerate() {
+            if !member(r, j) {
+                continue;
+            }
+            if current != Some(u) {
+                if let Some(cu) = current {
+                    flush_into(&mut sc, &mut entries, cu);
+                }
+                current = Some(u);
+            }
+            sc.add(j as u32, zj[r]);
+        }
+    }
+    if let Some(cu) = current {
+        flush_into(&mut sc, &mut entries, cu);
+    }
+    aggregate_up(design, n_stages, entries, &mut sc)
+}
+
+/// Moves the sums of `sc` into entries of `unit` and clears it.
+fn flush_into(sc: &mut Scratch, entries: &mut Vec<Entry>, unit: u32) {
+    for &g in &sc.touched {
+        entries.push(Entry {
+            unit,
+            group: g,
+            total: sc.sum[g as usize],
+        });
+    }
+    sc.reset();
+}
+
+/// The deepest stage's entries summed into the enclosing units, stage by stage.
+fn aggregate_up(design: &Design, n_stages: usize, entries: Vec<Entry>, sc: &mut Scratch) -> UnitTotals {
     let mut stages = vec![Vec::new(); n_stages];
     stages[n_stages - 1] = entries;
-    // Aggregate to the enclosing units.
     for s in (1..n_stages).rev() {
         let units = &design.stages[s];
         let mut out = Vec::new();
@@ -130,14 +169,14 @@ pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usiz
             let p = units.parent_of_unit[e.unit as usize];
             if current != Some(p) {
                 if let Some(cp) = current {
-                    flush(&mut sc, &mut out, cp);
+                    flush_into(sc, &mut out, cp);
                 }
                 current = Some(p);
             }
             sc.add(e.group, e.total);
         }
         if let Some(cp) = current {
-            flush(&mut sc, &mut out, cp);
+            flush_into(sc, &mut out, cp);
         }
         stages[s - 1] = out;
     }

@@ -99,7 +99,7 @@ pub(super) fn too_many_columns(units: &[Unit], problems: &mut Vec<Problem>) {
 /// definition has a `geography:` section (`geography` is where it is); without one, a
 /// survey's own `imd_decile` is an ordinary question, used as it is by `--by imd_decile`.
 pub(super) fn names_clash_with_system_columns(units: &[Unit], geography: Option<Pos>, problems: &mut Vec<Problem>) {
-    const SYSTEM: &[&str] = &["wave", "version", "captured_at", "captured_by"];
+    const SYSTEM: &[&str] = super::super::SYSTEM_COLUMNS;
     let area_columns = super::super::AREA_COLUMNS;
     let uuid_cols: Vec<String> = units.iter().map(|u| format!("{}_uuid", u.id)).collect();
     for u in units {

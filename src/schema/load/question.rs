@@ -164,7 +164,7 @@ impl Loader {
         let f = Fields::new(n, "derived variable", keys, problems)?;
         let (id, pos) = f.req_str("id", "derived variable", problems)?;
         check_id(&id, pos, "derived id", problems);
-        if ["wave", "version", "captured_at", "captured_by"].contains(&id.as_str()) || id.ends_with("_uuid") {
+        if crate::schema::SYSTEM_COLUMNS.contains(&id.as_str()) || id.ends_with("_uuid") {
             problems.push(Problem {
                 pos,
                 message: format!("derived variable '{id}': '{id}' is a column hearth adds to every record; give it another id"),

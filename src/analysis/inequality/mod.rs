@@ -1,0 +1,321 @@
+//! Inequality: how an outcome differs across an ordered grouping (deprivation deciles by
+//! default) or between unordered groups, with design-based standard errors.
+//!
+//! Owns the inequality request ([`InequalityRequest`]), its result model ([`Inequality`]: per
+//! outcome the group estimates in the grouping's order and one row per summary measure, the
+//! JSON shape of SPEC.md), and the measures computed from the group estimates and the
+//! microdata of one prepared analysis ([`crate::analysis::Prepared`]): one frame load and one
+//! design build for every outcome, as `analyze` does. Parts: [`groups`] (the ordered grouping
+//! and its estimates), [`extremes`] (gap and ratio between the most and least deprived groups,
+//! with the covariance between groups). Must not read files, run SQL or format output (the
+//! `report` module formats; the binary reads flags), and must not compute variances of its
+//! own: every standard error comes from the engine's influence values.
+
+pub mod error;
+pub mod extremes;
+pub mod groups;
+pub mod indices;
+pub mod regression;
+
+use serde::Serialize;
+
+pub use error::InequalityError;
+
+use super::{AnalysisError, DesignInfo, Level, Prepared, Request, Row, Stat, Warning};
+use crate::schema::HigherIs;
+use crate::store::Store;
+
+/// The grouping used when the request names none.
+pub const DEFAULT_OVER: &str = "imd_decile";
+
+/// How the summary measures are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// From the microdata over the full design (svyglm, svyby covariance), the default.
+    #[default]
+    Design,
+    /// PHEindicatormethods' aggregate method on the group estimates and their CIs.
+    Phe,
+}
+
+/// The standard population of age standardisation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Standard {
+    /// The European Standard Population 2013 (five-year bands), shipped with hearth.
+    Esp2013,
+    /// A population the caller supplies: (band label, population) pairs.
+    Population(Vec<(String, f64)>),
+}
+
+/// An inequality request: outcomes over one grouping, for some waves.
+#[derive(Debug, Clone)]
+pub struct InequalityRequest {
+    /// Outcome variables (questions or derived variables).
+    pub outcomes: Vec<String>,
+    /// The grouping: ordered (deciles, quintiles, an ordered select_one, an integer) or not.
+    pub over: String,
+    /// Waves (all when empty).
+    pub waves: Vec<i64>,
+    /// Confidence level, in [0.5, 1).
+    pub level: f64,
+    /// Subpopulation (a domain of the full design).
+    pub where_: Option<String>,
+    /// First-stage variance only.
+    pub ultimate_cluster: bool,
+    /// Apply disclosure control.
+    pub suppress: bool,
+    /// Variables to standardise by (empty: none), e.g. `age_band`, `sex`.
+    pub standardise: Vec<String>,
+    /// The standard population (with `standardise`).
+    pub standard: Option<Standard>,
+    /// How the measures are computed.
+    pub method: Method,
+}
+
+impl Default for InequalityRequest {
+    fn default() -> Self {
+        InequalityRequest {
+            outcomes: Vec::new(),
+            over: DEFAULT_OVER.to_string(),
+            waves: Vec::new(),
+            level: 0.95,
+            where_: None,
+            ultimate_cluster: false,
+            suppress: true,
+            standardise: Vec::new(),
+            standard: None,
+            method: Method::Design,
+        }
+    }
+}
+
+impl InequalityRequest {
+    /// The analysis request that prepares the frame, the design and the grouping: the
+    /// outcomes' means over `over`, checked as `analyze` checks its requests.
+    pub fn analysis_request(&self) -> Request {
+        Request {
+            outcomes: self.outcomes.clone(),
+            by: vec![vec![self.over.clone()]],
+            stat: Stat::Mean,
+            level: self.level,
+            waves: self.waves.clone(),
+            where_: self.where_.clone(),
+            ultimate_cluster: self.ultimate_cluster,
+            suppress: self.suppress,
+            ..Request::default()
+        }
+    }
+
+    /// Checks what can be checked without data; what is not built yet is refused here.
+    pub fn check(&self) -> Result<(), AnalysisError> {
+        self.analysis_request().check()?;
+        if !self.standardise.is_empty() || self.standard.is_some() {
+            return Err(InequalityError::NotYetAvailable { what: "age standardisation" }.into());
+        }
+        if self.method == Method::Phe {
+            return Err(InequalityError::NotYetAvailable {
+                what: "the PHE aggregate method",
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Which summary measure a row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MeasureKind {
+    /// Slope index of inequality.
+    Sii,
+    /// Relative index of inequality, (b0 + b1) / b0 of the linear model.
+    RiiLinear,
+    /// Relative index of inequality, exp(b1) of the log-link model.
+    RiiLog,
+    /// Most deprived group minus least deprived group.
+    Gap,
+    /// Most deprived group over least deprived group.
+    Ratio,
+    /// Concentration index.
+    ConcentrationIndex,
+}
+
+impl MeasureKind {
+    /// The name a measure row carries.
+    pub fn name(self) -> &'static str {
+        match self {
+            MeasureKind::Sii => "sii",
+            MeasureKind::RiiLinear => "rii_linear",
+            MeasureKind::RiiLog => "rii_log",
+            MeasureKind::Gap => "gap",
+            MeasureKind::Ratio => "ratio",
+            MeasureKind::ConcentrationIndex => "concentration_index",
+        }
+    }
+}
+
+/// One summary measure of an outcome with its interval.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measure {
+    /// Which measure.
+    pub measure: MeasureKind,
+    /// Point estimate (`None`: withheld or not computable).
+    pub estimate: Option<f64>,
+    /// Standard error.
+    pub se: Option<f64>,
+    /// Lower confidence limit.
+    pub ci_low: Option<f64>,
+    /// Upper confidence limit.
+    pub ci_high: Option<f64>,
+    /// Confidence level.
+    pub level: f64,
+    /// Degrees of freedom of a t interval; `None` for a normal interval.
+    pub df: Option<f64>,
+    /// The estimate on the log scale (log RII: b1 of the log-link model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_estimate: Option<f64>,
+    /// The standard error on the log scale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub se_log: Option<f64>,
+    /// What the measure says, in words ("4.1 points lower in the most deprived tenth").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub words: Option<String>,
+    /// Notes a reader must see (how it was computed, what was assumed or withheld).
+    pub notes: Vec<String>,
+}
+
+impl Measure {
+    /// A measure with a point estimate and an interval.
+    pub fn new(measure: MeasureKind, estimate: f64, se: f64, ci: (f64, f64), level: f64, df: Option<f64>) -> Measure {
+        let fin = |x: f64| x.is_finite().then_some(x);
+        Measure {
+            measure,
+            estimate: fin(estimate),
+            se: fin(se),
+            ci_low: fin(ci.0),
+            ci_high: fin(ci.1),
+            level,
+            df: df.and_then(fin),
+            log_estimate: None,
+            se_log: None,
+            words: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// A measure that is not given, with the reason.
+    pub fn withheld(measure: MeasureKind, level: f64, reason: String) -> Measure {
+        Measure {
+            measure,
+            estimate: None,
+            se: None,
+            ci_low: None,
+            ci_high: None,
+            level,
+            df: None,
+            log_estimate: None,
+            se_log: None,
+            words: None,
+            notes: vec![reason],
+        }
+    }
+}
+
+/// The inequality of one outcome over the grouping.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeInequality {
+    /// Survey id.
+    pub survey: String,
+    /// Waves analysed.
+    pub waves: Vec<i64>,
+    /// The outcome.
+    pub outcome: String,
+    /// The statistic of the group rows (`mean`, or `proportion` for a yes/no outcome).
+    pub statistic: &'static str,
+    /// The grouping.
+    pub over: String,
+    /// The grouping's levels in order, the first the most deprived.
+    pub order: Vec<Level>,
+    /// Whether the order's direction (first = most deprived) is assumed rather than known.
+    pub direction_assumed: bool,
+    /// Whether higher values of the outcome are better or worse (`None`: not stated).
+    pub higher_is: Option<HigherIs>,
+    /// One row per group present, in the grouping's order.
+    pub groups: Vec<Row>,
+    /// One row per summary measure.
+    pub measures: Vec<Measure>,
+    /// Notes on the whole result (direction assumed, groups suppressed).
+    pub notes: Vec<String>,
+}
+
+/// The result of an inequality request: one [`OutcomeInequality`] per outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inequality {
+    /// Survey id.
+    pub survey: String,
+    /// Waves analysed.
+    pub waves: Vec<i64>,
+    /// The design.
+    pub design: DesignInfo,
+    /// One per outcome, in the request's order.
+    pub outcomes: Vec<OutcomeInequality>,
+    /// Warnings for the user (not part of the JSON contract).
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
+}
+
+/// Runs an inequality request on a store: the frame loaded and the design built once, then
+/// every outcome's group estimates and measures.
+pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, AnalysisError> {
+    req.check()?;
+    let prepared = Prepared::new(store, &req.analysis_request())?;
+    let _t = crate::timing::phase("inequality: estimate");
+    let ordered = groups::OrderedGrouping::new(&prepared, &req.over)?;
+    let mut outcomes = Vec::with_capacity(req.outcomes.len());
+    for outcome in &req.outcomes {
+        outcomes.push(outcome_inequality(&prepared, &ordered, req, outcome)?);
+    }
+    let mut warnings = Vec::new();
+    if !req.suppress {
+        warnings.push(Warning::SuppressionOff);
+    }
+    Ok(Inequality {
+        survey: prepared.def.survey.clone(),
+        waves: prepared.waves.clone(),
+        design: DesignInfo::new(&prepared.def, prepared.ordered.design.degf(), req.ultimate_cluster),
+        outcomes,
+        warnings,
+    })
+}
+
+/// The group estimates and measures of one outcome.
+fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &InequalityRequest, outcome: &str) -> Result<OutcomeInequality, AnalysisError> {
+    let ge = groups::estimate(p, og, req, outcome)?;
+    let mut measures = Vec::new();
+    let (indices, _ridits) = indices::sii_rii(&p.ordered.design, og, &ge, req.level)?;
+    measures.extend(indices);
+    measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
+    let mut notes = Vec::new();
+    if og.direction_assumed {
+        notes.push(format!(
+            "the first level of '{}' ({}) is taken as the most deprived",
+            og.variable,
+            og.levels.first().map(Level::to_string).unwrap_or_default()
+        ));
+    }
+    Ok(OutcomeInequality {
+        survey: p.def.survey.clone(),
+        waves: p.waves.clone(),
+        outcome: outcome.to_string(),
+        statistic: ge.statistic,
+        over: og.variable.clone(),
+        order: og.levels.clone(),
+        direction_assumed: og.direction_assumed,
+        higher_is: None,
+        groups: ge.rows,
+        measures,
+        notes,
+    })
+}

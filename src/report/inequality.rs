@@ -1,0 +1,295 @@
+//! Formatting inequality results: JSON, CSV, a terminal table and Markdown. Computes nothing.
+//!
+//! Owns the presentation of [`Inequality`]: JSON is SPEC.md's object for one outcome (several
+//! outcomes give an array of such objects, in the request's order); CSV has one line per group
+//! and one per measure, told apart by a `row` column; the table and Markdown show, per outcome,
+//! the group estimates in order, then the measures with their intervals and in words, then the
+//! notes. Suppressed cells are `..`, withheld measures `-` with the reason in the notes. Must not
+//! estimate, decide what is suppressed or withheld, or read the store.
+
+use std::io::Write;
+
+use super::ReportError;
+use crate::analysis::inequality::{Inequality, Measure, OutcomeInequality};
+use crate::analysis::{Flag, Row};
+
+/// Renders inequality results in format `f` to `out`.
+pub fn render(a: &Inequality, f: super::Format, mut out: impl Write) -> Result<(), ReportError> {
+    match f {
+        super::Format::Json => {
+            if a.outcomes.len() == 1 {
+                serde_json::to_writer_pretty(&mut out, &a.outcomes[0])?;
+            } else {
+                serde_json::to_writer_pretty(&mut out, &a.outcomes)?;
+            }
+            out.write_all(b"\n")?;
+        }
+        super::Format::Csv => csv_text(a, &mut out)?,
+        super::Format::Table => {
+            for (i, o) in a.outcomes.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                aligned(o, &mut out)?;
+            }
+            footer(a, &mut out, false)?;
+        }
+        super::Format::Markdown => {
+            for (i, o) in a.outcomes.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                markdown(o, &mut out)?;
+            }
+            footer(a, &mut out, true)?;
+        }
+    }
+    Ok(out.flush()?)
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map(|x| format!("{x}")).unwrap_or_default()
+}
+
+fn flags(f: &[Flag]) -> String {
+    f.iter().map(Flag::to_string).collect::<Vec<_>>().join("; ")
+}
+
+const CSV_HEAD: &[&str] = &[
+    "outcome",
+    "row",
+    "over",
+    "group",
+    "measure",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "level",
+    "df",
+    "n",
+    "suppressed",
+    "notes",
+];
+
+fn csv_text(a: &Inequality, out: impl Write) -> Result<(), ReportError> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(CSV_HEAD)?;
+    for o in &a.outcomes {
+        for r in &o.groups {
+            let level = r.by.get(&o.over).map(|l| l.to_string()).unwrap_or_default();
+            w.write_record([
+                o.outcome.clone(),
+                "group".into(),
+                o.over.clone(),
+                level,
+                String::new(),
+                num(r.estimate),
+                num(r.se),
+                num(r.ci_low),
+                num(r.ci_high),
+                r.level.to_string(),
+                num(r.df),
+                r.n.to_string(),
+                r.suppressed.to_string(),
+                flags(&r.flags),
+            ])?;
+        }
+        for m in &o.measures {
+            let mut notes = m.notes.clone();
+            notes.extend(m.words.clone());
+            w.write_record([
+                o.outcome.clone(),
+                "measure".into(),
+                o.over.clone(),
+                String::new(),
+                m.measure.name().to_string(),
+                num(m.estimate),
+                num(m.se),
+                num(m.ci_low),
+                num(m.ci_high),
+                m.level.to_string(),
+                num(m.df),
+                String::new(),
+                "false".into(),
+                notes.join("; "),
+            ])?;
+        }
+    }
+    Ok(w.flush()?)
+}
+
+/// Decimal places for a set of values: 3 below 2, 2 below 1000, else 0.
+fn digits(values: impl Iterator<Item = f64>) -> usize {
+    let max = values.fold(0.0f64, |m, x| m.max(x.abs()));
+    if max < 2.0 {
+        3
+    } else if max < 1000.0 {
+        2
+    } else {
+        0
+    }
+}
+
+fn cell(v: Option<f64>, suppressed: bool, d: usize) -> String {
+    match v {
+        Some(x) => format!("{x:.d$}"),
+        None if suppressed => "..".into(),
+        None => "-".into(),
+    }
+}
+
+fn ci(l: Option<f64>, h: Option<f64>, suppressed: bool, d: usize) -> String {
+    match (l, h) {
+        (Some(l), Some(h)) => format!("{l:.d$} to {h:.d$}"),
+        _ if suppressed => "..".into(),
+        _ => "-".into(),
+    }
+}
+
+/// The two tables of one outcome: (groups head, groups body, measures head, measures body).
+type Tables = (Vec<String>, Vec<Vec<String>>, Vec<String>, Vec<Vec<String>>);
+
+fn tables(o: &OutcomeInequality) -> Tables {
+    let level = o.groups.first().map(|r| r.level).or(o.measures.first().map(|m| m.level)).unwrap_or(0.95);
+    let ci_head = format!("{:.0}% CI", level * 100.0);
+    let gh: Vec<String> = [o.over.as_str(), "estimate", "se", &ci_head, "n", "flags"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let d = digits(o.groups.iter().filter_map(|r| r.estimate));
+    let gb: Vec<Vec<String>> = o
+        .groups
+        .iter()
+        .map(|r: &Row| {
+            vec![
+                r.by.get(&o.over).map(|l| l.to_string()).unwrap_or_default(),
+                cell(r.estimate, r.suppressed, d),
+                cell(r.se, r.suppressed, d),
+                ci(r.ci_low, r.ci_high, r.suppressed, d),
+                r.n.to_string(),
+                flags(&r.flags),
+            ]
+        })
+        .collect();
+    let mh: Vec<String> = ["measure", "estimate", "se", &ci_head, "df", "in words"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mb: Vec<Vec<String>> = o
+        .measures
+        .iter()
+        .map(|m: &Measure| {
+            let d = digits(m.estimate.into_iter()).max(3);
+            vec![
+                m.measure.name().to_string(),
+                cell(m.estimate, false, d),
+                cell(m.se, false, d),
+                ci(m.ci_low, m.ci_high, false, d),
+                m.df.map(|x| format!("{x}")).unwrap_or_else(|| "-".into()),
+                m.words.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    (gh, gb, mh, mb)
+}
+
+fn title(o: &OutcomeInequality) -> String {
+    let polarity = match o.higher_is {
+        Some(h) => format!(
+            "; higher is {}",
+            serde_json::to_value(h).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+        ),
+        None => String::new(),
+    };
+    format!("{} ({}) by {}, most deprived first{polarity}", o.outcome, o.statistic, o.over)
+}
+
+fn notes(o: &OutcomeInequality) -> Vec<String> {
+    let mut out = o.notes.clone();
+    for m in &o.measures {
+        for n in &m.notes {
+            out.push(format!("{}: {n}", m.measure.name()));
+        }
+    }
+    out
+}
+
+fn aligned_table(head: &[String], body: &[Vec<String>], out: &mut impl Write) -> std::io::Result<()> {
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for l in body {
+        for (i, c) in l.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let last = cells.len() - 1;
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let pad = width[i] - c.chars().count();
+                if i > 0 && i < last {
+                    format!("{}{c}", " ".repeat(pad))
+                } else {
+                    format!("{c}{}", " ".repeat(pad))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    writeln!(out, "{}", line(head))?;
+    writeln!(out, "{}", width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "))?;
+    for l in body {
+        writeln!(out, "{}", line(l))?;
+    }
+    Ok(())
+}
+
+fn aligned(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> {
+    let (gh, gb, mh, mb) = tables(o);
+    writeln!(out, "{}", title(o))?;
+    aligned_table(&gh, &gb, out)?;
+    writeln!(out)?;
+    aligned_table(&mh, &mb, out)?;
+    for n in notes(o) {
+        writeln!(out, "note: {n}")?;
+    }
+    Ok(())
+}
+
+fn md_table(head: &[String], body: &[Vec<String>], out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "| {} |", head.join(" | "))?;
+    writeln!(out, "|{}|", head.iter().map(|_| "---").collect::<Vec<_>>().join("|"))?;
+    for l in body {
+        writeln!(out, "| {} |", l.iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "))?;
+    }
+    Ok(())
+}
+
+fn markdown(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> {
+    let (gh, gb, mh, mb) = tables(o);
+    writeln!(out, "**{}**\n", title(o))?;
+    md_table(&gh, &gb, out)?;
+    writeln!(out)?;
+    md_table(&mh, &mb, out)?;
+    let n = notes(o);
+    if !n.is_empty() {
+        writeln!(out)?;
+        for n in n {
+            writeln!(out, "- {n}")?;
+        }
+    }
+    Ok(())
+}
+
+fn footer(a: &Inequality, out: &mut impl Write, md: bool) -> std::io::Result<()> {
+    let (dots, dash) = if md { ("`..`", "`-`") } else { ("'..'", "'-'") };
+    writeln!(
+        out,
+        "\nsurvey {}, wave(s) {:?}, design df {}; {dots} = suppressed (disclosure control), {dash} = not available (see notes)",
+        a.survey, a.waves, a.design.df
+    )
+}
