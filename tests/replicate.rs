@@ -149,8 +149,8 @@ fn the_design_block_names_the_replicates_and_the_bootstrap_is_seeded() {
 
 #[test]
 fn replicate_flags_and_designs_that_do_not_fit_are_clear_errors() {
-    // a flag without the flag it needs is a usage error (2); a request or design the
-    // replicate method cannot serve is a problem with the input (1), as for Taylor
+    // a flag without the flag it needs, or a request no data could answer, is a usage error
+    // (2); a design the replicate method cannot serve is a problem with the input (1)
     let d = tempdir();
     let store = brr_store(d.path(), true);
     let analyze = |extra: &[&'static str]| -> Vec<String> {
@@ -170,7 +170,7 @@ fn replicate_flags_and_designs_that_do_not_fit_are_clear_errors() {
     let e = fails(
         d.path(),
         &analyze(&["--variance", "replicate", "--replicate-type", "fay", "--fay-rho", "1.5"]),
-        1,
+        2,
     );
     assert!(e.contains("--fay-rho 1.5 must be between 0 and 1"), "{e}");
     let e = fails(d.path(), &analyze(&["--variance", "replicate", "--replicate-type", "jk1"]), 1);
@@ -190,7 +190,7 @@ fn replicate_flags_and_designs_that_do_not_fit_are_clear_errors() {
             "--ci-method",
             "likelihood",
         ]),
-        1,
+        2,
     );
     assert!(e.contains("--ci-method likelihood is not available with --variance replicate"), "{e}");
     // BRR drops the fpc, with a warning, as R; a subpopulation is a domain of the full design
