@@ -104,7 +104,7 @@ pub enum NoFit {
 /// Solves the 2x2 weighted normal equations: (A, b) with A = sum h x x', b = sum h x z.
 fn solve2(a: [f64; 3], b: [f64; 2]) -> Option<([f64; 2], [f64; 3])> {
     let det = a[0] * a[2] - a[1] * a[1];
-    if !(det.abs() > 1e-300) || !det.is_finite() {
+    if det.is_nan() || det.abs() <= 1e-300 || !det.is_finite() {
         return None;
     }
     let inv = [a[2] / det, -a[1] / det, a[0] / det];
