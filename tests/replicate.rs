@@ -1,6 +1,7 @@
 //! Replicate variance through the CLI (`--variance replicate`): the R cases of
 //! fixtures/replicate (made by make_replicate.R: JKn, JK1, BRR and Fay, means, totals,
-//! domains, proportions, ratios and quantiles, mse FALSE and TRUE) run as a user would with
+//! domains, proportions, ratios and quantiles, mse FALSE and TRUE; JKn under each lonely-PSU
+//! rule on a two-stage design) run as a user would with
 //! fixtures/conformance/run_cli.py, and the command line's rules for the replicate flags.
 
 use std::process::Command;
@@ -14,7 +15,7 @@ fn r_replicate_cases_pass_through_the_cli() {
     let text = std::fs::read_to_string(rep.join("replicate.json")).expect("replicate.json");
     let doc: serde_json::Value = serde_json::from_str(&text).expect("replicate.json parses");
     let ids: Vec<&str> = doc["cases"].as_array().expect("cases").iter().filter_map(|c| c["id"].as_str()).collect();
-    assert_eq!(ids.len(), 36);
+    assert_eq!(ids.len(), 45);
     let out = Command::new("python3")
         .arg(fixture("conformance").join("run_cli.py"))
         .arg(env!("CARGO_BIN_EXE_hearth"))
