@@ -15,7 +15,7 @@ fn r_replicate_cases_pass_through_the_cli() {
     let text = std::fs::read_to_string(rep.join("replicate.json")).expect("replicate.json");
     let doc: serde_json::Value = serde_json::from_str(&text).expect("replicate.json parses");
     let ids: Vec<&str> = doc["cases"].as_array().expect("cases").iter().filter_map(|c| c["id"].as_str()).collect();
-    assert_eq!(ids.len(), 45);
+    assert_eq!(ids.len(), 48);
     let out = Command::new("python3")
         .arg(fixture("conformance").join("run_cli.py"))
         .arg(env!("CARGO_BIN_EXE_hearth"))
