@@ -186,6 +186,14 @@ pub enum DesignError {
         /// PSUs of the design.
         psus: usize,
     },
+    /// A replicate design too large to hold.
+    #[error("{replicates} replicates of {psus} PSUs are too many to hold (a jackknife has one replicate per PSU: cluster the design, or use the bootstrap)")]
+    TooManyReplicates {
+        /// PSUs of the design.
+        psus: usize,
+        /// Replicates asked for or implied.
+        replicates: usize,
+    },
     /// BRR or Fay on a stratum without exactly two PSUs.
     #[error("BRR needs exactly 2 PSUs in every stratum: stratum {stratum} has {psus}")]
     BrrPairs {

@@ -36,6 +36,18 @@ pub(super) fn strata_psus(design: &Design) -> (Vec<Vec<u32>>, Vec<f64>) {
     (psus, f)
 }
 
+/// Most (PSU, replicate) factors a replicate design may hold (512 MB of factors).
+pub const MAX_FACTORS: usize = 1 << 26;
+
+/// Refuses a factor matrix too large to hold (a jackknife of a design whose every row is its
+/// own PSU has as many replicates as rows).
+fn check_size(psus: usize, replicates: usize) -> Result<(), DesignError> {
+    if psus.saturating_mul(replicates) > MAX_FACTORS {
+        return Err(DesignError::TooManyReplicates { psus, replicates });
+    }
+    Ok(())
+}
+
 /// Builds the factors of `method` for `design`.
 pub(super) fn build(design: &Design, method: ReplicateMethod) -> Result<Built, DesignError> {
     let (psus, f) = strata_psus(design);
@@ -76,6 +88,7 @@ fn jk1(n: usize, f: f64) -> Result<Built, DesignError> {
             fpc_dropped: false,
         });
     }
+    check_size(n, n)?;
     let up = n as f64 / (n as f64 - 1.0);
     let mut factors = vec![up; n * n];
     for p in 0..n {
@@ -135,6 +148,7 @@ fn jkn(design: &Design, psus: &[Vec<u32>], f: &[f64]) -> Result<Built, DesignErr
         ));
     }
     let r = cols.len();
+    check_size(n_psus, r)?;
     let stratum_of = &design.stages[0].parent_of_unit;
     let mut factors = vec![1.0; n_psus * r];
     for (c, &(h, dropped)) in cols.iter().enumerate() {
@@ -196,6 +210,7 @@ fn brr(design: &Design, psus: &[Vec<u32>], present: &[usize], rho: f64, has_fpc:
     }
     let r = hadamard_order(present.len());
     let n_psus = design.n_psus();
+    check_size(n_psus, r)?;
     let mut factors = vec![1.0; n_psus * r];
     for (s, &h) in present.iter().enumerate() {
         let (first, second) = (psus[h][0] as usize, psus[h][1] as usize);
@@ -281,24 +296,32 @@ fn bootstrap(design: &Design, psus: &[Vec<u32>], present: &[usize], replicates: 
             psus: n_psus,
         });
     }
-    let mut rng = Rng::new(seed);
     let r = replicates;
+    check_size(n_psus, r)?;
+    let mut rng = Rng::new(seed);
     let mut factors = vec![0.0; n_psus * r];
-    let mut pool: Vec<u32> = Vec::new();
+    let mut drawn: Vec<u64> = Vec::new();
     for &h in present {
-        let members = &psus[h];
+        // the stratum's PSUs in a random order, once (R's `sample(unique(psu))`)
+        let mut members = psus[h].clone();
+        for k in (1..members.len()).rev() {
+            let j = rng.below(k as u64 + 1) as usize;
+            members.swap(k, j);
+        }
         let n = members.len();
         let pop = st.population[h];
         for c in 0..r {
             if pop.is_finite() {
-                // the stratum's PSUs repeated to N_h, n_h of them drawn without replacement
-                let big = pop.round() as usize;
-                pool.clear();
-                pool.extend((0..big).map(|i| members[i % n]));
-                for k in 0..n.min(big) {
-                    let j = k + rng.below((big - k) as u64) as usize;
-                    pool.swap(k, j);
-                    factors[pool[k] as usize * r + c] += 1.0;
+                // those PSUs repeated to N_h, n_h of the N_h drawn without replacement (Floyd's
+                // algorithm: the pseudo-population is never built)
+                let big = pop.round() as u64;
+                drawn.clear();
+                for j in big - n as u64..big {
+                    let t = rng.below(j + 1);
+                    drawn.push(if drawn.contains(&t) { j } else { t });
+                }
+                for &i in &drawn {
+                    factors[members[(i % n as u64) as usize] as usize * r + c] += 1.0;
                 }
             } else {
                 for _ in 0..n {

@@ -153,6 +153,57 @@ fn bootstrap_factors_are_counts_summing_to_the_psus_of_each_stratum() {
     assert!((rep.scale() - 2.0 / 199.0).abs() < 1e-15);
 }
 
+#[test]
+fn a_bootstrap_with_fpc_draws_without_replacement_from_a_large_population() {
+    // 3 PSUs from a stratum of a billion: never built, each PSU drawn at most N/n + 1 times
+    let d = Design::new(DesignSpec {
+        n_rows: 3,
+        stages: vec![Stage {
+            clusters: vec![0, 1, 2],
+            fpc: Some(vec![1e9; 3]),
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let rep = ReplicateDesign::new(&d, ReplicateMethod::Bootstrap { replicates: 50, seed: 5 }, false).unwrap();
+    for c in 0..50 {
+        assert_eq!((0..3).map(|p| rep.factor(p, c)).sum::<f64>(), 3.0);
+    }
+    // N = n: every PSU exactly once in every replicate (no variance)
+    let d = Design::new(DesignSpec {
+        n_rows: 3,
+        stages: vec![Stage {
+            clusters: vec![0, 1, 2],
+            fpc: Some(vec![3.0; 3]),
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let rep = ReplicateDesign::new(&d, ReplicateMethod::Bootstrap { replicates: 10, seed: 5 }, false).unwrap();
+    assert!((0..10).all(|c| (0..3).all(|p| rep.factor(p, c) == 1.0)));
+}
+
+#[test]
+fn a_jackknife_of_a_million_psus_is_refused_not_allocated() {
+    let n = 20_000;
+    let d = Design::new(DesignSpec {
+        n_rows: n,
+        ..Default::default()
+    })
+    .unwrap();
+    let e = ReplicateDesign::new(&d, ReplicateMethod::Jk1, false).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DesignError::TooManyReplicates {
+                psus: 20_000,
+                replicates: 20_000
+            }
+        ),
+        "{e}"
+    );
+}
+
 /// The bootstrap of fixtures/replicate/boot/bootstrap.json: R's own replicate factors (R's
 /// draws cannot be reproduced) on apiclus1, with R's `svymean` overall and by school type on
 /// them, mse FALSE and TRUE: hearth's variance, deff and df from those factors agree.
