@@ -271,7 +271,7 @@ fn messages_name_the_flags() {
     assert!(e.contains("--method phe: the PHE aggregate method is not yet available"), "{e}");
     let e = fails(dir.path(), &["inequality", &db, "--outcome", "phq9_total", "--standardise", "age_group"], 1);
     assert!(e.contains("--standardise: age standardisation is not yet available"), "{e}");
-    let e = fails(dir.path(), &["inequality", &db, "--outcome", "phq9_total", "--level", "2"], 1);
+    let e = fails(dir.path(), &["inequality", &db, "--outcome", "phq9_total", "--level", "2"], 2);
     assert!(e.contains("--level 2 must be between 0.5 and 1"), "{e}");
     let e = fails(dir.path(), &["inequality", &db, "--outcome", "phq9_totl"], 1);
     assert!(e.contains("phq9_totl") && e.contains("did you mean 'phq9_total'"), "{e}");
