@@ -247,6 +247,33 @@ impl ReplicateDesign {
     /// Calls `estimator` on the full-sample weights, then on each replicate's weights (rows
     /// in the design's row order), and returns the estimates with their replicate variances
     /// and covariances. Every call must return the same number of values.
+    ///
+    /// ```
+    /// use hearth::analysis::engine::{Design, DesignSpec, EstimateOptions, Grouping, ReplicateDesign, ReplicateMethod, Stage};
+    ///
+    /// // four PSUs of two rows, no strata: JK1 has four replicates
+    /// let design = Design::new(DesignSpec {
+    ///     n_rows: 8,
+    ///     weights: Some(vec![1.0, 2.0, 1.0, 3.0, 2.0, 2.0, 1.0, 1.5]),
+    ///     stages: vec![Stage { clusters: vec![0, 0, 1, 1, 2, 2, 3, 3], fpc: None }],
+    ///     ..Default::default()
+    /// })?;
+    /// let rep = ReplicateDesign::new(&design, ReplicateMethod::Jk1, false)?;
+    /// let y = [3.0, 5.0, 2.0, 8.0, 4.0, 4.0, 9.0, 1.0];
+    /// // any statistic of the weights: here the weighted mean and the weighted total
+    /// let out = rep.estimate_with(|w| {
+    ///     let total: f64 = w.iter().zip(&y).map(|(w, y)| w * y).sum();
+    ///     vec![total / w.iter().sum::<f64>(), total]
+    /// })?;
+    /// assert_eq!(out.replicates.len(), 4);
+    /// // the one-pass estimator gives the same mean and variance
+    /// let mean = rep.mean(&y, &Grouping::overall(8), &EstimateOptions::default())?;
+    /// assert!((mean[0].estimate - out.estimates[0]).abs() < 1e-12);
+    /// assert!((mean[0].se.powi(2) - out.variances[0]).abs() < 1e-12);
+    /// // and the covariance of the two
+    /// assert_eq!(out.covariance[1], out.covariance[2]);
+    /// # Ok::<(), hearth::analysis::engine::DesignError>(())
+    /// ```
     pub fn estimate_with<F>(&self, estimator: F) -> Result<ReplicateEstimates, DesignError>
     where
         F: Fn(&[f64]) -> Vec<f64>,
