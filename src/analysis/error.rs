@@ -142,6 +142,15 @@ pub enum RequestError {
         /// The value given.
         rho: f64,
     },
+    /// Replicate variance asked for with a stored weight set: each replicate would need the
+    /// set's calibration redone on its weights (as R's calibrated replicate designs), which is
+    /// not built yet. (To be raised by [`super::Request::check`] once requests name weight
+    /// sets.)
+    #[error("replicate variance with the weight set '{name}' is not available yet: each replicate would need the calibration redone; use Taylor variance with a weight set")]
+    ReplicateWithWeights {
+        /// The weight set named.
+        name: String,
+    },
     /// Fewer than two bootstrap replicates.
     #[error("{replicates} bootstrap replicate(s): at least 2 are needed")]
     BootstrapReplicates {
@@ -261,6 +270,7 @@ mod tests {
             RequestError::ReplicateLikelihood.into(),
             RequestError::FayRho { rho: 2.0 }.into(),
             RequestError::BootstrapReplicates { replicates: 1 }.into(),
+            RequestError::ReplicateWithWeights { name: "ps".into() }.into(),
             AnalysisError::NoGeography { variable: "ward".into() },
             AnalysisError::TextOutcome { outcome: "name".into() },
             AnalysisError::TextDenominator { denominator: "name".into() },

@@ -292,6 +292,9 @@ fn in_flags(e: AnalysisError) -> anyhow::Error {
             }
             RequestError::FayRho { rho } => format!("--fay-rho {rho} must be between 0 and 1 (exclusive)"),
             RequestError::BootstrapReplicates { replicates } => format!("--replicates {replicates}: the bootstrap needs at least 2"),
+            RequestError::ReplicateWithWeights { name } => format!(
+                "--weights {name} with --variance replicate is not available yet (each replicate would need the calibration redone): use --variance taylor with --weights"
+            ),
             _ => return hearth::Error::from(e).into(),
         },
         AnalysisError::Design(DesignError::Jk1Stratified { strata }) => {
