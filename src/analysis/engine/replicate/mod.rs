@@ -66,6 +66,17 @@ impl ReplicateMethod {
     }
 }
 
+/// The replicate columns a stratum has in a JKn design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StratumColumns {
+    /// None: removed (a lonely PSU) or sampled in full; its PSUs' factors are all 1.
+    None,
+    /// One per PSU (the delete-one jackknife within the stratum).
+    Jackknife,
+    /// A lonely PSU under `adjust`: one column where it has factor 0.
+    Adjust,
+}
+
 /// How the degrees of freedom of a domain are found.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum RankRule {
@@ -86,8 +97,8 @@ pub struct ReplicateDesign {
     order: Vec<u32>,
     stratum_of_psu: Vec<u32>,
     psus_in_stratum: Vec<u32>,
-    /// Strata whose PSUs have replicate columns (JKn: not removed, not sampled in full).
-    has_columns: Vec<bool>,
+    /// The replicate columns of each stratum (JKn only).
+    columns: Vec<StratumColumns>,
     n_psus: usize,
     n_reps: usize,
     /// PSU-major factors: `factors[p * n_reps + r]`.
@@ -123,18 +134,16 @@ impl ReplicateDesign {
     /// estimate (R's `mse = TRUE`) or the mean of the replicates.
     pub fn new(design: &Design, method: ReplicateMethod, mse: bool) -> Result<ReplicateDesign, DesignError> {
         let built = build::build(design, method)?;
+        let columns = if method == ReplicateMethod::Jkn { jkn_columns(design) } else { Vec::new() };
         let rule = match method {
             ReplicateMethod::Jk1 => RankRule::Jk1,
-            ReplicateMethod::Jkn if built.n_reps > 0 && !has_adjust_column(design, &built) => RankRule::Jkn,
+            ReplicateMethod::Jkn if columns.contains(&StratumColumns::Jackknife) => RankRule::Jkn,
             _ => RankRule::Numeric,
         };
         let mut rep = Self::assemble(design, built.factors, built.n_reps, built.scale, built.rscales, mse, rule)?;
         rep.method = Some(method);
         rep.fpc_dropped = built.fpc_dropped;
-        if method == ReplicateMethod::Jkn {
-            let (psus, f) = build::strata_psus(design);
-            rep.has_columns = psus.iter().zip(&f).map(|(m, &f)| m.len() > 1 && f != 0.0).collect();
-        }
+        rep.columns = columns;
         rep.degf = rep.full_degf();
         Ok(rep)
     }
@@ -179,7 +188,7 @@ impl ReplicateDesign {
             order: design.order.clone(),
             stratum_of_psu: st.parent_of_unit.clone(),
             psus_in_stratum: st.n_sampled.clone(),
-            has_columns: Vec::new(),
+            columns: Vec::new(),
             n_psus,
             n_reps,
             factors,
@@ -365,7 +374,8 @@ impl ReplicateDesign {
     /// PSUs of stratum h holding rows, F strata whose PSUs all hold rows and L PSUs in
     /// strata without replicates, the rank is `sum k_h - max(0, F + L - 1)`. Otherwise the
     /// numerical rank (tolerance 1e-5, as `qr`) of the PSU-level factors, each PSU's row
-    /// scaled by the root of its rows' sum of squared weights.
+    /// scaled by the root of its rows' sum of squared weights. (JKn: a lonely PSU under
+    /// `adjust` has a column of its own, so it counts in neither F nor L.)
     pub fn domain_degf(&self, codes: &[u32], k: usize) -> Vec<f64> {
         // per group: (PSU, sum of w^2) of the PSUs holding its rows, in PSU order
         let mut members: Vec<Vec<(u32, f64)>> = vec![Vec::new(); k];
@@ -399,10 +409,10 @@ impl ReplicateDesign {
                 }
                 let mut free = 0usize;
                 for (h, &c) in count.iter().enumerate() {
-                    if !self.has_columns[h] {
-                        free += c as usize;
-                    } else if c == self.psus_in_stratum[h] {
-                        free += 1;
+                    match self.columns[h] {
+                        StratumColumns::None => free += c as usize,
+                        StratumColumns::Jackknife if c == self.psus_in_stratum[h] => free += 1,
+                        _ => {}
                     }
                 }
                 members.len() - free.saturating_sub(1)
@@ -444,10 +454,20 @@ impl ReplicateDesign {
     }
 }
 
-/// Whether a JKn build has an `adjust` column (a column where a whole stratum is zero and
-/// every other PSU has the same factor), which the closed-form rank does not cover.
-fn has_adjust_column(design: &Design, built: &build::Built) -> bool {
-    design.lonely == super::design::LonelyPsu::Adjust && design.stages[0].n_sampled.contains(&1) && built.n_reps > 0
+/// The replicate columns of every stratum of a JKn design (as `build` makes them).
+fn jkn_columns(design: &Design) -> Vec<StratumColumns> {
+    let (psus, f) = build::strata_psus(design);
+    let n_present = psus.iter().filter(|m| !m.is_empty()).count();
+    psus.iter()
+        .zip(&f)
+        .map(|(m, &f)| match m.len() {
+            0 => StratumColumns::None,
+            _ if f == 0.0 => StratumColumns::None,
+            1 if design.lonely == super::design::LonelyPsu::Adjust && n_present > 1 => StratumColumns::Adjust,
+            1 => StratumColumns::None,
+            _ => StratumColumns::Jackknife,
+        })
+        .collect()
 }
 
 #[cfg(test)]

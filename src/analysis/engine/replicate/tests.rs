@@ -98,7 +98,13 @@ fn brr_needs_pairs_and_jk1_no_strata() {
 
 #[test]
 fn jackknife_degf_closed_forms_equal_the_numerical_rank() {
-    // three strata of 3, 2 and 1 PSUs; lonely PSU removed
+    for lonely in [LonelyPsu::Remove, LonelyPsu::Adjust] {
+        jackknife_degf_under(lonely);
+    }
+}
+
+fn jackknife_degf_under(lonely: LonelyPsu) {
+    // three strata of 3, 2 and 1 PSUs
     let d = Design::new(DesignSpec {
         n_rows: 12,
         weights: Some((0..12).map(|i| 1.0 + i as f64 / 3.0).collect()),
@@ -107,20 +113,21 @@ fn jackknife_degf_closed_forms_equal_the_numerical_rank() {
             clusters: vec![0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 0, 0],
             fpc: None,
         }],
-        lonely_psu: LonelyPsu::Remove,
+        lonely_psu: lonely,
         ..Default::default()
     })
     .unwrap();
     let rep = ReplicateDesign::new(&d, ReplicateMethod::Jkn, false).unwrap();
-    assert_eq!(rep.n_replicates(), 5);
+    assert_eq!(rep.rule, RankRule::Jkn);
+    assert_eq!(rep.n_replicates(), if lonely == LonelyPsu::Adjust { 6 } else { 5 });
     let mut numeric = rep.clone();
     numeric.rule = RankRule::Numeric;
     // every subset of rows given by a bit mask over the 6 PSUs (rows in pairs)
     for mask in 1u32..64 {
         let codes: Vec<u32> = (0..12).map(|i| if mask >> (i / 2) & 1 == 1 { 0 } else { Grouping::NONE }).collect();
-        assert_eq!(rep.domain_degf(&codes, 1), numeric.domain_degf(&codes, 1), "mask {mask:06b}");
+        assert_eq!(rep.domain_degf(&codes, 1), numeric.domain_degf(&codes, 1), "{lonely:?} mask {mask:06b}");
     }
-    assert_eq!(rep.degf(), 6.0 - 3.0);
+    assert_eq!(rep.degf(), if lonely == LonelyPsu::Adjust { 6.0 - 2.0 } else { 6.0 - 3.0 });
 }
 
 #[test]
