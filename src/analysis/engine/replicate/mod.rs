@@ -82,8 +82,10 @@ enum StratumColumns {
 enum RankRule {
     /// JK1: PSUs of the domain less one.
     Jk1,
-    /// JKn without `adjust` columns: a closed form (see [`ReplicateDesign::domain_degf`]).
+    /// JKn with some stratum jackknifed: a closed form (see [`ReplicateDesign::domain_degf`]).
     Jkn,
+    /// BRR and Fay: a closed form (see [`ReplicateDesign::domain_degf`]).
+    Brr,
     /// The numerical rank of the PSU-level analysis weights.
     Numeric,
 }
@@ -138,6 +140,7 @@ impl ReplicateDesign {
         let rule = match method {
             ReplicateMethod::Jk1 => RankRule::Jk1,
             ReplicateMethod::Jkn if columns.contains(&StratumColumns::Jackknife) => RankRule::Jkn,
+            ReplicateMethod::Brr | ReplicateMethod::Fay { .. } => RankRule::Brr,
             _ => RankRule::Numeric,
         };
         let mut rep = Self::assemble(design, built.factors, built.n_reps, built.scale, built.rscales, mse, rule)?;
@@ -372,7 +375,9 @@ impl ReplicateDesign {
     /// rows in no group): R's `degf` of the design restricted to the group's rows, the rank
     /// of their analysis weights less one. JK1: PSUs holding rows less one. JKn: with k_h
     /// PSUs of stratum h holding rows, F strata whose PSUs all hold rows and L PSUs in
-    /// strata without replicates, the rank is `sum k_h - max(0, F + L - 1)`. Otherwise the
+    /// strata without replicates, the rank is `sum k_h - max(0, F + L - 1)`. BRR and Fay
+    /// (rows `1 +- (1 - rho) h_s`, the Hadamard rows independent of each other and of 1): with
+    /// B strata holding rows in both PSUs and O in one, the rank is `B + O + [B > 0]`. Otherwise the
     /// numerical rank (tolerance 1e-5, as `qr`) of the PSU-level factors, each PSU's row
     /// scaled by the root of its rows' sum of squared weights. (JKn: a lonely PSU under
     /// `adjust` has a column of its own, so it counts in neither F nor L.)
@@ -416,6 +421,15 @@ impl ReplicateDesign {
                     }
                 }
                 members.len() - free.saturating_sub(1)
+            }
+            RankRule::Brr => {
+                let mut count = vec![0u32; self.psus_in_stratum.len()];
+                for &(p, _) in members {
+                    count[self.stratum_of_psu[p as usize] as usize] += 1;
+                }
+                let both = count.iter().filter(|&&c| c == 2).count();
+                let one = count.iter().filter(|&&c| c == 1).count();
+                both + one + usize::from(both > 0)
             }
             RankRule::Numeric => match self.full_rank {
                 Some(rank) if members.len() == self.n_psus => rank,

@@ -122,12 +122,40 @@ fn jackknife_degf_under(lonely: LonelyPsu) {
     assert_eq!(rep.n_replicates(), if lonely == LonelyPsu::Adjust { 6 } else { 5 });
     let mut numeric = rep.clone();
     numeric.rule = RankRule::Numeric;
+    numeric.full_rank = None;
     // every subset of rows given by a bit mask over the 6 PSUs (rows in pairs)
     for mask in 1u32..64 {
         let codes: Vec<u32> = (0..12).map(|i| if mask >> (i / 2) & 1 == 1 { 0 } else { Grouping::NONE }).collect();
         assert_eq!(rep.domain_degf(&codes, 1), numeric.domain_degf(&codes, 1), "{lonely:?} mask {mask:06b}");
     }
     assert_eq!(rep.degf(), if lonely == LonelyPsu::Adjust { 6.0 - 2.0 } else { 6.0 - 3.0 });
+}
+
+#[test]
+fn brr_degf_closed_form_equals_the_numerical_rank() {
+    // five strata of two PSUs (rows in pairs)
+    let d = Design::new(DesignSpec {
+        n_rows: 20,
+        weights: Some((0..20).map(|i| 1.0 + i as f64 / 7.0).collect()),
+        strata: Some((0..20).map(|i| i / 4).collect()),
+        stages: vec![Stage {
+            clusters: (0..20).map(|i| (i / 2) % 2).collect(),
+            fpc: None,
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    for method in [ReplicateMethod::Brr, ReplicateMethod::Fay { rho: 0.3 }] {
+        let rep = ReplicateDesign::new(&d, method, false).unwrap();
+        assert_eq!((rep.rule, rep.n_replicates(), rep.degf()), (RankRule::Brr, 8, 5.0));
+        let mut numeric = rep.clone();
+        numeric.rule = RankRule::Numeric;
+        numeric.full_rank = None;
+        for mask in 1u32..1024 {
+            let codes: Vec<u32> = (0..20).map(|i| if mask >> (i / 2) & 1 == 1 { 0 } else { Grouping::NONE }).collect();
+            assert_eq!(rep.domain_degf(&codes, 1), numeric.domain_degf(&codes, 1), "{method:?} mask {mask:010b}");
+        }
+    }
 }
 
 #[test]
