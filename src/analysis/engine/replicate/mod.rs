@@ -14,8 +14,8 @@
 //! Domains are domains of the full replicate design: rows outside a group add nothing to
 //! its replicate sums, as `svyby` / `subset` on a replicate design give. The degrees of
 //! freedom are R's `degf` of a replicate design: the rank of its analysis weights, less
-//! one, over the rows of the domain (closed forms for the jackknives, a rank computation
-//! otherwise). Must not read data or know about requests: the analysis layer builds this
+//! one, over the rows of the domain (closed forms for the jackknives and BRR, a rank
+//! computation otherwise). Must not read data or know about requests: the analysis layer builds this
 //! from its prepared design.
 
 mod build;
