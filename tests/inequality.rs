@@ -267,10 +267,6 @@ fn unordered_groupings_get_between_group_measures() {
 fn messages_name_the_flags() {
     let dir = tempdir();
     let db = demo_store(dir.path());
-    let e = fails(dir.path(), &["inequality", &db, "--outcome", "phq9_total", "--method", "phe"], 1);
-    assert!(e.contains("--method phe: the PHE aggregate method is not yet available"), "{e}");
-    let e = fails(dir.path(), &["inequality", &db, "--outcome", "phq9_total", "--standardise", "age_group"], 1);
-    assert!(e.contains("--standardise: age standardisation is not yet available"), "{e}");
     let e = fails(dir.path(), &["inequality", &db, "--outcome", "phq9_total", "--level", "2"], 2);
     assert!(e.contains("--level 2 must be between 0.5 and 1"), "{e}");
     let e = fails(dir.path(), &["inequality", &db, "--outcome", "phq9_totl"], 1);

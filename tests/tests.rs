@@ -11,6 +11,7 @@ mod edit;
 mod fuzz;
 mod import;
 mod inequality;
+mod inequality_extra;
 mod limits;
 mod newuser;
 mod replicate;

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+use hearth::analysis::inequality::standard::{UserPopulation, ESP2013};
 use hearth::analysis::inequality::{InequalityError, InequalityRequest, Method, Standard};
 use hearth::analysis::{AnalysisError, RequestError, Warning};
 
@@ -20,7 +22,7 @@ pub struct Args {
     /// select_one (order of its choice list) or an integer question.
     #[arg(long, default_value = "imd_decile")]
     pub over: String,
-    /// Only these waves (repeatable; default all).
+    /// Only these waves (repeatable; default all). Two waves add the change between them.
     #[arg(long)]
     pub wave: Vec<i64>,
     /// Confidence level.
@@ -40,12 +42,17 @@ pub struct Args {
     /// Age-standardise the group estimates by these variables, e.g. age_band or age_band,sex.
     #[arg(long, value_delimiter = ',')]
     pub standardise: Vec<String>,
-    /// The standard population for --standardise: esp2013 or a CSV file.
+    /// The standard population for --standardise: esp2013 (the default) or a CSV file with a
+    /// column per standardising variable and `count`.
     #[arg(long)]
     pub standard: Option<String>,
     /// How the summary measures are computed.
     #[arg(long, value_enum, default_value_t = MethodArg::Design)]
     pub method: MethodArg,
+    /// Add tests between groups: the t test of the least minus the most deprived group and,
+    /// for a yes/no outcome, the Rao-Scott chi-square of association with the grouping.
+    #[arg(long)]
+    pub test: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
@@ -65,11 +72,19 @@ pub enum MethodArg {
 
 /// Parses the options into a request.
 pub fn request(a: &Args) -> anyhow::Result<InequalityRequest> {
-    let standard = a.standard.as_deref().map(|s| match s {
-        "esp2013" => Standard::Esp2013,
-        // a population file is read by the binary once standardisation is built
-        _ => Standard::Population(Vec::new()),
-    });
+    if a.standard.is_some() && a.standardise.is_empty() {
+        anyhow::bail!("--standard needs --standardise VAR[,VAR]");
+    }
+    let standard = match a.standard.as_deref() {
+        None => None,
+        Some(name) if name.eq_ignore_ascii_case(ESP2013) => Some(Standard::named(name).map_err(|e| anyhow::anyhow!("--standard: {e}"))?),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("--standard {path}: cannot read the population file"))?;
+            let pop = UserPopulation::parse(&text, path, &a.standardise)
+                .map_err(|e| super::Reworded::new(format!("--standard: {e}"), AnalysisError::from(InequalityError::from(e))))?;
+            Some(Standard::Population(pop))
+        }
+    };
     Ok(InequalityRequest {
         outcomes: a.outcome.clone(),
         over: a.over.clone(),
@@ -85,6 +100,7 @@ pub fn request(a: &Args) -> anyhow::Result<InequalityRequest> {
             MethodArg::Phe => Method::Phe,
         },
         unordered: a.unordered,
+        tests: a.test,
     })
 }
 
@@ -101,6 +117,15 @@ fn in_flags(e: AnalysisError, a: &Args) -> anyhow::Error {
             };
             format!("{flag}: {what} is not yet available")
         }
+        AnalysisError::Inequality(InequalityError::StandardWithoutVariables) => "--standard needs --standardise VAR[,VAR]".to_string(),
+        AnalysisError::Inequality(InequalityError::Standard(s)) => {
+            format!(
+                "--standardise {} --standard {}: {s}",
+                a.standardise.join(","),
+                a.standard.as_deref().unwrap_or(ESP2013)
+            )
+        }
+        AnalysisError::Inequality(e @ InequalityError::WaveWithoutRows { .. }) => format!("--wave: {e}"),
         AnalysisError::NoGeography { variable } => {
             format!("--over {variable} needs geography: run `hearth geo load STORE --builtin imd2019` (and a `geography:` section in the definition)")
         }

@@ -117,6 +117,13 @@ fn csv_text(a: &Inequality, out: impl Write) -> Result<(), ReportError> {
                 m.notes.join("; "),
             ])?;
         }
+        for mut line in super::inequality_extra::csv_lines(o) {
+            // their words column is empty: the notes say what they are
+            let notes = line.pop().unwrap_or_default();
+            line.push(String::new());
+            line.push(notes);
+            w.write_record(line)?;
+        }
     }
     Ok(w.flush()?)
 }
@@ -279,6 +286,15 @@ fn aligned(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> {
             writeln!(out, "  {n}")?;
         }
     }
+    for s in super::inequality_extra::sections(o) {
+        writeln!(out, "\n{}", s.title)?;
+        if !s.head.is_empty() {
+            aligned_table(&s.head, &s.body, out)?;
+        }
+        for n in &s.notes {
+            writeln!(out, "note: {n}")?;
+        }
+    }
     Ok(())
 }
 
@@ -308,6 +324,18 @@ fn markdown(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> 
     if !n.is_empty() {
         writeln!(out, "\nNotes:\n")?;
         for n in n {
+            writeln!(out, "- {n}")?;
+        }
+    }
+    for s in super::inequality_extra::sections(o) {
+        writeln!(out, "\n**{}**\n", s.title)?;
+        if !s.head.is_empty() {
+            md_table(&s.head, &s.body, out)?;
+        }
+        if !s.notes.is_empty() {
+            writeln!(out)?;
+        }
+        for n in &s.notes {
             writeln!(out, "- {n}")?;
         }
     }

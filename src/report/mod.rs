@@ -8,6 +8,7 @@
 //! read the store or decide what is suppressed: rows arrive with their flags set.
 
 pub mod inequality;
+mod inequality_extra;
 
 use std::collections::BTreeSet;
 use std::io::Write;

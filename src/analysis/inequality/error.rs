@@ -14,4 +14,18 @@ pub enum InequalityError {
         /// What was asked for.
         what: &'static str,
     },
+    /// The standard population or its fit to the survey's bands.
+    #[error(transparent)]
+    Standard(#[from] super::standard::StandardError),
+    /// A standard population without standardising variables.
+    #[error("a standard population is given but no variables to standardise by")]
+    StandardWithoutVariables,
+    /// A change between two waves where one has no rows.
+    #[error("the change between waves {} and {} needs rows in both: none in wave {}", waves[0], waves[1], missing.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))]
+    WaveWithoutRows {
+        /// The two waves asked for.
+        waves: [i64; 2],
+        /// Those without rows.
+        missing: Vec<i64>,
+    },
 }

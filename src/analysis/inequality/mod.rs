@@ -7,17 +7,34 @@
 //! microdata of one prepared analysis ([`crate::analysis::Prepared`]): one frame load and one
 //! design build for every outcome, as `analyze` does. Parts: [`groups`] (the ordered grouping
 //! and its estimates), [`extremes`] (gap and ratio between the most and least deprived groups,
-//! with the covariance between groups). Must not read files, run SQL or format output (the
+//! with the covariance between groups), [`indices`] and [`regression`] (SII, RII linear and log
+//! on the ridit), [`concentration`] (relative, Erreygers and Wagstaff indices), [`attributable`]
+//! (PAR and PAF), [`unordered`] (between-group variance, index of disparity, highest/lowest
+//! ratio), [`words`] (each measure in a sentence), [`standard`] (standard populations: the shipped ESP 2013,
+//! a user's population, age bands mapped onto the standard's), [`standardise`] (directly
+//! standardised group estimates on the full design, as `svystandardize`), [`change`] (change
+//! between two waves over the combined design), [`between`] (t test of two groups, Rao-Scott
+//! chi-square) and [`phe`] (PHEindicatormethods' aggregate SII), wired in by [`extras`].
+//! Must not read files, run SQL or format output (the
 //! `report` module formats; the binary reads flags), and must not compute variances of its
 //! own: every standard error comes from the engine's influence values.
 
 pub mod attributable;
+pub mod between;
+pub mod change;
+mod columns;
 pub mod concentration;
 pub mod error;
+pub mod extras;
 pub mod extremes;
+#[cfg(test)]
+pub(crate) mod fixture;
 pub mod groups;
 pub mod indices;
+pub mod phe;
 pub mod regression;
+pub mod standard;
+pub mod standardise;
 pub mod unordered;
 pub mod words;
 
@@ -25,6 +42,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub use error::InequalityError;
+pub use standard::Standard;
 
 use super::{AnalysisError, DesignInfo, Level, Prepared, Request, Row, Stat, Warning};
 use crate::schema::HigherIs;
@@ -42,15 +60,6 @@ pub enum Method {
     Design,
     /// PHEindicatormethods' aggregate method on the group estimates and their CIs.
     Phe,
-}
-
-/// The standard population of age standardisation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Standard {
-    /// The European Standard Population 2013 (five-year bands), shipped with hearth.
-    Esp2013,
-    /// A population the caller supplies: (band label, population) pairs.
-    Population(Vec<(String, f64)>),
 }
 
 /// An inequality request: outcomes over one grouping, for some waves.
@@ -79,6 +88,8 @@ pub struct InequalityRequest {
     /// Treat the grouping as unordered (ethnicity, tenure): between-group measures instead of
     /// the gradient. Text groupings without a choice list (wards) are unordered anyway.
     pub unordered: bool,
+    /// Add the tests between groups (t test of the extreme groups, Rao-Scott chi-square).
+    pub tests: bool,
 }
 
 impl Default for InequalityRequest {
@@ -95,6 +106,7 @@ impl Default for InequalityRequest {
             standard: None,
             method: Method::Design,
             unordered: false,
+            tests: false,
         }
     }
 }
@@ -105,7 +117,12 @@ impl InequalityRequest {
     pub fn analysis_request(&self) -> Request {
         Request {
             outcomes: self.outcomes.clone(),
-            by: vec![vec![self.over.clone()]],
+            by: if self.standardise.is_empty() {
+                vec![vec![self.over.clone()]]
+            } else {
+                // the standardising cells, crossed, as a second breakdown
+                vec![vec![self.over.clone()], self.standardise.clone()]
+            },
             stat: Stat::Mean,
             level: self.level,
             waves: self.waves.clone(),
@@ -119,14 +136,8 @@ impl InequalityRequest {
     /// Checks what can be checked without data; what is not built yet is refused here.
     pub fn check(&self) -> Result<(), AnalysisError> {
         self.analysis_request().check()?;
-        if !self.standardise.is_empty() || self.standard.is_some() {
-            return Err(InequalityError::NotYetAvailable { what: "age standardisation" }.into());
-        }
-        if self.method == Method::Phe {
-            return Err(InequalityError::NotYetAvailable {
-                what: "the PHE aggregate method",
-            }
-            .into());
+        if self.standardise.is_empty() && self.standard.is_some() {
+            return Err(InequalityError::StandardWithoutVariables.into());
         }
         Ok(())
     }
@@ -286,6 +297,15 @@ pub struct OutcomeInequality {
     pub measures: Vec<Measure>,
     /// Notes on the whole result (direction assumed, groups suppressed).
     pub notes: Vec<String>,
+    /// How the group estimates were age-standardised (absent: they were not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standardised: Option<extras::Standardisation>,
+    /// The change between the two waves asked for (absent without two waves).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<extras::ChangeOutput>,
+    /// Tests between groups (when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tests: Option<extras::Tests>,
 }
 
 /// The result of an inequality request: one [`OutcomeInequality`] per outcome.
@@ -332,17 +352,32 @@ pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, 
 
 /// The group estimates and measures of one outcome.
 fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &InequalityRequest, outcome: &str) -> Result<OutcomeInequality, AnalysisError> {
-    let ge = groups::estimate(p, og, req, outcome)?;
+    let mut ge = groups::estimate(p, og, req, outcome)?;
+    let standardised = extras::standardise_groups(p, og, req, &mut ge)?;
     let design = &p.ordered.design;
     let codes = og.grouping.codes();
     let (higher_is, bounds) = groups::polarity_and_bounds(p, outcome, ge.statistic);
     let mut measures = Vec::new();
     if og.ordered {
-        let (indices, ridits) = indices::sii_rii(design, og, &ge, req.level)?;
-        measures.extend(indices);
-        measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
-        measures.extend(concentration::concentration(design, codes, &ge.y, &ridits, bounds, req.level)?);
-        measures.extend(attributable::par_paf(design, codes, &ge, req.level)?);
+        match (req.method, &standardised) {
+            (Method::Phe, _) => {
+                measures.extend(extras::phe_measures(&ge, req.level));
+                measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
+            }
+            (Method::Design, Some((s, _))) => {
+                measures.extend(extras::standardised_indices(s, &ge, req.level));
+                measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
+            }
+            (Method::Design, None) => {
+                let (indices, ridits) = indices::sii_rii(design, og, &ge, req.level)?;
+                measures.extend(indices);
+                measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
+                // the concentration index and PAR read the microdata: not for standardised or
+                // aggregate (PHE) estimates
+                measures.extend(concentration::concentration(design, codes, &ge.y, &ridits, bounds, req.level)?);
+                measures.extend(attributable::par_paf(design, codes, &ge, req.level)?);
+            }
+        }
         let suppressed: Vec<String> = ge
             .present()
             .into_iter()
@@ -367,6 +402,12 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
             m.words = words::sentence(m, &naming);
         }
     }
+    let change = extras::change_between_waves(p, og, req, &ge)?;
+    let tests = if req.tests {
+        Some(extras::group_tests(p, og, &ge, standardised.as_ref().map(|s| &s.0), req.level)?)
+    } else {
+        None
+    };
     let mut notes = Vec::new();
     if og.direction_assumed {
         notes.push(format!(
@@ -388,5 +429,8 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
         groups: ge.rows,
         measures,
         notes,
+        standardised: standardised.map(|s| s.1),
+        change,
+        tests,
     })
 }
