@@ -34,6 +34,64 @@ fn r_replicate_cases_pass_through_the_cli() {
     );
 }
 
+/// Medians by group under JK1 (fixtures/replicate/by/quantile_by_stype.json, from
+/// make_replicate.R), on the store run_cli.py makes for the overall median: the Woodruff
+/// interval from the replicate variance in each domain, with the domain's replicate df, and
+/// no interval where R has none (the lower limit falls below 0).
+#[test]
+fn r_quantiles_by_group_under_jk1() {
+    let dir = tempdir();
+    let rep = fixture("replicate");
+    let out = Command::new("python3")
+        .arg(fixture("conformance").join("run_cli.py"))
+        .arg(env!("CARGO_BIN_EXE_hearth"))
+        .arg(&rep)
+        .arg(&rep)
+        .arg(fixture("conformance").join("check.py"))
+        .args(["--only", "rep_apiclus1_jk1_median_api00", "--work"])
+        .arg(dir.path())
+        .output()
+        .expect("python3 runs run_cli.py");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1/1 cases pass"));
+    let store = dir.path().join("rep_apiclus1_jk1_median_api00").join("store.db");
+    let store = store.to_string_lossy();
+    let args = [
+        "analyze",
+        &store,
+        "--outcome",
+        "api00",
+        "--stat",
+        "quantile",
+        "--by",
+        "stype",
+        "--format",
+        "json",
+        "--no-suppress",
+        "--variance",
+        "replicate",
+        "--replicate-type",
+        "jk1",
+    ];
+    let got = json(&ok(dir.path(), &args));
+    let want = json(&std::fs::read_to_string(rep.join("by").join("quantile_by_stype.json")).unwrap());
+    for w in want["results"].as_array().unwrap() {
+        let row = got["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["by"]["stype"] == w["group"]["stype"])
+            .expect("group row");
+        for f in ["estimate", "se", "ci_low", "ci_high", "df"] {
+            match (w[f].as_f64(), row[f].as_f64()) {
+                (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-6 * a.abs(), "{} {f}: R {a}, hearth {b}", w["group"]),
+                (None, None) => {}
+                (a, b) => panic!("{} {f}: R {a:?}, hearth {b:?}", w["group"]),
+            }
+        }
+        assert_eq!(row["n"], w["n"]);
+    }
+}
+
 /// A store of apibrr.csv (six strata of two PSUs) under a stratified design, with an fpc
 /// column when `fpc` (constant per stratum).
 fn brr_store(dir: &std::path::Path, fpc: bool) -> String {
