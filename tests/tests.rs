@@ -14,5 +14,6 @@ mod inequality;
 mod inequality_extra;
 mod limits;
 mod newuser;
+mod replicate;
 mod store;
 mod weight;

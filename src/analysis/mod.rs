@@ -37,7 +37,7 @@ pub use engine::Grouping;
 pub use error::{AnalysisError, RequestError, Warning, WhereProblem};
 pub use factor::{column_f64, grouping};
 pub use prepared::{Breakdown, Prepared};
-pub use request::{Request, Stat};
+pub use request::{Replicates, Request, Stat, Variance};
 
 /// A breakdown value in a row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -129,6 +129,31 @@ pub struct DesignInfo {
     pub weight_set: Option<String>,
     /// Whether the variance uses the first stage only.
     pub ultimate_cluster: bool,
+    /// How standard errors were estimated: `taylor` or `replicate`.
+    pub variance: &'static str,
+    /// The replicate design, under replicate variance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicates: Option<ReplicateInfo>,
+}
+
+/// The replicate design of an analysis, as the output tells it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicateInfo {
+    /// R's name of the method: JK1, JKn, BRR, Fay or bootstrap.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Number of replicates.
+    pub replicates: usize,
+    /// Overall scale of the variance.
+    pub scale: f64,
+    /// Whether variances are centred on the full-sample estimate.
+    pub mse: bool,
+    /// Fay's coefficient (Fay only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fay_rho: Option<f64>,
+    /// Seed of the bootstrap (bootstrap only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// Results of an analysis.
@@ -154,6 +179,15 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
     let _t_est = crate::timing::phase("analysis: estimate");
     let rows = estimate::rows(&prepared, req)?;
     let mut warnings = Vec::new();
+    if let Some(rep) = &prepared.replicate {
+        if rep.fpc_dropped() {
+            let method = rep.method().map_or("these", |m| m.name());
+            warnings.push(Warning::ReplicateFpcDropped { method });
+        }
+        if prepared.ordered.design.has_later_fpc() {
+            warnings.push(Warning::ReplicateLaterFpcDropped);
+        }
+    }
     if !req.suppress {
         warnings.push(Warning::SuppressionOff);
     }
@@ -165,6 +199,9 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
     }
     let mut design = DesignInfo::new(&prepared.def, prepared.ordered.design.degf(), req.ultimate_cluster);
     design.weight_set = prepared.weight_set.clone();
+    if let Some(rep) = &prepared.replicate {
+        design = design.with_replicates(rep);
+    }
     Ok(Analysis {
         survey: prepared.def.survey.clone(),
         design,
@@ -187,6 +224,47 @@ impl DesignInfo {
             df,
             weight_set: None,
             ultimate_cluster,
+            variance: "taylor",
+            replicates: None,
+        }
+    }
+
+    /// The design under replicate variance: the replicate design's description, and its df
+    /// (R's `degf` of a replicate design).
+    pub fn with_replicates(self, rep: &engine::ReplicateDesign) -> DesignInfo {
+        use engine::ReplicateMethod;
+        let method = rep.method();
+        DesignInfo {
+            variance: "replicate",
+            df: rep.degf(),
+            replicates: Some(ReplicateInfo {
+                kind: method.map_or("other", |m| m.name()),
+                replicates: rep.n_replicates(),
+                scale: rep.scale(),
+                mse: rep.mse(),
+                fay_rho: match method {
+                    Some(ReplicateMethod::Fay { rho }) => Some(rho),
+                    _ => None,
+                },
+                seed: match method {
+                    Some(ReplicateMethod::Bootstrap { seed, .. }) => Some(seed),
+                    _ => None,
+                },
+            }),
+            ..self
+        }
+    }
+
+    /// How the variance was estimated, for table footers: empty under Taylor linearisation.
+    pub fn variance_note(&self) -> String {
+        match &self.replicates {
+            None => String::new(),
+            Some(r) => format!(
+                "; replicate variance ({}, {} replicates{})",
+                r.kind,
+                r.replicates,
+                if r.mse { ", mse" } else { "" }
+            ),
         }
     }
 }

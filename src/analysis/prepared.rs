@@ -11,8 +11,9 @@ use polars::prelude::DataFrame;
 
 use super::design::{design_variables, ordered_design, Ordered};
 use super::domain::Subpopulation;
-use super::engine::Grouping;
+use super::engine::{Grouping, ReplicateDesign, ReplicateMethod};
 use super::factor::{column_f64, cross, factorize, Factor};
+use super::request::Variance;
 use super::weighting::{WeightError, WeightSet};
 use super::{frame, AnalysisError, Level, Request};
 use crate::schema::Definition;
@@ -47,6 +48,8 @@ pub struct Prepared {
     pub breakdowns: Vec<Breakdown>,
     /// The weight set on the design, when the request named one.
     pub weight_set: Option<String>,
+    /// The replicate design over the design's rows, under replicate variance.
+    pub replicate: Option<ReplicateDesign>,
 }
 
 impl Prepared {
@@ -80,6 +83,17 @@ impl Prepared {
         if let Some(s) = &set {
             ordered = s.apply(&def, &df, &ids, ordered).map_err(in_set(&s.name))?;
         }
+        let replicate = match req.variance {
+            Variance::Taylor => None,
+            Variance::Replicate(r) => {
+                let method = r.method.unwrap_or(if ordered.design.n_strata() > 1 {
+                    ReplicateMethod::Jkn
+                } else {
+                    ReplicateMethod::Jk1
+                });
+                Some(ReplicateDesign::new(&ordered.design, method, r.mse)?)
+            }
+        };
         drop(t_design);
         let _t_groups = crate::timing::phase("analysis: groupings");
         let mut waves = row_waves.clone();
@@ -96,6 +110,7 @@ impl Prepared {
             mask,
             breakdowns,
             weight_set: set.map(|s| s.name),
+            replicate,
         })
     }
 

@@ -261,11 +261,12 @@ impl<'a> Table<'a> {
         }
         writeln!(
             out,
-            "\nSurvey {}, wave(s) {:?}; design df {}{}. `..` = suppressed (disclosure control).{}",
+            "\nSurvey {}, wave(s) {:?}; design df {}{}{}. `..` = suppressed (disclosure control).{}",
             self.a.survey,
             self.a.waves,
             self.a.design.df,
             self.a.design.weight_set.as_ref().map(|w| format!("; weight set `{w}`")).unwrap_or_default(),
+            self.a.design.variance_note(),
             if self.any_ne { " `n/e` = not estimable (one PSU)." } else { "" }
         )
     }
@@ -302,11 +303,12 @@ impl<'a> Table<'a> {
         }
         writeln!(
             out,
-            "survey {}, wave(s) {:?}, design df {}{}; '..' = suppressed (disclosure control){}",
+            "survey {}, wave(s) {:?}, design df {}{}{}; '..' = suppressed (disclosure control){}",
             self.a.survey,
             self.a.waves,
             self.a.design.df,
             self.a.design.weight_set.as_ref().map(|w| format!(", weight set '{w}'")).unwrap_or_default(),
+            self.a.design.variance_note(),
             if self.any_ne { "; 'n/e' = not estimable (one PSU)" } else { "" }
         )
     }
@@ -367,6 +369,8 @@ mod tests {
                 df: 12.0,
                 weight_set: None,
                 ultimate_cluster: false,
+                variance: "taylor",
+                replicates: None,
             },
             rows: vec![
                 row(None, Some(5.5), false, vec![]),

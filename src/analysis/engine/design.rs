@@ -416,6 +416,25 @@ impl Design {
         self.stages.first().map_or(0, |s| s.parent_of_unit.len())
     }
 
+    /// Number of strata holding rows (1 without strata).
+    pub fn n_strata(&self) -> usize {
+        let mut present = vec![false; self.n_strata];
+        for &s in &self.strata {
+            present[s as usize] = true;
+        }
+        present.iter().filter(|&&b| b).count()
+    }
+
+    /// Number of sampling stages (1 without clusters: each row its own PSU).
+    pub fn n_stages(&self) -> usize {
+        self.stages.len()
+    }
+
+    /// Whether a stage after the first has a finite population correction.
+    pub fn has_later_fpc(&self) -> bool {
+        self.stages.iter().skip(1).any(|s| s.population.iter().any(|p| p.is_finite()))
+    }
+
     /// Design degrees of freedom of the full design: #PSUs - #strata (R's `degf`).
     pub fn degf(&self) -> f64 {
         let mut present = vec![false; self.n_strata];
