@@ -52,7 +52,11 @@ impl OrderedGrouping {
                 suggestion: String::new(),
             })?;
         let levels: Vec<Level> = b.levels.iter().map(|l| l.first().cloned().unwrap_or(Level::Int(0))).collect();
-        let choices = p.def.find_question(over).and_then(|(_, q)| q.choices.clone());
+        let choices = p
+            .def
+            .find_question(over)
+            .and_then(|(_, q)| q.choices.clone())
+            .or_else(|| p.def.find_derived(over).and_then(|(_, d)| d.choices.clone()));
         let mut idx: Vec<usize> = (0..levels.len()).collect();
         if let Some(list) = &choices {
             idx.sort_by_key(|&i| (list.index_of(&levels[i].to_string()).unwrap_or(usize::MAX), i));
