@@ -130,12 +130,14 @@ pub fn estimate(p: &Prepared, og: &OrderedGrouping, req: &InequalityRequest, out
     let design = &p.ordered.design;
     let opts = EstimateOptions { level: req.level };
     let g = &og.grouping;
+    // one linearisation gives the group means, their SEs and their covariance
+    let lin = design.linearize_mean(&y, g)?;
     let estimates = if is_bool {
         design.proportion(&y, g, PropCiMethod::Logit, &opts)?
     } else {
-        design.mean(&y, g, &opts)?
+        lin.normal_rows(&opts)?
     };
-    let cov = design.linearize_mean(&y, g)?.covariance()?;
+    let cov = lin.covariance()?;
     let statistic = if is_bool { "proportion" } else { "mean" };
     let ones = is_bool.then(|| numerators(g, &y));
     let mut suppressed = vec![false; estimates.len()];
