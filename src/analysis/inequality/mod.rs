@@ -5,19 +5,11 @@
 //! outcome the group estimates in the grouping's order and one row per summary measure, the
 //! JSON shape of SPEC.md), and the measures computed from the group estimates and the
 //! microdata of one prepared analysis ([`crate::analysis::Prepared`]): one frame load and one
-//! design build for every outcome, as `analyze` does, the outcomes measured in parallel.
-//! Parts: [`groups`] (the grouping in order and its estimates, polarity and bounds of the
-//! outcome), [`regression`] (ridits, the linear and log-link fits) and [`indices`] (SII and
-//! RIIs from them), [`extremes`] (gap and ratio), [`concentration`] (relative, Erreygers,
-//! Wagstaff), [`attributable`] (PAR and PAF), [`unordered`] (between-group variance, index of
-//! disparity, highest/lowest ratio), [`words`] (the sentences). Disclosure control: measures
-//! that would give a suppressed group away are withheld in their parts; those pooling every
-//! group's rows are given with a note naming the suppressed groups (here).
-//!
-//! Must not read files, run SQL or format output (the `report` module formats; the binary
-//! reads flags), and must not compute variances of its own: every standard error comes from
-//! influence values through the engine ([`crate::analysis::engine::Design::influence_covariance`],
-//! [`crate::analysis::engine::Linearization::covariance`]).
+//! design build for every outcome, as `analyze` does. Parts: [`groups`] (the ordered grouping
+//! and its estimates), [`extremes`] (gap and ratio between the most and least deprived groups,
+//! with the covariance between groups). Must not read files, run SQL or format output (the
+//! `report` module formats; the binary reads flags), and must not compute variances of its
+//! own: every standard error comes from the engine's influence values.
 
 pub mod attributable;
 pub mod concentration;
@@ -37,20 +29,6 @@ pub use error::InequalityError;
 use super::{AnalysisError, DesignInfo, Level, Prepared, Request, Row, Stat, Warning};
 use crate::schema::HigherIs;
 use crate::store::Store;
-
-/// The measures of an ordered grouping, in the order they are given.
-pub const ORDERED_MEASURES: &[MeasureKind] = &[
-    MeasureKind::Sii,
-    MeasureKind::RiiLinear,
-    MeasureKind::RiiLog,
-    MeasureKind::Gap,
-    MeasureKind::Ratio,
-    MeasureKind::ConcentrationIndex,
-    MeasureKind::Erreygers,
-    MeasureKind::Wagstaff,
-    MeasureKind::Par,
-    MeasureKind::Paf,
-];
 
 /// The grouping used when the request names none.
 pub const DEFAULT_OVER: &str = "imd_decile";
@@ -359,10 +337,7 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
     let codes = og.grouping.codes();
     let (higher_is, bounds) = groups::polarity_and_bounds(p, outcome, ge.statistic);
     let mut measures = Vec::new();
-    if og.ordered && ge.present().len() < 2 {
-        let why = "not computable: fewer than two groups have rows".to_string();
-        measures.extend(ORDERED_MEASURES.iter().map(|&k| Measure::withheld(k, req.level, why.clone())));
-    } else if og.ordered {
+    if og.ordered {
         let (indices, ridits) = indices::sii_rii(design, og, &ge, req.level)?;
         measures.extend(indices);
         measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
@@ -385,6 +360,9 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
         }
     } else {
         measures.extend(unordered::unordered(design, codes, &ge, req.level)?);
+    }
+    if og.ordered && ge.present().len() < 2 {
+        withhold_all(&mut measures, req.level, "not computable: fewer than two groups have rows");
     }
     let naming = words::Naming::new(&og.variable, &og.levels, ge.statistic == "proportion", higher_is);
     for m in &mut measures {
@@ -414,4 +392,12 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
         measures,
         notes,
     })
+}
+
+/// Withholds every measure, each keeping its kind, with the same reason: a gradient needs two
+/// groups with rows, and with one every measure would be 0, 1 or undefined.
+fn withhold_all(measures: &mut [Measure], level: f64, why: &str) {
+    for m in measures.iter_mut() {
+        *m = Measure::withheld(m.measure, level, why.to_string());
+    }
 }
