@@ -369,7 +369,7 @@ mod tests {
             higher_is: Some(HigherIs::Better),
             groups: vec![row(1, Some(20.0)), row(2, None)],
             measures: vec![sii, Measure::withheld(MeasureKind::Gap, 0.95, "withheld: group 2 is suppressed".into())],
-            notes: vec![],
+            ..Default::default()
         }
     }
 

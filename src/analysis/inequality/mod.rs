@@ -260,7 +260,7 @@ impl Measure {
 }
 
 /// The inequality of one outcome over the grouping.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct OutcomeInequality {
     /// Survey id.
     pub survey: String,
