@@ -271,7 +271,7 @@ impl Measure {
 }
 
 /// The inequality of one outcome over the grouping.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct OutcomeInequality {
     /// Survey id.
     pub survey: String,
@@ -396,6 +396,9 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
     } else {
         measures.extend(unordered::unordered(design, codes, &ge, req.level)?);
     }
+    if og.ordered && ge.present().len() < 2 {
+        withhold_all(&mut measures, req.level, "not computable: fewer than two groups have rows");
+    }
     let naming = words::Naming::new(&og.variable, &og.levels, ge.statistic == "proportion", higher_is);
     for m in &mut measures {
         if m.words.is_none() {
@@ -433,4 +436,12 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
         change,
         tests,
     })
+}
+
+/// Withholds every measure, each keeping its kind, with the same reason: a gradient needs two
+/// groups with rows, and with one every measure would be 0, 1 or undefined.
+fn withhold_all(measures: &mut [Measure], level: f64, why: &str) {
+    for m in measures.iter_mut() {
+        *m = Measure::withheld(m.measure, level, why.to_string());
+    }
 }
