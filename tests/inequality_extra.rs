@@ -73,6 +73,12 @@ fn standardised_by_esp2013_as_r_svystandardize() {
         close(&sii["estimate"], &c["sii"]["b1"], "sii");
         close(&sii["se"], &c["sii"]["se_b1"], "sii se");
         assert_eq!(sii["df"].as_f64(), c["sii"]["df"].as_f64());
+        let log = measure(&out, "rii_log");
+        close(&log["log_estimate"], &c["sii"]["log_b1"], "log rii b1");
+        let se = log["se_log"].as_f64().unwrap();
+        let want = c["sii"]["log_se_b1"].as_f64().unwrap();
+        // R stops its IRLS at epsilon 1e-8 (see standardise.rs): 1e-5 here
+        assert!((se - want).abs() <= 1e-5 * want, "log se {se} vs {want}");
     }
 }
 

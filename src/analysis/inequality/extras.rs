@@ -169,11 +169,11 @@ fn choice_label(p: &Prepared, var: &str, level: &Level) -> Option<String> {
     Some(list.choices[i].label.text().to_string())
 }
 
-/// The SII and the linear RII on standardised estimates (`svyglm(y ~ ridit)` on the
-/// standardised design); the log RII is withheld (its model is fitted to the microdata).
+/// The SII and the linear and log RII on standardised estimates (`svyglm(y ~ ridit)` and its
+/// quasipoisson log-link fit on the standardised design).
 pub fn standardised_indices(s: &Standardised, ge: &GroupEstimates, level: f64) -> Vec<Measure> {
     let why_suppressed = suppressed_groups(ge);
-    let kinds = [MeasureKind::Sii, MeasureKind::RiiLinear];
+    let kinds = [MeasureKind::Sii, MeasureKind::RiiLinear, MeasureKind::RiiLog];
     if let Some(which) = why_suppressed {
         return kinds
             .iter()
@@ -197,11 +197,28 @@ pub fn standardised_indices(s: &Standardised, ge: &GroupEstimates, level: f64) -
     let se_rii = v.max(0.0).sqrt();
     let mut r = Measure::new(MeasureKind::RiiLinear, rii, se_rii, (rii - t * se_rii, rii + t * se_rii), level, Some(fit.df));
     r.notes.push("on the age-standardised group estimates".into());
-    let log = Measure::withheld(
-        MeasureKind::RiiLog,
-        level,
-        "not given with standardisation: the log-link model is fitted to the unstandardised microdata".into(),
-    );
+    let log = match s.log_fit() {
+        Some(f) => {
+            let (b1, se1) = (f.coef[1], f.vcov[3].sqrt());
+            let mut m = Measure::new(
+                MeasureKind::RiiLog,
+                b1.exp(),
+                b1.exp() * se1,
+                ((b1 - t * se1).exp(), (b1 + t * se1).exp()),
+                level,
+                Some(f.df),
+            );
+            m.log_estimate = Some(b1);
+            m.se_log = Some(se1);
+            m.notes.push("on the age-standardised group estimates".into());
+            m
+        }
+        None => Measure::withheld(
+            MeasureKind::RiiLog,
+            level,
+            "not computable: the log-link model needs estimates of at least 0 and did not converge otherwise".into(),
+        ),
+    };
     vec![sii, r, log]
 }
 
