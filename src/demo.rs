@@ -2,10 +2,12 @@
 //!
 //! Owns only the assembly of the tour that `hearth demo` runs with no arguments: the shipped
 //! household survey definition and two simulated waves (fixtures/demo, made by
-//! `hearth simulate` with fixed seeds) are embedded in the binary, so it needs no files.
+//! `hearth simulate` with fixed seeds) are embedded in the binary, so it needs no files. The
+//! tour ends with the inequality of a mental-health outcome across deprivation deciles.
 
 use std::path::{Path, PathBuf};
 
+use crate::analysis::inequality::{Inequality, InequalityRequest};
 use crate::analysis::{self, Analysis, Request, Stat};
 use crate::capture::{self, ImportOptions, ImportReport};
 use crate::geo::{Builtin, Geography};
@@ -30,6 +32,8 @@ pub struct Demo {
     pub by_decile: Analysis,
     /// The same outcomes by wave.
     pub by_wave: Analysis,
+    /// Their inequality across deprivation deciles, wave 2: gradient, SII, RII.
+    pub inequality: Inequality,
 }
 
 /// Errors of the demo's own files (its steps fail with their modules' errors).
@@ -82,9 +86,17 @@ pub fn run(dir: &Path) -> crate::Result<Demo> {
     let by_wave = analysis::analyze(
         &store,
         &Request {
-            outcomes,
+            outcomes: outcomes.clone(),
             by: vec![vec!["wave".into()]],
             stat: Stat::Mean,
+            ..Default::default()
+        },
+    )?;
+    let inequality = analysis::inequality::inequality(
+        &store,
+        &InequalityRequest {
+            outcomes,
+            waves: vec![2],
             ..Default::default()
         },
     )?;
@@ -94,5 +106,6 @@ pub fn run(dir: &Path) -> crate::Result<Demo> {
         areas,
         by_decile,
         by_wave,
+        inequality,
     })
 }

@@ -48,7 +48,7 @@ impl Error {
             Error::Schema(e) => matches!(e, SchemaError::Invalid(_) | SchemaError::NotUtf8 { .. }),
             Error::Infer(_) => true,
             Error::Store(e) => matches!(e, StoreError::Incompatible { .. } | StoreError::BadStoredDefinition { .. }),
-            Error::Capture(e) => matches!(e, CaptureError::Invalid { .. }),
+            Error::Capture(e) => matches!(e, CaptureError::Invalid { .. } | CaptureError::Edit(_)),
             Error::Export(_) => false,
             // a request that no data could answer (a level of 1.5, a ratio without a denominator) is
             // a usage error, as a value clap refuses is
@@ -71,7 +71,10 @@ impl Error {
         match self {
             Error::Schema(e) => matches!(e, SchemaError::Invalid(_)),
             Error::Store(e) => matches!(e, StoreError::Incompatible { .. }),
-            Error::Capture(e) => matches!(e, CaptureError::Invalid { .. }),
+            Error::Capture(e) => matches!(
+                e,
+                CaptureError::Invalid { .. } | CaptureError::Edit(crate::capture::edit::EditError::Invalid { .. })
+            ),
             Error::Geo(e) => matches!(e, GeoError::Invalid { .. } | GeoError::UnrecognisedHeaders { .. }),
             _ => false,
         }

@@ -7,8 +7,9 @@
 //! to dense codes by [`factor`]), the subpopulation ([`domain`]) and breakdowns become
 //! groupings over that one design ([`prepared`]), and every outcome and breakdown is estimated
 //! by the engine ([`engine`], [`estimate`]) as domains of the full design, never filtered
-//! copies. Disclosure control ([`disclosure`]) marks and blanks small cells. No SQL, files or
-//! formatting here: the store reads, `report` formats.
+//! copies. Disclosure control ([`disclosure`]) marks and blanks small cells. Inequality
+//! ([`inequality`]) measures an outcome across an ordered grouping over the same prepared
+//! analysis. No SQL, files or formatting here: the store reads, `report` formats.
 
 pub mod design;
 pub mod disclosure;

@@ -65,7 +65,7 @@ impl fmt::Display for RowProblem {
     }
 }
 
-/// Errors of an import.
+/// Errors of getting answers in: an import, an edit.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CaptureError {
@@ -88,6 +88,9 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
+    /// An edit was refused; nothing was changed.
+    #[error(transparent)]
+    Edit(#[from] super::edit::EditError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

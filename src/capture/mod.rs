@@ -1,7 +1,8 @@
 //! Getting answers in: parsing and checking answers (`answer`), checking one record
 //! (`record`) and writing it (`write`), importing files (`import`, with its parts), attaching
 //! areas (`areas`). Depends on the schema, the store and geography; does no terminal I/O
-//! (an import reports its progress through a callback).
+//! (an import reports its progress through a callback). `edit` corrects one answer of a stored
+//! record through the same checker, with an audit entry.
 //!
 //! A record takes one path whatever brings it: its answers, as text by question, are checked
 //! and scored by [`record::RecordChecker`], then matched to the store and inserted by
@@ -11,6 +12,7 @@
 pub mod answer;
 pub mod areas;
 mod check;
+pub mod edit;
 mod error;
 pub mod import;
 mod load;

@@ -38,7 +38,41 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     super::analyze::show(&demo.by_decile, hearth::report::Format::Table)?;
     outln!("\nThe same outcomes by wave:\n");
     super::analyze::show(&demo.by_wave, hearth::report::Format::Table)?;
+    outln!("\nInequality across deprivation, wave 2 (`hearth inequality STORE --outcome ... --wave 2`):");
+    for o in &demo.inequality.outcomes {
+        inequality_summary(o)?;
+    }
     outln!("\n(done in {:.2} s)", started.elapsed().as_secs_f64());
     outln!("{}", hearth::geo::OGL_ATTRIBUTION.lines().next().unwrap_or(""));
+    Ok(())
+}
+
+/// The decile gradient and the SII and RII of one outcome, in numbers and in words.
+fn inequality_summary(o: &hearth::analysis::inequality::OutcomeInequality) -> anyhow::Result<()> {
+    use hearth::analysis::inequality::MeasureKind;
+    let proportion = o.statistic == "proportion";
+    let shown = |v: Option<f64>| match v {
+        Some(x) if proportion => format!("{:.1}%", x * 100.0),
+        Some(x) => format!("{x:.1}"),
+        None => "..".to_string(),
+    };
+    let polarity = match o.higher_is {
+        Some(hearth::schema::HigherIs::Better) => ", higher is better",
+        Some(hearth::schema::HigherIs::Worse) => ", higher is worse",
+        None => "",
+    };
+    outln!("\n  {} ({}{polarity}), deciles 1 (most deprived) to 10:", o.outcome, o.statistic);
+    outln!("    {}", o.groups.iter().map(|g| shown(g.estimate)).collect::<Vec<_>>().join("  "));
+    for kind in [MeasureKind::Sii, MeasureKind::RiiLinear, MeasureKind::RiiLog] {
+        let Some(m) = o.measures.iter().find(|m| m.measure == kind) else { continue };
+        let (Some(e), Some(l), Some(h)) = (m.estimate, m.ci_low, m.ci_high) else {
+            continue;
+        };
+        let d = if kind == MeasureKind::Sii && !proportion { 2 } else { 3 };
+        outln!("    {:<10} {e:>7.d$} (95% CI {l:.d$} to {h:.d$})", m.measure.name());
+        if let Some(w) = &m.words {
+            outln!("               {w}");
+        }
+    }
     Ok(())
 }

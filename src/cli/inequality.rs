@@ -34,6 +34,11 @@ pub struct Args {
     /// Variance from the first stage only.
     #[arg(long)]
     pub ultimate_cluster: bool,
+    /// The grouping has no order (ethnicity, tenure): between-group variance, index of
+    /// disparity and highest/lowest ratio instead of the gradient. Text groupings without a
+    /// choice list (ward, lsoa, lad) are unordered anyway.
+    #[arg(long)]
+    pub unordered: bool,
     /// Age-standardise the group estimates by these variables, e.g. age_band or age_band,sex.
     #[arg(long, value_delimiter = ',')]
     pub standardise: Vec<String>,
@@ -94,6 +99,7 @@ pub fn request(a: &Args) -> anyhow::Result<InequalityRequest> {
             MethodArg::Design => Method::Design,
             MethodArg::Phe => Method::Phe,
         },
+        unordered: a.unordered,
         tests: a.test,
     })
 }

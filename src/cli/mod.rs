@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod audit;
 pub mod definition;
 pub mod demo;
+pub mod edit;
 pub mod export;
 pub mod geo;
 pub mod import;
@@ -38,6 +39,8 @@ pub enum Command {
     Import(import::Args),
     /// Show the audit trail of a store.
     Audit(audit::Args),
+    /// Correct one answer of a stored record, logged in the audit trail.
+    Edit(edit::Args),
     /// Build a demo store from shipped fixtures and show a breakdown by deprivation decile.
     Demo(demo::Args),
     /// Export responses (CSV, JSON Lines, Parquet), identifiers only when asked.
@@ -99,6 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(a) => export::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Edit(a) => edit::run(a),
     }
 }
 

@@ -12,6 +12,7 @@ use std::io::Write;
 use super::ReportError;
 use crate::analysis::inequality::{Inequality, Measure, OutcomeInequality};
 use crate::analysis::{Flag, Row};
+use crate::schema::HigherIs;
 
 /// Renders inequality results in format `f` to `out`.
 pub fn render(a: &Inequality, f: super::Format, mut out: impl Write) -> Result<(), ReportError> {
@@ -69,6 +70,7 @@ const CSV_HEAD: &[&str] = &[
     "df",
     "n",
     "suppressed",
+    "words",
     "notes",
 ];
 
@@ -92,12 +94,11 @@ fn csv_text(a: &Inequality, out: impl Write) -> Result<(), ReportError> {
                 num(r.df),
                 r.n.to_string(),
                 r.suppressed.to_string(),
+                String::new(),
                 flags(&r.flags),
             ])?;
         }
         for m in &o.measures {
-            let mut notes = m.notes.clone();
-            notes.extend(m.words.clone());
             w.write_record([
                 o.outcome.clone(),
                 "measure".into(),
@@ -112,7 +113,8 @@ fn csv_text(a: &Inequality, out: impl Write) -> Result<(), ReportError> {
                 num(m.df),
                 String::new(),
                 "false".into(),
-                notes.join("; "),
+                m.words.clone().unwrap_or_default(),
+                m.notes.join("; "),
             ])?;
         }
         for line in super::inequality_extra::csv_lines(o) {
@@ -175,10 +177,7 @@ fn tables(o: &OutcomeInequality) -> Tables {
             ]
         })
         .collect();
-    let mh: Vec<String> = ["measure", "estimate", "se", &ci_head, "df", "in words"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mh: Vec<String> = ["measure", "estimate", "se", &ci_head, "df"].iter().map(|s| s.to_string()).collect();
     let mb: Vec<Vec<String>> = o
         .measures
         .iter()
@@ -190,7 +189,6 @@ fn tables(o: &OutcomeInequality) -> Tables {
                 cell(m.se, false, d),
                 ci(m.ci_low, m.ci_high, false, d),
                 m.df.map(|x| format!("{x}")).unwrap_or_else(|| "-".into()),
-                m.words.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -199,13 +197,26 @@ fn tables(o: &OutcomeInequality) -> Tables {
 
 fn title(o: &OutcomeInequality) -> String {
     let polarity = match o.higher_is {
-        Some(h) => format!(
-            "; higher is {}",
-            serde_json::to_value(h).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-        ),
-        None => String::new(),
+        Some(HigherIs::Better) => "; higher is better",
+        Some(HigherIs::Worse) => "; higher is worse",
+        None => "",
     };
-    format!("{} ({}) by {}, most deprived first{polarity}", o.outcome, o.statistic, o.over)
+    let order = if !o.ordered {
+        "groups without an order"
+    } else if o.direction_assumed {
+        "first group taken as the most deprived"
+    } else {
+        "most deprived first"
+    };
+    format!("{} ({}) by {}, {order}{polarity}", o.outcome, o.statistic, o.over)
+}
+
+/// The sentences of the measures, "name: words".
+fn sentences(o: &OutcomeInequality) -> Vec<String> {
+    o.measures
+        .iter()
+        .filter_map(|m| m.words.as_ref().map(|w| format!("{}: {w}", m.measure.name())))
+        .collect()
 }
 
 fn notes(o: &OutcomeInequality) -> Vec<String> {
@@ -257,8 +268,19 @@ fn aligned(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> {
     aligned_table(&gh, &gb, out)?;
     writeln!(out)?;
     aligned_table(&mh, &mb, out)?;
-    for n in notes(o) {
-        writeln!(out, "note: {n}")?;
+    let said = sentences(o);
+    if !said.is_empty() {
+        writeln!(out, "\nIn words:")?;
+        for w in said {
+            writeln!(out, "  {w}")?;
+        }
+    }
+    let n = notes(o);
+    if !n.is_empty() {
+        writeln!(out, "\nNotes:")?;
+        for n in n {
+            writeln!(out, "  {n}")?;
+        }
     }
     for s in super::inequality_extra::sections(o) {
         writeln!(out, "\n{}", s.title)?;
@@ -287,9 +309,16 @@ fn markdown(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> 
     md_table(&gh, &gb, out)?;
     writeln!(out)?;
     md_table(&mh, &mb, out)?;
+    let said = sentences(o);
+    if !said.is_empty() {
+        writeln!(out, "\nIn words:\n")?;
+        for w in said {
+            writeln!(out, "- {w}")?;
+        }
+    }
     let n = notes(o);
     if !n.is_empty() {
-        writeln!(out)?;
+        writeln!(out, "\nNotes:\n")?;
         for n in n {
             writeln!(out, "- {n}")?;
         }

@@ -186,3 +186,30 @@ fn phq9_bands_at_every_boundary() {
         assert_eq!(d["phq9_caseness"], Value::Bool(case), "caseness at total {total} with cutoff 12");
     }
 }
+
+/// The shipped scores carry their polarity and range (reference/instruments.md: WEMWBS and
+/// SWEMWBS higher = better wellbeing; PHQ, GAD, UCLA-3 and AUDIT-C higher = worse), so that
+/// inequality summaries say in words which end is worse off.
+#[test]
+fn shipped_scores_say_whether_higher_is_better() {
+    use crate::schema::HigherIs::{Better, Worse};
+    let expected = [
+        ("wemwbs", "wemwbs_total", Better, Some((14.0, 70.0))),
+        ("swemwbs", "swemwbs_metric_score", Better, Some((7.0, 35.0))),
+        ("phq9", "phq9_total", Worse, Some((0.0, 27.0))),
+        ("phq9", "phq9_caseness", Worse, None),
+        ("phq8", "phq8_total", Worse, Some((0.0, 24.0))),
+        ("gad7", "gad7_total", Worse, Some((0.0, 21.0))),
+        ("gad7", "gad7_caseness", Worse, None),
+        ("ucla3", "ucla3_total", Worse, Some((3.0, 9.0))),
+        ("auditc", "auditc_total", Worse, Some((0.0, 12.0))),
+        ("general_health", "general_health_good", Better, None),
+        ("ons_loneliness", "ons_loneliness_often", Worse, None),
+    ];
+    for (instrument, id, polarity, range) in expected {
+        let def = definition(instrument, &serde_json::Map::new());
+        let (_, d) = def.find_derived(id).unwrap_or_else(|| panic!("{instrument} has no {id}"));
+        assert_eq!(d.higher_is, Some(polarity), "{id}");
+        assert_eq!(d.min.zip(d.max), range, "{id}");
+    }
+}

@@ -320,6 +320,12 @@ pub struct Derived {
     pub choices: Option<Arc<ChoiceList>>,
     /// The instrument that defines it.
     pub instrument: Option<String>,
+    /// Whether higher values are better or worse off (`higher_is:`), for inequality summaries.
+    pub higher_is: Option<HigherIs>,
+    /// The smallest possible value (`min:`), for the bounded-outcome inequality indices.
+    pub min: Option<f64>,
+    /// The largest possible value (`max:`).
+    pub max: Option<f64>,
     /// Slot in the unit's scope.
     pub slot: usize,
 }

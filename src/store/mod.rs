@@ -45,7 +45,7 @@ pub use self::cell::{ident_table, unit_columns, unit_table, Cell, Column};
 pub use self::error::StoreError;
 pub use self::read::{CellRef, ReadError, Record};
 pub use self::uuid::UuidV7;
-pub use self::writer::{Existing, Inserter, Writer};
+pub use self::writer::{Existing, Inserter, Located, Writer};
 use crate::schema::{self, Definition};
 
 /// The store format this code writes.

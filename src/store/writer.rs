@@ -150,6 +150,19 @@ pub struct Existing {
     pub import: Option<i64>,
 }
 
+/// Where a record is, found by its UUID.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Located {
+    /// Its row id in the unit's table.
+    pub rowid: i64,
+    /// Its wave.
+    pub wave: i64,
+    /// The definition version its answers were checked against.
+    pub version: u32,
+    /// Its parent's row id (a unit below the top).
+    pub parent: Option<i64>,
+}
+
 impl Writer<'_> {
     /// The statement text of `kind` for `unit`, built by `make` the first time.
     fn sql(&self, kind: &'static str, unit: &str, make: impl FnOnce() -> String) -> Rc<str> {
@@ -312,6 +325,34 @@ impl Writer<'_> {
             .prepare_cached(&format!("SELECT 1 FROM \"{}\" WHERE _uuid = ?1", unit_table(&unit.id)))
             .map_err(&err)?;
         st.exists([uuid]).map_err(err)
+    }
+
+    /// Finds a record of `unit` by its UUID: its row, wave, definition version and parent row.
+    pub fn locate(&self, unit: &Unit, uuid: &str) -> Result<Option<Located>, StoreError> {
+        let err = self.err_unit("looking up a {unit} record by its UUID", &unit.id);
+        let parent = if unit.parent.is_some() { "_parent" } else { "NULL" };
+        let sql = format!("SELECT _rowid, _wave, _version, {parent} FROM \"{}\" WHERE _uuid = ?1", unit_table(&unit.id));
+        let mut st = self.tx.prepare_cached(&sql).map_err(&err)?;
+        st.query_row([uuid], |r| {
+            Ok(Located {
+                rowid: r.get(0)?,
+                wave: r.get(1)?,
+                version: r.get(2)?,
+                parent: r.get(3)?,
+            })
+        })
+        .optional()
+        .map_err(err)
+    }
+
+    /// The UUIDs of the records of `unit` (a roster) under parent row `parent`, in the order
+    /// they were written.
+    pub fn children(&self, unit: &Unit, parent: i64) -> Result<Vec<String>, StoreError> {
+        let err = self.err_unit("reading the {unit} records of a parent", &unit.id);
+        let sql = format!("SELECT _uuid FROM \"{}\" WHERE _parent = ?1 ORDER BY _rowid", unit_table(&unit.id));
+        let mut st = self.tx.prepare_cached(&sql).map_err(&err)?;
+        let rows = st.query_map([parent], |r| r.get(0)).map_err(&err)?;
+        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(err)
     }
 
     /// Sets the number of records an import landed.

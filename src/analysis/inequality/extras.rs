@@ -21,7 +21,7 @@ use super::phe::{phe_sii, PheGroup, PheOptions, ValueType};
 use super::standard::Standard;
 use super::standardise::{standardise, Interval, StandardiseInput, Standardised};
 use super::{InequalityError, InequalityRequest, Measure, MeasureKind};
-use crate::analysis::engine::{qt, Grouping};
+use crate::analysis::engine::{qnorm, qt, Grouping};
 use crate::analysis::{build_design, AnalysisError, Level, Prepared};
 
 /// Seed of the PHE method's simulated limits (fixed: the same data give the same limits).
@@ -222,6 +222,69 @@ pub fn standardised_indices(s: &Standardised, ge: &GroupEstimates, level: f64) -
     vec![sii, r, log]
 }
 
+/// With standardisation: the PAR and PAF from the standardised overall estimate and the least
+/// deprived group's (their covariance from the standardisation, normal intervals, as the
+/// unstandardised ones), and the concentration indices withheld (they are of the microdata).
+pub fn standardised_concentration_and_par(s: &Standardised, ge: &GroupEstimates, level: f64) -> Vec<Measure> {
+    let why = "not given with standardisation: it is computed from the unstandardised microdata";
+    let mut out: Vec<Measure> = [MeasureKind::ConcentrationIndex, MeasureKind::Erreygers, MeasureKind::Wagstaff]
+        .iter()
+        .map(|&k| Measure::withheld(k, level, why.into()))
+        .collect();
+    let present = ge.present();
+    let Some(&r) = present.last() else {
+        return out;
+    };
+    if ge.suppressed[r] {
+        let why = format!("withheld: the reference group {} is suppressed by disclosure control", ge.levels[r]);
+        out.push(Measure::withheld(MeasureKind::Par, level, why.clone()));
+        out.push(Measure::withheld(MeasureKind::Paf, level, why));
+        return out;
+    }
+    let o = s.groups.len();
+    let (mu, mr) = (s.overall.estimate, s.groups[r].estimate);
+    let (voo, vrr, vor) = (s.cov.get(o, o), s.cov.get(r, r), s.cov.get(o, r));
+    let z = qnorm(1.0 - (1.0 - level) / 2.0);
+    let par = mu - mr;
+    let se_par = (voo + vrr - 2.0 * vor).max(0.0).sqrt();
+    let paf = par / mu;
+    let (ga, gb) = (mr / (mu * mu), -1.0 / mu);
+    let se_paf = (ga * ga * voo + gb * gb * vrr + 2.0 * ga * gb * vor).max(0.0).sqrt();
+    let reference = format!(
+        "reference: the least deprived group ({}); age-standardised overall and group estimates",
+        ge.levels[r]
+    );
+    let mut m_par = Measure::new(MeasureKind::Par, par, se_par, (par - z * se_par, par + z * se_par), level, None);
+    let mut m_paf = Measure::new(MeasureKind::Paf, paf, se_paf, (paf - z * se_paf, paf + z * se_paf), level, None);
+    m_par.notes.push(reference.clone());
+    m_paf.notes.push(reference);
+    out.push(m_par);
+    out.push(m_paf);
+    out
+}
+
+/// The measures of an unordered grouping; with standardisation, only the highest/lowest ratio
+/// (from the standardised estimates) is kept, the others being of the microdata.
+pub fn unordered_on(st: Option<&Standardised>, measures: Vec<Measure>, level: f64) -> Vec<Measure> {
+    if st.is_none() {
+        return measures;
+    }
+    measures
+        .into_iter()
+        .map(|m| {
+            if m.measure == MeasureKind::HighestLowestRatio {
+                m
+            } else {
+                Measure::withheld(
+                    m.measure,
+                    level,
+                    "not given with standardisation: it is computed from the unstandardised microdata".into(),
+                )
+            }
+        })
+        .collect()
+}
+
 /// The suppressed groups with rows, as text, or None.
 fn suppressed_groups(ge: &GroupEstimates) -> Option<String> {
     let s: Vec<String> = ge
@@ -318,8 +381,9 @@ pub struct ChangeOutput {
     pub groups: Vec<ChangeRow>,
     /// All groups together.
     pub overall: ChangeRow,
-    /// The SII's change.
-    pub sii: ChangeRow,
+    /// The SII's change (ordered groupings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sii: Option<ChangeRow>,
     /// How it was computed.
     pub notes: Vec<String>,
 }
@@ -394,14 +458,14 @@ pub fn change_between_waves(p: &Prepared, og: &OrderedGrouping, req: &Inequality
     if !req.standardise.is_empty() {
         notes.push("the change is of the unstandardised estimates".into());
     }
-    if any_suppressed {
+    if any_suppressed && og.ordered {
         notes.push("the SII change is withheld: some groups are suppressed".into());
     }
     Ok(Some(ChangeOutput {
         waves: [asked[0], asked[1]],
         groups,
         overall: row(&c.overall, BTreeMap::new(), None, false),
-        sii: row(&c.sii, BTreeMap::new(), Some("sii"), any_suppressed),
+        sii: og.ordered.then(|| row(&c.sii, BTreeMap::new(), Some("sii"), any_suppressed)),
         notes,
     }))
 }

@@ -12,10 +12,12 @@ use std::collections::BTreeMap;
 
 use polars::prelude::DataType;
 
+use super::concentration::Bounds;
 use super::InequalityRequest;
 use crate::analysis::disclosure::{control, numerators};
 use crate::analysis::engine::{Estimate, EstimateOptions, GroupCovariance, Grouping, PropCiMethod};
 use crate::analysis::{AnalysisError, Level, Prepared, Row};
+use crate::schema::HigherIs;
 
 /// Groupings whose order and direction are known: level 1 is the most deprived.
 const KNOWN_DIRECTION: &[&str] = &["imd_decile", "imd_quintile"];
@@ -29,13 +31,18 @@ pub struct OrderedGrouping {
     pub grouping: Grouping,
     /// The levels, first the most deprived.
     pub levels: Vec<Level>,
+    /// Whether the groups have an order (deprivation, or a scale); false for ethnicity,
+    /// tenure, wards.
+    pub ordered: bool,
     /// Whether the direction (first = most deprived) is assumed rather than known.
     pub direction_assumed: bool,
 }
 
 impl OrderedGrouping {
-    /// The grouping of `over` in a prepared analysis whose only breakdown is `over`, ordered.
-    pub fn new(p: &Prepared, over: &str) -> Result<OrderedGrouping, AnalysisError> {
+    /// The grouping of `over` in a prepared analysis whose only breakdown is `over`, in order.
+    /// It is unordered when `unordered` says so, or when `over` is text without a choice list
+    /// (wards, areas, free text).
+    pub fn new(p: &Prepared, over: &str, unordered: bool) -> Result<OrderedGrouping, AnalysisError> {
         let b = p
             .breakdowns
             .iter()
@@ -60,11 +67,14 @@ impl OrderedGrouping {
             .iter()
             .map(|&c| if c == Grouping::NONE { c } else { remap[c as usize] })
             .collect();
+        let text = p.df.column(over).is_ok_and(|c| matches!(c.dtype(), DataType::String));
+        let ordered = !unordered && (choices.is_some() || !text);
         Ok(OrderedGrouping {
             variable: over.to_string(),
             grouping: Grouping::new(codes, levels.len().max(1))?,
             levels: idx.iter().map(|&i| levels[i].clone()).collect(),
-            direction_assumed: !KNOWN_DIRECTION.contains(&over),
+            ordered,
+            direction_assumed: ordered && !KNOWN_DIRECTION.contains(&over),
         })
     }
 
@@ -164,4 +174,19 @@ pub fn estimate(p: &Prepared, og: &OrderedGrouping, req: &InequalityRequest, out
         rows,
         levels: og.levels.clone(),
     })
+}
+
+/// The polarity of an outcome (`higher_is` of a derived variable or instrument score) and its
+/// bounds for the corrected concentration indices: [0, 1] for a yes/no outcome, else the
+/// `min` and `max` of its question or derived variable when it has both.
+pub fn polarity_and_bounds(p: &Prepared, outcome: &str, statistic: &str) -> (Option<HigherIs>, Option<Bounds>) {
+    let derived = p.def.find_derived(outcome).map(|(_, d)| d);
+    let higher_is = derived.and_then(|d| d.higher_is);
+    let range = match (derived, p.def.find_question(outcome)) {
+        _ if statistic == "proportion" => Some((0.0, 1.0)),
+        (Some(d), _) => d.min.zip(d.max),
+        (None, Some((_, q))) => q.min.zip(q.max),
+        _ => None,
+    };
+    (higher_is, range.map(|(min, max)| Bounds { min, max }))
 }

@@ -19,10 +19,9 @@ use crate::analysis::AnalysisError;
 pub fn sii_rii(design: &Design, og: &OrderedGrouping, ge: &GroupEstimates, level: f64) -> Result<(Vec<Measure>, Ridits), AnalysisError> {
     let codes = og.grouping.codes();
     let ridits = Ridits::new(design, codes, &ge.y, og.len());
-    let x = ridits.per_row(codes, &ge.y);
     let q = 1.0 - (1.0 - level) / 2.0;
     let mut out = Vec::with_capacity(3);
-    match linear(design, &x, &ge.y) {
+    match linear(design, codes, &ge.y, &ridits) {
         Ok(fit) => {
             let t = qt(q, fit.df);
             let (b0, b1) = (fit.coef[0], fit.coef[1]);
@@ -43,7 +42,7 @@ pub fn sii_rii(design: &Design, og: &OrderedGrouping, ge: &GroupEstimates, level
             out.push(Measure::withheld(MeasureKind::RiiLinear, level, why));
         }
     }
-    out.push(match log_link(design, &x, &ge.y) {
+    out.push(match log_link(design, codes, &ge.y, &ridits) {
         Ok(fit) => rii_log(&fit, level, q),
         Err(e) => Measure::withheld(MeasureKind::RiiLog, level, reason(&e)),
     });

@@ -15,9 +15,11 @@
 //! `report` module formats; the binary reads flags), and must not compute variances of its
 //! own: every standard error comes from the engine's influence values.
 
+pub mod attributable;
 pub mod between;
 pub mod change;
 mod columns;
+pub mod concentration;
 pub mod error;
 pub mod extras;
 pub mod extremes;
@@ -29,7 +31,10 @@ pub mod phe;
 pub mod regression;
 pub mod standard;
 pub mod standardise;
+pub mod unordered;
+pub mod words;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 pub use error::InequalityError;
@@ -76,6 +81,9 @@ pub struct InequalityRequest {
     pub standard: Option<Standard>,
     /// How the measures are computed.
     pub method: Method,
+    /// Treat the grouping as unordered (ethnicity, tenure): between-group measures instead of
+    /// the gradient. Text groupings without a choice list (wards) are unordered anyway.
+    pub unordered: bool,
     /// Add the tests between groups (t test of the extreme groups, Rao-Scott chi-square).
     pub tests: bool,
 }
@@ -93,6 +101,7 @@ impl Default for InequalityRequest {
             standardise: Vec::new(),
             standard: None,
             method: Method::Design,
+            unordered: false,
             tests: false,
         }
     }
@@ -145,11 +154,31 @@ pub enum MeasureKind {
     Gap,
     /// Most deprived group over least deprived group.
     Ratio,
-    /// Concentration index.
+    /// Concentration index (relative).
     ConcentrationIndex,
+    /// Erreygers' corrected concentration index (bounded outcomes).
+    Erreygers,
+    /// Wagstaff's normalised concentration index (bounded outcomes).
+    Wagstaff,
+    /// Population attributable risk: overall minus the reference group.
+    Par,
+    /// Population attributable fraction: PAR over the overall.
+    Paf,
+    /// Between-group variance (unordered groupings).
+    BetweenGroupVariance,
+    /// Index of disparity, percent (unordered groupings).
+    IndexOfDisparity,
+    /// Highest group over lowest group (unordered groupings).
+    HighestLowestRatio,
 }
 
 impl MeasureKind {
+    /// Whether the measure is computed from every group's rows (the regressions, the
+    /// concentration indices, the overall of PAR), not from one or two groups alone.
+    pub fn uses_every_group(self) -> bool {
+        !matches!(self, MeasureKind::Gap | MeasureKind::Ratio | MeasureKind::HighestLowestRatio)
+    }
+
     /// The name a measure row carries.
     pub fn name(self) -> &'static str {
         match self {
@@ -159,6 +188,13 @@ impl MeasureKind {
             MeasureKind::Gap => "gap",
             MeasureKind::Ratio => "ratio",
             MeasureKind::ConcentrationIndex => "concentration_index",
+            MeasureKind::Erreygers => "erreygers",
+            MeasureKind::Wagstaff => "wagstaff",
+            MeasureKind::Par => "par",
+            MeasureKind::Paf => "paf",
+            MeasureKind::BetweenGroupVariance => "between_group_variance",
+            MeasureKind::IndexOfDisparity => "index_of_disparity",
+            MeasureKind::HighestLowestRatio => "highest_lowest_ratio",
         }
     }
 }
@@ -243,8 +279,10 @@ pub struct OutcomeInequality {
     pub statistic: &'static str,
     /// The grouping.
     pub over: String,
-    /// The grouping's levels in order, the first the most deprived.
+    /// The grouping's levels in order, the first the most deprived (for an ordered grouping).
     pub order: Vec<Level>,
+    /// Whether the grouping is ordered (gradient measures) or not (between-group measures).
+    pub ordered: bool,
     /// Whether the order's direction (first = most deprived) is assumed rather than known.
     pub direction_assumed: bool,
     /// Whether higher values of the outcome are better or worse (`None`: not stated).
@@ -288,11 +326,13 @@ pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, 
     req.check()?;
     let prepared = Prepared::new(store, &req.analysis_request())?;
     let _t = crate::timing::phase("inequality: estimate");
-    let ordered = groups::OrderedGrouping::new(&prepared, &req.over)?;
-    let mut outcomes = Vec::with_capacity(req.outcomes.len());
-    for outcome in &req.outcomes {
-        outcomes.push(outcome_inequality(&prepared, &ordered, req, outcome)?);
-    }
+    let ordered = groups::OrderedGrouping::new(&prepared, &req.over, req.unordered)?;
+    // outcomes are independent over the one design: one task each, on all cores
+    let outcomes = req
+        .outcomes
+        .par_iter()
+        .map(|outcome| outcome_inequality(&prepared, &ordered, req, outcome))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut warnings = Vec::new();
     if !req.suppress {
         warnings.push(Warning::SuppressionOff);
@@ -310,19 +350,53 @@ pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, 
 fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &InequalityRequest, outcome: &str) -> Result<OutcomeInequality, AnalysisError> {
     let mut ge = groups::estimate(p, og, req, outcome)?;
     let standardised = extras::standardise_groups(p, og, req, &mut ge)?;
+    let std = standardised.as_ref().map(|s| &s.0);
+    let design = &p.ordered.design;
+    let codes = og.grouping.codes();
+    let (higher_is, bounds) = groups::polarity_and_bounds(p, outcome, ge.statistic);
     let mut measures = Vec::new();
-    match (req.method, &standardised) {
-        (Method::Phe, _) => measures.extend(extras::phe_measures(&ge, req.level)),
-        (Method::Design, Some((s, _))) => measures.extend(extras::standardised_indices(s, &ge, req.level)),
-        (Method::Design, None) => {
-            let (indices, _ridits) = indices::sii_rii(&p.ordered.design, og, &ge, req.level)?;
-            measures.extend(indices);
+    if og.ordered {
+        let (indices, ridits) = indices::sii_rii(design, og, &ge, req.level)?;
+        match (req.method, std) {
+            (Method::Phe, _) => measures.extend(extras::phe_measures(&ge, req.level)),
+            (Method::Design, Some(s)) => measures.extend(extras::standardised_indices(s, &ge, req.level)),
+            (Method::Design, None) => measures.extend(indices),
+        }
+        measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
+        match std {
+            Some(s) => measures.extend(extras::standardised_concentration_and_par(s, &ge, req.level)),
+            None => {
+                measures.extend(concentration::concentration(design, codes, &ge.y, &ridits, bounds, req.level)?);
+                measures.extend(attributable::par_paf(design, codes, &ge, req.level)?);
+            }
+        }
+        let suppressed: Vec<String> = ge
+            .present()
+            .into_iter()
+            .filter(|&g| ge.suppressed[g])
+            .map(|g| ge.levels[g].to_string())
+            .collect();
+        if !suppressed.is_empty() {
+            let note = format!(
+                "computed from the microdata of every group, suppressed group(s) {} included",
+                suppressed.join(", ")
+            );
+            for m in measures.iter_mut().filter(|m| m.estimate.is_some() && m.measure.uses_every_group()) {
+                m.notes.push(note.clone());
+            }
+        }
+    } else {
+        measures.extend(extras::unordered_on(std, unordered::unordered(design, codes, &ge, req.level)?, req.level));
+    }
+    let naming = words::Naming::new(&og.variable, &og.levels, ge.statistic == "proportion", higher_is);
+    for m in &mut measures {
+        if m.words.is_none() {
+            m.words = words::sentence(m, &naming);
         }
     }
-    measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
     let change = extras::change_between_waves(p, og, req, &ge)?;
     let tests = if req.tests {
-        Some(extras::group_tests(p, og, &ge, standardised.as_ref().map(|s| &s.0), req.level)?)
+        Some(extras::group_tests(p, og, &ge, std, req.level)?)
     } else {
         None
     };
@@ -341,8 +415,9 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
         statistic: ge.statistic,
         over: og.variable.clone(),
         order: og.levels.clone(),
+        ordered: og.ordered,
         direction_assumed: og.direction_assumed,
-        higher_is: None,
+        higher_is,
         groups: ge.rows,
         measures,
         notes,

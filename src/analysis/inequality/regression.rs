@@ -15,7 +15,8 @@
 
 use crate::analysis::engine::{Design, DesignError, Grouping, InfluenceCovariance};
 
-/// The ridits of the groups over the rows used.
+/// The ridits of the groups over the rows used, with the weighted sums the fits need (the
+/// ridit is constant within a group, so both models are fitted on group sums).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ridits {
     /// Rows used per group.
@@ -26,6 +27,11 @@ pub struct Ridits {
     pub share: Vec<f64>,
     /// Share of the groups before plus half the group's own share.
     pub ridit: Vec<f64>,
+    /// Sum of w y per group.
+    wy: Vec<f64>,
+    /// Sums for the log-link fit's start (mu = y + 0.1) per group: w (y + 0.1) log(y + 0.1)
+    /// and w y log(y + 0.1); and the sum of w y log y over all rows used (NaN when a y < 0).
+    start: (Vec<f64>, Vec<f64>, f64),
 }
 
 impl Ridits {
@@ -34,10 +40,24 @@ impl Ridits {
         let w = design.weights();
         let mut n = vec![0usize; k];
         let mut weight = vec![0.0; k];
+        let mut wy = vec![0.0; k];
+        let (mut t, mut u, mut c) = (vec![0.0; k], vec![0.0; k], 0.0);
         for ((&g, &v), &wi) in codes.iter().zip(y).zip(w) {
             if g != Grouping::NONE && !v.is_nan() {
-                n[g as usize] += 1;
-                weight[g as usize] += wi;
+                let g = g as usize;
+                n[g] += 1;
+                weight[g] += wi;
+                wy[g] += wi * v;
+                let l = (v + 0.1).ln();
+                t[g] += wi * (v + 0.1) * l;
+                u[g] += wi * v * l;
+                c += if v > 0.0 {
+                    wi * v * v.ln()
+                } else if v == 0.0 {
+                    0.0
+                } else {
+                    f64::NAN
+                };
             }
         }
         let total: f64 = weight.iter().sum();
@@ -51,7 +71,14 @@ impl Ridits {
                 r
             })
             .collect();
-        Ridits { n, weight, share, ridit }
+        Ridits {
+            n,
+            weight,
+            share,
+            ridit,
+            wy,
+            start: (t, u, c),
+        }
     }
 
     /// The ridit of each row (NaN for rows not used).
@@ -67,6 +94,11 @@ impl Ridits {
                 }
             })
             .collect()
+    }
+
+    /// Groups with rows.
+    fn present(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.n.len()).filter(|&g| self.n[g] > 0)
     }
 }
 
@@ -111,40 +143,42 @@ fn solve2(a: [f64; 3], b: [f64; 2]) -> Option<([f64; 2], [f64; 3])> {
     Some(([inv[0] * b[0] + inv[1] * b[1], inv[1] * b[0] + inv[2] * b[1]], inv))
 }
 
-/// One weighted least-squares step: rows where `x` is a number, weights `w h`, response `z`.
-fn wls(w: &[f64], x: &[f64], h: impl Fn(usize) -> f64, z: impl Fn(usize) -> f64) -> Option<([f64; 2], [f64; 3])> {
+/// Weighted least squares on group sums: per group, the sum of the working weights `h(g)`
+/// and of the working weights times the working response `hz(g)`, at x = the group's ridit.
+fn wls(r: &Ridits, h: impl Fn(usize) -> f64, hz: impl Fn(usize) -> f64) -> Option<([f64; 2], [f64; 3])> {
     let mut a = [0.0; 3];
     let mut b = [0.0; 2];
-    for i in 0..x.len() {
-        let xi = x[i];
-        if xi.is_nan() {
-            continue;
-        }
-        let wh = w[i] * h(i);
-        let zi = z(i);
-        a[0] += wh;
-        a[1] += wh * xi;
-        a[2] += wh * xi * xi;
-        b[0] += wh * zi;
-        b[1] += wh * xi * zi;
+    for g in r.present() {
+        let x = r.ridit[g];
+        let (hg, hzg) = (h(g), hz(g));
+        a[0] += hg;
+        a[1] += hg * x;
+        a[2] += hg * x * x;
+        b[0] += hzg;
+        b[1] += hzg * x;
     }
     solve2(a, b)
 }
 
 /// The design-based covariance of the coefficients from `A^-1` and each row's score
-/// `x_i w_i r_i` (r the raw residual y - mu).
-fn sandwich(design: &Design, x: &[f64], inv: [f64; 3], resid: impl Fn(usize) -> f64) -> Result<(InfluenceCovariance, f64), NoFit> {
-    let w = design.weights();
-    let n = x.len();
+/// `x_i s_i`, `s_i` the working weight times the working residual (`w_i (y_i - mu_i)` for the
+/// linear model).
+fn sandwich(
+    design: &Design,
+    codes: &[u32],
+    y: &[f64],
+    r: &Ridits,
+    inv: [f64; 3],
+    score: impl Fn(usize, usize) -> f64,
+) -> Result<(InfluenceCovariance, f64), NoFit> {
+    let n = y.len();
     let mut z0 = vec![f64::NAN; n];
     let mut z1 = vec![f64::NAN; n];
-    let used: Vec<bool> = x.iter().map(|v| !v.is_nan()).collect();
-    for i in 0..n {
-        if !used[i] {
-            continue;
-        }
-        let s = w[i] * resid(i);
-        let (s0, s1) = (s, s * x[i]);
+    let used: Vec<bool> = (0..n).map(|i| codes[i] != Grouping::NONE && !y[i].is_nan()).collect();
+    for i in (0..n).filter(|&i| used[i]) {
+        let g = codes[i] as usize;
+        let s = score(i, g);
+        let (s0, s1) = (s, s * r.ridit[g]);
         z0[i] = inv[0] * s0 + inv[1] * s1;
         z1[i] = inv[1] * s0 + inv[2] * s1;
     }
@@ -153,53 +187,59 @@ fn sandwich(design: &Design, x: &[f64], inv: [f64; 3], resid: impl Fn(usize) -> 
     Ok((vcov, df))
 }
 
-/// `svyglm(y ~ ridit)`: x the ridit per row (NaN: row not used), y the outcome.
-pub fn linear(design: &Design, x: &[f64], y: &[f64]) -> Result<Fit, NoFit> {
+/// `svyglm(y ~ ridit)` over the groups of `codes` (rows with the outcome `y` answered).
+pub fn linear(design: &Design, codes: &[u32], y: &[f64], r: &Ridits) -> Result<Fit, NoFit> {
     let w = design.weights();
-    let (coef, inv) = wls(w, x, |_| 1.0, |i| y[i]).ok_or(NoFit::OneGroup)?;
-    let (vcov, df) = sandwich(design, x, inv, |i| y[i] - coef[0] - coef[1] * x[i])?;
+    let (coef, inv) = wls(r, |g| r.weight[g], |g| r.wy[g]).ok_or(NoFit::OneGroup)?;
+    let (vcov, df) = sandwich(design, codes, y, r, inv, |i, g| w[i] * (y[i] - coef[0] - coef[1] * r.ridit[g]))?;
     Ok(Fit { coef, vcov, df })
 }
 
-/// Most IRLS iterations of the log-link fit.
+/// Most IRLS iterations of the log-link fit (R's `glm.control(maxit = 25)`, with room).
 const MAX_ITERATIONS: usize = 100;
 
-/// `svyglm(y ~ ridit, family = quasipoisson())`: the log-link model fitted by IRLS from R's
-/// start (mu = y + 0.1), iterated until the coefficients stop changing (relative 1e-13), then
-/// the sandwich variance.
-pub fn log_link(design: &Design, x: &[f64], y: &[f64]) -> Result<Fit, NoFit> {
-    if x.iter().zip(y).any(|(xi, yi)| !xi.is_nan() && *yi < 0.0) {
+/// R's `glm.control(epsilon)`: the relative change of the deviance that ends the iterations.
+const EPSILON: f64 = 1e-8;
+
+/// `svyglm(y ~ ridit, family = quasipoisson())`: the log-link model fitted as R's `glm.fit`
+/// does, so that its numbers are R's to 1e-6 and not only near them: start mu = y + 0.1,
+/// IRLS steps until the deviance (with weights scaled to mean 1, as `svyglm` scales them)
+/// changes by less than 1e-8 relative (`|dev - devold| / (|dev| + 0.1)`); the working weights
+/// and `A^-1` are those of the last step (computed at the mu before it), the residuals are at
+/// the final mu, as `svy.varcoef` takes them from the fitted `glm` object. After the start,
+/// mu is constant within a group, so each step works on group sums.
+pub fn log_link(design: &Design, codes: &[u32], y: &[f64], r: &Ridits) -> Result<Fit, NoFit> {
+    let (t, u, c) = (&r.start.0, &r.start.1, r.start.2);
+    if c.is_nan() {
         return Err(NoFit::Negative);
     }
     let w = design.weights();
-    let n = x.len();
-    // working response and weights from the start mu = y + 0.1
-    let mut mu: Vec<f64> = (0..n).map(|i| if x[i].is_nan() { f64::NAN } else { y[i] + 0.1 }).collect();
-    let mut coef = [f64::NAN; 2];
-    let mut converged = false;
+    let scale = 2.0 * y.len() as f64 / w.iter().sum::<f64>();
+    // the start: mu_i = y_i + 0.1, so sum w mu = S + 0.1 W and sum w mu z = T - 0.1 W
+    let start = wls(r, |g| r.wy[g] + 0.1 * r.weight[g], |g| t[g] - 0.1 * r.weight[g]).ok_or(NoFit::OneGroup)?;
+    let mut dev_old = scale * (c - r.present().map(|g| u[g] - 0.1 * r.weight[g]).sum::<f64>());
+    let (mut coef, mut inv) = start;
+    // mu before the last step: None at the start (row-level y + 0.1)
+    let mut previous: Option<Vec<f64>> = None;
     for _ in 0..MAX_ITERATIONS {
-        let (c, _) = wls(w, x, |i| mu[i], |i| mu[i].ln() + (y[i] - mu[i]) / mu[i]).ok_or(NoFit::OneGroup)?;
-        let change = (c[0] - coef[0]).abs().max((c[1] - coef[1]).abs());
-        let scale = c[0].abs().max(c[1].abs()).max(1.0);
-        coef = c;
-        for i in 0..n {
-            if !x[i].is_nan() {
-                mu[i] = (coef[0] + coef[1] * x[i]).exp();
-            }
-        }
         if !coef[0].is_finite() || !coef[1].is_finite() {
             return Err(NoFit::NotConverged);
         }
-        if change <= 1e-13 * scale {
-            converged = true;
-            break;
+        let mu: Vec<f64> = r.ridit.iter().map(|x| (coef[0] + coef[1] * x).exp()).collect();
+        let dev = scale * (c - r.present().map(|g| r.wy[g] * mu[g].ln() + r.wy[g] - mu[g] * r.weight[g]).sum::<f64>());
+        if (dev - dev_old).abs() / (dev.abs() + 0.1) < EPSILON {
+            // working weight w mu_prev times working residual (y - mu)/mu
+            let (vcov, df) = sandwich(design, codes, y, r, inv, |i, g| {
+                let prev = previous.as_ref().map_or(y[i] + 0.1, |p| p[g]);
+                w[i] * prev * (y[i] - mu[g]) / mu[g]
+            })?;
+            return Ok(Fit { coef, vcov, df });
         }
+        dev_old = dev;
+        // sum w mu z = mu W log mu + S - mu W at x_g
+        let step = wls(r, |g| mu[g] * r.weight[g], |g| mu[g] * r.weight[g] * mu[g].ln() + r.wy[g] - mu[g] * r.weight[g]).ok_or(NoFit::OneGroup)?;
+        (coef, inv) = step;
+        previous = Some(mu);
     }
-    if !converged {
-        return Err(NoFit::NotConverged);
-    }
-    // A^-1 at the solution
-    let (_, inv) = wls(w, x, |i| mu[i], |_| 0.0).ok_or(NoFit::OneGroup)?;
-    let (vcov, df) = sandwich(design, x, inv, |i| y[i] - mu[i])?;
-    Ok(Fit { coef, vcov, df })
+    Err(NoFit::NotConverged)
 }

@@ -193,6 +193,28 @@ fn checked_derived(d: &RawDerived, e: expr::Expr, ty: ExprType, scope: &mut Scop
         );
         return None;
     }
+    let mut kind_problems = Vec::new();
+    if let Some((_, pos)) = d.higher_is {
+        if !matches!(ty, ExprType::Num | ExprType::Bool) {
+            kind_problems.push(Problem {
+                pos,
+                message: format!(
+                    "derived variable '{}': higher_is applies to a number or a yes/no variable, not a {}",
+                    d.id,
+                    ty.name()
+                ),
+            });
+        }
+    }
+    if (d.range.0.is_some() || d.range.1.is_some()) && ty != ExprType::Num {
+        kind_problems.push(Problem {
+            pos: d.pos,
+            message: format!("derived variable '{}': min and max apply to a number, not a {}", d.id, ty.name()),
+        });
+    }
+    if !kind_problems.is_empty() {
+        sink.add(&d.file, &mut kind_problems);
+    }
     let codes = d.choices.as_ref().map(|c| c.codes());
     let slot = scope.push(VarInfo { id: d.id.clone(), ty, codes });
     Some(Derived {
@@ -205,6 +227,9 @@ fn checked_derived(d: &RawDerived, e: expr::Expr, ty: ExprType, scope: &mut Scop
         },
         choices: d.choices.clone(),
         instrument: d.instrument.clone(),
+        higher_is: d.higher_is.map(|(h, _)| h),
+        min: d.range.0,
+        max: d.range.1,
         slot,
     })
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::super::expr::{Context, ExprType};
-use super::super::model::{ChoiceList, Code, Label, MissingCode, QType, Question, Required};
+use super::super::model::{ChoiceList, Code, HigherIs, Label, MissingCode, QType, Question, Required};
 use super::super::yaml::{self, did_you_mean, Fields, Node, NodeKind, Pos, Problem};
 use super::choices::{read_code, read_label};
 use super::{article, check_id, Loader};
@@ -29,10 +29,12 @@ const QUESTION_KEYS: &[&str] = &[
     "max",
     "missing",
     "identifier",
+    // refused with a message of its own (polarity is for derived variables)
+    "higher_is",
 ];
-const DERIVED_KEYS: &[&str] = &["id", "unit", "expr", "type", "label", "choices"];
+const DERIVED_KEYS: &[&str] = &["id", "unit", "expr", "type", "label", "choices", "higher_is", "min", "max"];
 /// The keys of an instrument's scoring variable: its unit is the one listing the instrument.
-const INSTRUMENT_DERIVED_KEYS: &[&str] = &["id", "expr", "type", "label", "choices"];
+const INSTRUMENT_DERIVED_KEYS: &[&str] = &["id", "expr", "type", "label", "choices", "higher_is", "min", "max"];
 
 /// A question before expressions are resolved.
 pub(super) struct RawQuestion<'a> {
@@ -60,6 +62,10 @@ pub(super) struct RawDerived<'a> {
     pub choices: Option<Arc<ChoiceList>>,
     /// The instrument it scores, if any.
     pub instrument: Option<String>,
+    /// `higher_is:`, and where it is written.
+    pub higher_is: Option<(HigherIs, Pos)>,
+    /// `min:` and `max:`, the possible range.
+    pub range: (Option<f64>, Option<f64>),
     /// The file it is written in (the survey's or an instrument's).
     pub file: Arc<str>,
     /// Tables and params its expression may use.
@@ -100,6 +106,14 @@ impl Loader {
         let min = f.opt_f64("min", &what, problems);
         let max = f.opt_f64("max", &what, problems);
         let identifier = f.opt_bool("identifier", &what, problems).unwrap_or(false);
+        if let Some(pos) = f.key_pos("higher_is") {
+            problems.push(Problem {
+                pos,
+                message: format!(
+                    "{what}: higher_is is for derived variables and instrument scores, not questions; derive a score from the question and mark that"
+                ),
+            });
+        }
         let column = question_column(&f, &id, &what, problems);
         let qtype = qtype?;
         let shape = Shape {
@@ -185,6 +199,8 @@ impl Loader {
         let ty = f.get("type").and_then(|t| derived_type(t, &what, problems));
         let label = f.get("label").and_then(|l| read_label(l, &format!("{what}: label"), &self.langs, problems));
         let choices = f.get("choices").and_then(|c| self.choices_ref(c, local_choices, problems));
+        let higher_is = f.get("higher_is").and_then(|h| higher_is(h, &what, problems));
+        let range = derived_range(&f, n, &what, problems);
         Some(RawDerived {
             id,
             pos,
@@ -194,10 +210,43 @@ impl Loader {
             label,
             choices,
             instrument: instrument.map(str::to_string),
+            higher_is,
+            range,
             file: file.clone(),
             ctx: ctx.clone(),
         })
     }
+}
+
+/// A derived variable's `higher_is:`: `better` or `worse`.
+fn higher_is(h: &Node, what: &str, problems: &mut Vec<Problem>) -> Option<(HigherIs, Pos)> {
+    match h.scalar() {
+        Some("better") => Some((HigherIs::Better, h.pos)),
+        Some("worse") => Some((HigherIs::Worse, h.pos)),
+        _ => {
+            problems.push(Problem {
+                pos: h.pos,
+                message: format!("{what}: higher_is must be better or worse, found {}", h.show()),
+            });
+            None
+        }
+    }
+}
+
+/// A derived variable's `min:` and `max:` (its possible range), min below max.
+fn derived_range(f: &Fields, n: &Node, what: &str, problems: &mut Vec<Problem>) -> (Option<f64>, Option<f64>) {
+    let min = f.opt_f64("min", what, problems);
+    let max = f.opt_f64("max", what, problems);
+    if let (Some(a), Some(b)) = (min, max) {
+        if a >= b {
+            problems.push(Problem {
+                pos: f.key_pos("min").unwrap_or(n.pos),
+                message: format!("{what}: min {a} must be below max {b}"),
+            });
+            return (None, None);
+        }
+    }
+    (min, max)
 }
 
 /// A question's `type:`, reported when missing or unknown.

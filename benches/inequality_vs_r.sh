@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Times one whole `hearth inequality` process (store reading included) for ten outcomes over IMD
+# deciles against R's survey package doing the same measures (per outcome: svyby(covmat = TRUE)
+# for the decile means and the gap between the extreme deciles, svyglm on the ridit for the SII
+# and the linear RII, svyglm(quasipoisson) for the log RII), on a simulated household survey;
+# prints the timings (R's CSV reading and design build apart), their ratio, and the largest
+# relative difference between the two sets of numbers (decile means and SEs, gap, SII, RIIs and
+# their SEs).
+#
+# usage: benches/inequality_vs_r.sh BIN [PERSONS]
+#   BIN      the hearth binary (the lead times target/release/hearth; target/debug/hearth checks
+#            the script at small sizes)
+#   PERSONS  simulated persons (default 1000000)
+# Needs Rscript with survey and jsonlite. Work files go to $HEARTH_BENCH_DIR (default /tmp/hearth-bench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hearth=$(realpath "${1:?usage: benches/inequality_vs_r.sh BIN [PERSONS]}")
+persons=${2:-1000000}
+work=${HEARTH_BENCH_DIR:-/tmp/hearth-bench}/inequality_vs_r_$persons
+mkdir -p "$work"
+command -v Rscript >/dev/null || { echo "Rscript not found: install r-base-core r-cran-survey r-cran-jsonlite"; exit 2; }
+outcomes=swemwbs_metric_score,wemwbs_total,phq9_total,phq9_caseness,gad7_total,gad7_caseness,ucla3_total,auditc_total,general_health_bad,llti_condition
+households=$(python3 -c "print(max(50, round($persons/1.82)))")
+psus=$(python3 -c "import math; print(max(20, min(1200, int(math.sqrt($households)*2))))")
+if [ ! -f "$work/store.db" ]; then
+  "$hearth" simulate schemas/household-health-survey.yaml --households "$households" --seed 1 --psus "$psus" --out "$work/sim.csv"
+  "$hearth" init "$work/store.db" --definition schemas/household-health-survey.yaml
+  "$hearth" import "$work/store.db" --wave 1 "$work/sim.csv"
+  "$hearth" geo load "$work/store.db" --builtin imd2019 >/dev/null
+fi
+"$hearth" export "$work/store.db" --format csv --out "$work/export.csv" >/dev/null
+python3 - "$work" "$outcomes" <<'PY'
+import csv, sys
+w, outcomes = sys.argv[1], sys.argv[2].split(",")
+keep = ["stratum", "psu", "weight", "imd_decile"] + outcomes
+with open(f"{w}/export.csv") as f, open(f"{w}/r.csv", "w", newline="") as g:
+    r = csv.DictReader(f); out = csv.writer(g); out.writerow(keep)
+    for row in r:
+        out.writerow([{"true": "1", "false": "0"}.get(row[k], row[k]) for k in keep])
+PY
+cat > "$work/inequality.R" <<'R'
+suppressMessages({library(survey); library(jsonlite)})
+args <- commandArgs(TRUE)
+outcomes <- strsplit(args[2], ",")[[1]]
+t_read <- system.time(d <- read.csv(file.path(args[1], "r.csv"), colClasses = c(stratum = "character")))[["elapsed"]]
+t_design <- system.time(des <- svydesign(ids = ~psu, strata = ~stratum, weights = ~weight, nest = TRUE, data = d))[["elapsed"]]
+res <- list()
+t_measures <- system.time(for (y in outcomes) {
+  used <- !is.na(d[[y]]) & !is.na(d$imd_decile)
+  w <- weights(des)
+  share <- sapply(1:10, function(j) sum(w[used & d$imd_decile == j])) / sum(w[used])
+  rid <- cumsum(share) - share / 2
+  dy <- update(subset(des, used), Y = get(y), R = rid[imd_decile], G = factor(imd_decile, levels = 1:10))
+  b <- svyby(~Y, ~G, dy, svymean, covmat = TRUE)
+  gap <- svycontrast(b, quote(`1` - `10`))
+  f <- svyglm(Y ~ R, dy)
+  rl <- svycontrast(f, quote((`(Intercept)` + R) / `(Intercept)`))
+  g <- svyglm(Y ~ R, dy, family = quasipoisson())
+  res[[y]] <- list(means = unname(coef(b)), mean_se = unname(SE(b)),
+                   gap = c(coef(gap), SE(gap)), sii = c(coef(f)[["R"]], SE(f)[["R"]]),
+                   rii_linear = c(coef(rl), SE(rl)),
+                   rii_log = c(exp(coef(g)[["R"]]), exp(coef(g)[["R"]]) * SE(g)[["R"]]))
+})[["elapsed"]]
+write_json(list(read = t_read, design = t_design, measures = t_measures, results = res),
+           file.path(args[1], "r.json"), auto_unbox = TRUE, digits = NA)
+R
+Rscript --vanilla "$work/inequality.R" "$work" "$outcomes"
+start=$(date +%s.%N)
+"$hearth" inequality "$work/store.db" --outcome "$outcomes" --format json --no-suppress > "$work/h.json" 2>/dev/null
+end=$(date +%s.%N)
+python3 - "$work" "$start" "$end" <<'PY'
+import json, sys
+w, start, end = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+r = json.load(open(f"{w}/r.json"))
+h = json.load(open(f"{w}/h.json"))
+worst, compared = 0.0, 0
+def cmp(a, b):
+    global worst, compared
+    if a is None or b is None:
+        return
+    compared += 1
+    worst = max(worst, abs(a - b) / max(abs(a), 1e-12))
+for o in h:
+    ref = r["results"][o["outcome"]]
+    for g, m, s in zip(o["groups"], ref["means"], ref["mean_se"]):
+        cmp(m, g["estimate"]); cmp(s, g["se"])
+    ms = {m["measure"]: m for m in o["measures"]}
+    for name in ("gap", "sii", "rii_linear", "rii_log"):
+        cmp(ref[name][0], ms[name]["estimate"]); cmp(ref[name][1], ms[name]["se"])
+rs = r["read"] + r["design"] + r["measures"]
+hs = end - start
+print(f"R survey: read the CSV {r['read']:.2f} s, build the design {r['design']:.2f} s, ten outcomes' measures {r['measures']:.2f} s (total {rs:.2f} s)")
+print(f"hearth inequality, one whole process for ten outcomes (store reading, design, measures): {hs:.2f} s")
+print(f"ratio R measures / hearth whole: {r['measures'] / hs:.1f}x; R total / hearth: {rs / hs:.1f}x")
+print(f"numbers compared: {compared}; largest relative difference: {worst:.2e}")
+PY
