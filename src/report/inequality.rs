@@ -288,7 +288,7 @@ fn aligned(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> {
             aligned_table(&s.head, &s.body, out)?;
         }
         for n in &s.notes {
-            writeln!(out, "note: {n}")?;
+            writeln!(out, "  {n}")?;
         }
     }
     Ok(())
