@@ -79,6 +79,16 @@ fn standardised_by_esp2013_as_r_svystandardize() {
         let want = c["sii"]["log_se_b1"].as_f64().unwrap();
         // R stops its IRLS at epsilon 1e-8 (see standardise.rs): 1e-5 here
         assert!((se - want).abs() <= 1e-5 * want, "log se {se} vs {want}");
+        let conc = &c["sii"]["concentration"];
+        let ci = measure(&out, "concentration_index");
+        close(&ci["estimate"], &conc["concentration_index"], "concentration index");
+        close(&ci["se"], &conc["se"], "concentration index se");
+        if outcome == "b" {
+            for (name, key) in [("erreygers", "erreygers"), ("wagstaff", "wagstaff")] {
+                close(&measure(&out, name)["estimate"], &conc[key], name);
+                close(&measure(&out, name)["se"], &conc[format!("{key}_se").as_str()], name);
+            }
+        }
     }
 }
 

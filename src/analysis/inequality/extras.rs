@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::between::{rao_scott, t_test, two_group_t_test};
 use super::change::{wave_change, Change, ChangeInput};
+use super::concentration::Bounds;
 use super::groups::{GroupEstimates, OrderedGrouping};
 use super::phe::{phe_sii, PheGroup, PheOptions, ValueType};
 use super::standard::Standard;
@@ -222,15 +223,11 @@ pub fn standardised_indices(s: &Standardised, ge: &GroupEstimates, level: f64) -
     vec![sii, r, log]
 }
 
-/// With standardisation: the PAR and PAF from the standardised overall estimate and the least
-/// deprived group's (their covariance from the standardisation, normal intervals, as the
-/// unstandardised ones), and the concentration indices withheld (they are of the microdata).
-pub fn standardised_concentration_and_par(s: &Standardised, ge: &GroupEstimates, level: f64) -> Vec<Measure> {
-    let why = "not given with standardisation: it is computed from the unstandardised microdata";
-    let mut out: Vec<Measure> = [MeasureKind::ConcentrationIndex, MeasureKind::Erreygers, MeasureKind::Wagstaff]
-        .iter()
-        .map(|&k| Measure::withheld(k, level, why.into()))
-        .collect();
+/// With standardisation: the concentration indices of the standardised design, and the PAR and
+/// PAF from the standardised overall estimate and the least deprived group's (their covariance
+/// from the standardisation), normal intervals, as the unstandardised ones.
+pub fn standardised_concentration_and_par(s: &Standardised, ge: &GroupEstimates, bounds: Option<Bounds>, level: f64) -> Vec<Measure> {
+    let mut out = standardised_concentration(s, bounds, level);
     let present = ge.present();
     let Some(&r) = present.last() else {
         return out;
@@ -260,6 +257,51 @@ pub fn standardised_concentration_and_par(s: &Standardised, ge: &GroupEstimates,
     m_paf.notes.push(reference);
     out.push(m_par);
     out.push(m_paf);
+    out
+}
+
+/// The concentration index (and, with bounds, the Erreygers and Wagstaff indices) on the
+/// standardised design: the formulas of [`super::concentration`] on its means, by the delta
+/// method from their covariance (R's `svycontrast` of `svymean(~y + I(y*R) + R)` on the
+/// standardised design).
+fn standardised_concentration(s: &Standardised, bounds: Option<Bounds>, level: f64) -> Vec<Measure> {
+    let Some(p) = s.concentration_parts() else {
+        return vec![Measure::withheld(
+            MeasureKind::ConcentrationIndex,
+            level,
+            "not computable: fewer than two groups have rows".into(),
+        )];
+    };
+    let (m0, m1, mr) = (p.m0, p.m1, p.mr);
+    let z = qnorm(1.0 - (1.0 - level) / 2.0);
+    let note = "on the age-standardised group estimates";
+    let measure = |kind: MeasureKind, est: f64, g: [f64; 2]| {
+        let v = g[0] * g[0] * p.cov[0] + 2.0 * g[0] * g[1] * p.cov[1] + g[1] * g[1] * p.cov[3];
+        let se = v.max(0.0).sqrt();
+        let mut m = Measure::new(kind, est, se, (est - z * se, est + z * se), level, None);
+        m.notes.push(note.into());
+        m
+    };
+    let cov = m1 - m0 * mr;
+    let mut out = vec![measure(MeasureKind::ConcentrationIndex, 2.0 * cov / m0, [-2.0 * m1 / (m0 * m0), 2.0 / m0])];
+    match bounds {
+        Some(Bounds { min: a, max: b }) if b > a => {
+            let r = b - a;
+            out.push(measure(MeasureKind::Erreygers, 8.0 * cov / r, [-8.0 * mr / r, 8.0 / r]));
+            let (f, g) = (2.0 * r * cov, (b - m0) * (m0 - a));
+            let dg = b + a - 2.0 * m0;
+            out.push(if g > 0.0 {
+                measure(MeasureKind::Wagstaff, f / g, [(-2.0 * r * mr * g - f * dg) / (g * g), 2.0 * r / g])
+            } else {
+                Measure::withheld(MeasureKind::Wagstaff, level, "not computable: the mean is at a bound".into())
+            });
+        }
+        _ => {
+            let why = "not given: the outcome's bounds are not known (a yes/no outcome, or min and max in the definition)";
+            out.push(Measure::withheld(MeasureKind::Erreygers, level, why.into()));
+            out.push(Measure::withheld(MeasureKind::Wagstaff, level, why.into()));
+        }
+    }
     out
 }
 

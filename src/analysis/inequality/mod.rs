@@ -364,7 +364,7 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
         }
         measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
         match std {
-            Some(s) => measures.extend(extras::standardised_concentration_and_par(s, &ge, req.level)),
+            Some(s) => measures.extend(extras::standardised_concentration_and_par(s, &ge, bounds, req.level)),
             None => {
                 measures.extend(concentration::concentration(design, codes, &ge.y, &ridits, bounds, req.level)?);
                 measures.extend(attributable::par_paf(design, codes, &ge, req.level)?);

@@ -175,6 +175,33 @@ impl Standardised {
         Some(self.aggregate(b, &c, &used, ridits))
     }
 
+    /// The means behind the concentration index on the standardised design (R's
+    /// `svymean(~y + I(y*R) + R)` there): m0 = sum a_g y_g, m1 = sum a_g R_g y_g and
+    /// mR = sum a_g R_g over the groups with rows, a_g their shares and R_g their ridits, with
+    /// the covariance of (m0, m1) (mR has none: the group totals are fixed by the
+    /// standardisation). None with fewer than two groups.
+    pub fn concentration_parts(&self) -> Option<ConcentrationParts> {
+        let (w, ridits) = self.weights_and_ridits()?;
+        let total: f64 = w.iter().sum();
+        let used: Vec<usize> = (0..w.len()).filter(|&g| w[g] > 0.0).collect();
+        let n = self.groups.len();
+        let (mut c0, mut c1) = (vec![0.0; n], vec![0.0; n]);
+        let mut mr = 0.0;
+        for &g in &used {
+            c0[g] = w[g] / total;
+            c1[g] = w[g] / total * ridits[g];
+            mr += c1[g];
+        }
+        let fit = self.aggregate([0.0; 2], &[c0.clone(), c1.clone()], &used, ridits);
+        let dot = |c: &[f64]| used.iter().map(|&g| c[g] * self.groups[g].estimate).sum::<f64>();
+        Some(ConcentrationParts {
+            m0: dot(&c0),
+            m1: dot(&c1),
+            mr,
+            cov: fit.vcov,
+        })
+    }
+
     /// An aggregate fit from its coefficients and their combination weights of the estimates.
     fn aggregate(&self, coef: [f64; 2], c: &[Vec<f64>; 2], used: &[usize], ridits: Vec<f64>) -> AggregateFit {
         let cv = |x: &[f64], y: &[f64]| {
@@ -209,6 +236,19 @@ impl Standardised {
         let dot = |c: &[f64]| used.iter().map(|&g| c[g] * self.groups[g].estimate).sum::<f64>();
         Some(self.aggregate([dot(&c0), dot(&c1)], &[c0, c1], &used, ridits))
     }
+}
+
+/// The weighted means of the concentration index on standardised estimates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConcentrationParts {
+    /// Mean of y.
+    pub m0: f64,
+    /// Mean of y times the ridit.
+    pub m1: f64,
+    /// Mean of the ridit.
+    pub mr: f64,
+    /// Covariance of (m0, m1), row-major 2 x 2.
+    pub cov: [f64; 4],
 }
 
 /// How the intervals are made.
