@@ -10,6 +10,11 @@ use serde_json::Value;
 
 /// A store of fixtures/r-inequality/waves.csv, its two waves imported separately.
 fn store(dir: &Path) {
+    store_with(dir, None);
+}
+
+/// The same store, its design replaced by `design` when given.
+fn store_with(dir: &Path, design: Option<&str>) {
     let text = std::fs::read_to_string(fixture("r-inequality/waves.csv")).unwrap();
     let mut lines = text.lines();
     let head = lines.next().unwrap();
@@ -19,8 +24,12 @@ fn store(dir: &Path) {
         let body: Vec<String> = text.lines().skip(1).map(cut).filter(|(w, _)| w == wave).map(|(_, r)| r).collect();
         std::fs::write(dir.join(format!("w{wave}.csv")), format!("{head_rest}\n{}\n", body.join("\n"))).unwrap();
     }
-    let def = fixture("r-inequality/waves.yaml");
-    ok(dir, &["init", "s.db", "--definition", def.to_str().unwrap()]);
+    let mut def = std::fs::read_to_string(fixture("r-inequality/waves.yaml")).unwrap();
+    if let Some(d) = design {
+        def = def.replace("design: {weight: w, strata: stratum, psu: psu}", d);
+    }
+    std::fs::write(dir.join("waves.yaml"), def).unwrap();
+    ok(dir, &["init", "s.db", "--definition", "waves.yaml"]);
     ok(dir, &["import", "s.db", "--wave", "1", "w1.csv"]);
     ok(dir, &["import", "s.db", "--wave", "2", "w2.csv"]);
 }
@@ -177,6 +186,24 @@ fn the_change_between_two_waves_as_r_over_the_combined_design() {
         ],
     );
     assert!(table.lines().any(|l| l.starts_with("y,change,quint,,sii_change,")), "{table}");
+}
+
+/// Without clusters in the definition, each person (its key) is the cluster of the combined
+/// design: R's design with `id = ~pid`.
+#[test]
+fn without_clusters_a_persons_rows_in_both_waves_are_linked_as_r() {
+    let d = tempdir();
+    store_with(d.path(), Some("design: {weight: w, strata: stratum}"));
+    let out = json(d.path(), &["--outcome", "y", "--wave", "1", "--wave", "2"]);
+    let c = &out["change"];
+    let w = &r()["change"][1];
+    for (g, wg) in w["groups"].as_array().unwrap().iter().enumerate() {
+        close(&c["groups"][g]["change"], &wg["change"], "change");
+        close(&c["groups"][g]["se"], &wg["se"], "se");
+    }
+    close(&c["overall"]["se"], &w["overall"]["se"], "overall se");
+    let notes = c["notes"].to_string();
+    assert!(notes.contains("each person is one"), "{notes}");
 }
 
 #[test]

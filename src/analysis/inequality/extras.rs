@@ -11,11 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use polars::prelude::{IdxCa, IdxSize};
 use serde::Serialize;
 
 use super::between::{rao_scott, t_test, two_group_t_test};
 use super::change::{wave_change, Change, ChangeInput};
+use super::combined::{CombinedDesign, Linking};
 use super::concentration::Bounds;
 use super::groups::{GroupEstimates, OrderedGrouping};
 use super::phe::{phe_sii, PheGroup, PheOptions, ValueType};
@@ -23,7 +23,7 @@ use super::standard::Standard;
 use super::standardise::{standardise, Interval, StandardiseInput, Standardised};
 use super::{InequalityError, InequalityRequest, Measure, MeasureKind};
 use crate::analysis::engine::{qnorm, qt, Grouping};
-use crate::analysis::{build_design, AnalysisError, Level, Prepared};
+use crate::analysis::{AnalysisError, Level, Prepared};
 
 /// Seed of the PHE method's simulated limits (fixed: the same data give the same limits).
 pub const PHE_SEED: u64 = 20_130_101;
@@ -431,34 +431,28 @@ pub struct ChangeOutput {
 }
 
 /// The change between the two waves of the request, when it names exactly two.
-pub fn change_between_waves(p: &Prepared, og: &OrderedGrouping, req: &InequalityRequest, ge: &GroupEstimates) -> Result<Option<ChangeOutput>, AnalysisError> {
-    let mut asked = req.waves.clone();
-    asked.sort_unstable();
-    asked.dedup();
-    if asked.len() != 2 {
+pub fn change_between_waves(
+    p: &Prepared,
+    og: &OrderedGrouping,
+    req: &InequalityRequest,
+    ge: &GroupEstimates,
+    combined: Option<&CombinedDesign>,
+) -> Result<Option<ChangeOutput>, AnalysisError> {
+    let Some(cd) = combined else {
         return Ok(None);
-    }
+    };
+    let asked = cd.waves;
     let missing: Vec<i64> = asked.iter().copied().filter(|w| !p.waves.contains(w)).collect();
     if !missing.is_empty() {
-        return Err(InequalityError::WaveWithoutRows {
-            waves: [asked[0], asked[1]],
-            missing,
-        }
-        .into());
+        return Err(InequalityError::WaveWithoutRows { waves: asked, missing }.into());
     }
-    let n = p.df.height();
-    // the frame in the design's row order, every row in one wave: strata and PSUs shared
-    let order: Vec<u32> = p.ordered.rows((0..n as u32).collect());
-    let idx = IdxCa::from_vec("".into(), order.iter().map(|&i| i as IdxSize).collect());
-    let df = p.df.take(&idx).map_err(AnalysisError::polars)?;
-    let combined = build_design(&p.def, &df, &vec![asked[0]; n], req.ultimate_cluster)?;
     let wave: Vec<u32> = p.ordered.rows(p.row_waves.clone()).iter().map(|w| if *w == asked[0] { 0 } else { 1 }).collect();
     let input = ChangeInput {
         y: &ge.y,
         wave: &wave,
         groups: &og.grouping,
     };
-    let c = wave_change(&combined, &p.ordered.design, input, req.level)?;
+    let c = wave_change(&cd.design, &p.ordered.design, input, req.level)?;
     let min_base = p.def.disclosure.min_base as usize;
     let row = |ch: &Change, by: BTreeMap<String, Level>, measure: Option<&'static str>, hide: bool| {
         let suppressed = hide || ch.n.iter().any(|&k| k < min_base);
@@ -494,8 +488,10 @@ pub fn change_between_waves(p: &Prepared, og: &OrderedGrouping, req: &Inequality
         "standard errors over the combined design (strata and PSUs shared between waves {} and {}), the independent-samples one beside it",
         asked[0], asked[1]
     )];
-    if p.def.design.as_ref().is_none_or(|d| d.psu.is_empty()) {
-        notes.push("the design names no clusters: each row is its own unit, so a person's rows in the two waves are not linked".into());
+    match cd.linking {
+        Linking::Clusters => {}
+        Linking::Persons => notes.push("the design names no clusters: each person is one, so a person's rows in the two waves are linked".into()),
+        Linking::None => notes.push("the design names no clusters and the records have no keys to link: each row is its own unit".into()),
     }
     if !req.standardise.is_empty() {
         notes.push("the change is of the unstandardised estimates".into());

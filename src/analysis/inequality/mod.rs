@@ -19,6 +19,7 @@ pub mod attributable;
 pub mod between;
 pub mod change;
 mod columns;
+pub mod combined;
 pub mod concentration;
 pub mod error;
 pub mod extras;
@@ -324,14 +325,19 @@ pub struct Inequality {
 /// every outcome's group estimates and measures.
 pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, AnalysisError> {
     req.check()?;
-    let prepared = Prepared::new(store, &req.analysis_request())?;
+    let mut areq = req.analysis_request();
+    if combined::two_waves(req).is_some() {
+        combined::add_person_keys(&store.definition(None)?, req, &mut areq);
+    }
+    let prepared = Prepared::new(store, &areq)?;
+    let combined = combined::combined_design(&prepared, req)?;
     let _t = crate::timing::phase("inequality: estimate");
     let ordered = groups::OrderedGrouping::new(&prepared, &req.over, req.unordered)?;
     // outcomes are independent over the one design: one task each, on all cores
     let outcomes = req
         .outcomes
         .par_iter()
-        .map(|outcome| outcome_inequality(&prepared, &ordered, req, outcome))
+        .map(|outcome| outcome_inequality(&prepared, &ordered, req, outcome, combined.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut warnings = Vec::new();
     if !req.suppress {
@@ -347,7 +353,13 @@ pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, 
 }
 
 /// The group estimates and measures of one outcome.
-fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &InequalityRequest, outcome: &str) -> Result<OutcomeInequality, AnalysisError> {
+fn outcome_inequality(
+    p: &Prepared,
+    og: &groups::OrderedGrouping,
+    req: &InequalityRequest,
+    outcome: &str,
+    combined: Option<&combined::CombinedDesign>,
+) -> Result<OutcomeInequality, AnalysisError> {
     let mut ge = groups::estimate(p, og, req, outcome)?;
     let standardised = extras::standardise_groups(p, og, req, &mut ge)?;
     let std = standardised.as_ref().map(|s| &s.0);
@@ -394,7 +406,7 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
             m.words = words::sentence(m, &naming);
         }
     }
-    let change = extras::change_between_waves(p, og, req, &ge)?;
+    let change = extras::change_between_waves(p, og, req, &ge, combined)?;
     let tests = if req.tests {
         Some(extras::group_tests(p, og, &ge, std, req.level)?)
     } else {
