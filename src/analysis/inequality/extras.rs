@@ -563,6 +563,12 @@ pub struct Tests {
 pub fn group_tests(p: &Prepared, og: &OrderedGrouping, ge: &GroupEstimates, st: Option<&Standardised>, level: f64) -> Result<Tests, AnalysisError> {
     let mut notes = Vec::new();
     let present = ge.present();
+    if !og.ordered {
+        notes.push(format!(
+            "the difference test compares the last and first groups of '{}' as listed (the grouping has no order)",
+            og.variable
+        ));
+    }
     let difference = match (present.first(), present.last()) {
         (Some(&a), Some(&b)) if a != b && (ge.suppressed[a] || ge.suppressed[b]) => {
             notes.push("the difference test is withheld: an extreme group is suppressed".into());
