@@ -324,8 +324,9 @@ fn markdown(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> 
         }
     }
     for s in super::inequality_extra::sections(o) {
-        writeln!(out, "\n**{}**\n", s.title)?;
+        writeln!(out, "\n**{}**", s.title)?;
         if !s.head.is_empty() {
+            writeln!(out)?;
             md_table(&s.head, &s.body, out)?;
         }
         if !s.notes.is_empty() {
