@@ -267,11 +267,6 @@ fn unordered_groupings_get_between_group_measures() {
 fn messages_name_the_flags() {
     let dir = tempdir();
     let db = demo_store(dir.path());
-    // built since (issue 17, tests/inequality_extra.rs): answered, not refused
-    let out = ok(dir.path(), &["inequality", &db, "--outcome", "phq9_total", "--method", "phe"]);
-    assert!(out.contains("phe_sii"), "{out}");
-    let out = ok(dir.path(), &["inequality", &db, "--outcome", "phq9_total", "--standardise", "age_group"]);
-    assert!(out.contains("age-standardised to esp2013 by age_group"), "{out}");
     let e = fails(dir.path(), &["inequality", &db, "--outcome", "phq9_total", "--level", "2"], 2);
     assert!(e.contains("--level 2 must be between 0.5 and 1"), "{e}");
     let e = fails(dir.path(), &["inequality", &db, "--outcome", "phq9_totl"], 1);

@@ -186,6 +186,10 @@ fn the_change_between_two_waves_as_r_over_the_combined_design() {
         ],
     );
     assert!(table.lines().any(|l| l.starts_with("y,change,quint,,sii_change,")), "{table}");
+    // regression (merge of the words column and the change rows): every record as wide as the header
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(table.as_bytes());
+    let width = r.headers().unwrap().len();
+    assert!(r.records().all(|rec| rec.unwrap().len() == width), "{table}");
 }
 
 /// Without clusters in the definition, each person (its key) is the cluster of the combined

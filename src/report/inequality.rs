@@ -117,6 +117,7 @@ fn csv_text(a: &Inequality, out: impl Write) -> Result<(), ReportError> {
                 m.notes.join("; "),
             ])?;
         }
+        // the extras' lines have the same columns (their words column is empty)
         for line in super::inequality_extra::csv_lines(o) {
             w.write_record(line)?;
         }

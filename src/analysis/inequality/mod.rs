@@ -7,11 +7,16 @@
 //! microdata of one prepared analysis ([`crate::analysis::Prepared`]): one frame load and one
 //! design build for every outcome, as `analyze` does. Parts: [`groups`] (the ordered grouping
 //! and its estimates), [`extremes`] (gap and ratio between the most and least deprived groups,
-//! with the covariance between groups), [`standard`] (standard populations: the shipped ESP 2013,
-//! a user's population, age bands mapped onto the standard's), [`standardise`] (directly
-//! standardised group estimates on the full design, as `svystandardize`), [`change`] (change
-//! between two waves over the combined design), [`between`] (t test of two groups, Rao-Scott
-//! chi-square) and [`phe`] (PHEindicatormethods' aggregate SII), wired in by [`extras`]. Must not read files, run SQL or format output (the
+//! with the covariance between groups), [`indices`] and [`regression`] (SII, RII linear and log
+//! on the ridit), [`concentration`] (relative, Erreygers and Wagstaff indices), [`attributable`]
+//! (PAR and PAF), [`unordered`] (between-group variance, index of disparity, highest/lowest
+//! ratio), [`words`] (each measure in a sentence), [`standard`] (standard populations: the
+//! shipped ESP 2013, a user's population, age bands mapped onto the standard's),
+//! [`standardise`] (directly standardised group estimates on the full design, as
+//! `svystandardize`), [`change`] and [`combined`] (change between two waves over the combined
+//! design), [`between`] (t test of two groups, Rao-Scott chi-square) and [`phe`]
+//! (PHEindicatormethods' aggregate SII), wired in by [`extras`]. Must not read files, run SQL
+//! or format output (the
 //! `report` module formats; the binary reads flags), and must not compute variances of its
 //! own: every standard error comes from the engine's influence values.
 
