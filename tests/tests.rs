@@ -15,3 +15,4 @@ mod inequality_extra;
 mod limits;
 mod newuser;
 mod store;
+mod weight;

@@ -66,6 +66,15 @@ pub enum AnalysisError {
         /// What is wrong with it.
         problem: WhereProblem,
     },
+    /// A weight set cannot be used.
+    #[error("weight set '{name}' cannot be used")]
+    WeightSet {
+        /// The set asked for.
+        name: String,
+        /// Why.
+        #[source]
+        source: Box<super::weighting::WeightError>,
+    },
     /// The design cannot be used.
     #[error("the sample design cannot be used")]
     Design(#[from] DesignError),

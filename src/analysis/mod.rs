@@ -22,6 +22,7 @@ pub mod frame;
 pub mod inequality;
 pub mod prepared;
 pub mod request;
+pub mod weighting;
 
 use std::collections::BTreeMap;
 
@@ -123,6 +124,9 @@ pub struct DesignInfo {
     pub lonely_psu: &'static str,
     /// Design degrees of freedom.
     pub df: f64,
+    /// The weight set used in place of the design's weights (`None`: the design's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_set: Option<String>,
     /// Whether the variance uses the first stage only.
     pub ultimate_cluster: bool,
 }
@@ -159,9 +163,11 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
             warnings.push(Warning::OrphanWards { count: orphans.len() });
         }
     }
+    let mut design = DesignInfo::new(&prepared.def, prepared.ordered.design.degf(), req.ultimate_cluster);
+    design.weight_set = prepared.weight_set.clone();
     Ok(Analysis {
         survey: prepared.def.survey.clone(),
-        design: DesignInfo::new(&prepared.def, prepared.ordered.design.degf(), req.ultimate_cluster),
+        design,
         waves: prepared.waves,
         rows,
         warnings,
@@ -179,6 +185,7 @@ impl DesignInfo {
             fpc: d.map(|d| d.fpc.clone()).filter(|f: &Vec<Fpc>| !f.is_empty()),
             lonely_psu: d.map(|d| d.lonely_psu.name()).unwrap_or("fail"),
             df,
+            weight_set: None,
             ultimate_cluster,
         }
     }

@@ -81,6 +81,8 @@ pub struct Request {
     pub ultimate_cluster: bool,
     /// Apply disclosure control.
     pub suppress: bool,
+    /// A stored weight set to use in place of the design's weights (its waves are analysed).
+    pub weights: Option<String>,
 }
 
 impl Default for Request {
@@ -98,6 +100,7 @@ impl Default for Request {
             where_: None,
             ultimate_cluster: false,
             suppress: true,
+            weights: None,
         }
     }
 }

@@ -45,6 +45,10 @@ pub struct Args {
     /// Variance from the first stage only.
     #[arg(long)]
     pub ultimate_cluster: bool,
+    /// Use this stored weight set (`hearth weight`) in place of the design's weights; the
+    /// variances account for its calibration. Analyses the waves it weights.
+    #[arg(long, value_name = "NAME")]
+    pub weights: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
@@ -162,6 +166,7 @@ pub fn request(a: &Args) -> anyhow::Result<Request> {
         where_: a.where_.clone(),
         ultimate_cluster: a.ultimate_cluster,
         suppress: !a.no_suppress,
+        weights: a.weights.clone(),
     };
     // a probability out of range is a usage error whatever the statistic, as a flag's value
     // out of its set is

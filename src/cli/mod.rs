@@ -13,6 +13,7 @@ pub mod inequality;
 pub mod init;
 pub mod simulate;
 pub mod validate;
+pub mod weight;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +55,8 @@ pub enum Command {
     Inequality(inequality::Args),
     /// Write seeded synthetic responses valid under a definition.
     Simulate(simulate::Args),
+    /// Make a named weight set (post-stratify, rake, calibrate, trim) or list them.
+    Weight(weight::Args),
 }
 
 /// Loads a definition file; problems become one error listing them all.
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Edit(a) => edit::run(a),
+        Command::Weight(a) => weight::run(a),
     }
 }
 

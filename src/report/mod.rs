@@ -261,10 +261,11 @@ impl<'a> Table<'a> {
         }
         writeln!(
             out,
-            "\nSurvey {}, wave(s) {:?}; design df {}. `..` = suppressed (disclosure control).{}",
+            "\nSurvey {}, wave(s) {:?}; design df {}{}. `..` = suppressed (disclosure control).{}",
             self.a.survey,
             self.a.waves,
             self.a.design.df,
+            self.a.design.weight_set.as_ref().map(|w| format!("; weight set `{w}`")).unwrap_or_default(),
             if self.any_ne { " `n/e` = not estimable (one PSU)." } else { "" }
         )
     }
@@ -301,10 +302,11 @@ impl<'a> Table<'a> {
         }
         writeln!(
             out,
-            "survey {}, wave(s) {:?}, design df {}; '..' = suppressed (disclosure control){}",
+            "survey {}, wave(s) {:?}, design df {}{}; '..' = suppressed (disclosure control){}",
             self.a.survey,
             self.a.waves,
             self.a.design.df,
+            self.a.design.weight_set.as_ref().map(|w| format!(", weight set '{w}'")).unwrap_or_default(),
             if self.any_ne { "; 'n/e' = not estimable (one PSU)" } else { "" }
         )
     }
@@ -363,6 +365,7 @@ mod tests {
                 fpc: None,
                 lonely_psu: "adjust",
                 df: 12.0,
+                weight_set: None,
                 ultimate_cluster: false,
             },
             rows: vec![

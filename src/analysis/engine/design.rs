@@ -105,6 +105,8 @@ pub struct Design {
     pub(super) order: Vec<u32>,
     pub(super) lonely: LonelyPsu,
     pub(super) ultimate_cluster: bool,
+    /// The calibration model of a calibrated design (see `calibration`).
+    pub(super) calibration: Option<std::sync::Arc<super::calibration::Calibration>>,
     strata_labels: Option<Vec<String>>,
     psu_labels: Option<Vec<String>>,
 }
@@ -216,6 +218,7 @@ impl Design {
             order: Vec::new(),
             lonely: spec.lonely_psu,
             ultimate_cluster: spec.ultimate_cluster,
+            calibration: None,
             strata_labels: spec.strata_labels,
             psu_labels: spec.psu_labels,
         };

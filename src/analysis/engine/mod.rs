@@ -14,6 +14,9 @@
 //!   covariances and contrasts.
 //! - [`influence`]: the covariance of several statistics from their influence values
 //!   ([`Design::influence_covariance`]): regression coefficients, functions of means.
+//! - `calibration`: variances of a calibrated design (post-stratified, raked,
+//!   calibrated weights): influence values replaced by their residuals from the
+//!   calibration model, in `variance::unit_totals`, which every variance passes through.
 //! - `quantile`: `svyquantile` 4.x (`qrule` "math"/"hf7", Woodruff interval).
 //! - `dist`: accurate quantile functions (t, normal, beta).
 //!
@@ -21,6 +24,7 @@
 //! and reused for many outcomes and groupings. The module depends only on `std`,
 //! `statrs` and `thiserror`.
 
+mod calibration;
 pub mod design;
 mod dist;
 pub mod estimators;
@@ -31,6 +35,7 @@ mod variance;
 #[cfg(test)]
 mod conformance_tests;
 
+pub use calibration::{solve_psd, CalibrationKind, CalibrationSpec, RAKING_SWEEPS};
 pub use design::{Design, DesignSpec, LonelyPsu, Stage};
 pub(crate) use dist::{qnorm, qt};
 pub use estimators::{Estimate, EstimateOptions, GroupCovariance, Linearization, PropCiMethod, PsuTotal};
