@@ -117,11 +117,8 @@ fn csv_text(a: &Inequality, out: impl Write) -> Result<(), ReportError> {
                 m.notes.join("; "),
             ])?;
         }
-        for mut line in super::inequality_extra::csv_lines(o) {
-            // their words column is empty: the notes say what they are
-            let notes = line.pop().unwrap_or_default();
-            line.push(String::new());
-            line.push(notes);
+        // the extras' lines have the same columns (their words column is empty)
+        for line in super::inequality_extra::csv_lines(o) {
             w.write_record(line)?;
         }
     }
@@ -292,7 +289,7 @@ fn aligned(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> {
             aligned_table(&s.head, &s.body, out)?;
         }
         for n in &s.notes {
-            writeln!(out, "note: {n}")?;
+            writeln!(out, "  {n}")?;
         }
     }
     Ok(())
@@ -328,8 +325,9 @@ fn markdown(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> 
         }
     }
     for s in super::inequality_extra::sections(o) {
-        writeln!(out, "\n**{}**\n", s.title)?;
+        writeln!(out, "\n**{}**", s.title)?;
         if !s.head.is_empty() {
+            writeln!(out)?;
             md_table(&s.head, &s.body, out)?;
         }
         if !s.notes.is_empty() {
