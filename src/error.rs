@@ -26,6 +26,9 @@ pub enum Error {
     /// Analysis.
     #[error(transparent)]
     Analysis(#[from] crate::analysis::AnalysisError),
+    /// Making a weight set.
+    #[error(transparent)]
+    Weighting(#[from] crate::analysis::weighting::WeightError),
     /// Reading geography files.
     #[error(transparent)]
     Geo(#[from] crate::geo::GeoError),
@@ -50,12 +53,14 @@ impl Error {
             Error::Store(e) => matches!(e, StoreError::Incompatible { .. } | StoreError::BadStoredDefinition { .. }),
             Error::Capture(e) => matches!(e, CaptureError::Invalid { .. } | CaptureError::Edit(_)),
             Error::Export(_) => false,
+            Error::Analysis(crate::analysis::AnalysisError::WeightSet { source, .. }) => source.is_input_problem(),
             // a request that no data could answer (a level of 1.5, a ratio without a denominator) is
             // a usage error, as a value clap refuses is
             Error::Analysis(e) => !matches!(
                 e,
                 crate::analysis::AnalysisError::Store(_) | crate::analysis::AnalysisError::Polars(_) | crate::analysis::AnalysisError::Request(_)
             ),
+            Error::Weighting(e) => e.is_input_problem(),
             Error::Geo(e) => !matches!(e, crate::geo::GeoError::Io { .. }),
             Error::Report(_) | Error::Demo(_) => false,
         }

@@ -10,6 +10,11 @@ use serde_json::Value;
 
 /// A store of fixtures/r-inequality/waves.csv, its two waves imported separately.
 fn store(dir: &Path) {
+    store_with(dir, None);
+}
+
+/// The same store, its design replaced by `design` when given.
+fn store_with(dir: &Path, design: Option<&str>) {
     let text = std::fs::read_to_string(fixture("r-inequality/waves.csv")).unwrap();
     let mut lines = text.lines();
     let head = lines.next().unwrap();
@@ -19,8 +24,12 @@ fn store(dir: &Path) {
         let body: Vec<String> = text.lines().skip(1).map(cut).filter(|(w, _)| w == wave).map(|(_, r)| r).collect();
         std::fs::write(dir.join(format!("w{wave}.csv")), format!("{head_rest}\n{}\n", body.join("\n"))).unwrap();
     }
-    let def = fixture("r-inequality/waves.yaml");
-    ok(dir, &["init", "s.db", "--definition", def.to_str().unwrap()]);
+    let mut def = std::fs::read_to_string(fixture("r-inequality/waves.yaml")).unwrap();
+    if let Some(d) = design {
+        def = def.replace("design: {weight: w, strata: stratum, psu: psu}", d);
+    }
+    std::fs::write(dir.join("waves.yaml"), def).unwrap();
+    ok(dir, &["init", "s.db", "--definition", "waves.yaml"]);
     ok(dir, &["import", "s.db", "--wave", "1", "w1.csv"]);
     ok(dir, &["import", "s.db", "--wave", "2", "w2.csv"]);
 }
@@ -73,6 +82,22 @@ fn standardised_by_esp2013_as_r_svystandardize() {
         close(&sii["estimate"], &c["sii"]["b1"], "sii");
         close(&sii["se"], &c["sii"]["se_b1"], "sii se");
         assert_eq!(sii["df"].as_f64(), c["sii"]["df"].as_f64());
+        let log = measure(&out, "rii_log");
+        close(&log["log_estimate"], &c["sii"]["log_b1"], "log rii b1");
+        let se = log["se_log"].as_f64().unwrap();
+        let want = c["sii"]["log_se_b1"].as_f64().unwrap();
+        // R stops its IRLS at epsilon 1e-8 (see standardise.rs): 1e-5 here
+        assert!((se - want).abs() <= 1e-5 * want, "log se {se} vs {want}");
+        let conc = &c["sii"]["concentration"];
+        let ci = measure(&out, "concentration_index");
+        close(&ci["estimate"], &conc["concentration_index"], "concentration index");
+        close(&ci["se"], &conc["se"], "concentration index se");
+        if outcome == "b" {
+            for (name, key) in [("erreygers", "erreygers"), ("wagstaff", "wagstaff")] {
+                close(&measure(&out, name)["estimate"], &conc[key], name);
+                close(&measure(&out, name)["se"], &conc[format!("{key}_se").as_str()], name);
+            }
+        }
     }
 }
 
@@ -165,6 +190,24 @@ fn the_change_between_two_waves_as_r_over_the_combined_design() {
     let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(table.as_bytes());
     let width = r.headers().unwrap().len();
     assert!(r.records().all(|rec| rec.unwrap().len() == width), "{table}");
+}
+
+/// Without clusters in the definition, each person (its key) is the cluster of the combined
+/// design: R's design with `id = ~pid`.
+#[test]
+fn without_clusters_a_persons_rows_in_both_waves_are_linked_as_r() {
+    let d = tempdir();
+    store_with(d.path(), Some("design: {weight: w, strata: stratum}"));
+    let out = json(d.path(), &["--outcome", "y", "--wave", "1", "--wave", "2"]);
+    let c = &out["change"];
+    let w = &r()["change"][1];
+    for (g, wg) in w["groups"].as_array().unwrap().iter().enumerate() {
+        close(&c["groups"][g]["change"], &wg["change"], "change");
+        close(&c["groups"][g]["se"], &wg["se"], "se");
+    }
+    close(&c["overall"]["se"], &w["overall"]["se"], "overall se");
+    let notes = c["notes"].to_string();
+    assert!(notes.contains("each person is one"), "{notes}");
 }
 
 #[test]

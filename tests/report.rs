@@ -274,6 +274,40 @@ fn a_store_without_geography_reports_its_breakdowns_and_says_what_is_left_out() 
     assert!(html.contains("Overall share"), "a yes/no outcome is a share");
 }
 
+#[test]
+fn a_weight_set_weights_the_report_and_its_numbers_are_analyzes() {
+    let d = tempdir();
+    ok(d.path(), &["demo", "--keep", "demo"]);
+    // the demo's weight set `age_sex` weights wave 2 only: the waves are not compared
+    let out = hearth(d.path(), &["report", "demo/demo.db", "--out", "w.html", "--weights", "age_sex"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(d.path().join("w.html")).unwrap();
+    assert!(html.contains("Estimates are weighted by the weight set &#39;age_sex&#39;."));
+    assert!(html.contains("does not weight waves 1 and 2 together, so they are not compared"));
+    assert!(!html.contains("Change between waves"));
+    let args = [
+        "analyze",
+        "demo/demo.db",
+        "--outcome",
+        "phq9_caseness",
+        "--stat",
+        "proportion",
+        "--weights",
+        "age_sex",
+        "--format",
+        "json",
+    ];
+    let v: serde_json::Value = serde_json::from_str(&ok(d.path(), &args)).unwrap();
+    let r = &v["rows"][0];
+    let shown = format!(
+        "Overall share: <strong>{:.1}%</strong> (95% CI {:.1} to {:.1}%)",
+        r["estimate"].as_f64().unwrap() * 100.0,
+        r["ci_low"].as_f64().unwrap() * 100.0,
+        r["ci_high"].as_f64().unwrap() * 100.0
+    );
+    assert!(html.contains(&shown), "{shown}");
+}
+
 /// A PNG decoder for the screenshots Chromium writes (8-bit RGB or RGBA, not interlaced).
 mod png {
     use std::io::Read;

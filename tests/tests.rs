@@ -14,5 +14,7 @@ mod inequality;
 mod inequality_extra;
 mod limits;
 mod newuser;
+mod replicate;
 mod report;
 mod store;
+mod weight;

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::design::ordered_design;
+use super::inequality::combined::{add_person_keys, combined_design};
 use super::inequality::extras::{change_between_waves, ChangeOutput};
 use super::inequality::groups::{self, OrderedGrouping};
 use super::inequality::{self, InequalityRequest, OutcomeInequality};
@@ -45,6 +46,8 @@ pub struct BundleRequest {
     pub level: f64,
     /// Apply disclosure control.
     pub suppress: bool,
+    /// A stored weight set in place of the design's weights.
+    pub weights: Option<String>,
 }
 
 impl Default for BundleRequest {
@@ -54,6 +57,7 @@ impl Default for BundleRequest {
             waves: Vec::new(),
             level: 0.95,
             suppress: true,
+            weights: None,
         }
     }
 }
@@ -139,6 +143,8 @@ pub struct Bundle {
     pub waves: Vec<WaveCount>,
     /// The wave the sections describe (the latest analysed).
     pub latest: i64,
+    /// The wave compared with the latest (the first analysed), when they were compared.
+    pub compared_with: Option<i64>,
     /// The design as used for the latest wave.
     pub design: DesignInfo,
     /// Disclosure-control thresholds.
@@ -254,17 +260,46 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
         ..Request::default()
     };
     base.check()?;
-    let vars = frame_variables(&def, &base, None);
-    let (df, row_waves) = load_frame(store, &def, &vars, &compared)?;
+    // the change between waves links a person's rows in the two waves by their keys
+    let change_req = InequalityRequest {
+        outcomes: outcomes.clone(),
+        waves: compared.clone(),
+        level: req.level,
+        suppress: req.suppress,
+        ..InequalityRequest::default()
+    };
+    let mut with_keys = base.clone();
+    add_person_keys(&def, &change_req, &mut with_keys);
+    // without a weight set, one frame for every analysis (the latest wave's rows taken from
+    // it); a weight set is applied to the rows it was made for, so each analysis is prepared
+    // from the store with it
+    let shared = match &req.weights {
+        None => Some(load_frame(store, &def, &frame_variables(&def, &with_keys, None), &compared)?),
+        Some(_) => None,
+    };
+    let prep = |waves: &[i64], by: &[Vec<String>]| -> Result<Prepared, AnalysisError> {
+        match &shared {
+            Some((df, row_waves)) if compared.len() > 1 && waves.len() == 1 => {
+                let (d, w) = one_wave(df, row_waves, waves[0])?;
+                prepare(def.clone(), d, w, by)
+            }
+            Some((df, row_waves)) => prepare(def.clone(), df.clone(), row_waves.clone(), by),
+            None => Prepared::new(
+                store,
+                &Request {
+                    by: by.to_vec(),
+                    waves: waves.to_vec(),
+                    weights: req.weights.clone(),
+                    ..with_keys.clone()
+                },
+            ),
+        }
+    };
 
     // the latest wave: every outcome over every breakdown and the deciles, over its own design
-    let (df_latest, waves_latest) = if compared.len() > 1 {
-        one_wave(&df, &row_waves, latest)?
-    } else {
-        (df.clone(), row_waves.clone())
-    };
-    let p = prepare(def.clone(), df_latest, waves_latest, &by)?;
-    let design = DesignInfo::new(&p.def, p.ordered.design.degf(), false);
+    let p = prep(&[latest], &by)?;
+    let mut design = DesignInfo::new(&p.def, p.ordered.design.degf(), false);
+    design.weight_set = p.weight_set.clone();
     let rows = outcome_rows(&p, &base, &def)?;
     let ineq = if has_geo {
         let r = InequalityRequest {
@@ -283,31 +318,29 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
 
     // the waves compared, over the design of both: every outcome by wave (and by wave and
     // decile), and the change from the first to the latest
-    let (wave_rows, changes) = if compared.len() > 1 {
+    let mut wave_rows = Vec::new();
+    let mut changes = Vec::new();
+    if compared.len() > 1 {
         let mut by = vec![vec!["wave".to_string()]];
         if has_geo {
             by.push(vec!["wave".into(), inequality::DEFAULT_OVER.into()]);
             by.push(vec![inequality::DEFAULT_OVER.into()]);
         }
-        let p = prepare(def.clone(), df, row_waves, &by)?;
-        let rows = outcome_rows(&p, &Request { by, ..base.clone() }, &def)?;
-        let changes = if has_geo {
-            let r = InequalityRequest {
-                outcomes: outcomes.clone(),
-                waves: compared.clone(),
-                level: req.level,
-                suppress: req.suppress,
-                ..InequalityRequest::default()
-            };
-            r.check()?;
-            changes(&p, &r)?
-        } else {
-            Vec::new()
-        };
-        (rows, changes)
-    } else {
-        (Vec::new(), Vec::new())
-    };
+        match prep(&compared, &by) {
+            Ok(p) => {
+                wave_rows = outcome_rows(&p, &Request { by, ..base.clone() }, &def)?;
+                if has_geo {
+                    change_req.check()?;
+                    changes = compute_changes(&p, &change_req)?;
+                }
+            }
+            Err(AnalysisError::WeightSet { name, .. }) => notes.push(format!(
+                "the weight set '{name}' does not weight waves {} and {} together, so they are not compared",
+                compared[0], latest
+            )),
+            Err(e) => return Err(e),
+        }
+    }
 
     let out = outcomes
         .iter()
@@ -332,6 +365,7 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
         unit: def.leaf_unit().id.clone(),
         waves: counts,
         latest,
+        compared_with: (compared.len() > 1 && !wave_rows.is_empty()).then_some(compared[0]),
         design,
         disclosure: def.disclosure.clone(),
         suppressed: req.suppress,
@@ -428,14 +462,15 @@ fn wave_counts(store: &Store, def: &Definition, waves: &[i64]) -> Result<Vec<Wav
 
 /// The change of each outcome of `r` between its two waves over the prepared analysis of both
 /// (only the change: the measures of the two waves pooled are not wanted here).
-fn changes(p: &Prepared, r: &InequalityRequest) -> Result<Vec<Option<ChangeOutput>>, AnalysisError> {
+fn compute_changes(p: &Prepared, r: &InequalityRequest) -> Result<Vec<Option<ChangeOutput>>, AnalysisError> {
     let _t = crate::timing::phase("report: change between waves");
     let og = OrderedGrouping::new(p, &r.over, false)?;
+    let combined = combined_design(p, r)?;
     r.outcomes
         .par_iter()
         .map(|o| {
             let ge = groups::estimate(p, &og, r, o)?;
-            change_between_waves(p, &og, r, &ge)
+            change_between_waves(p, &og, r, &ge, combined.as_ref())
         })
         .collect()
 }
@@ -464,6 +499,8 @@ fn prepare(def: Definition, df: DataFrame, row_waves: Vec<i64>, by: &[Vec<String
         ordered,
         mask: None,
         breakdowns,
+        weight_set: None,
+        replicate: None,
     })
 }
 

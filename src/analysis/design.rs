@@ -143,6 +143,14 @@ pub struct Ordered {
 }
 
 impl Ordered {
+    /// The same rows with the design changed by `f` (another weighting of the same rows).
+    pub fn try_map<E>(self, f: impl FnOnce(Design) -> Result<Design, E>) -> Result<Ordered, E> {
+        Ok(Ordered {
+            design: f(self.design)?,
+            order: self.order,
+        })
+    }
+
     /// Values given per frame row, in the design's row order.
     pub fn rows<T: Clone>(&self, v: Vec<T>) -> Vec<T> {
         match &self.order {

@@ -66,6 +66,15 @@ pub enum AnalysisError {
         /// What is wrong with it.
         problem: WhereProblem,
     },
+    /// A weight set cannot be used.
+    #[error("weight set '{name}' cannot be used")]
+    WeightSet {
+        /// The set asked for.
+        name: String,
+        /// Why.
+        #[source]
+        source: Box<super::weighting::WeightError>,
+    },
     /// The design cannot be used.
     #[error("the sample design cannot be used")]
     Design(#[from] DesignError),
@@ -133,6 +142,30 @@ pub enum RequestError {
         /// The probability given.
         p: f64,
     },
+    /// The likelihood interval of a proportion asked for under replicate variance.
+    #[error("the likelihood interval of a proportion is not available with replicate weights: use the logit, beta, xlogit, asin, mean or wilson interval")]
+    ReplicateLikelihood,
+    /// Fay's coefficient outside (0, 1).
+    #[error("Fay's rho {rho} must be between 0 and 1 (exclusive)")]
+    FayRho {
+        /// The value given.
+        rho: f64,
+    },
+    /// Replicate variance asked for with a stored weight set: each replicate would need the
+    /// set's calibration redone on its weights (as R's calibrated replicate designs), which is
+    /// not built yet. (To be raised by [`super::Request::check`] once requests name weight
+    /// sets.)
+    #[error("replicate variance with the weight set '{name}' is not available yet: each replicate would need the calibration redone; use Taylor variance with a weight set")]
+    ReplicateWithWeights {
+        /// The weight set named.
+        name: String,
+    },
+    /// Fewer than two bootstrap replicates.
+    #[error("{replicates} bootstrap replicate(s): at least 2 are needed")]
+    BootstrapReplicates {
+        /// The number given.
+        replicates: usize,
+    },
 }
 
 /// What is wrong with a subpopulation expression.
@@ -164,6 +197,13 @@ pub enum Warning {
         /// How many.
         count: usize,
     },
+    /// The design's fpc is not used by the replicate method (BRR and Fay, as R).
+    ReplicateFpcDropped {
+        /// The method.
+        method: &'static str,
+    },
+    /// FPCs after the first stage are not used by replicate weights (as R).
+    ReplicateLaterFpcDropped,
 }
 
 impl std::fmt::Display for Warning {
@@ -174,6 +214,13 @@ impl std::fmt::Display for Warning {
                 f,
                 "{count} ward(s) of the loaded lookup have no LSOA (best-fit lookup) and can never appear in a ward breakdown"
             ),
+            Warning::ReplicateFpcDropped { method } => {
+                write!(
+                    f,
+                    "the design's finite population correction is not used by {method} replicate weights (as in R)"
+                )
+            }
+            Warning::ReplicateLaterFpcDropped => f.write_str("finite population corrections after the first stage are not used by replicate weights (as in R)"),
         }
     }
 }
@@ -229,6 +276,10 @@ mod tests {
             RequestError::Level { level: 1.5 }.into(),
             RequestError::NoQuantiles.into(),
             RequestError::Quantile { p: 2.0 }.into(),
+            RequestError::ReplicateLikelihood.into(),
+            RequestError::FayRho { rho: 2.0 }.into(),
+            RequestError::BootstrapReplicates { replicates: 1 }.into(),
+            RequestError::ReplicateWithWeights { name: "ps".into() }.into(),
             AnalysisError::NoGeography { variable: "ward".into() },
             AnalysisError::TextOutcome { outcome: "name".into() },
             AnalysisError::TextDenominator { denominator: "name".into() },
@@ -246,7 +297,12 @@ mod tests {
             let m = e.to_string();
             assert!(!m.contains("--") && !m.contains("hearth "), "{m}");
         }
-        for w in [Warning::SuppressionOff, Warning::OrphanWards { count: 2 }] {
+        for w in [
+            Warning::SuppressionOff,
+            Warning::OrphanWards { count: 2 },
+            Warning::ReplicateFpcDropped { method: "BRR" },
+            Warning::ReplicateLaterFpcDropped,
+        ] {
             assert!(!w.to_string().contains("--"), "{w}");
         }
     }

@@ -61,12 +61,26 @@ pub fn targets(p: &Prepared, outcome: &str, stat: Stat) -> Result<Vec<Target>, A
     Ok(targets)
 }
 
-/// The estimates of one target over one grouping: (quantile probability, estimate) per group.
+/// The estimates of one target over one grouping: (quantile probability, estimate) per group,
+/// with the replicate variance when the prepared analysis has a replicate design.
 fn estimate(p: &Prepared, req: &Request, y: &[f64], den: Option<&[f64]>, grouping: usize) -> Result<Vec<(Option<f64>, Estimate)>, DesignError> {
     let design = &p.ordered.design;
     let g = &p.breakdowns[grouping].grouping;
     let opts = EstimateOptions { level: req.level };
     let plain = |v: Vec<Estimate>| v.into_iter().map(|e| (None, e)).collect();
+    if let Some(rep) = &p.replicate {
+        return Ok(match req.stat {
+            Stat::Mean => plain(rep.mean(y, g, &opts)?),
+            Stat::Total => plain(rep.total(y, g, &opts)?),
+            Stat::Ratio => plain(rep.ratio(y, den.unwrap_or(&[]), g, &opts)?),
+            Stat::Proportion => plain(rep.proportion(y, g, req.ci_method, &opts)?),
+            Stat::Quantile => rep
+                .quantiles(y, g, &req.quantiles, req.qrule, &opts)?
+                .into_iter()
+                .map(|q| (Some(q.p), q.estimate))
+                .collect(),
+        });
+    }
     Ok(match req.stat {
         Stat::Mean => plain(design.mean(y, g, &opts)?),
         Stat::Total => plain(design.total(y, g, &opts)?),

@@ -27,6 +27,8 @@ pub struct Frame {
     pub df: DataFrame,
     /// The wave of each row.
     pub waves: Vec<i64>,
+    /// The record id (UUID) of each row, when asked for ([`load_keyed`]); empty otherwise.
+    pub ids: Vec<u128>,
 }
 
 /// A column read from the store: an answer, or a stored score.
@@ -295,7 +297,8 @@ fn read_columns(
     cols: &[(String, String)],
     sources: &[Source<'_>],
     waves: &[i64],
-) -> Result<(Vec<i64>, Vec<Series>), AnalysisError> {
+    with_ids: bool,
+) -> Result<(Vec<i64>, Vec<u128>, Vec<Series>), AnalysisError> {
     let new_bufs = || -> Vec<Buf> { sources.iter().map(Buf::new).collect() };
     let one_wave = if waves.len() == 1 { Some(waves[0]) } else { None };
     let t_scan = crate::timing::phase("frame: read the store");
@@ -304,13 +307,16 @@ fn read_columns(
         &def.leaf_unit().id,
         cols,
         one_wave,
-        || (Vec::<i64>::new(), new_bufs()),
-        |(wave_col, bufs): &mut (Vec<i64>, Vec<Buf>), r: &Record<'_>| -> Result<(), ReadError> {
+        || (Vec::<i64>::new(), Vec::<u128>::new(), new_bufs()),
+        |(wave_col, ids, bufs): &mut (Vec<i64>, Vec<u128>, Vec<Buf>), r: &Record<'_>| -> Result<(), ReadError> {
             let w = r.wave()?;
             if !waves.is_empty() && !waves.contains(&w) {
                 return Ok(());
             }
             wave_col.push(w);
+            if with_ids {
+                ids.push(crate::store::record_id(r.uuid()?)?);
+            }
             for (i, (src, buf)) in sources.iter().zip(bufs.iter_mut()).enumerate() {
                 buf.push(src, r.get(i)?);
             }
@@ -326,9 +332,11 @@ fn read_columns(
         out
     };
     let mut wave_col: Vec<i64> = Vec::new();
+    let mut id_col: Vec<u128> = Vec::new();
     let mut series: Vec<Series> = Vec::new();
-    for (w, bufs) in parts {
+    for (w, ids, bufs) in parts {
         wave_col.extend(w);
+        id_col.extend(ids);
         let cols = to_series(bufs);
         if series.is_empty() {
             series = cols;
@@ -341,7 +349,7 @@ fn read_columns(
     if series.is_empty() {
         series = to_series(new_bufs());
     }
-    Ok((wave_col, series))
+    Ok((wave_col, id_col, series))
 }
 
 /// The area columns `geo` for `n` rows, from the lookup through each row's LSOA (or postcode)
@@ -420,9 +428,19 @@ fn add_derived(def: &Definition, df: DataFrame, slots: &BTreeSet<usize>) -> Resu
 
 /// As [`load`]; `use_stored` = false recomputes every derived variable from its items.
 pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64], use_stored: bool) -> Result<Frame, AnalysisError> {
+    load_inner(store, def, vars, waves, use_stored, false)
+}
+
+/// As [`load`], with the record id of every row ([`Frame::ids`]): for weight sets, which give
+/// one weight per record.
+pub fn load_keyed(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> Result<Frame, AnalysisError> {
+    load_inner(store, def, vars, waves, true, true)
+}
+
+fn load_inner(store: &Store, def: &Definition, vars: &[String], waves: &[i64], use_stored: bool, with_ids: bool) -> Result<Frame, AnalysisError> {
     let needs = resolve(store, def, vars, use_stored)?;
     let (cols, sources) = sources(def, &needs);
-    let (wave_col, series) = read_columns(store, def, &cols, &sources, waves)?;
+    let (wave_col, ids, series) = read_columns(store, def, &cols, &sources, waves, with_ids)?;
     let n = wave_col.len();
     let mut columns: Vec<Column> = vec![Series::new("wave".into(), wave_col.clone()).into_column()];
     columns.extend(series.into_iter().map(|s| s.into_column()));
@@ -431,5 +449,5 @@ pub fn load_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64]
     columns.extend(areas);
     let df = DataFrame::new(n, columns).map_err(AnalysisError::polars)?;
     let df = add_derived(def, df, &needs.derived)?;
-    Ok(Frame { df, waves: wave_col })
+    Ok(Frame { df, waves: wave_col, ids })
 }

@@ -24,6 +24,7 @@ pub mod frame;
 pub mod inequality;
 pub mod prepared;
 pub mod request;
+pub mod weighting;
 
 use std::collections::BTreeMap;
 
@@ -38,7 +39,7 @@ pub use engine::Grouping;
 pub use error::{AnalysisError, RequestError, Warning, WhereProblem};
 pub use factor::{column_f64, grouping};
 pub use prepared::{Breakdown, Prepared};
-pub use request::{Request, Stat};
+pub use request::{Replicates, Request, Stat, Variance};
 
 /// A breakdown value in a row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -125,8 +126,36 @@ pub struct DesignInfo {
     pub lonely_psu: &'static str,
     /// Design degrees of freedom.
     pub df: f64,
+    /// The weight set used in place of the design's weights (`None`: the design's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_set: Option<String>,
     /// Whether the variance uses the first stage only.
     pub ultimate_cluster: bool,
+    /// How standard errors were estimated: `taylor` or `replicate`.
+    pub variance: &'static str,
+    /// The replicate design, under replicate variance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicates: Option<ReplicateInfo>,
+}
+
+/// The replicate design of an analysis, as the output tells it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicateInfo {
+    /// R's name of the method: JK1, JKn, BRR, Fay or bootstrap.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Number of replicates.
+    pub replicates: usize,
+    /// Overall scale of the variance.
+    pub scale: f64,
+    /// Whether variances are centred on the full-sample estimate.
+    pub mse: bool,
+    /// Fay's coefficient (Fay only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fay_rho: Option<f64>,
+    /// Seed of the bootstrap (bootstrap only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// Results of an analysis.
@@ -152,6 +181,15 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
     let _t_est = crate::timing::phase("analysis: estimate");
     let rows = estimate::rows(&prepared, req)?;
     let mut warnings = Vec::new();
+    if let Some(rep) = &prepared.replicate {
+        if rep.fpc_dropped() {
+            let method = rep.method().map_or("these", |m| m.name());
+            warnings.push(Warning::ReplicateFpcDropped { method });
+        }
+        if prepared.ordered.design.has_later_fpc() {
+            warnings.push(Warning::ReplicateLaterFpcDropped);
+        }
+    }
     if !req.suppress {
         warnings.push(Warning::SuppressionOff);
     }
@@ -161,9 +199,14 @@ pub fn analyze(store: &Store, req: &Request) -> Result<Analysis, AnalysisError> 
             warnings.push(Warning::OrphanWards { count: orphans.len() });
         }
     }
+    let mut design = DesignInfo::new(&prepared.def, prepared.ordered.design.degf(), req.ultimate_cluster);
+    design.weight_set = prepared.weight_set.clone();
+    if let Some(rep) = &prepared.replicate {
+        design = design.with_replicates(rep);
+    }
     Ok(Analysis {
         survey: prepared.def.survey.clone(),
-        design: DesignInfo::new(&prepared.def, prepared.ordered.design.degf(), req.ultimate_cluster),
+        design,
         waves: prepared.waves,
         rows,
         warnings,
@@ -181,7 +224,49 @@ impl DesignInfo {
             fpc: d.map(|d| d.fpc.clone()).filter(|f: &Vec<Fpc>| !f.is_empty()),
             lonely_psu: d.map(|d| d.lonely_psu.name()).unwrap_or("fail"),
             df,
+            weight_set: None,
             ultimate_cluster,
+            variance: "taylor",
+            replicates: None,
+        }
+    }
+
+    /// The design under replicate variance: the replicate design's description, and its df
+    /// (R's `degf` of a replicate design).
+    pub fn with_replicates(self, rep: &engine::ReplicateDesign) -> DesignInfo {
+        use engine::ReplicateMethod;
+        let method = rep.method();
+        DesignInfo {
+            variance: "replicate",
+            df: rep.degf(),
+            replicates: Some(ReplicateInfo {
+                kind: method.map_or("other", |m| m.name()),
+                replicates: rep.n_replicates(),
+                scale: rep.scale(),
+                mse: rep.mse(),
+                fay_rho: match method {
+                    Some(ReplicateMethod::Fay { rho }) => Some(rho),
+                    _ => None,
+                },
+                seed: match method {
+                    Some(ReplicateMethod::Bootstrap { seed, .. }) => Some(seed),
+                    _ => None,
+                },
+            }),
+            ..self
+        }
+    }
+
+    /// How the variance was estimated, for table footers: empty under Taylor linearisation.
+    pub fn variance_note(&self) -> String {
+        match &self.replicates {
+            None => String::new(),
+            Some(r) => format!(
+                "; replicate variance ({}, {} replicates{})",
+                r.kind,
+                r.replicates,
+                if r.mse { ", mse" } else { "" }
+            ),
         }
     }
 }

@@ -11,8 +11,10 @@ use polars::prelude::DataFrame;
 
 use super::design::{design_variables, ordered_design, Ordered};
 use super::domain::Subpopulation;
-use super::engine::Grouping;
+use super::engine::{Grouping, ReplicateDesign, ReplicateMethod};
 use super::factor::{column_f64, cross, factorize, Factor};
+use super::request::Variance;
+use super::weighting::{WeightError, WeightSet};
 use super::{frame, AnalysisError, Level, Request};
 use crate::schema::Definition;
 use crate::store::Store;
@@ -44,6 +46,10 @@ pub struct Prepared {
     pub mask: Option<Vec<bool>>,
     /// Overall (masked to the subpopulation), then one per `by` of the request, in its order.
     pub breakdowns: Vec<Breakdown>,
+    /// The weight set on the design, when the request named one.
+    pub weight_set: Option<String>,
+    /// The replicate design over the design's rows, under replicate variance.
+    pub replicate: Option<ReplicateDesign>,
 }
 
 impl Prepared {
@@ -53,10 +59,41 @@ impl Prepared {
         req.check()?;
         let def = store.definition(None)?;
         let subpopulation = req.where_.as_deref().map(|w| Subpopulation::compile(&def, w)).transpose()?;
-        let vars = frame_variables(&def, req, subpopulation.as_ref());
-        let (df, row_waves) = load_frame(store, &def, &vars, &req.waves)?;
+        let mut vars = frame_variables(&def, req, subpopulation.as_ref());
+        let in_set = |name: &str| {
+            let name = name.to_string();
+            move |e: WeightError| AnalysisError::WeightSet { name, source: Box::new(e) }
+        };
+        let set = match &req.weights {
+            Some(name) => Some(WeightSet::load(store, name).map_err(in_set(name))?),
+            None => None,
+        };
+        let waves = match &set {
+            Some(s) => s.waves_for(&req.waves).map_err(in_set(&s.name))?,
+            None => req.waves.clone(),
+        };
+        if let Some(s) = &set {
+            vars.extend(s.variables.iter().cloned());
+            vars.sort();
+            vars.dedup();
+        }
+        let (df, row_waves, ids) = load_frame_with(store, &def, &vars, &waves, set.is_some())?;
         let t_design = crate::timing::phase("analysis: build the design");
-        let ordered = ordered_design(&def, &df, &row_waves, req.ultimate_cluster)?;
+        let mut ordered = ordered_design(&def, &df, &row_waves, req.ultimate_cluster)?;
+        if let Some(s) = &set {
+            ordered = s.apply(&def, &df, &ids, ordered).map_err(in_set(&s.name))?;
+        }
+        let replicate = match req.variance {
+            Variance::Taylor => None,
+            Variance::Replicate(r) => {
+                let method = r.method.unwrap_or(if ordered.design.n_strata() > 1 {
+                    ReplicateMethod::Jkn
+                } else {
+                    ReplicateMethod::Jk1
+                });
+                Some(ReplicateDesign::new(&ordered.design, method, r.mse)?)
+            }
+        };
         drop(t_design);
         let _t_groups = crate::timing::phase("analysis: groupings");
         let mut waves = row_waves.clone();
@@ -72,6 +109,8 @@ impl Prepared {
             ordered,
             mask,
             breakdowns,
+            weight_set: set.map(|s| s.name),
+            replicate,
         })
     }
 
@@ -102,8 +141,23 @@ pub fn frame_variables(def: &Definition, req: &Request, subpopulation: Option<&S
 /// `vars` name (and `wave`): the items behind recomputed scores are no longer needed. Returns
 /// the frame and the wave of each row; no rows is an error.
 pub fn load_frame(store: &Store, def: &Definition, vars: &[String], waves: &[i64]) -> Result<(DataFrame, Vec<i64>), AnalysisError> {
+    load_frame_with(store, def, vars, waves, false).map(|(df, w, _)| (df, w))
+}
+
+/// As [`load_frame`], with the record id of every row when `keyed` (empty otherwise).
+pub fn load_frame_with(
+    store: &Store,
+    def: &Definition,
+    vars: &[String],
+    waves: &[i64],
+    keyed: bool,
+) -> Result<(DataFrame, Vec<i64>, Vec<u128>), AnalysisError> {
     let t_load = crate::timing::phase("analysis: load the frame");
-    let fr = frame::load(store, def, vars, waves)?;
+    let fr = if keyed {
+        frame::load_keyed(store, def, vars, waves)?
+    } else {
+        frame::load(store, def, vars, waves)?
+    };
     drop(t_load);
     let mut df = fr.df;
     if df.height() == 0 {
@@ -123,7 +177,7 @@ pub fn load_frame(store: &Store, def: &Definition, vars: &[String], waves: &[i64
     if keep.len() < df.width() {
         df = df.select(keep).map_err(AnalysisError::polars)?;
     }
-    Ok((df, fr.waves))
+    Ok((df, fr.waves, fr.ids))
 }
 
 /// The breakdowns of a request over the frame: overall first, then each list of `by` variables

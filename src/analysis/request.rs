@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::engine::{PropCiMethod, QuantileRule};
+use super::engine::{PropCiMethod, QuantileRule, ReplicateMethod};
 use super::error::RequestError;
 
 /// Which statistic.
@@ -53,6 +53,26 @@ impl Stat {
     }
 }
 
+/// How standard errors are estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Variance {
+    /// Taylor linearisation on the stored design (R's `svydesign`).
+    #[default]
+    Taylor,
+    /// Replicate weights built from the stored design (R's `as.svrepdesign`).
+    Replicate(Replicates),
+}
+
+/// The replicate design asked for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Replicates {
+    /// The method; `None` chooses as R's `type = "auto"`: JK1 for an unstratified design,
+    /// JKn for a stratified one.
+    pub method: Option<ReplicateMethod>,
+    /// Centre variances on the full-sample estimate (R's `mse = TRUE`).
+    pub mse: bool,
+}
+
 /// An analysis request. [`Request::check`] says whether it can be answered whatever the data;
 /// every analysis entry point ([`super::analyze`], [`super::Prepared::new`]) checks it first.
 #[derive(Debug, Clone)]
@@ -81,6 +101,10 @@ pub struct Request {
     pub ultimate_cluster: bool,
     /// Apply disclosure control.
     pub suppress: bool,
+    /// A stored weight set to use in place of the design's weights (its waves are analysed).
+    pub weights: Option<String>,
+    /// How standard errors are estimated.
+    pub variance: Variance,
 }
 
 impl Default for Request {
@@ -98,6 +122,8 @@ impl Default for Request {
             where_: None,
             ultimate_cluster: false,
             suppress: true,
+            weights: None,
+            variance: Variance::Taylor,
         }
     }
 }
@@ -105,7 +131,8 @@ impl Default for Request {
 impl Request {
     /// Checks what can be checked without data: at least one outcome; a denominator exactly
     /// for a ratio; a confidence level in [0.5, 1); for quantiles, at least one probability,
-    /// each in [0, 1]. The first problem found is returned.
+    /// each in [0, 1]; under replicate variance, no likelihood interval, Fay's rho in (0, 1)
+    /// and at least 2 bootstrap replicates. The first problem found is returned.
     pub fn check(&self) -> Result<(), RequestError> {
         crate::schema::suggest::reset_budget();
         if self.outcomes.is_empty() {
@@ -126,6 +153,20 @@ impl Request {
         }
         if self.stat == Stat::Quantile {
             self.check_quantiles()?;
+        }
+        if let (Some(name), Variance::Replicate(_)) = (&self.weights, self.variance) {
+            // R recalibrates every replicate to the population totals: not built yet
+            return Err(RequestError::ReplicateWithWeights { name: name.clone() });
+        }
+        if let Variance::Replicate(r) = self.variance {
+            if self.stat == Stat::Proportion && self.ci_method == PropCiMethod::Likelihood {
+                return Err(RequestError::ReplicateLikelihood);
+            }
+            match r.method {
+                Some(ReplicateMethod::Fay { rho }) if !(rho > 0.0 && rho < 1.0) => return Err(RequestError::FayRho { rho }),
+                Some(ReplicateMethod::Bootstrap { replicates, .. }) if replicates < 2 => return Err(RequestError::BootstrapReplicates { replicates }),
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -192,6 +233,36 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn replicate_requests_are_checked() {
+        let rep = |method| Variance::Replicate(Replicates { method, mse: false });
+        assert_eq!(
+            Request {
+                variance: rep(None),
+                ..mean_of("x")
+            }
+            .check(),
+            Ok(())
+        );
+        let fay = Request {
+            variance: rep(Some(ReplicateMethod::Fay { rho: 1.0 })),
+            ..mean_of("x")
+        };
+        assert_eq!(fay.check(), Err(RequestError::FayRho { rho: 1.0 }));
+        let boot = Request {
+            variance: rep(Some(ReplicateMethod::Bootstrap { replicates: 1, seed: 1 })),
+            ..mean_of("x")
+        };
+        assert_eq!(boot.check(), Err(RequestError::BootstrapReplicates { replicates: 1 }));
+        let lik = Request {
+            stat: Stat::Proportion,
+            ci_method: PropCiMethod::Likelihood,
+            variance: rep(Some(ReplicateMethod::Jk1)),
+            ..mean_of("x")
+        };
+        assert_eq!(lik.check(), Err(RequestError::ReplicateLikelihood));
     }
 
     #[test]

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use hearth::analysis::engine::{PropCiMethod, QuantileRule};
+use hearth::analysis::engine::{DesignError, PropCiMethod, QuantileRule, ReplicateMethod};
 use hearth::analysis::error::shown_expression;
-use hearth::analysis::{Analysis, AnalysisError, Request, RequestError, Stat, Warning};
+use hearth::analysis::{Analysis, AnalysisError, Replicates, Request, RequestError, Stat, Variance, Warning};
 use hearth::report::Format;
 
 /// Design-based estimates with confidence intervals, overall and by group.
@@ -45,12 +45,117 @@ pub struct Args {
     /// Variance from the first stage only.
     #[arg(long)]
     pub ultimate_cluster: bool,
+    /// Use this stored weight set (`hearth weight`) in place of the design's weights; the
+    /// variances account for its calibration. Analyses the waves it weights.
+    #[arg(long, value_name = "NAME")]
+    pub weights: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
     /// Turn disclosure control off (small cells shown): never for publication.
     #[arg(long)]
     pub no_suppress: bool,
+    #[command(flatten)]
+    pub variance: VarianceArgs,
+}
+
+/// `--variance` and the replicate design it may ask for: shared by the analysis commands
+/// (flatten it into their Args and call [`VarianceArgs::variance`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct VarianceArgs {
+    /// How standard errors are estimated.
+    #[arg(long, value_enum, default_value_t = VarianceArg::Taylor)]
+    pub variance: VarianceArg,
+    /// Replicate weights built from the stored design (default: jk1 for an unstratified
+    /// design, jkn for a stratified one, as R's as.svrepdesign).
+    #[arg(long, value_enum)]
+    pub replicate_type: Option<ReplicateTypeArg>,
+    /// Number of bootstrap replicates (--replicate-type bootstrap; default 50, as R).
+    #[arg(long)]
+    pub replicates: Option<usize>,
+    /// Seed of the bootstrap (default 1): the same seed gives the same replicates.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Centre replicate variances on the full-sample estimate (R's mse=TRUE) instead of the
+    /// mean of the replicates.
+    #[arg(long)]
+    pub mse: bool,
+    /// Fay's coefficient for --replicate-type fay (default 0.5).
+    #[arg(long)]
+    pub fay_rho: Option<f64>,
+}
+
+/// Bootstrap replicates when --replicates is not given (R's default).
+pub const DEFAULT_BOOTSTRAP_REPLICATES: usize = 50;
+/// Bootstrap seed when --seed is not given.
+pub const DEFAULT_SEED: u64 = 1;
+/// Fay's rho when --fay-rho is not given (R has none; 0.5 as SAS and WesVar).
+pub const DEFAULT_FAY_RHO: f64 = 0.5;
+
+/// `--variance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VarianceArg {
+    /// Taylor linearisation on the stored design.
+    Taylor,
+    /// Replicate weights built from the stored design (--replicate-type).
+    Replicate,
+}
+
+/// `--replicate-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplicateTypeArg {
+    /// Delete-one-PSU jackknife (unstratified designs).
+    Jk1,
+    /// Stratified jackknife.
+    Jkn,
+    /// Balanced repeated replication (exactly 2 PSUs per stratum).
+    Brr,
+    /// Fay's BRR (--fay-rho, default 0.5).
+    Fay,
+    /// Canty-Davison bootstrap of PSUs (--replicates, --seed).
+    Bootstrap,
+}
+
+impl VarianceArgs {
+    /// The variance asked for by `--variance` and the replicate flags; a flag that needs
+    /// another is a usage error naming both.
+    pub fn variance(&self) -> anyhow::Result<Variance> {
+        let ty = self.replicate_type;
+        if self.variance == VarianceArg::Taylor {
+            let given = [
+                (ty.is_some(), "--replicate-type"),
+                (self.replicates.is_some(), "--replicates"),
+                (self.seed.is_some(), "--seed"),
+                (self.mse, "--mse"),
+                (self.fay_rho.is_some(), "--fay-rho"),
+            ];
+            if let Some((_, flag)) = given.iter().find(|(on, _)| *on) {
+                anyhow::bail!("{flag} needs --variance replicate");
+            }
+            return Ok(Variance::Taylor);
+        }
+        let boot = ty == Some(ReplicateTypeArg::Bootstrap);
+        if !boot && (self.replicates.is_some() || self.seed.is_some()) {
+            let flag = if self.replicates.is_some() { "--replicates" } else { "--seed" };
+            anyhow::bail!("{flag} is for --replicate-type bootstrap");
+        }
+        if self.fay_rho.is_some() && ty != Some(ReplicateTypeArg::Fay) {
+            anyhow::bail!("--fay-rho is for --replicate-type fay");
+        }
+        let method = ty.map(|t| match t {
+            ReplicateTypeArg::Jk1 => ReplicateMethod::Jk1,
+            ReplicateTypeArg::Jkn => ReplicateMethod::Jkn,
+            ReplicateTypeArg::Brr => ReplicateMethod::Brr,
+            ReplicateTypeArg::Fay => ReplicateMethod::Fay {
+                rho: self.fay_rho.unwrap_or(DEFAULT_FAY_RHO),
+            },
+            ReplicateTypeArg::Bootstrap => ReplicateMethod::Bootstrap {
+                replicates: self.replicates.unwrap_or(DEFAULT_BOOTSTRAP_REPLICATES),
+                seed: self.seed.unwrap_or(DEFAULT_SEED),
+            },
+        });
+        Ok(Variance::Replicate(Replicates { method, mse: self.mse }))
+    }
 }
 
 /// `--stat`.
@@ -162,6 +267,8 @@ pub fn request(a: &Args) -> anyhow::Result<Request> {
         where_: a.where_.clone(),
         ultimate_cluster: a.ultimate_cluster,
         suppress: !a.no_suppress,
+        weights: a.weights.clone(),
+        variance: a.variance.variance()?,
     };
     // a probability out of range is a usage error whatever the statistic, as a flag's value
     // out of its set is
@@ -185,8 +292,19 @@ fn in_flags(e: AnalysisError) -> anyhow::Error {
             RequestError::Level { level } => format!("--level {level} must be between 0.5 and 1"),
             RequestError::NoQuantiles => "--quantiles: give at least one probability".to_string(),
             RequestError::Quantile { p } => format!("--quantiles {p}: probabilities are between 0 and 1"),
+            RequestError::ReplicateLikelihood => {
+                "--ci-method likelihood is not available with --variance replicate: use logit, beta, xlogit, asin, mean or wilson".to_string()
+            }
+            RequestError::FayRho { rho } => format!("--fay-rho {rho} must be between 0 and 1 (exclusive)"),
+            RequestError::BootstrapReplicates { replicates } => format!("--replicates {replicates}: the bootstrap needs at least 2"),
+            RequestError::ReplicateWithWeights { name } => format!(
+                "--weights {name} with --variance replicate is not available yet (each replicate would need the calibration redone): use --variance taylor with --weights"
+            ),
             _ => return hearth::Error::from(e).into(),
         },
+        AnalysisError::Design(DesignError::Jk1Stratified { strata }) => {
+            format!("--replicate-type jk1 is for an unstratified design, and this one has {strata} strata: use --replicate-type jkn")
+        }
         AnalysisError::NoGeography { variable } => {
             format!("'{variable}' needs geography: run `hearth geo load STORE --builtin imd2019` (and a `geography:` section in the definition)")
         }

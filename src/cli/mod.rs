@@ -14,6 +14,7 @@ pub mod init;
 pub mod report;
 pub mod simulate;
 pub mod validate;
+pub mod weight;
 
 use clap::{Parser, Subcommand};
 
@@ -57,6 +58,8 @@ pub enum Command {
     Report(report::Args),
     /// Write seeded synthetic responses valid under a definition.
     Simulate(simulate::Args),
+    /// Make a named weight set (post-stratify, rake, calibrate, trim) or list them.
+    Weight(weight::Args),
 }
 
 /// Loads a definition file; problems become one error listing them all.
@@ -107,6 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Edit(a) => edit::run(a),
+        Command::Weight(a) => weight::run(a),
     }
 }
 

@@ -25,7 +25,8 @@ pub struct Args {
     /// `headline: true`).
     #[arg(long, value_delimiter = ',')]
     pub outcome: Vec<String>,
-    /// A named weight set (from `hearth weight`) in place of the design weight.
+    /// A named weight set (from `hearth weight`) in place of the design weight; the waves are
+    /// compared only when the set weights both.
     #[arg(long)]
     pub weights: Option<String>,
     /// The report's title (default: the survey's title).
@@ -55,15 +56,13 @@ fn in_flags(e: AnalysisError) -> anyhow::Error {
 
 /// Runs `report`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    if let Some(w) = &a.weights {
-        anyhow::bail!("--weights {w}: named weight sets are not available in this build yet; leave --weights out to weight by the design weight");
-    }
     let store = hearth::store::Store::open(&a.store).map_err(hearth::Error::from)?;
     let req = BundleRequest {
         outcomes: a.outcome.clone(),
         waves: a.wave.clone(),
         level: a.level,
         suppress: !a.no_suppress,
+        weights: a.weights.clone(),
     };
     let b = bundle(&store, &req).map_err(in_flags)?;
     if !req.suppress {
@@ -81,11 +80,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         a.out.display(),
         b.outcomes.len(),
         b.latest,
-        if b.waves.len() > 1 {
-            format!(" compared with wave {}", b.waves[0].wave)
-        } else {
-            String::new()
-        }
+        b.compared_with.map(|w| format!(" compared with wave {w}")).unwrap_or_default()
     ));
     Ok(())
 }

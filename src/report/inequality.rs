@@ -117,11 +117,8 @@ fn csv_text(a: &Inequality, out: impl Write) -> Result<(), ReportError> {
                 m.notes.join("; "),
             ])?;
         }
-        for mut line in super::inequality_extra::csv_lines(o) {
-            // their words column is empty: the notes say what they are
-            let notes = line.pop().unwrap_or_default();
-            line.push(String::new());
-            line.push(notes);
+        // the extras' lines have the same columns (their words column is empty)
+        for line in super::inequality_extra::csv_lines(o) {
             w.write_record(line)?;
         }
     }
@@ -292,7 +289,7 @@ fn aligned(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> {
             aligned_table(&s.head, &s.body, out)?;
         }
         for n in &s.notes {
-            writeln!(out, "note: {n}")?;
+            writeln!(out, "  {n}")?;
         }
     }
     Ok(())
@@ -328,8 +325,9 @@ fn markdown(o: &OutcomeInequality, out: &mut impl Write) -> std::io::Result<()> 
         }
     }
     for s in super::inequality_extra::sections(o) {
-        writeln!(out, "\n**{}**\n", s.title)?;
+        writeln!(out, "\n**{}**", s.title)?;
         if !s.head.is_empty() {
+            writeln!(out)?;
             md_table(&s.head, &s.body, out)?;
         }
         if !s.notes.is_empty() {
@@ -349,4 +347,116 @@ fn footer(a: &Inequality, out: &mut impl Write, md: bool) -> std::io::Result<()>
         "\nsurvey {}, wave(s) {:?}, design df {}; {dots} = suppressed (disclosure control), {dash} = not available (see notes)",
         a.survey, a.waves, a.design.df
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::inequality::MeasureKind;
+    use crate::analysis::{DesignInfo, Level};
+    use std::collections::BTreeMap;
+
+    fn outcome(name: &str) -> OutcomeInequality {
+        let row = |level: i64, estimate: Option<f64>| Row {
+            outcome: name.into(),
+            statistic: "mean",
+            by: BTreeMap::from([("imd_decile".to_string(), Level::Int(level))]),
+            category: None,
+            quantile: None,
+            denominator: None,
+            estimate,
+            se: estimate.map(|_| 0.5),
+            ci_low: estimate.map(|e| e - 1.0),
+            ci_high: estimate.map(|e| e + 1.0),
+            level: 0.95,
+            df: Some(12.0),
+            deff: None,
+            cv: None,
+            n: if estimate.is_some() { 60 } else { 4 },
+            weighted_n: estimate.map(|_| 1500.0),
+            suppressed: estimate.is_none(),
+            flags: if estimate.is_some() {
+                vec![]
+            } else {
+                vec![Flag::BaseBelowMinimum { min_base: 10 }]
+            },
+        };
+        let mut sii = Measure::new(MeasureKind::Sii, 4.0, 1.0, (2.0, 6.0), 0.95, Some(11.0));
+        sii.words = Some("4.00 points lower at the most deprived end".into());
+        OutcomeInequality {
+            survey: "t".into(),
+            waves: vec![1],
+            outcome: name.into(),
+            statistic: "mean",
+            over: "imd_decile".into(),
+            order: vec![Level::Int(1), Level::Int(2)],
+            ordered: true,
+            direction_assumed: false,
+            higher_is: Some(HigherIs::Better),
+            groups: vec![row(1, Some(20.0)), row(2, None)],
+            measures: vec![sii, Measure::withheld(MeasureKind::Gap, 0.95, "withheld: group 2 is suppressed".into())],
+            ..Default::default()
+        }
+    }
+
+    fn text(outcomes: Vec<OutcomeInequality>, f: super::super::Format) -> String {
+        let a = Inequality {
+            survey: "t".into(),
+            waves: vec![1],
+            design: DesignInfo {
+                weight: None,
+                strata: None,
+                psu: vec![],
+                fpc: None,
+                lonely_psu: "fail",
+                df: 12.0,
+                ultimate_cluster: false,
+            },
+            outcomes,
+            warnings: vec![],
+        };
+        let mut out = Vec::new();
+        render(&a, f, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_is_one_object_for_one_outcome_and_an_array_for_several() {
+        use super::super::Format::Json;
+        let one: serde_json::Value = serde_json::from_str(&text(vec![outcome("a")], Json)).unwrap();
+        assert_eq!(one["outcome"], "a");
+        assert_eq!(one["higher_is"], "better");
+        assert_eq!(one["measures"][0]["measure"], "sii");
+        assert_eq!(one["measures"][1]["estimate"], serde_json::Value::Null);
+        assert_eq!(one["groups"][1]["suppressed"], true);
+        let two: serde_json::Value = serde_json::from_str(&text(vec![outcome("a"), outcome("b")], Json)).unwrap();
+        assert_eq!(two.as_array().unwrap().len(), 2);
+        assert_eq!(two[1]["outcome"], "b");
+    }
+
+    #[test]
+    fn the_table_shows_suppressed_groups_withheld_measures_and_words() {
+        let t = text(vec![outcome("a")], super::super::Format::Table);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "a (mean) by imd_decile, most deprived first; higher is better");
+        assert_eq!(lines[4], "2                 ..    ..              ..   4  base below 10");
+        assert!(
+            t.contains("\nsii         4.000  1.000  2.000 to 6.000  11\ngap             -      -               -  -\n"),
+            "{t}"
+        );
+        assert!(t.contains("In words:\n  sii: 4.00 points lower at the most deprived end\n"), "{t}");
+        assert!(t.contains("Notes:\n  gap: withheld: group 2 is suppressed\n"), "{t}");
+    }
+
+    #[test]
+    fn csv_has_a_line_per_group_and_per_measure() {
+        let csv = text(vec![outcome("a")], super::super::Format::Csv);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 5);
+        assert_eq!(lines[2], "a,group,imd_decile,2,,,,,,0.95,12,4,true,,base below 10");
+        assert_eq!(
+            lines[3],
+            "a,measure,imd_decile,,sii,4,1,2,6,0.95,11,,false,4.00 points lower at the most deprived end,"
+        );
+    }
 }

@@ -107,7 +107,9 @@ pub(super) fn sections(o: &OutcomeInequality) -> Vec<Section> {
             .map(|r| line(r.by.get(&o.over).map(|l| l.to_string()).unwrap_or_default(), r, d))
             .collect();
         body.push(line("all".into(), &c.overall, d));
-        body.push(line("sii".into(), &c.sii, digits(c.sii.change).max(3)));
+        if let Some(sii) = &c.sii {
+            body.push(line("sii".into(), sii, digits(sii.change).max(3)));
+        }
         out.push(Section {
             title: format!("Change from wave {} to wave {}", c.waves[0], c.waves[1]),
             head,
@@ -161,7 +163,7 @@ fn num(v: Option<f64>) -> String {
     v.map(|x| format!("{x}")).unwrap_or_default()
 }
 
-/// The CSV lines of the extras (same columns as the group and measure lines).
+/// The CSV lines of the extras (same columns as the group and measure lines, `words` empty).
 pub(super) fn csv_lines(o: &OutcomeInequality) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let level = o.measures.first().map(|m| m.level).unwrap_or(0.95).to_string();
@@ -170,7 +172,8 @@ pub(super) fn csv_lines(o: &OutcomeInequality) -> Vec<Vec<String>> {
             .groups
             .iter()
             .map(|r| (r.by.get(&o.over).map(|l| l.to_string()).unwrap_or_default(), r))
-            .chain([(String::new(), &c.overall), (String::new(), &c.sii)]);
+            .chain([(String::new(), &c.overall)])
+            .chain(c.sii.iter().map(|r| (String::new(), r)));
         for (group, r) in rows {
             let measure = if r.measure.is_some() { "sii_change" } else { "change" };
             let notes = format!(
@@ -197,6 +200,7 @@ pub(super) fn csv_lines(o: &OutcomeInequality) -> Vec<Vec<String>> {
                 num(r.df),
                 (r.n[0] + r.n[1]).to_string(),
                 r.suppressed.to_string(),
+                String::new(),
                 notes,
             ]);
         }
@@ -217,6 +221,7 @@ pub(super) fn csv_lines(o: &OutcomeInequality) -> Vec<Vec<String>> {
                 df,
                 String::new(),
                 "false".into(),
+                String::new(),
                 notes,
             ]);
         };

@@ -232,10 +232,12 @@ fn markdown(a: &Analysis, out: &mut impl Write) -> std::io::Result<()> {
     t.markdown(out)?;
     writeln!(
         out,
-        "\nSurvey {}, wave(s) {:?}; design df {}. `..` = suppressed (disclosure control).{}",
+        "\nSurvey {}, wave(s) {:?}; design df {}{}{}. `..` = suppressed (disclosure control).{}",
         a.survey,
         a.waves,
         a.design.df,
+        a.design.weight_set.as_ref().map(|w| format!("; weight set `{w}`")).unwrap_or_default(),
+        a.design.variance_note(),
         if any_ne { " `n/e` = not estimable (one PSU)." } else { "" }
     )
 }
@@ -245,10 +247,12 @@ fn aligned(a: &Analysis, out: &mut impl Write) -> std::io::Result<()> {
     t.aligned(out)?;
     writeln!(
         out,
-        "survey {}, wave(s) {:?}, design df {}; '..' = suppressed (disclosure control){}",
+        "survey {}, wave(s) {:?}, design df {}{}{}; '..' = suppressed (disclosure control){}",
         a.survey,
         a.waves,
         a.design.df,
+        a.design.weight_set.as_ref().map(|w| format!(", weight set '{w}'")).unwrap_or_default(),
+        a.design.variance_note(),
         if any_ne { "; 'n/e' = not estimable (one PSU)" } else { "" }
     )
 }
@@ -306,7 +310,10 @@ mod tests {
                 fpc: None,
                 lonely_psu: "adjust",
                 df: 12.0,
+                weight_set: None,
                 ultimate_cluster: false,
+                variance: "taylor",
+                replicates: None,
             },
             rows: vec![
                 row(None, Some(5.5), false, vec![]),

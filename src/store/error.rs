@@ -59,6 +59,24 @@ pub enum StoreError {
         /// Every incompatible change, one sentence each.
         problems: Vec<String>,
     },
+    /// A weight set of that name is stored already.
+    #[error("{path}: a weight set named '{name}' exists already (made {created_at}); choose another name or replace it")]
+    WeightSetExists {
+        /// The store file.
+        path: String,
+        /// The name.
+        name: String,
+        /// When the stored one was made.
+        created_at: String,
+    },
+    /// A record id that is not a UUID.
+    #[error("{path}: record id '{id}' is not a UUID")]
+    BadRecordId {
+        /// The store file.
+        path: String,
+        /// The id as stored.
+        id: String,
+    },
 }
 
 impl StoreError {

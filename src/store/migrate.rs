@@ -1,4 +1,4 @@
-//! Migrations between definition versions.
+//! Migrations between definition versions, and of the store's own tables.
 //!
 //! Owns deciding whether a new definition version is a compatible change of the stored one
 //! (same survey, a higher version, no unit removed or re-parented, no key changed, no column
@@ -15,6 +15,21 @@ use super::cell::{ident_table, unit_columns, unit_table};
 use super::layout::{check_for, create_unit_tables, insert_definition};
 use super::{Store, StoreError};
 use crate::schema::Definition;
+
+/// The weight-set tables (see `weights`): created in a store on its first weight set, so
+/// stores made before weighting existed take weight sets without any other change. The values
+/// table is indexed by set only: a set's records are unique by construction, and an index on
+/// the 36-character record UUIDs would make writing a million weights several times slower.
+pub(super) fn ensure_weight_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS weight_sets (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, unit TEXT NOT NULL,
+             created_at TEXT NOT NULL, created_by TEXT NOT NULL, method TEXT NOT NULL, inputs TEXT NOT NULL,
+             records INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS weight_values (set_id INTEGER NOT NULL REFERENCES weight_sets(id),
+             record TEXT NOT NULL, weight REAL NOT NULL, calibrated REAL);
+         CREATE INDEX IF NOT EXISTS weight_values_set ON weight_values (set_id);",
+    )
+}
 
 /// Column name -> (SQL type, identifier) of one unit's stored tables.
 type ColumnTypes = BTreeMap<String, (&'static str, bool)>;

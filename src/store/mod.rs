@@ -24,6 +24,7 @@
 //! | `writer` | [`Writer`], [`Inserter`]: one write transaction |
 //! | `uuid` | [`UuidV7`]: time-ordered record ids |
 //! | `audit` | the audit log, [`now_iso`], [`default_user`] |
+//! | `weights` | named weight sets ([`Store::save_weight_set`], [`Store::weight_set`]) |
 //! | [`geo`] | the area lookup tables |
 
 mod audit;
@@ -34,6 +35,7 @@ mod layout;
 mod migrate;
 mod read;
 mod uuid;
+mod weights;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +47,7 @@ pub use self::cell::{ident_table, unit_columns, unit_table, Cell, Column};
 pub use self::error::StoreError;
 pub use self::read::{CellRef, ReadError, Record};
 pub use self::uuid::UuidV7;
+pub use self::weights::{record_id, record_uuid, NewWeightSet, WeightSetInfo, WeightValues};
 pub use self::writer::{Existing, Inserter, Located, Writer};
 use crate::schema::{self, Definition};
 

@@ -76,6 +76,13 @@ impl<'r> CellRef<'r> {
 #[error(transparent)]
 pub struct ReadError(rusqlite::Error);
 
+impl ReadError {
+    /// A stored value that does not convert to what it must be (a record id that is no UUID).
+    pub(crate) fn conversion(cause: Box<dyn std::error::Error + Send + Sync + 'static>) -> ReadError {
+        ReadError(rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, cause))
+    }
+}
+
 /// The system columns every read selects before the asked ones.
 const SYSTEM_COLUMNS: usize = 3;
 

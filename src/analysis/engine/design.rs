@@ -105,6 +105,8 @@ pub struct Design {
     pub(super) order: Vec<u32>,
     pub(super) lonely: LonelyPsu,
     pub(super) ultimate_cluster: bool,
+    /// The calibration model of a calibrated design (see `calibration`).
+    pub(super) calibration: Option<std::sync::Arc<super::calibration::Calibration>>,
     strata_labels: Option<Vec<String>>,
     psu_labels: Option<Vec<String>>,
 }
@@ -216,6 +218,7 @@ impl Design {
             order: Vec::new(),
             lonely: spec.lonely_psu,
             ultimate_cluster: spec.ultimate_cluster,
+            calibration: None,
             strata_labels: spec.strata_labels,
             psu_labels: spec.psu_labels,
         };
@@ -411,6 +414,25 @@ impl Design {
     /// Number of first-stage units (PSUs) of the full design.
     pub fn n_psus(&self) -> usize {
         self.stages.first().map_or(0, |s| s.parent_of_unit.len())
+    }
+
+    /// Number of strata holding rows (1 without strata).
+    pub fn n_strata(&self) -> usize {
+        let mut present = vec![false; self.n_strata];
+        for &s in &self.strata {
+            present[s as usize] = true;
+        }
+        present.iter().filter(|&&b| b).count()
+    }
+
+    /// Number of sampling stages (1 without clusters: each row its own PSU).
+    pub fn n_stages(&self) -> usize {
+        self.stages.len()
+    }
+
+    /// Whether a stage after the first has a finite population correction.
+    pub fn has_later_fpc(&self) -> bool {
+        self.stages.iter().skip(1).any(|s| s.population.iter().any(|p| p.is_finite()))
     }
 
     /// Design degrees of freedom of the full design: #PSUs - #strata (R's `degf`).

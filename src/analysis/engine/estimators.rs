@@ -35,7 +35,7 @@ impl Default for EstimateOptions {
 }
 
 impl EstimateOptions {
-    fn check(&self) -> Result<(), DesignError> {
+    pub(super) fn check(&self) -> Result<(), DesignError> {
         if self.level > 0.0 && self.level < 1.0 {
             Ok(())
         } else {
@@ -277,26 +277,7 @@ impl<'d> Linearization<'d> {
 
     /// Design effect of group g given its variance (R: `svymean`/`svytotal` deff).
     fn deff(&self, g: usize, var: f64) -> Option<f64> {
-        let n = self.n[g] as f64;
-        let w = self.weighted_n[g];
-        if self.n[g] < 2 {
-            return None;
-        }
-        // svyvar: n/(n-1) * sum w e^2 / W.
-        let s2 = n / (n - 1.0) * self.srs_ss[g] / w;
-        let vsrs = match self.kind {
-            Kind::Mean => {
-                if w < n {
-                    // svymean: "Sample size greater than population size" -> NA.
-                    return None;
-                }
-                s2 * (w - n) / (w * n)
-            }
-            // svytotal (and svyratio, via svytotal of the residuals): no
-            // population-size check in R.
-            Kind::Total | Kind::Ratio => s2 * w * w * (w - n) / (w * n),
-        };
-        Some(var / vsrs)
+        srs_deff(self.kind == Kind::Mean, self.n[g], self.weighted_n[g], self.srs_ss[g], var)
     }
 
     /// Result rows with normal confidence intervals (`confint.svystat`).
@@ -338,6 +319,29 @@ impl<'d> Linearization<'d> {
     }
 }
 
+/// Design effect `var / vsrs` (R's `deff = TRUE`): `vsrs` from the weighted variance
+/// `n/(n-1) * srs_ss / w` of the rows used (`srs_ss` = sum of w e^2 about the weighted
+/// mean), with the finite-population factor of the estimated population size `w`; for a
+/// mean `s2 (w - n)/(w n)` (None when w < n, as `svymean`'s "sample size greater than
+/// population size"), for a total (and a ratio, through the total of its residuals)
+/// `s2 w^2 (w - n)/(w n)`. None below 2 rows.
+pub(super) fn srs_deff(mean: bool, rows: usize, w: f64, srs_ss: f64, var: f64) -> Option<f64> {
+    let n = rows as f64;
+    if rows < 2 {
+        return None;
+    }
+    let s2 = n / (n - 1.0) * srs_ss / w;
+    let vsrs = if mean {
+        if w < n {
+            return None;
+        }
+        s2 * (w - n) / (w * n)
+    } else {
+        s2 * w * w * (w - n) / (w * n)
+    };
+    Some(var / vsrs)
+}
+
 /// The three df of a result row (see [`Estimate`]).
 #[derive(Debug, Clone, Copy)]
 struct Dfs {
@@ -348,10 +352,15 @@ struct Dfs {
 
 /// Checks an outcome vector: length, no infinities (NaN = missing).
 pub(super) fn check_values(design: &Design, y: &[f64], what: &'static str) -> Result<(), DesignError> {
-    if y.len() != design.n {
+    check_values_len(design.n, y, what)
+}
+
+/// Checks an outcome vector against a number of rows: length, no infinities (NaN = missing).
+pub(super) fn check_values_len(n: usize, y: &[f64], what: &'static str) -> Result<(), DesignError> {
+    if y.len() != n {
         return Err(DesignError::LengthMismatch {
             what,
-            expected: design.n,
+            expected: n,
             got: y.len(),
         });
     }
@@ -625,7 +634,7 @@ impl Design {
     }
 }
 
-fn expit(x: f64) -> f64 {
+pub(super) fn expit(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
@@ -633,7 +642,7 @@ fn expit(x: f64) -> f64 {
 /// 1 - alpha (R's `svyciprop`; see [`PropCiMethod`]). `rows` counts the rows of the
 /// group (R's `nrow(design)`, for Korn-Graubard), `used` those with an answer.
 #[allow(clippy::too_many_arguments)]
-fn prop_ci(method: PropCiMethod, p: f64, v: f64, df: f64, rows: usize, used: usize, alpha: f64, phi: f64) -> (f64, f64) {
+pub(super) fn prop_ci(method: PropCiMethod, p: f64, v: f64, df: f64, rows: usize, used: usize, alpha: f64, phi: f64) -> (f64, f64) {
     let t = qt(1.0 - alpha / 2.0, df);
     let se = v.sqrt();
     match method {

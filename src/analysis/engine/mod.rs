@@ -14,28 +14,38 @@
 //!   covariances and contrasts.
 //! - [`influence`]: the covariance of several statistics from their influence values
 //!   ([`Design::influence_covariance`]): regression coefficients, functions of means.
+//! - `calibration`: variances of a calibrated design (post-stratified, raked,
+//!   calibrated weights): influence values replaced by their residuals from the
+//!   calibration model, in `variance::unit_totals`, which every variance passes through.
 //! - `quantile`: `svyquantile` 4.x (`qrule` "math"/"hf7", Woodruff interval).
+//! - [`replicate`]: replicate-weight designs built from a [`Design`] (JK1, JKn, BRR,
+//!   Fay, bootstrap, as R's `as.svrepdesign`) and replicate variances, for the
+//!   estimators above and for any statistic through an estimator closure.
 //! - `dist`: accurate quantile functions (t, normal, beta).
 //!
 //! Everything is dense and O(n) per (outcome, grouping): a [`Design`] is built once
 //! and reused for many outcomes and groupings. The module depends only on `std`,
 //! `statrs` and `thiserror`.
 
+mod calibration;
 pub mod design;
 mod dist;
 pub mod estimators;
 pub mod influence;
 mod quantile;
+pub mod replicate;
 mod variance;
 
 #[cfg(test)]
 mod conformance_tests;
 
+pub use calibration::{solve_psd, CalibrationKind, CalibrationSpec, RAKING_SWEEPS};
 pub use design::{Design, DesignSpec, LonelyPsu, Stage};
 pub(crate) use dist::{qnorm, qt};
 pub use estimators::{Estimate, EstimateOptions, GroupCovariance, Linearization, PropCiMethod, PsuTotal};
 pub use influence::InfluenceCovariance;
 pub use quantile::{QuantileEstimate, QuantileRule};
+pub use replicate::{ReplicateDesign, ReplicateEstimates, ReplicateMethod};
 
 /// Errors from building a design or estimating from it. Row, stratum and PSU
 /// indices are 0-based positions/codes; labels are the caller's original labels
@@ -167,6 +177,42 @@ pub enum DesignError {
     /// An invalid argument (confidence level, quantile probability, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// JK1 asked of a stratified design.
+    #[error("the JK1 jackknife is for an unstratified design, and this one has {strata} strata: use the stratified jackknife (JKn)")]
+    Jk1Stratified {
+        /// Number of strata.
+        strata: usize,
+    },
+    /// Too few PSUs to make replicates.
+    #[error("{method} needs at least 2 PSUs (in a stratum, for the bootstrap); the design has {psus}")]
+    TooFewPsus {
+        /// The replicate method.
+        method: &'static str,
+        /// PSUs of the design.
+        psus: usize,
+    },
+    /// A replicate design too large to hold.
+    #[error("{replicates} replicates of {psus} PSUs are too many to hold (a jackknife has one replicate per PSU: cluster the design, or use the bootstrap)")]
+    TooManyReplicates {
+        /// PSUs of the design.
+        psus: usize,
+        /// Replicates asked for or implied.
+        replicates: usize,
+    },
+    /// BRR or Fay on a stratum without exactly two PSUs.
+    #[error("BRR needs exactly 2 PSUs in every stratum: stratum {stratum} has {psus}")]
+    BrrPairs {
+        /// Label of the stratum.
+        stratum: String,
+        /// Its number of PSUs.
+        psus: usize,
+    },
+    /// Something replicate weights cannot give.
+    #[error("{what} is not available with replicate weights")]
+    ReplicateUnsupported {
+        /// What was asked.
+        what: &'static str,
+    },
     /// Too many groups for a dense covariance matrix.
     #[error("{groups} groups are too many for a covariance matrix (limit {limit})")]
     TooManyGroups {

@@ -140,6 +140,17 @@ impl Sorted {
     }
 }
 
+/// What the Woodruff interval needs of the share of a group's rows at or below its
+/// quantile: estimate, variance, df of the rows used, design df, rows, weight sum.
+pub(super) struct BelowStats {
+    pub est: Vec<f64>,
+    pub var: Vec<f64>,
+    pub used_df: Vec<f64>,
+    pub design_df: Vec<f64>,
+    pub n: Vec<usize>,
+    pub weighted_n: Vec<f64>,
+}
+
 impl Design {
     /// Quantiles of `y` (NaN = missing) per group, for each probability in
     /// `probs`, with Woodruff intervals (t on the df of the rows used). Results are
@@ -154,97 +165,125 @@ impl Design {
     ) -> Result<Vec<QuantileEstimate>, DesignError> {
         check_values(self, y, "outcome")?;
         check_grouping(self, grouping)?;
-        if let Some(&p) = probs.iter().find(|p| !(0.0..=1.0).contains(*p)) {
-            return Err(DesignError::InvalidArgument(format!("quantile probability {p} is not in [0, 1]")));
-        }
-        if !(opts.level > 0.0 && opts.level < 1.0) {
-            return Err(DesignError::InvalidArgument(format!("confidence level {} is not in (0, 1)", opts.level)));
-        }
-        let k = grouping.n_groups();
-        let row_group = effective_groups(grouping, &[y]);
-        // Rows per group in original order (counting sort by group).
-        let mut start = vec![0usize; k + 1];
-        for &g in &row_group {
-            if g != Grouping::NONE {
-                start[g as usize + 1] += 1;
-            }
-        }
-        for g in 0..k {
-            start[g + 1] += start[g];
-        }
-        let mut rows = vec![0u32; start[k]];
-        let mut fill = start.clone();
-        for (i, &g) in row_group.iter().enumerate() {
-            if g != Grouping::NONE {
-                rows[fill[g as usize]] = i as u32;
-                fill[g as usize] += 1;
-            }
-        }
-        let sorted: Vec<Sorted> = (0..k).map(|g| Sorted::new(&rows[start[g]..start[g + 1]], y, &self.weights)).collect();
-        let alpha = 1.0 - opts.level;
-        let mut out: Vec<Vec<QuantileEstimate>> = vec![Vec::new(); k];
-        for &p in probs {
-            let qhat: Vec<f64> = sorted.iter().map(|s| s.quantile(rule, p)).collect();
-            // Woodruff: svymean(x <= qhat) in the domain.
-            let below: Vec<f64> = (0..self.n)
-                .map(|i| {
-                    let g = row_group[i];
-                    if g == Grouping::NONE {
-                        f64::NAN
-                    } else if y[i] <= qhat[g as usize] {
-                        1.0
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            let lin = self.linearize_mean(&below, grouping)?;
+        woodruff(&self.weights, y, grouping, probs, rule, opts, |below| {
+            let lin = self.linearize_mean(below, grouping)?;
             // t on the df of the rows used: svyquantile(na.rm = TRUE) drops the
             // missing values before degf(), unlike svyciprop.
-            let (var, df) = lin.variances()?;
-            for g in 0..k {
-                let crit = if df[g].is_infinite() {
-                    qnorm(1.0 - alpha / 2.0)
-                } else {
-                    qt(1.0 - alpha / 2.0, df[g])
-                };
-                let pm = lin.estimates()[g];
-                let se_p = var[g].sqrt();
-                let (lo_p, hi_p) = (pm - crit * se_p, pm + crit * se_p);
-                let lower = if lo_p.is_nan() || lo_p < 0.0 {
-                    f64::NAN
-                } else {
-                    sorted[g].quantile(rule, lo_p)
-                };
-                let upper = if hi_p.is_nan() || hi_p > 1.0 {
-                    f64::NAN
-                } else {
-                    sorted[g].quantile(rule, hi_p)
-                };
-                let se = (upper - lower) / (2.0 * crit);
-                let n = lin.n()[g];
-                out[g].push(QuantileEstimate {
-                    p,
-                    estimate: Estimate {
-                        group: g as u32,
-                        estimate: qhat[g],
-                        se,
-                        ci_low: lower,
-                        ci_high: upper,
-                        level: opts.level,
-                        df: df[g],
-                        design_df: lin.design_df()[g],
-                        used_df: df[g],
-                        deff: None,
-                        cv: se / qhat[g],
-                        n,
-                        weighted_n: lin.weighted_n()[g],
-                    },
-                });
-            }
-        }
-        Ok(out.into_iter().flatten().collect())
+            let (var, used_df) = lin.variances()?;
+            Ok(BelowStats {
+                est: lin.estimates().to_vec(),
+                var,
+                used_df,
+                design_df: lin.design_df().to_vec(),
+                n: lin.n().to_vec(),
+                weighted_n: lin.weighted_n().to_vec(),
+            })
+        })
     }
+}
+
+/// Quantiles per group with Woodruff intervals, the design-based statistics of the share
+/// at or below each quantile coming from `below_stats` (Taylor or replicate variance),
+/// which receives a 0/1 vector (NaN outside the rows used).
+pub(super) fn woodruff<F>(
+    weights: &[f64],
+    y: &[f64],
+    grouping: &Grouping,
+    probs: &[f64],
+    rule: QuantileRule,
+    opts: &EstimateOptions,
+    below_stats: F,
+) -> Result<Vec<QuantileEstimate>, DesignError>
+where
+    F: Fn(&[f64]) -> Result<BelowStats, DesignError>,
+{
+    if let Some(&p) = probs.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+        return Err(DesignError::InvalidArgument(format!("quantile probability {p} is not in [0, 1]")));
+    }
+    if !(opts.level > 0.0 && opts.level < 1.0) {
+        return Err(DesignError::InvalidArgument(format!("confidence level {} is not in (0, 1)", opts.level)));
+    }
+    let k = grouping.n_groups();
+    let row_group = effective_groups(grouping, &[y]);
+    // Rows per group in original order (counting sort by group).
+    let mut start = vec![0usize; k + 1];
+    for &g in &row_group {
+        if g != Grouping::NONE {
+            start[g as usize + 1] += 1;
+        }
+    }
+    for g in 0..k {
+        start[g + 1] += start[g];
+    }
+    let mut rows = vec![0u32; start[k]];
+    let mut fill = start.clone();
+    for (i, &g) in row_group.iter().enumerate() {
+        if g != Grouping::NONE {
+            rows[fill[g as usize]] = i as u32;
+            fill[g as usize] += 1;
+        }
+    }
+    let sorted: Vec<Sorted> = (0..k).map(|g| Sorted::new(&rows[start[g]..start[g + 1]], y, weights)).collect();
+    let alpha = 1.0 - opts.level;
+    let mut out: Vec<Vec<QuantileEstimate>> = vec![Vec::new(); k];
+    for &p in probs {
+        let qhat: Vec<f64> = sorted.iter().map(|s| s.quantile(rule, p)).collect();
+        // Woodruff: svymean(x <= qhat) in the domain.
+        let below: Vec<f64> = (0..y.len())
+            .map(|i| {
+                let g = row_group[i];
+                if g == Grouping::NONE {
+                    f64::NAN
+                } else if y[i] <= qhat[g as usize] {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let st = below_stats(&below)?;
+        for g in 0..k {
+            let df = st.used_df[g];
+            let crit = if df.is_infinite() {
+                qnorm(1.0 - alpha / 2.0)
+            } else {
+                qt(1.0 - alpha / 2.0, df)
+            };
+            let pm = st.est[g];
+            let se_p = st.var[g].sqrt();
+            let (lo_p, hi_p) = (pm - crit * se_p, pm + crit * se_p);
+            let lower = if lo_p.is_nan() || lo_p < 0.0 {
+                f64::NAN
+            } else {
+                sorted[g].quantile(rule, lo_p)
+            };
+            let upper = if hi_p.is_nan() || hi_p > 1.0 {
+                f64::NAN
+            } else {
+                sorted[g].quantile(rule, hi_p)
+            };
+            let se = (upper - lower) / (2.0 * crit);
+            out[g].push(QuantileEstimate {
+                p,
+                estimate: Estimate {
+                    group: g as u32,
+                    estimate: qhat[g],
+                    se,
+                    ci_low: lower,
+                    ci_high: upper,
+                    level: opts.level,
+                    df,
+                    design_df: st.design_df[g],
+                    used_df: df,
+                    deff: None,
+                    cv: se / qhat[g],
+                    n: st.n[g],
+                    weighted_n: st.weighted_n[g],
+                },
+            });
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
 }
 
 #[cfg(test)]

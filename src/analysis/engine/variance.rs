@@ -37,6 +37,9 @@ pub(super) struct Entry {
 #[derive(Debug, Clone)]
 pub(super) struct UnitTotals {
     pub stages: Vec<Vec<Entry>>,
+    /// On a calibrated design, the df of the rows used, counted before residualisation
+    /// (the residuals reach every unit; R keeps `degf`).
+    pub used_df: Option<Vec<f64>>,
 }
 
 /// Per-group variance and design df.
@@ -84,7 +87,10 @@ impl Scratch {
 }
 
 /// Builds unit totals of `z` (zero for rows with group `NONE`) at every stage used
-/// for the variance (only the first with `ultimate_cluster`).
+/// for the variance (only the first with `ultimate_cluster`). On a calibrated design the
+/// influence values are first replaced by their residuals from the calibration model
+/// (see `calibration`): every unit then holds a total for every group with rows, and the
+/// df of the rows used are counted before, from the rows themselves.
 pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usize) -> UnitTotals {
     let n_stages = if design.ultimate_cluster { 1 } else { design.stages.len() };
     let deep = &design.stages[n_stages - 1];
@@ -100,22 +106,34 @@ pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usiz
         let u = deep.unit_of_row[r];
         if current != Some(u) {
             if let Some(cu) = current {
-                flush_into(&mut sc, &mut entries, cu);
+                flush(&mut sc, &mut entries, cu);
             }
             current = Some(u);
         }
         sc.add(g, z[r]);
     }
     if let Some(cu) = current {
-        flush_into(&mut sc, &mut entries, cu);
+        flush(&mut sc, &mut entries, cu);
     }
-    aggregate_up(design, n_stages, entries, &mut sc)
+    let stages = aggregate(design, entries, n_stages, &mut sc);
+    let Some(cal) = &design.calibration else {
+        return UnitTotals { stages, used_df: None };
+    };
+    let a = cal.coefficients(row_group, z, k);
+    let mut has_rows = vec![false; k];
+    for &g in row_group {
+        if g != Grouping::NONE {
+            has_rows[g as usize] = true;
+        }
+    }
+    calibrated(design, cal, stages, &a, &has_rows, &mut sc)
 }
 
 /// Unit totals of several influence vectors over one design: slot j sums `z[j]` over the rows
 /// where `member(row, j)` holds (a row may count in every slot, or only in some), so that
 /// [`group_covariance`] gives their full covariance with the rules of the group estimates
-/// (lonely PSUs, strata holding rows, multistage).
+/// (lonely PSUs, strata holding rows, multistage), and residualised as [`unit_totals`] does
+/// on a calibrated design.
 pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], member: impl Fn(usize, usize) -> bool) -> UnitTotals {
     let k = z.len();
     let n_stages = if design.ultimate_cluster { 1 } else { design.stages.len() };
@@ -123,6 +141,7 @@ pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], member: impl Fn(u
     let mut sc = Scratch::new(k);
     let mut entries: Vec<Entry> = Vec::new();
     let mut current: Option<u32> = None;
+    let mut has_rows = vec![false; k];
     for &r in &design.order {
         let r = r as usize;
         let u = deep.unit_of_row[r];
@@ -130,9 +149,10 @@ pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], member: impl Fn(u
             if !member(r, j) {
                 continue;
             }
+            has_rows[j] = true;
             if current != Some(u) {
                 if let Some(cu) = current {
-                    flush_into(&mut sc, &mut entries, cu);
+                    flush(&mut sc, &mut entries, cu);
                 }
                 current = Some(u);
             }
@@ -140,13 +160,54 @@ pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], member: impl Fn(u
         }
     }
     if let Some(cu) = current {
-        flush_into(&mut sc, &mut entries, cu);
+        flush(&mut sc, &mut entries, cu);
     }
-    aggregate_up(design, n_stages, entries, &mut sc)
+    let stages = aggregate(design, entries, n_stages, &mut sc);
+    let Some(cal) = &design.calibration else {
+        return UnitTotals { stages, used_df: None };
+    };
+    let a = cal.coefficients_multi(z, &member);
+    calibrated(design, cal, stages, &a, &has_rows, &mut sc)
 }
 
-/// Moves the sums of `sc` into entries of `unit` and clears it.
-fn flush_into(sc: &mut Scratch, entries: &mut Vec<Entry>, unit: u32) {
+/// The unit totals of the residuals from the calibration model: for every unit and every slot
+/// with rows, the plain total minus the unit's calibrated margin sums times the slot's
+/// coefficients `a` (p per slot); the df of the rows used are counted from the plain totals.
+fn calibrated(design: &Design, cal: &super::calibration::Calibration, stages: Vec<Vec<Entry>>, a: &[f64], has_rows: &[bool], sc: &mut Scratch) -> UnitTotals {
+    let k = has_rows.len();
+    let n_stages = stages.len();
+    let used_df = Some(used_df_of(design, &stages[0], k));
+    let p = a.len() / k.max(1);
+    let plain = &stages[n_stages - 1];
+    let mut dense = Vec::with_capacity(cal.n_units() * has_rows.iter().filter(|&&h| h).count());
+    let mut j = 0;
+    let mut totals = vec![0.0; k];
+    for u in 0..cal.n_units() as u32 {
+        while j < plain.len() && plain[j].unit == u {
+            totals[plain[j].group as usize] = plain[j].total;
+            j += 1;
+        }
+        for g in 0..k {
+            if !has_rows[g] {
+                continue;
+            }
+            let total = totals[g] - cal.unit_offset(u, &a[g * p..(g + 1) * p]);
+            totals[g] = 0.0;
+            dense.push(Entry {
+                unit: u,
+                group: g as u32,
+                total,
+            });
+        }
+    }
+    UnitTotals {
+        stages: aggregate(design, dense, n_stages, sc),
+        used_df,
+    }
+}
+
+/// Appends the touched groups of `sc` as entries of `unit` and resets it.
+fn flush(sc: &mut Scratch, entries: &mut Vec<Entry>, unit: u32) {
     for &g in &sc.touched {
         entries.push(Entry {
             unit,
@@ -157,10 +218,11 @@ fn flush_into(sc: &mut Scratch, entries: &mut Vec<Entry>, unit: u32) {
     sc.reset();
 }
 
-/// The deepest stage's entries summed into the enclosing units, stage by stage.
-fn aggregate_up(design: &Design, n_stages: usize, entries: Vec<Entry>, sc: &mut Scratch) -> UnitTotals {
+/// The unit totals of every stage from those of the deepest one, aggregated to the
+/// enclosing units.
+fn aggregate(design: &Design, deepest: Vec<Entry>, n_stages: usize, sc: &mut Scratch) -> Vec<Vec<Entry>> {
     let mut stages = vec![Vec::new(); n_stages];
-    stages[n_stages - 1] = entries;
+    stages[n_stages - 1] = deepest;
     for s in (1..n_stages).rev() {
         let units = &design.stages[s];
         let mut out = Vec::new();
@@ -169,18 +231,36 @@ fn aggregate_up(design: &Design, n_stages: usize, entries: Vec<Entry>, sc: &mut 
             let p = units.parent_of_unit[e.unit as usize];
             if current != Some(p) {
                 if let Some(cp) = current {
-                    flush_into(sc, &mut out, cp);
+                    flush(sc, &mut out, cp);
                 }
                 current = Some(p);
             }
             sc.add(e.group, e.total);
         }
         if let Some(cp) = current {
-            flush_into(sc, &mut out, cp);
+            flush(sc, &mut out, cp);
         }
         stages[s - 1] = out;
     }
-    UnitTotals { stages }
+    stages
+}
+
+/// #PSUs - #strata holding entries of each group, from stage-1 entries of the rows used.
+fn used_df_of(design: &Design, first: &[Entry], k: usize) -> Vec<f64> {
+    let psus = &design.stages[0];
+    let mut n_psu = vec![0u32; k];
+    let mut n_strata = vec![0u32; k];
+    let mut last_stratum = vec![u32::MAX; k];
+    for e in first {
+        let g = e.group as usize;
+        n_psu[g] += 1;
+        let h = psus.parent_of_unit[e.unit as usize];
+        if last_stratum[g] != h {
+            last_stratum[g] = h;
+            n_strata[g] += 1;
+        }
+    }
+    n_psu.iter().zip(&n_strata).map(|(&p, &h)| p as f64 - h as f64).collect()
 }
 
 /// Iterates the entries of `stage` in blocks sharing a parent.
@@ -313,7 +393,10 @@ pub(super) fn group_variances(design: &Design, totals: &UnitTotals, k: usize) ->
             s0[g]
         };
         var[g] += v1;
-        df[g] = npsu[g] as f64 - nstrat[g] as f64;
+        df[g] = match &totals.used_df {
+            Some(d) => d[g],
+            None => npsu[g] as f64 - nstrat[g] as f64,
+        };
     }
     Ok(GroupVariance { var, df })
 }

@@ -11,18 +11,19 @@
 
 use std::collections::BTreeMap;
 
-use polars::prelude::{IdxCa, IdxSize};
 use serde::Serialize;
 
 use super::between::{rao_scott, t_test, two_group_t_test};
 use super::change::{wave_change, Change, ChangeInput};
+use super::combined::{CombinedDesign, Linking};
+use super::concentration::Bounds;
 use super::groups::{GroupEstimates, OrderedGrouping};
 use super::phe::{phe_sii, PheGroup, PheOptions, ValueType};
 use super::standard::Standard;
 use super::standardise::{standardise, Interval, StandardiseInput, Standardised};
 use super::{InequalityError, InequalityRequest, Measure, MeasureKind};
-use crate::analysis::engine::{qt, Grouping};
-use crate::analysis::{build_design, AnalysisError, Level, Prepared};
+use crate::analysis::engine::{qnorm, qt, Grouping};
+use crate::analysis::{AnalysisError, Level, Prepared};
 
 /// Seed of the PHE method's simulated limits (fixed: the same data give the same limits).
 pub const PHE_SEED: u64 = 20_130_101;
@@ -169,11 +170,11 @@ fn choice_label(p: &Prepared, var: &str, level: &Level) -> Option<String> {
     Some(list.choices[i].label.text().to_string())
 }
 
-/// The SII and the linear RII on standardised estimates (`svyglm(y ~ ridit)` on the
-/// standardised design); the log RII is withheld (its model is fitted to the microdata).
+/// The SII and the linear and log RII on standardised estimates (`svyglm(y ~ ridit)` and its
+/// quasipoisson log-link fit on the standardised design).
 pub fn standardised_indices(s: &Standardised, ge: &GroupEstimates, level: f64) -> Vec<Measure> {
     let why_suppressed = suppressed_groups(ge);
-    let kinds = [MeasureKind::Sii, MeasureKind::RiiLinear];
+    let kinds = [MeasureKind::Sii, MeasureKind::RiiLinear, MeasureKind::RiiLog];
     if let Some(which) = why_suppressed {
         return kinds
             .iter()
@@ -197,12 +198,133 @@ pub fn standardised_indices(s: &Standardised, ge: &GroupEstimates, level: f64) -
     let se_rii = v.max(0.0).sqrt();
     let mut r = Measure::new(MeasureKind::RiiLinear, rii, se_rii, (rii - t * se_rii, rii + t * se_rii), level, Some(fit.df));
     r.notes.push("on the age-standardised group estimates".into());
-    let log = Measure::withheld(
-        MeasureKind::RiiLog,
-        level,
-        "not given with standardisation: the log-link model is fitted to the unstandardised microdata".into(),
-    );
+    let log = match s.log_fit() {
+        Some(f) => {
+            let (b1, se1) = (f.coef[1], f.vcov[3].sqrt());
+            let mut m = Measure::new(
+                MeasureKind::RiiLog,
+                b1.exp(),
+                b1.exp() * se1,
+                ((b1 - t * se1).exp(), (b1 + t * se1).exp()),
+                level,
+                Some(f.df),
+            );
+            m.log_estimate = Some(b1);
+            m.se_log = Some(se1);
+            m.notes.push("on the age-standardised group estimates".into());
+            m
+        }
+        None => Measure::withheld(
+            MeasureKind::RiiLog,
+            level,
+            "not computable: the log-link model needs estimates of at least 0 and did not converge otherwise".into(),
+        ),
+    };
     vec![sii, r, log]
+}
+
+/// With standardisation: the concentration indices of the standardised design, and the PAR and
+/// PAF from the standardised overall estimate and the least deprived group's (their covariance
+/// from the standardisation), normal intervals, as the unstandardised ones.
+pub fn standardised_concentration_and_par(s: &Standardised, ge: &GroupEstimates, bounds: Option<Bounds>, level: f64) -> Vec<Measure> {
+    let mut out = standardised_concentration(s, bounds, level);
+    let present = ge.present();
+    let Some(&r) = present.last() else {
+        return out;
+    };
+    if ge.suppressed[r] {
+        let why = format!("withheld: the reference group {} is suppressed by disclosure control", ge.levels[r]);
+        out.push(Measure::withheld(MeasureKind::Par, level, why.clone()));
+        out.push(Measure::withheld(MeasureKind::Paf, level, why));
+        return out;
+    }
+    let o = s.groups.len();
+    let (mu, mr) = (s.overall.estimate, s.groups[r].estimate);
+    let (voo, vrr, vor) = (s.cov.get(o, o), s.cov.get(r, r), s.cov.get(o, r));
+    let z = qnorm(1.0 - (1.0 - level) / 2.0);
+    let par = mu - mr;
+    let se_par = (voo + vrr - 2.0 * vor).max(0.0).sqrt();
+    let paf = par / mu;
+    let (ga, gb) = (mr / (mu * mu), -1.0 / mu);
+    let se_paf = (ga * ga * voo + gb * gb * vrr + 2.0 * ga * gb * vor).max(0.0).sqrt();
+    let reference = format!(
+        "reference: the least deprived group ({}); age-standardised overall and group estimates",
+        ge.levels[r]
+    );
+    let mut m_par = Measure::new(MeasureKind::Par, par, se_par, (par - z * se_par, par + z * se_par), level, None);
+    let mut m_paf = Measure::new(MeasureKind::Paf, paf, se_paf, (paf - z * se_paf, paf + z * se_paf), level, None);
+    m_par.notes.push(reference.clone());
+    m_paf.notes.push(reference);
+    out.push(m_par);
+    out.push(m_paf);
+    out
+}
+
+/// The concentration index (and, with bounds, the Erreygers and Wagstaff indices) on the
+/// standardised design: the formulas of [`super::concentration`] on its means, by the delta
+/// method from their covariance (R's `svycontrast` of `svymean(~y + I(y*R) + R)` on the
+/// standardised design).
+fn standardised_concentration(s: &Standardised, bounds: Option<Bounds>, level: f64) -> Vec<Measure> {
+    let Some(p) = s.concentration_parts() else {
+        return vec![Measure::withheld(
+            MeasureKind::ConcentrationIndex,
+            level,
+            "not computable: fewer than two groups have rows".into(),
+        )];
+    };
+    let (m0, m1, mr) = (p.m0, p.m1, p.mr);
+    let z = qnorm(1.0 - (1.0 - level) / 2.0);
+    let note = "on the age-standardised group estimates";
+    let measure = |kind: MeasureKind, est: f64, g: [f64; 2]| {
+        let v = g[0] * g[0] * p.cov[0] + 2.0 * g[0] * g[1] * p.cov[1] + g[1] * g[1] * p.cov[3];
+        let se = v.max(0.0).sqrt();
+        let mut m = Measure::new(kind, est, se, (est - z * se, est + z * se), level, None);
+        m.notes.push(note.into());
+        m
+    };
+    let cov = m1 - m0 * mr;
+    let mut out = vec![measure(MeasureKind::ConcentrationIndex, 2.0 * cov / m0, [-2.0 * m1 / (m0 * m0), 2.0 / m0])];
+    match bounds {
+        Some(Bounds { min: a, max: b }) if b > a => {
+            let r = b - a;
+            out.push(measure(MeasureKind::Erreygers, 8.0 * cov / r, [-8.0 * mr / r, 8.0 / r]));
+            let (f, g) = (2.0 * r * cov, (b - m0) * (m0 - a));
+            let dg = b + a - 2.0 * m0;
+            out.push(if g > 0.0 {
+                measure(MeasureKind::Wagstaff, f / g, [(-2.0 * r * mr * g - f * dg) / (g * g), 2.0 * r / g])
+            } else {
+                Measure::withheld(MeasureKind::Wagstaff, level, "not computable: the mean is at a bound".into())
+            });
+        }
+        _ => {
+            let why = "not given: the outcome's bounds are not known (a yes/no outcome, or min and max in the definition)";
+            out.push(Measure::withheld(MeasureKind::Erreygers, level, why.into()));
+            out.push(Measure::withheld(MeasureKind::Wagstaff, level, why.into()));
+        }
+    }
+    out
+}
+
+/// The measures of an unordered grouping; with standardisation, only the highest/lowest ratio
+/// (from the standardised estimates) is kept, the others being of the microdata.
+pub fn unordered_on(st: Option<&Standardised>, measures: Vec<Measure>, level: f64) -> Vec<Measure> {
+    if st.is_none() {
+        return measures;
+    }
+    measures
+        .into_iter()
+        .map(|m| {
+            if m.measure == MeasureKind::HighestLowestRatio {
+                m
+            } else {
+                Measure::withheld(
+                    m.measure,
+                    level,
+                    "not given with standardisation: it is computed from the unstandardised microdata".into(),
+                )
+            }
+        })
+        .collect()
 }
 
 /// The suppressed groups with rows, as text, or None.
@@ -301,41 +423,36 @@ pub struct ChangeOutput {
     pub groups: Vec<ChangeRow>,
     /// All groups together.
     pub overall: ChangeRow,
-    /// The SII's change.
-    pub sii: ChangeRow,
+    /// The SII's change (ordered groupings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sii: Option<ChangeRow>,
     /// How it was computed.
     pub notes: Vec<String>,
 }
 
 /// The change between the two waves of the request, when it names exactly two.
-pub fn change_between_waves(p: &Prepared, og: &OrderedGrouping, req: &InequalityRequest, ge: &GroupEstimates) -> Result<Option<ChangeOutput>, AnalysisError> {
-    let mut asked = req.waves.clone();
-    asked.sort_unstable();
-    asked.dedup();
-    if asked.len() != 2 {
+pub fn change_between_waves(
+    p: &Prepared,
+    og: &OrderedGrouping,
+    req: &InequalityRequest,
+    ge: &GroupEstimates,
+    combined: Option<&CombinedDesign>,
+) -> Result<Option<ChangeOutput>, AnalysisError> {
+    let Some(cd) = combined else {
         return Ok(None);
-    }
+    };
+    let asked = cd.waves;
     let missing: Vec<i64> = asked.iter().copied().filter(|w| !p.waves.contains(w)).collect();
     if !missing.is_empty() {
-        return Err(InequalityError::WaveWithoutRows {
-            waves: [asked[0], asked[1]],
-            missing,
-        }
-        .into());
+        return Err(InequalityError::WaveWithoutRows { waves: asked, missing }.into());
     }
-    let n = p.df.height();
-    // the frame in the design's row order, every row in one wave: strata and PSUs shared
-    let order: Vec<u32> = p.ordered.rows((0..n as u32).collect());
-    let idx = IdxCa::from_vec("".into(), order.iter().map(|&i| i as IdxSize).collect());
-    let df = p.df.take(&idx).map_err(AnalysisError::polars)?;
-    let combined = build_design(&p.def, &df, &vec![asked[0]; n], req.ultimate_cluster)?;
     let wave: Vec<u32> = p.ordered.rows(p.row_waves.clone()).iter().map(|w| if *w == asked[0] { 0 } else { 1 }).collect();
     let input = ChangeInput {
         y: &ge.y,
         wave: &wave,
         groups: &og.grouping,
     };
-    let c = wave_change(&combined, &p.ordered.design, input, req.level)?;
+    let c = wave_change(&cd.design, &p.ordered.design, input, req.level)?;
     let min_base = p.def.disclosure.min_base as usize;
     let row = |ch: &Change, by: BTreeMap<String, Level>, measure: Option<&'static str>, hide: bool| {
         let suppressed = hide || ch.n.iter().any(|&k| k < min_base);
@@ -371,20 +488,22 @@ pub fn change_between_waves(p: &Prepared, og: &OrderedGrouping, req: &Inequality
         "standard errors over the combined design (strata and PSUs shared between waves {} and {}), the independent-samples one beside it",
         asked[0], asked[1]
     )];
-    if p.def.design.as_ref().is_none_or(|d| d.psu.is_empty()) {
-        notes.push("the design names no clusters: each row is its own unit, so a person's rows in the two waves are not linked".into());
+    match cd.linking {
+        Linking::Clusters => {}
+        Linking::Persons => notes.push("the design names no clusters: each person is one, so a person's rows in the two waves are linked".into()),
+        Linking::None => notes.push("the design names no clusters and the records have no keys to link: each row is its own unit".into()),
     }
     if !req.standardise.is_empty() {
         notes.push("the change is of the unstandardised estimates".into());
     }
-    if any_suppressed {
+    if any_suppressed && og.ordered {
         notes.push("the SII change is withheld: some groups are suppressed".into());
     }
     Ok(Some(ChangeOutput {
         waves: [asked[0], asked[1]],
         groups,
         overall: row(&c.overall, BTreeMap::new(), None, false),
-        sii: row(&c.sii, BTreeMap::new(), Some("sii"), any_suppressed),
+        sii: og.ordered.then(|| row(&c.sii, BTreeMap::new(), Some("sii"), any_suppressed)),
         notes,
     }))
 }
@@ -444,6 +563,12 @@ pub struct Tests {
 pub fn group_tests(p: &Prepared, og: &OrderedGrouping, ge: &GroupEstimates, st: Option<&Standardised>, level: f64) -> Result<Tests, AnalysisError> {
     let mut notes = Vec::new();
     let present = ge.present();
+    if !og.ordered {
+        notes.push(format!(
+            "the difference test compares the last and first groups of '{}' as listed (the grouping has no order)",
+            og.variable
+        ));
+    }
     let difference = match (present.first(), present.last()) {
         (Some(&a), Some(&b)) if a != b && (ge.suppressed[a] || ge.suppressed[b]) => {
             notes.push("the difference test is withheld: an extreme group is suppressed".into());

@@ -69,3 +69,68 @@ pub fn gap_and_ratio(ge: &GroupEstimates, level: f64) -> Result<Vec<Measure>, An
     }
     Ok(vec![out_gap, out_ratio])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::engine::{Estimate, GroupCovariance};
+    use crate::analysis::Level;
+
+    fn estimate(g: u32, e: f64, n: usize) -> Estimate {
+        Estimate {
+            group: g,
+            estimate: e,
+            se: 0.1,
+            ci_low: e - 0.2,
+            ci_high: e + 0.2,
+            level: 0.95,
+            df: f64::INFINITY,
+            design_df: 10.0,
+            used_df: 10.0,
+            deff: None,
+            cv: 0.1,
+            n,
+            weighted_n: 100.0,
+        }
+    }
+
+    /// Three groups: 0.4, 0.3, 0.2 with covariance [[.01, .004, .002], [.004, .02, .003], [.002, .003, .04]].
+    fn groups(suppressed: Vec<bool>, n_last: usize) -> GroupEstimates {
+        GroupEstimates {
+            statistic: "mean",
+            y: Vec::new(),
+            estimates: vec![estimate(0, 0.4, 50), estimate(1, 0.3, 50), estimate(2, 0.2, n_last)],
+            cov: GroupCovariance {
+                estimates: vec![0.4, 0.3, 0.2],
+                cov: vec![0.01, 0.004, 0.002, 0.004, 0.02, 0.003, 0.002, 0.003, 0.04],
+                n_groups: 3,
+            },
+            suppressed,
+            rows: Vec::new(),
+            levels: (1..=3).map(Level::Int).collect(),
+        }
+    }
+
+    #[test]
+    fn the_gap_se_uses_the_covariance_between_the_extremes() {
+        let m = gap_and_ratio(&groups(vec![false; 3], 50), 0.95).unwrap();
+        assert!((m[0].estimate.unwrap() - 0.2).abs() < 1e-15);
+        // 0.01 + 0.04 - 2 * 0.002, not 0.01 + 0.04
+        assert!((m[0].se.unwrap() - 0.046f64.sqrt()).abs() < 1e-15);
+        assert!((m[1].estimate.unwrap() - 2.0).abs() < 1e-15);
+        // delta method: (1/b)^2 Vaa + (a/b^2)^2 Vbb - 2 a/b^3 Vab
+        let v: f64 = 25.0 * 0.01 + 100.0 * 0.04 - 2.0 * 50.0 * 0.002;
+        assert!((m[1].se.unwrap() - v.sqrt()).abs() < 1e-12);
+        let (l, h) = (m[1].ci_low.unwrap(), m[1].ci_high.unwrap());
+        assert!((l * h - 4.0).abs() < 1e-12, "the ratio's interval is symmetric on the log scale");
+    }
+
+    #[test]
+    fn a_suppressed_extreme_withholds_both_and_an_empty_one_moves_the_end() {
+        let m = gap_and_ratio(&groups(vec![false, false, true], 50), 0.95).unwrap();
+        assert!(m.iter().all(|m| m.estimate.is_none() && m.notes[0].contains("group 3 is suppressed")));
+        let m = gap_and_ratio(&groups(vec![false; 3], 0), 0.95).unwrap();
+        assert!((m[0].estimate.unwrap() - 0.1).abs() < 1e-15);
+        assert_eq!(m[0].notes, vec!["between 1 and 2, the extreme groups with rows".to_string()]);
+    }
+}

@@ -52,7 +52,11 @@ impl OrderedGrouping {
                 suggestion: String::new(),
             })?;
         let levels: Vec<Level> = b.levels.iter().map(|l| l.first().cloned().unwrap_or(Level::Int(0))).collect();
-        let choices = p.def.find_question(over).and_then(|(_, q)| q.choices.clone());
+        let choices = p
+            .def
+            .find_question(over)
+            .and_then(|(_, q)| q.choices.clone())
+            .or_else(|| p.def.find_derived(over).and_then(|(_, d)| d.choices.clone()));
         let mut idx: Vec<usize> = (0..levels.len()).collect();
         if let Some(list) = &choices {
             idx.sort_by_key(|&i| (list.index_of(&levels[i].to_string()).unwrap_or(usize::MAX), i));
@@ -126,12 +130,14 @@ pub fn estimate(p: &Prepared, og: &OrderedGrouping, req: &InequalityRequest, out
     let design = &p.ordered.design;
     let opts = EstimateOptions { level: req.level };
     let g = &og.grouping;
+    // one linearisation gives the group means, their SEs and their covariance
+    let lin = design.linearize_mean(&y, g)?;
     let estimates = if is_bool {
         design.proportion(&y, g, PropCiMethod::Logit, &opts)?
     } else {
-        design.mean(&y, g, &opts)?
+        lin.normal_rows(&opts)?
     };
-    let cov = design.linearize_mean(&y, g)?.covariance()?;
+    let cov = lin.covariance()?;
     let statistic = if is_bool { "proportion" } else { "mean" };
     let ones = is_bool.then(|| numerators(g, &y));
     let mut suppressed = vec![false; estimates.len()];

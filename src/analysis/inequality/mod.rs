@@ -10,12 +10,13 @@
 //! with the covariance between groups), [`indices`] and [`regression`] (SII, RII linear and log
 //! on the ridit), [`concentration`] (relative, Erreygers and Wagstaff indices), [`attributable`]
 //! (PAR and PAF), [`unordered`] (between-group variance, index of disparity, highest/lowest
-//! ratio), [`words`] (each measure in a sentence), [`standard`] (standard populations: the shipped ESP 2013,
-//! a user's population, age bands mapped onto the standard's), [`standardise`] (directly
-//! standardised group estimates on the full design, as `svystandardize`), [`change`] (change
-//! between two waves over the combined design), [`between`] (t test of two groups, Rao-Scott
-//! chi-square) and [`phe`] (PHEindicatormethods' aggregate SII), wired in by [`extras`].
-//! Must not read files, run SQL or format output (the
+//! ratio), [`words`] (each measure in a sentence), [`standard`] (standard populations: the
+//! shipped ESP 2013, a user's population, age bands mapped onto the standard's),
+//! [`standardise`] (directly standardised group estimates on the full design, as
+//! `svystandardize`), [`change`] and [`combined`] (change between two waves over the combined
+//! design), [`between`] (t test of two groups, Rao-Scott chi-square) and [`phe`]
+//! (PHEindicatormethods' aggregate SII), wired in by [`extras`]. Must not read files, run SQL
+//! or format output (the
 //! `report` module formats; the binary reads flags), and must not compute variances of its
 //! own: every standard error comes from the engine's influence values.
 
@@ -23,6 +24,7 @@ pub mod attributable;
 pub mod between;
 pub mod change;
 mod columns;
+pub mod combined;
 pub mod concentration;
 pub mod error;
 pub mod extras;
@@ -271,7 +273,7 @@ impl Measure {
 }
 
 /// The inequality of one outcome over the grouping.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct OutcomeInequality {
     /// Survey id.
     pub survey: String,
@@ -328,21 +330,27 @@ pub struct Inequality {
 /// every outcome's group estimates and measures.
 pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, AnalysisError> {
     req.check()?;
-    let prepared = Prepared::new(store, &req.analysis_request())?;
+    let mut areq = req.analysis_request();
+    if combined::two_waves(req).is_some() {
+        combined::add_person_keys(&store.definition(None)?, req, &mut areq);
+    }
+    let prepared = Prepared::new(store, &areq)?;
     inequality_prepared(&prepared, req)
 }
 
 /// Runs a checked inequality request over an analysis prepared already (one of whose
-/// breakdowns is `req.over` alone), so that a caller running several analyses over the same
-/// rows (a report) loads the frame and builds the design once.
+/// breakdowns is `req.over` alone; for two waves, prepared as [`inequality`] prepares it), so
+/// that a caller running several analyses over the same rows (a report) loads the frame and
+/// builds the design once.
 pub fn inequality_prepared(prepared: &Prepared, req: &InequalityRequest) -> Result<Inequality, AnalysisError> {
+    let combined = combined::combined_design(prepared, req)?;
     let _t = crate::timing::phase("inequality: estimate");
     let ordered = groups::OrderedGrouping::new(prepared, &req.over, req.unordered)?;
     // outcomes are independent over the one design: one task each, on all cores
     let outcomes = req
         .outcomes
         .par_iter()
-        .map(|outcome| outcome_inequality(prepared, &ordered, req, outcome))
+        .map(|outcome| outcome_inequality(prepared, &ordered, req, outcome, combined.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut warnings = Vec::new();
     if !req.suppress {
@@ -358,29 +366,31 @@ pub fn inequality_prepared(prepared: &Prepared, req: &InequalityRequest) -> Resu
 }
 
 /// The group estimates and measures of one outcome.
-fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &InequalityRequest, outcome: &str) -> Result<OutcomeInequality, AnalysisError> {
+fn outcome_inequality(
+    p: &Prepared,
+    og: &groups::OrderedGrouping,
+    req: &InequalityRequest,
+    outcome: &str,
+    combined: Option<&combined::CombinedDesign>,
+) -> Result<OutcomeInequality, AnalysisError> {
     let mut ge = groups::estimate(p, og, req, outcome)?;
     let standardised = extras::standardise_groups(p, og, req, &mut ge)?;
+    let std = standardised.as_ref().map(|s| &s.0);
     let design = &p.ordered.design;
     let codes = og.grouping.codes();
     let (higher_is, bounds) = groups::polarity_and_bounds(p, outcome, ge.statistic);
     let mut measures = Vec::new();
     if og.ordered {
-        match (req.method, &standardised) {
-            (Method::Phe, _) => {
-                measures.extend(extras::phe_measures(&ge, req.level));
-                measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
-            }
-            (Method::Design, Some((s, _))) => {
-                measures.extend(extras::standardised_indices(s, &ge, req.level));
-                measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
-            }
-            (Method::Design, None) => {
-                let (indices, ridits) = indices::sii_rii(design, og, &ge, req.level)?;
-                measures.extend(indices);
-                measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
-                // the concentration index and PAR read the microdata: not for standardised or
-                // aggregate (PHE) estimates
+        let (indices, ridits) = indices::sii_rii(design, og, &ge, req.level)?;
+        match (req.method, std) {
+            (Method::Phe, _) => measures.extend(extras::phe_measures(&ge, req.level)),
+            (Method::Design, Some(s)) => measures.extend(extras::standardised_indices(s, &ge, req.level)),
+            (Method::Design, None) => measures.extend(indices),
+        }
+        measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
+        match std {
+            Some(s) => measures.extend(extras::standardised_concentration_and_par(s, &ge, bounds, req.level)),
+            None => {
                 measures.extend(concentration::concentration(design, codes, &ge.y, &ridits, bounds, req.level)?);
                 measures.extend(attributable::par_paf(design, codes, &ge, req.level)?);
             }
@@ -401,7 +411,10 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
             }
         }
     } else {
-        measures.extend(unordered::unordered(design, codes, &ge, req.level)?);
+        measures.extend(extras::unordered_on(std, unordered::unordered(design, codes, &ge, req.level)?, req.level));
+    }
+    if og.ordered && ge.present().len() < 2 {
+        withhold_all(&mut measures, req.level, "not computable: fewer than two groups have rows");
     }
     let naming = words::Naming::new(&og.variable, &og.levels, ge.statistic == "proportion", higher_is);
     for m in &mut measures {
@@ -409,9 +422,9 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
             m.words = words::sentence(m, &naming);
         }
     }
-    let change = extras::change_between_waves(p, og, req, &ge)?;
+    let change = extras::change_between_waves(p, og, req, &ge, combined)?;
     let tests = if req.tests {
-        Some(extras::group_tests(p, og, &ge, standardised.as_ref().map(|s| &s.0), req.level)?)
+        Some(extras::group_tests(p, og, &ge, std, req.level)?)
     } else {
         None
     };
@@ -440,4 +453,12 @@ fn outcome_inequality(p: &Prepared, og: &groups::OrderedGrouping, req: &Inequali
         change,
         tests,
     })
+}
+
+/// Withholds every measure, each keeping its kind, with the same reason: a gradient needs two
+/// groups with rows, and with one every measure would be 0, 1 or undefined.
+fn withhold_all(measures: &mut [Measure], level: f64, why: &str) {
+    for m in measures.iter_mut() {
+        *m = Measure::withheld(m.measure, level, why.to_string());
+    }
 }

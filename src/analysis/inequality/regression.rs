@@ -27,7 +27,8 @@ pub struct Ridits {
     pub share: Vec<f64>,
     /// Share of the groups before plus half the group's own share.
     pub ridit: Vec<f64>,
-    /// Sum of w y per group.
+    /// Sum of w y per group (of the outcome the ridits were computed for: the fits take the
+    /// same `y`).
     wy: Vec<f64>,
     /// Sums for the log-link fit's start (mu = y + 0.1) per group: w (y + 0.1) log(y + 0.1)
     /// and w y log(y + 0.1); and the sum of w y log y over all rows used (NaN when a y < 0).
@@ -242,4 +243,73 @@ pub fn log_link(design: &Design, codes: &[u32], y: &[f64], r: &Ridits) -> Result
         previous = Some(mu);
     }
     Err(NoFit::NotConverged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::engine::{DesignSpec, Stage};
+
+    /// Three groups of four rows, each row its own PSU in one stratum, weights 1 and 2.
+    fn design() -> (Design, Vec<u32>) {
+        let weights = vec![1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0];
+        let spec = DesignSpec {
+            n_rows: 12,
+            weights: Some(weights),
+            stages: vec![Stage {
+                clusters: (0..12).collect(),
+                fpc: None,
+            }],
+            ..Default::default()
+        };
+        (Design::new(spec).unwrap(), vec![0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+    }
+
+    #[test]
+    fn ridits_are_midpoints_of_the_weighted_shares_of_the_rows_used() {
+        let (d, codes) = design();
+        let y = vec![1.0; 12];
+        let r = Ridits::new(&d, &codes, &y, 3);
+        // weights 6, 4, 8 of 18
+        assert_eq!(r.n, vec![4, 4, 4]);
+        let want = [3.0 / 18.0, 8.0 / 18.0, 14.0 / 18.0];
+        for (got, want) in r.ridit.iter().zip(want) {
+            assert!((got - want).abs() < 1e-15);
+        }
+        // an unanswered row leaves the shares
+        let mut y2 = y.clone();
+        y2[2] = f64::NAN;
+        let r2 = Ridits::new(&d, &codes, &y2, 3);
+        assert_eq!(r2.n, vec![3, 4, 4]);
+        assert!((r2.share[0] - 4.0 / 16.0).abs() < 1e-15);
+        assert!(r2.per_row(&codes, &y2)[2].is_nan());
+    }
+
+    #[test]
+    fn exact_lines_and_exponentials_are_recovered() {
+        let (d, codes) = design();
+        let r0 = Ridits::new(&d, &codes, &[1.0; 12], 3);
+        let y: Vec<f64> = codes.iter().map(|&g| 2.0 + 3.0 * r0.ridit[g as usize]).collect();
+        let r = Ridits::new(&d, &codes, &y, 3);
+        let fit = linear(&d, &codes, &y, &r).unwrap();
+        assert!((fit.coef[0] - 2.0).abs() < 1e-12 && (fit.coef[1] - 3.0).abs() < 1e-12, "{:?}", fit.coef);
+        assert!(fit.se_slope() < 1e-12);
+        assert_eq!(fit.df, 10.0);
+        let y: Vec<f64> = codes.iter().map(|&g| (0.5 - 1.5 * r0.ridit[g as usize]).exp()).collect();
+        let r = Ridits::new(&d, &codes, &y, 3);
+        let fit = log_link(&d, &codes, &y, &r).unwrap();
+        assert!((fit.coef[0] - 0.5).abs() < 1e-8 && (fit.coef[1] + 1.5).abs() < 1e-8, "{:?}", fit.coef);
+    }
+
+    #[test]
+    fn what_cannot_be_fitted_says_why() {
+        let (d, codes) = design();
+        let mut y = vec![1.0; 12];
+        y[5] = -1.0;
+        let r = Ridits::new(&d, &codes, &y, 3);
+        assert_eq!(log_link(&d, &codes, &y, &r).unwrap_err(), NoFit::Negative);
+        let one: Vec<u32> = vec![0; 12];
+        let r1 = Ridits::new(&d, &one, &[1.0; 12], 3);
+        assert_eq!(linear(&d, &one, &[1.0; 12], &r1).unwrap_err(), NoFit::OneGroup);
+    }
 }

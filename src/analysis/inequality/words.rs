@@ -23,24 +23,50 @@ pub struct Naming {
     pub first: String,
     /// The least deprived group.
     pub last: String,
+    /// The most deprived end of the fitted gradient.
+    pub first_end: String,
+    /// The least deprived end.
+    pub last_end: String,
+    /// Who is worse off when the first end is worse, and when the last end is.
+    pub worse: (String, String),
 }
 
 impl Naming {
     /// Names the ends of `over` (levels in order, first the most deprived).
     pub fn new(over: &str, levels: &[Level], proportion: bool, higher_is: Option<HigherIs>) -> Naming {
-        let (first, last) = match over {
-            "imd_decile" => ("the most deprived tenth".to_string(), "the least deprived tenth".to_string()),
-            "imd_quintile" => ("the most deprived fifth".to_string(), "the least deprived fifth".to_string()),
-            _ => (
-                format!("{over} {}", levels.first().map(Level::to_string).unwrap_or_default()),
-                format!("{over} {}", levels.last().map(Level::to_string).unwrap_or_default()),
-            ),
+        let known = |first: &str, last: &str| {
+            (
+                first.to_string(),
+                last.to_string(),
+                "the most deprived end".to_string(),
+                "the least deprived end".to_string(),
+                ("the more deprived are worse off".to_string(), "the less deprived are worse off".to_string()),
+            )
+        };
+        let (first, last, first_end, last_end, worse) = match over {
+            "imd_decile" => known("the most deprived tenth", "the least deprived tenth"),
+            "imd_quintile" => known("the most deprived fifth", "the least deprived fifth"),
+            _ => {
+                // the direction is assumed: the ends are named by their levels, not by deprivation
+                let a = format!("{over} {}", levels.first().map(Level::to_string).unwrap_or_default());
+                let b = format!("{over} {}", levels.last().map(Level::to_string).unwrap_or_default());
+                (
+                    a.clone(),
+                    b.clone(),
+                    format!("the {a} end"),
+                    format!("the {b} end"),
+                    (format!("the {a} end is worse off"), format!("the {b} end is worse off")),
+                )
+            }
         };
         Naming {
             proportion,
             higher_is,
             first,
             last,
+            first_end,
+            last_end,
+            worse,
         }
     }
 
@@ -56,8 +82,8 @@ impl Naming {
     /// Which end is worse off when the most deprived end is higher (`deprived_higher`).
     fn worse_off(&self, deprived_higher: bool) -> Option<&str> {
         match (self.higher_is?, deprived_higher) {
-            (HigherIs::Worse, true) | (HigherIs::Better, false) => Some("the more deprived are worse off"),
-            _ => Some("the less deprived are worse off"),
+            (HigherIs::Worse, true) | (HigherIs::Better, false) => Some(&self.worse.0),
+            _ => Some(&self.worse.1),
         }
     }
 }
@@ -92,11 +118,41 @@ fn with_polarity(sentence: String, n: &Naming, deprived_higher: bool) -> String 
     }
 }
 
-/// The sentence of one measure, or None (withheld, or not a measure told in words).
+/// The value of a measure that means no inequality (0 for differences, 1 for ratios), or None
+/// for measures without one in words.
+fn null_value(kind: MeasureKind) -> Option<f64> {
+    match kind {
+        MeasureKind::Ratio | MeasureKind::RiiLinear | MeasureKind::RiiLog | MeasureKind::HighestLowestRatio => Some(1.0),
+        MeasureKind::Gap
+        | MeasureKind::Sii
+        | MeasureKind::ConcentrationIndex
+        | MeasureKind::Erreygers
+        | MeasureKind::Wagstaff
+        | MeasureKind::Par
+        | MeasureKind::Paf => Some(0.0),
+        _ => None,
+    }
+}
+
+/// The sentence of one measure, with a caution when its interval includes no inequality.
 pub fn sentence(m: &Measure, n: &Naming) -> Option<String> {
+    let text = plain(m, n)?;
+    let includes_null = match (null_value(m.measure), m.ci_low, m.ci_high) {
+        (Some(v), Some(l), Some(h)) => l <= v && v <= h,
+        _ => false,
+    };
+    Some(if includes_null {
+        format!("{text} (the {:.0}% interval includes no difference)", m.level * 100.0)
+    } else {
+        text
+    })
+}
+
+/// The sentence of one measure, or None (withheld, or not a measure told in words).
+fn plain(m: &Measure, n: &Naming) -> Option<String> {
     let e = m.estimate?;
     let (first, last) = (n.first.as_str(), n.last.as_str());
-    let (dep_end, aff_end) = ("the most deprived end", "the least deprived end");
+    let (dep_end, aff_end) = (n.first_end.as_str(), n.last_end.as_str());
     Some(match m.measure {
         MeasureKind::Gap => {
             let dir = if e >= 0.0 { "higher" } else { "lower" };
@@ -117,8 +173,8 @@ pub fn sentence(m: &Measure, n: &Naming) -> Option<String> {
             with_polarity(times(n, 1.0 / e, dep_end, aff_end, "at"), n, e < 1.0)
         }
         MeasureKind::ConcentrationIndex | MeasureKind::Erreygers | MeasureKind::Wagstaff => {
-            let among = if e < 0.0 { "more" } else { "less" };
-            with_polarity(format!("concentrated among the {among} deprived"), n, e < 0.0)
+            let end = if e < 0.0 { dep_end } else { aff_end };
+            with_polarity(format!("concentrated towards {end}"), n, e < 0.0)
         }
         MeasureKind::Par => {
             let dir = if e >= 0.0 { "lower" } else { "higher" };
@@ -141,7 +197,7 @@ mod tests {
     use super::*;
 
     fn m(kind: MeasureKind, e: f64) -> Measure {
-        Measure::new(kind, e, 0.1, (e - 0.2, e + 0.2), 0.95, None)
+        Measure::new(kind, e, 0.1, (e - 0.05 * e.abs(), e + 0.05 * e.abs()), 0.95, None)
     }
 
     fn deciles(proportion: bool, higher_is: Option<HigherIs>) -> Naming {
@@ -176,6 +232,21 @@ mod tests {
         assert_eq!(
             sentence(&m(MeasureKind::Gap, 0.125), &n).unwrap(),
             "12.5 percentage points higher in the most deprived tenth than in the least deprived tenth: the more deprived are worse off"
+        );
+    }
+
+    #[test]
+    fn an_assumed_direction_names_the_ends_by_their_levels() {
+        let levels = vec![Level::Int(16), Level::Int(86)];
+        let n = Naming::new("age", &levels, false, Some(HigherIs::Worse));
+        assert_eq!(
+            sentence(&m(MeasureKind::Sii, -2.0), &n).unwrap(),
+            "2.00 points higher at the age 16 end than at the age 86 end of the fitted gradient: the age 16 end is worse off"
+        );
+        // an interval that includes no difference says so
+        assert_eq!(
+            sentence(&Measure::new(MeasureKind::Gap, 0.1, 0.15, (-0.2, 0.4), 0.95, None), &n).unwrap(),
+            "0.10 points higher in age 16 than in age 86: the age 16 end is worse off (the 95% interval includes no difference)"
         );
     }
 

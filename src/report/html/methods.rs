@@ -14,7 +14,7 @@ use crate::schema::Fpc;
 
 /// The weighting in words.
 pub fn weighting(b: &Bundle, opts: &PageOptions) -> String {
-    match (&opts.weights, &b.design.weight) {
+    match (b.design.weight_set.as_ref().or(opts.weights.as_ref()), &b.design.weight) {
         (Some(w), _) => format!("the weight set '{w}'"),
         (None, Some(w)) => format!("the design weight '{w}'"),
         (None, None) => "equal weights (the definition names no weight)".into(),

@@ -64,11 +64,7 @@ pub fn page(b: &Bundle, opts: &PageOptions) -> String {
         esc(&b.survey),
         b.version,
         b.latest,
-        if b.waves.len() > 1 {
-            format!(", compared with wave {}", b.waves[0].wave)
-        } else {
-            String::new()
-        }
+        b.compared_with.map(|w| format!(", compared with wave {w}")).unwrap_or_default()
     );
     if !b.suppressed {
         o.push_str(

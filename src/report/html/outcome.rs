@@ -473,7 +473,9 @@ fn change_table(b: &Bundle, ob: &OutcomeBundle, c: &ChangeOutput, scale: Scale, 
         ]);
     };
     push("Everyone".into(), &c.overall, false);
-    push("Slope index of inequality".into(), &c.sii, true);
+    if let Some(sii) = &c.sii {
+        push("Slope index of inequality".into(), sii, true);
+    }
     for g in &c.groups {
         let label = g.by.values().next().map(|l| format!("{vintage} decile {l}")).unwrap_or_default();
         push(label, g, false);
