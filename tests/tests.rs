@@ -15,5 +15,6 @@ mod inequality_extra;
 mod limits;
 mod newuser;
 mod replicate;
+mod report;
 mod store;
 mod weight;

@@ -9,8 +9,10 @@
 //! by the engine ([`engine`], [`estimate`]) as domains of the full design, never filtered
 //! copies. Disclosure control ([`disclosure`]) marks and blanks small cells. Inequality
 //! ([`inequality`]) measures an outcome across an ordered grouping over the same prepared
-//! analysis. No SQL, files or formatting here: the store reads, `report` formats.
+//! analysis. A report's analyses are gathered over one frame by [`bundle`]. No SQL, files or
+//! formatting here: the store reads, `report` formats.
 
+pub mod bundle;
 pub mod design;
 pub mod disclosure;
 pub mod domain;

@@ -11,6 +11,7 @@ pub mod geo;
 pub mod import;
 pub mod inequality;
 pub mod init;
+pub mod report;
 pub mod simulate;
 pub mod validate;
 pub mod weight;
@@ -53,6 +54,8 @@ pub enum Command {
     Analyze(analyze::Args),
     /// Inequality across deprivation deciles (or any ordered grouping): gap, ratio, SII, RII.
     Inequality(inequality::Args),
+    /// A self-contained HTML report with charts: gradients, inequality, breakdowns, wards, methods.
+    Report(report::Args),
     /// Write seeded synthetic responses valid under a definition.
     Simulate(simulate::Args),
     /// Make a named weight set (post-stratify, rake, calibrate, trim) or list them.
@@ -102,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(a) => simulate::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Inequality(a) => inequality::run(a),
+        Command::Report(a) => report::run(a),
         Command::Export(a) => export::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Audit(a) => audit::run(a),

@@ -1,19 +1,26 @@
-//! Formatting results: terminal tables, CSV, JSON and Markdown. Computes nothing.
+//! Formatting results: terminal tables, CSV, JSON, Markdown and the HTML report. Computes
+//! nothing.
 //!
 //! Owns the presentation of analysis rows in the shapes of SPEC.md ("Analysis output"):
 //! JSON is the contract; CSV has the same rows flat with one column per breakdown variable;
 //! the table and Markdown are for people, with suppressed cells shown as `..` and standard
 //! errors that cannot be estimated as `n/e`. Output goes to any `io::Write`; a failed write
 //! or encoding is an error ([`ReportError`]), never swallowed or faked. Must not estimate,
-//! read the store or decide what is suppressed: rows arrive with their flags set.
+//! read the store or decide what is suppressed: rows arrive with their flags set. Parts:
+//! [`table`] (the one table model every table for people is rendered from), [`chart`] (SVG
+//! charts), [`html`] (the self-contained report), [`inequality`] (inequality results).
 
+pub mod chart;
+pub mod html;
 pub mod inequality;
 mod inequality_extra;
+pub mod table;
 
 use std::collections::BTreeSet;
 use std::io::Write;
 
 use crate::analysis::{Analysis, Flag, Row};
+pub use table::{interval_cell, value_cell, Scale, Table, SUPPRESSED};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +94,8 @@ pub fn render(a: &Analysis, f: Format, mut out: impl Write) -> Result<(), Report
             out.write_all(b"\n")?;
         }
         Format::Csv => csv_text(a, &mut out)?,
-        Format::Table => Table::new(a).aligned(&mut out)?,
-        Format::Markdown => Table::new(a).markdown(&mut out)?,
+        Format::Table => aligned(a, &mut out)?,
+        Format::Markdown => markdown(a, &mut out)?,
     }
     Ok(out.flush()?)
 }
@@ -164,32 +171,55 @@ fn flag_text(flags: &[Flag]) -> String {
     flags.iter().map(Flag::to_string).collect::<Vec<_>>().join("; ")
 }
 
-fn fmt_est(v: Option<f64>, suppressed: bool, digits: usize) -> String {
-    match v {
-        Some(x) => format!("{x:.digits$}"),
-        None if suppressed => "..".into(),
-        None => "-".into(),
+/// The table of an analysis for people (terminal or Markdown), and whether a shown row has
+/// no standard error (`n/e`), which the footnote then explains.
+pub fn analysis_table(a: &Analysis) -> (Table, bool) {
+    let byc = by_columns(&a.rows);
+    let mut head: Vec<String> = vec!["outcome".into(), "stat".into()];
+    head.extend(byc.iter().cloned());
+    let any_cat = a.rows.iter().any(|r| r.category.is_some());
+    let any_q = a.rows.iter().any(|r| r.quantile.is_some());
+    if any_cat {
+        head.push("category".into());
     }
-}
-
-fn digits_for(rows: &[&Row]) -> usize {
-    let max = rows.iter().filter_map(|r| r.estimate).fold(0.0f64, |m, x| m.max(x.abs()));
-    if max < 2.0 {
-        3
-    } else if max < 1000.0 {
-        2
-    } else {
-        0
+    if any_q {
+        head.push("p".into());
     }
-}
-
-/// The table for people (terminal or Markdown): a header and one line of cells per row.
-struct Table<'a> {
-    a: &'a Analysis,
-    head: Vec<String>,
-    body: Vec<Vec<String>>,
-    /// Whether a shown row has no standard error (`n/e`), which the footnote then explains.
-    any_ne: bool,
+    head.extend(["estimate", "se", "95% CI", "n", "weighted n", "flags"].iter().map(|s| s.to_string()));
+    if let Some(r) = a.rows.first() {
+        if (r.level - 0.95).abs() > 1e-9 {
+            let k = head.len() - 4;
+            head[k] = format!("{:.0}% CI", r.level * 100.0);
+        }
+    }
+    let heads: Vec<&str> = head.iter().map(String::as_str).collect();
+    let mut t = Table::new(&heads, &[1]);
+    for (outcome, rows) in group_by_outcome(&a.rows) {
+        let scale = Scale::for_values(rows.iter().filter_map(|r| r.estimate));
+        for r in rows {
+            let mut line = vec![outcome.to_string(), r.statistic.to_string()];
+            line.extend(byc.iter().map(|k| {
+                r.by.get(k)
+                    .map(|l| l.to_string())
+                    .unwrap_or_else(|| if r.by.is_empty() { "all".into() } else { String::new() })
+            }));
+            if any_cat {
+                line.push(r.category.as_ref().map(|c| c.to_string()).unwrap_or_default());
+            }
+            if any_q {
+                line.push(r.quantile.map(|q| q.to_string()).unwrap_or_default());
+            }
+            let ne = not_estimable(r);
+            line.push(value_cell(r.estimate, r.suppressed, scale));
+            line.push(if ne { "n/e".into() } else { value_cell(r.se, r.suppressed, scale) });
+            line.push(interval_cell(r.ci_low, r.ci_high, r.suppressed, ne, scale));
+            line.push(r.n.to_string());
+            line.push(r.weighted_n.map(|w| format!("{w:.0}")).unwrap_or_else(|| SUPPRESSED.into()));
+            line.push(flag_text(&r.flags));
+            t.body.push(line);
+        }
+    }
+    (t, a.rows.iter().any(not_estimable))
 }
 
 /// Whether a row shows `n/e`: its SE is not estimable and it is not suppressed.
@@ -197,121 +227,34 @@ fn not_estimable(r: &Row) -> bool {
     !r.suppressed && r.flags.contains(&Flag::SeNotEstimable)
 }
 
-impl<'a> Table<'a> {
-    fn new(a: &'a Analysis) -> Table<'a> {
-        let byc = by_columns(&a.rows);
-        let mut head: Vec<String> = vec!["outcome".into(), "stat".into()];
-        head.extend(byc.iter().cloned());
-        let any_cat = a.rows.iter().any(|r| r.category.is_some());
-        let any_q = a.rows.iter().any(|r| r.quantile.is_some());
-        if any_cat {
-            head.push("category".into());
-        }
-        if any_q {
-            head.push("p".into());
-        }
-        head.extend(["estimate", "se", "95% CI", "n", "weighted n", "flags"].iter().map(|s| s.to_string()));
-        if let Some(r) = a.rows.first() {
-            if (r.level - 0.95).abs() > 1e-9 {
-                let k = head.len() - 4;
-                head[k] = format!("{:.0}% CI", r.level * 100.0);
-            }
-        }
-        let mut body: Vec<Vec<String>> = Vec::new();
-        for (outcome, rows) in group_by_outcome(&a.rows) {
-            let d = digits_for(&rows);
-            for r in rows {
-                let mut line = vec![outcome.to_string(), r.statistic.to_string()];
-                line.extend(byc.iter().map(|k| {
-                    r.by.get(k)
-                        .map(|l| l.to_string())
-                        .unwrap_or_else(|| if r.by.is_empty() { "all".into() } else { String::new() })
-                }));
-                if any_cat {
-                    line.push(r.category.as_ref().map(|c| c.to_string()).unwrap_or_default());
-                }
-                if any_q {
-                    line.push(r.quantile.map(|q| q.to_string()).unwrap_or_default());
-                }
-                let ne = not_estimable(r);
-                line.push(fmt_est(r.estimate, r.suppressed, d));
-                line.push(if ne { "n/e".into() } else { fmt_est(r.se, r.suppressed, d) });
-                line.push(match (r.ci_low, r.ci_high) {
-                    (Some(l), Some(h)) => format!("{l:.d$} to {h:.d$}"),
-                    _ if r.suppressed => "..".into(),
-                    _ if ne => "n/e".into(),
-                    _ => "-".into(),
-                });
-                line.push(r.n.to_string());
-                line.push(r.weighted_n.map(|w| format!("{w:.0}")).unwrap_or_else(|| "..".into()));
-                line.push(flag_text(&r.flags));
-                body.push(line);
-            }
-        }
-        let any_ne = a.rows.iter().any(not_estimable);
-        Table { a, head, body, any_ne }
-    }
+fn markdown(a: &Analysis, out: &mut impl Write) -> std::io::Result<()> {
+    let (t, any_ne) = analysis_table(a);
+    t.markdown(out)?;
+    writeln!(
+        out,
+        "\nSurvey {}, wave(s) {:?}; design df {}{}{}. `..` = suppressed (disclosure control).{}",
+        a.survey,
+        a.waves,
+        a.design.df,
+        a.design.weight_set.as_ref().map(|w| format!("; weight set `{w}`")).unwrap_or_default(),
+        a.design.variance_note(),
+        if any_ne { " `n/e` = not estimable (one PSU)." } else { "" }
+    )
+}
 
-    fn markdown(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let head = &self.head;
-        writeln!(out, "| {} |", head.join(" | "))?;
-        writeln!(out, "|{}|", head.iter().map(|_| "---").collect::<Vec<_>>().join("|"))?;
-        for l in &self.body {
-            writeln!(out, "| {} |", l.join(" | "))?;
-        }
-        writeln!(
-            out,
-            "\nSurvey {}, wave(s) {:?}; design df {}{}{}. `..` = suppressed (disclosure control).{}",
-            self.a.survey,
-            self.a.waves,
-            self.a.design.df,
-            self.a.design.weight_set.as_ref().map(|w| format!("; weight set `{w}`")).unwrap_or_default(),
-            self.a.design.variance_note(),
-            if self.any_ne { " `n/e` = not estimable (one PSU)." } else { "" }
-        )
-    }
-
-    fn aligned(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let mut width: Vec<usize> = self.head.iter().map(|h| h.chars().count()).collect();
-        for l in &self.body {
-            for (i, c) in l.iter().enumerate() {
-                width[i] = width[i].max(c.chars().count());
-            }
-        }
-        let line = |cells: &[String]| -> String {
-            cells
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let pad = width[i] - c.chars().count();
-                    let numeric = c.chars().next().is_some_and(|ch| ch.is_ascii_digit() || ch == '-' || ch == '.') && i >= 2;
-                    if numeric {
-                        format!("{}{c}", " ".repeat(pad))
-                    } else {
-                        format!("{c}{}", " ".repeat(pad))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_string()
-        };
-        writeln!(out, "{}", line(&self.head))?;
-        writeln!(out, "{}", width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "))?;
-        for l in &self.body {
-            writeln!(out, "{}", line(l))?;
-        }
-        writeln!(
-            out,
-            "survey {}, wave(s) {:?}, design df {}{}{}; '..' = suppressed (disclosure control){}",
-            self.a.survey,
-            self.a.waves,
-            self.a.design.df,
-            self.a.design.weight_set.as_ref().map(|w| format!(", weight set '{w}'")).unwrap_or_default(),
-            self.a.design.variance_note(),
-            if self.any_ne { "; 'n/e' = not estimable (one PSU)" } else { "" }
-        )
-    }
+fn aligned(a: &Analysis, out: &mut impl Write) -> std::io::Result<()> {
+    let (t, any_ne) = analysis_table(a);
+    t.aligned(out)?;
+    writeln!(
+        out,
+        "survey {}, wave(s) {:?}, design df {}{}{}; '..' = suppressed (disclosure control){}",
+        a.survey,
+        a.waves,
+        a.design.df,
+        a.design.weight_set.as_ref().map(|w| format!(", weight set '{w}'")).unwrap_or_default(),
+        a.design.variance_note(),
+        if any_ne { "; 'n/e' = not estimable (one PSU)" } else { "" }
+    )
 }
 
 fn group_by_outcome(rows: &[Row]) -> Vec<(&str, Vec<&Row>)> {

@@ -326,6 +326,8 @@ pub struct Derived {
     pub min: Option<f64>,
     /// The largest possible value (`max:`).
     pub max: Option<f64>,
+    /// `headline: true`: one of the survey's main outcomes, which a report shows by default.
+    pub headline: bool,
     /// Slot in the unit's scope.
     pub slot: usize,
 }

@@ -335,14 +335,21 @@ pub fn inequality(store: &Store, req: &InequalityRequest) -> Result<Inequality, 
         combined::add_person_keys(&store.definition(None)?, req, &mut areq);
     }
     let prepared = Prepared::new(store, &areq)?;
-    let combined = combined::combined_design(&prepared, req)?;
+    inequality_prepared(&prepared, req)
+}
+
+/// Runs a checked inequality request over an analysis prepared already (one of whose
+/// breakdowns is `req.over` alone), so that a caller running several analyses over the same
+/// rows (a report) loads the frame and builds the design once.
+pub fn inequality_prepared(prepared: &Prepared, req: &InequalityRequest) -> Result<Inequality, AnalysisError> {
+    let combined = combined::combined_design(prepared, req)?;
     let _t = crate::timing::phase("inequality: estimate");
-    let ordered = groups::OrderedGrouping::new(&prepared, &req.over, req.unordered)?;
+    let ordered = groups::OrderedGrouping::new(prepared, &req.over, req.unordered)?;
     // outcomes are independent over the one design: one task each, on all cores
     let outcomes = req
         .outcomes
         .par_iter()
-        .map(|outcome| outcome_inequality(&prepared, &ordered, req, outcome, combined.as_ref()))
+        .map(|outcome| outcome_inequality(prepared, &ordered, req, outcome, combined.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut warnings = Vec::new();
     if !req.suppress {

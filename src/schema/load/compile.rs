@@ -230,6 +230,7 @@ fn checked_derived(d: &RawDerived, e: expr::Expr, ty: ExprType, scope: &mut Scop
         higher_is: d.higher_is.map(|(h, _)| h),
         min: d.range.0,
         max: d.range.1,
+        headline: d.headline,
         slot,
     })
 }

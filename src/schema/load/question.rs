@@ -32,9 +32,9 @@ const QUESTION_KEYS: &[&str] = &[
     // refused with a message of its own (polarity is for derived variables)
     "higher_is",
 ];
-const DERIVED_KEYS: &[&str] = &["id", "unit", "expr", "type", "label", "choices", "higher_is", "min", "max"];
+const DERIVED_KEYS: &[&str] = &["id", "unit", "expr", "type", "label", "choices", "higher_is", "min", "max", "headline"];
 /// The keys of an instrument's scoring variable: its unit is the one listing the instrument.
-const INSTRUMENT_DERIVED_KEYS: &[&str] = &["id", "expr", "type", "label", "choices", "higher_is", "min", "max"];
+const INSTRUMENT_DERIVED_KEYS: &[&str] = &["id", "expr", "type", "label", "choices", "higher_is", "min", "max", "headline"];
 
 /// A question before expressions are resolved.
 pub(super) struct RawQuestion<'a> {
@@ -66,6 +66,8 @@ pub(super) struct RawDerived<'a> {
     pub higher_is: Option<(HigherIs, Pos)>,
     /// `min:` and `max:`, the possible range.
     pub range: (Option<f64>, Option<f64>),
+    /// `headline: true`.
+    pub headline: bool,
     /// The file it is written in (the survey's or an instrument's).
     pub file: Arc<str>,
     /// Tables and params its expression may use.
@@ -201,6 +203,7 @@ impl Loader {
         let choices = f.get("choices").and_then(|c| self.choices_ref(c, local_choices, problems));
         let higher_is = f.get("higher_is").and_then(|h| higher_is(h, &what, problems));
         let range = derived_range(&f, n, &what, problems);
+        let headline = f.opt_bool("headline", &what, problems).unwrap_or(false);
         Some(RawDerived {
             id,
             pos,
@@ -212,6 +215,7 @@ impl Loader {
             instrument: instrument.map(str::to_string),
             higher_is,
             range,
+            headline,
             file: file.clone(),
             ctx: ctx.clone(),
         })
