@@ -153,7 +153,10 @@ impl InequalityRequest {
                 return Err(InequalityError::WeightsWith { with: "age standardisation" }.into());
             }
             if combined::two_waves(self).is_some() {
-                return Err(InequalityError::WeightsWith { with: "the change between two waves" }.into());
+                return Err(InequalityError::WeightsWith {
+                    with: "the change between two waves",
+                }
+                .into());
             }
         }
         Ok(())
