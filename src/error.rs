@@ -28,7 +28,7 @@ pub enum Error {
     Analysis(#[from] crate::analysis::AnalysisError),
     /// Making a weight set.
     #[error(transparent)]
-    Weighting(#[from] crate::analysis::weighting::WeightError),
+    Weighting(Box<crate::analysis::weighting::WeightError>),
     /// Reading geography files.
     #[error(transparent)]
     Geo(#[from] crate::geo::GeoError),
@@ -38,6 +38,14 @@ pub enum Error {
     /// The demo's own files.
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
+}
+
+/// A weighting error, boxed: it carries the numbers of a failed fit, and most results are
+/// small.
+impl From<crate::analysis::weighting::WeightError> for Error {
+    fn from(e: crate::analysis::weighting::WeightError) -> Error {
+        Error::Weighting(Box::new(e))
+    }
 }
 
 impl Error {

@@ -261,13 +261,7 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
     };
     base.check()?;
     // the change between waves links a person's rows in the two waves by their keys
-    let change_req = InequalityRequest {
-        outcomes: outcomes.clone(),
-        waves: compared.clone(),
-        level: req.level,
-        suppress: req.suppress,
-        ..InequalityRequest::default()
-    };
+    let change_req = inequality_request(&outcomes, &compared, req);
     let mut with_keys = base.clone();
     add_person_keys(&def, &change_req, &mut with_keys);
     // without a weight set, one frame for every analysis (the latest wave's rows taken from
@@ -302,13 +296,7 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
     design.weight_set = p.weight_set.clone();
     let rows = outcome_rows(&p, &base, &def)?;
     let ineq = if has_geo {
-        let r = InequalityRequest {
-            outcomes: outcomes.clone(),
-            waves: vec![latest],
-            level: req.level,
-            suppress: req.suppress,
-            ..InequalityRequest::default()
-        };
+        let r = inequality_request(&outcomes, &[latest], req);
         r.check()?;
         Some(inequality::inequality_prepared(&p, &r)?.outcomes)
     } else {
@@ -329,9 +317,11 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
         match prep(&compared, &by) {
             Ok(p) => {
                 wave_rows = outcome_rows(&p, &Request { by, ..base.clone() }, &def)?;
-                if has_geo {
+                if has_geo && req.weights.is_none() {
                     change_req.check()?;
                     changes = compute_changes(&p, &change_req)?;
+                } else if has_geo {
+                    notes.push("the change between waves over their combined design does not carry a weight set's calibration yet, so it is not given".into());
                 }
             }
             Err(AnalysisError::WeightSet { name, .. }) => notes.push(format!(
@@ -376,6 +366,18 @@ pub fn bundle(store: &Store, req: &BundleRequest) -> Result<Bundle, AnalysisErro
         notes,
         warnings,
     })
+}
+
+/// The inequality request of a report's outcomes over IMD deciles in `waves`.
+fn inequality_request(outcomes: &[String], waves: &[i64], req: &BundleRequest) -> InequalityRequest {
+    InequalityRequest {
+        outcomes: outcomes.to_vec(),
+        waves: waves.to_vec(),
+        level: req.level,
+        suppress: req.suppress,
+        weights: req.weights.clone(),
+        ..InequalityRequest::default()
+    }
 }
 
 /// What the report shows of outcome `id`, from the rows of every outcome.

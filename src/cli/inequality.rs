@@ -53,6 +53,10 @@ pub struct Args {
     /// for a yes/no outcome, the Rao-Scott chi-square of association with the grouping.
     #[arg(long)]
     pub test: bool,
+    /// Use this stored weight set (`hearth weight`) in place of the design's weights; the
+    /// variances account for its calibration. Analyses the waves it weights.
+    #[arg(long)]
+    pub weights: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
@@ -101,6 +105,7 @@ pub fn request(a: &Args) -> anyhow::Result<InequalityRequest> {
         },
         unordered: a.unordered,
         tests: a.test,
+        weights: a.weights.clone(),
     })
 }
 
@@ -126,6 +131,9 @@ fn in_flags(e: AnalysisError, a: &Args) -> anyhow::Error {
             )
         }
         AnalysisError::Inequality(e @ InequalityError::WaveWithoutRows { .. }) => format!("--wave: {e}"),
+        AnalysisError::Inequality(e @ InequalityError::WeightsWith { .. }) => {
+            format!("--weights {}: {e}", a.weights.as_deref().unwrap_or_default())
+        }
         AnalysisError::NoGeography { variable } => {
             format!("--over {variable} needs geography: run `hearth geo load STORE --builtin imd2019` (and a `geography:` section in the definition)")
         }

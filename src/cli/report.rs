@@ -25,8 +25,8 @@ pub struct Args {
     /// `headline: true`).
     #[arg(long, value_delimiter = ',')]
     pub outcome: Vec<String>,
-    /// A named weight set (from `hearth weight`) in place of the design weight; the waves are
-    /// compared only when the set weights both.
+    /// A named weight set (from `hearth weight`) in place of the design weight: it weights
+    /// one wave, which the report then describes (the waves are not compared).
     #[arg(long)]
     pub weights: Option<String>,
     /// The report's title (default: the survey's title).

@@ -319,7 +319,8 @@ fn pivoted_cholesky(mut a: Vec<f64>, p: usize) -> (Vec<usize>, usize, Vec<f64>) 
         let (j, d) = (k..p)
             .map(|j| (j, a[j * p + j]))
             .fold((k, f64::NEG_INFINITY), |b, x| if x.1 > b.1 { x } else { b });
-        if !(d > tol) {
+        // (a NaN diagonal stops too)
+        if d.is_nan() || d <= tol {
             break;
         }
         if j != k {

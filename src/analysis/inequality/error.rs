@@ -17,6 +17,12 @@ pub enum InequalityError {
     /// The standard population or its fit to the survey's bands.
     #[error(transparent)]
     Standard(#[from] super::standard::StandardError),
+    /// A weight set with a part that does not carry its calibration yet.
+    #[error("a weight set with {with} is not available yet (its variance would not account for the calibration)")]
+    WeightsWith {
+        /// The part asked for with the weight set.
+        with: &'static str,
+    },
     /// A standard population without standardising variables.
     #[error("a standard population is given but no variables to standardise by")]
     StandardWithoutVariables,

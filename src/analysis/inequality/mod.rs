@@ -92,6 +92,9 @@ pub struct InequalityRequest {
     pub unordered: bool,
     /// Add the tests between groups (t test of the extreme groups, Rao-Scott chi-square).
     pub tests: bool,
+    /// A stored weight set to use in place of the design's weights (its variance accounts
+    /// for the calibration, through the engine's one variance path).
+    pub weights: Option<String>,
 }
 
 impl Default for InequalityRequest {
@@ -109,6 +112,7 @@ impl Default for InequalityRequest {
             method: Method::Design,
             unordered: false,
             tests: false,
+            weights: None,
         }
     }
 }
@@ -131,6 +135,7 @@ impl InequalityRequest {
             where_: self.where_.clone(),
             ultimate_cluster: self.ultimate_cluster,
             suppress: self.suppress,
+            weights: self.weights.clone(),
             ..Request::default()
         }
     }
@@ -140,6 +145,19 @@ impl InequalityRequest {
         self.analysis_request().check()?;
         if self.standardise.is_empty() && self.standard.is_some() {
             return Err(InequalityError::StandardWithoutVariables.into());
+        }
+        if self.weights.is_some() {
+            // these build designs of their own (standardised, or both waves combined), which
+            // do not carry a weight set's calibration yet
+            if !self.standardise.is_empty() {
+                return Err(InequalityError::WeightsWith { with: "age standardisation" }.into());
+            }
+            if combined::two_waves(self).is_some() {
+                return Err(InequalityError::WeightsWith {
+                    with: "the change between two waves",
+                }
+                .into());
+            }
         }
         Ok(())
     }

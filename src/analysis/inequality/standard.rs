@@ -6,7 +6,7 @@
 //! Owns reading a standard (from text: the binary reads files), parsing age-band labels
 //! ("16-24", "75 and over", "90+"), summing the standard's bands within each survey band and
 //! refusing bands that do not align, and giving each standardising cell of the data its
-//! standard count ([`StandardCounts`]). Must not estimate (see `standardise`) or read files.
+//! standard count ([`Standard`]). Must not estimate (see `standardise`) or read files.
 
 use std::collections::HashMap;
 
