@@ -172,7 +172,10 @@ fn weighting_demo(store: &mut Store) -> crate::Result<WeightingDemo> {
             let label = if level == "1" { "female" } else { "male" };
             (label.to_string(), &prepared.breakdowns[1])
         };
-        let want = codes.levels.iter().position(|l| l.iter().map(|x| x.to_string()).collect::<Vec<_>>() == d.by.values().map(|x| x.to_string()).collect::<Vec<_>>());
+        let want = codes
+            .levels
+            .iter()
+            .position(|l| l.iter().map(|x| x.to_string()).collect::<Vec<_>>() == d.by.values().map(|x| x.to_string()).collect::<Vec<_>>());
         let (mut sum, mut n) = (0.0, 0usize);
         for (i, &g) in codes.grouping.codes().iter().enumerate() {
             if want.is_some_and(|k| g as usize == k) && !y[i].is_nan() {

@@ -27,7 +27,10 @@ fn write_population(dir: &Path, name: &str, rows: &Value) {
     let cols: Vec<String> = rows[0].as_object().unwrap().keys().filter(|k| *k != "count").cloned().collect();
     let mut text = format!("{},count\n", cols.join(","));
     for r in rows {
-        let vals: Vec<String> = cols.iter().map(|c| r[c].as_str().map(String::from).unwrap_or_else(|| r[c].to_string())).collect();
+        let vals: Vec<String> = cols
+            .iter()
+            .map(|c| r[c].as_str().map(String::from).unwrap_or_else(|| r[c].to_string()))
+            .collect();
         text += &format!("{},{}\n", vals.join(","), r["count"]);
     }
     std::fs::write(dir.join(name), text).unwrap();
@@ -87,7 +90,10 @@ fn r_weighting_cases_through_the_cli() {
             problems.extend(compare(id, &args[2..], &out, &an["results"]));
         }
         // the sum of the weights: the weighted base of the overall mean (no missing api00)
-        let out = ok(dir.path(), &["analyze", &db, "--outcome", "api00", "--weights", "w", "--format", "json", "--no-suppress"]);
+        let out = ok(
+            dir.path(),
+            &["analyze", &db, "--outcome", "api00", "--weights", "w", "--format", "json", "--no-suppress"],
+        );
         let doc: Value = serde_json::from_str(&out).unwrap();
         let (g, e) = (doc["rows"][0]["weighted_n"].as_f64().unwrap(), case["weights_sum"].as_f64().unwrap());
         if !close(g, e) {
@@ -122,7 +128,10 @@ fn bad_populations_are_refused_with_file_line_and_numbers_and_nothing_is_stored(
     // a sample category the population file lacks
     std::fs::write(d.join("no_m.csv"), "stype,count\nE,4421\nH,755\n").unwrap();
     let e = run(&["--poststratify", "stype", "--population", "no_m.csv"]);
-    assert!(e.contains("no_m.csv: no line for stype = M, which 25 record(s) of the sample have (weighted 846.2)"), "{e}");
+    assert!(
+        e.contains("no_m.csv: no line for stype = M, which 25 record(s) of the sample have (weighted 846.2)"),
+        "{e}"
+    );
     // a population category the sample lacks (an empty cell)
     std::fs::write(d.join("extra.csv"), "stype,count\nE,4421\nH,755\nM,1018\nX,12\n").unwrap();
     let e = run(&["--poststratify", "stype", "--population", "extra.csv"]);
@@ -133,19 +142,39 @@ fn bad_populations_are_refused_with_file_line_and_numbers_and_nothing_is_stored(
     assert!(e.contains("stype.csv adds up to 6194 but schwide_off.csv to 6172 (a difference of -22)"), "{e}");
     // no convergence within the iterations allowed
     let e = run(&["--rake", "stype=stype.csv", "--rake", "sch_wide=schwide.csv", "--max-iter", "2"]);
-    assert!(e.contains("raking did not converge in 2 iterations: the largest change in a cell's weighted count"), "{e}");
+    assert!(
+        e.contains("raking did not converge in 2 iterations: the largest change in a cell's weighted count"),
+        "{e}"
+    );
     // bounds that cannot be met
     let e = run(&["--calibrate", "linear", "--rake", "stype=stype.csv", "--bounds", "0.99,1.01"]);
-    assert!(e.contains("bounds [0.99, 1.01] cannot be met: level 1 of stype.csv needs an average weight ratio of"), "{e}");
+    assert!(
+        e.contains("bounds [0.99, 1.01] cannot be met: level 1 of stype.csv needs an average weight ratio of"),
+        "{e}"
+    );
     // a count that is not a number, with its line
     std::fs::write(d.join("badcount.csv"), "stype,count\nE,4421\nH,many\nM,1018\n").unwrap();
     let e = run(&["--poststratify", "stype", "--population", "badcount.csv"]);
     assert!(e.contains("badcount.csv:3: count 'many' is not a number of zero or more"), "{e}");
     // a file whose columns are not the variables named
-    let e = fails(d, &w(&["--poststratify", "sch_wide", "--population", "stype.csv"]).iter().map(String::as_str).collect::<Vec<_>>(), 2);
+    let e = fails(
+        d,
+        &w(&["--poststratify", "sch_wide", "--population", "stype.csv"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        2,
+    );
     assert!(e.contains("--poststratify sch_wide: stype.csv has columns stype"), "{e}");
     // logit without bounds
-    let e = fails(d, &w(&["--calibrate", "logit", "--rake", "stype=stype.csv"]).iter().map(String::as_str).collect::<Vec<_>>(), 2);
+    let e = fails(
+        d,
+        &w(&["--calibrate", "logit", "--rake", "stype=stype.csv"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        2,
+    );
     assert!(e.contains("logit calibration needs finite bounds"), "{e}");
     let list = ok(d, &["weight", &db, "--list"]);
     assert!(list.contains("no weight sets"), "nothing stored after the errors: {list}");
@@ -160,8 +189,24 @@ fn names_replace_list_and_stale_sets() {
     assert!(made.contains("design effect of weighting (1 + CV^2): "), "{made}");
     let e = fails(d, &["weight", &db, "--name", "ps", "--poststratify", "stype", "--population", "stype.csv"], 1);
     assert!(e.contains("a weight set named 'ps' exists already"), "{e}");
-    ok(d, &["weight", &db, "--name", "ps", "--poststratify", "stype", "--population", "stype.csv", "--replace"]);
-    ok(d, &["weight", &db, "--name", "rk", "--rake", "stype=stype.csv", "--margin", "sch_wide=schwide.csv"]);
+    ok(
+        d,
+        &[
+            "weight",
+            &db,
+            "--name",
+            "ps",
+            "--poststratify",
+            "stype",
+            "--population",
+            "stype.csv",
+            "--replace",
+        ],
+    );
+    ok(
+        d,
+        &["weight", &db, "--name", "rk", "--rake", "stype=stype.csv", "--margin", "sch_wide=schwide.csv"],
+    );
     let list = ok(d, &["weight", &db, "--list"]);
     assert!(list.contains("ps    poststratify") && list.contains("rk    rake"), "{list}");
     let e = fails(d, &["analyze", &db, "--outcome", "api00", "--weights", "nope"], 1);
@@ -169,7 +214,11 @@ fn names_replace_list_and_stale_sets() {
     let e = fails(d, &["analyze", &db, "--outcome", "api00", "--weights", "ps", "--wave", "2"], 1);
     assert!(e.contains("weights wave(s) 1 but wave(s) 2 were asked for"), "{e}");
     // a record imported after the set was made has no weight
-    std::fs::write(d.join("more.csv"), "row_id,stype,sch_wide,awards,both,api00,enroll,dnum,pw,fpc\n999,E,Yes,Yes,Yes,700,300,637,33.847,757\n").unwrap();
+    std::fs::write(
+        d.join("more.csv"),
+        "row_id,stype,sch_wide,awards,both,api00,enroll,dnum,pw,fpc\n999,E,Yes,Yes,Yes,700,300,637,33.847,757\n",
+    )
+    .unwrap();
     ok(d, &["import", &db, "--wave", "1", "more.csv"]);
     let e = fails(d, &["analyze", &db, "--outcome", "api00", "--weights", "ps"], 1);
     assert!(e.contains("weight set 'ps' has no weight for 1 record(s) of its waves"), "{e}");

@@ -130,7 +130,13 @@ pub fn load_frame(store: &Store, def: &Definition, vars: &[String], waves: &[i64
 }
 
 /// As [`load_frame`], with the record id of every row when `keyed` (empty otherwise).
-pub fn load_frame_with(store: &Store, def: &Definition, vars: &[String], waves: &[i64], keyed: bool) -> Result<(DataFrame, Vec<i64>, Vec<u128>), AnalysisError> {
+pub fn load_frame_with(
+    store: &Store,
+    def: &Definition,
+    vars: &[String],
+    waves: &[i64],
+    keyed: bool,
+) -> Result<(DataFrame, Vec<i64>, Vec<u128>), AnalysisError> {
     let t_load = crate::timing::phase("analysis: load the frame");
     let fr = if keyed {
         frame::load_keyed(store, def, vars, waves)?

@@ -39,9 +39,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     outln!("\nThe same outcomes by wave:\n");
     super::analyze::show(&demo.by_wave, hearth::report::Format::Table)?;
     let w = &demo.weighting;
-    outln!(
-        "\nWeighting: wave 2 post-stratified by age group x sex to population counts (fixtures/demo/age_sex_population.csv,"
-    );
+    outln!("\nWeighting: wave 2 post-stratified by age group x sex to population counts (fixtures/demo/age_sex_population.csv,");
     outln!(
         "illustrative: ONS mid-2019 England age-sex shares scaled to the sample's weighted total), weight set '{}':",
         w.summary.name
@@ -56,10 +54,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         w.summary.deff
     );
     outln!("Probable depression (PHQ-9 >= 10), wave 2, %:");
-    outln!("  {:<8} {:>5}  {:>10}  {:>22}  {:>22}", "group", "n", "unweighted", "design weights (95% CI)", "post-stratified (95% CI)");
+    outln!(
+        "  {:<8} {:>5}  {:>10}  {:>22}  {:>22}",
+        "group",
+        "n",
+        "unweighted",
+        "design weights (95% CI)",
+        "post-stratified (95% CI)"
+    );
     for r in &w.rows {
         let pct = |t: (f64, f64, f64)| format!("{:.1} ({:.1}-{:.1})", 100.0 * t.0, 100.0 * t.1, 100.0 * t.2);
-        outln!("  {:<8} {:>5}  {:>10.1}  {:>22}  {:>22}", r.group, r.n, 100.0 * r.unweighted, pct(r.design), pct(r.weighted));
+        outln!(
+            "  {:<8} {:>5}  {:>10.1}  {:>22}  {:>22}",
+            r.group,
+            r.n,
+            100.0 * r.unweighted,
+            pct(r.design),
+            pct(r.weighted)
+        );
     }
     outln!("  (the post-stratified CIs account for the calibration, as R's postStratify designs do)");
     outln!("\n(done in {:.2} s)", started.elapsed().as_secs_f64());

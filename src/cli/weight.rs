@@ -141,7 +141,9 @@ fn request(a: &Args, name: &str) -> anyhow::Result<WeightRequest> {
         }
         (None, None, true) => {
             if a.trim.is_none() && a.trim_iqr.is_none() {
-                anyhow::bail!("say how to weight: --poststratify VARS --population FILE, --rake VAR=FILE..., --calibrate linear|raking|logit, or --trim/--trim-iqr alone");
+                anyhow::bail!(
+                    "say how to weight: --poststratify VARS --population FILE, --rake VAR=FILE..., --calibrate linear|raking|logit, or --trim/--trim-iqr alone"
+                );
             }
             if a.population.is_some() {
                 anyhow::bail!("--population needs --poststratify VARS or --calibrate");
@@ -248,7 +250,10 @@ fn summary_text(s: &WeightSummary, req: &WeightRequest) -> String {
 fn list(store: &hearth::store::Store) -> anyhow::Result<String> {
     let sets = store.weight_sets().map_err(hearth::Error::from)?;
     if sets.is_empty() {
-        return Ok(format!("{}: no weight sets (make one with `hearth weight STORE --name NAME ...`)\n", store.path().display()));
+        return Ok(format!(
+            "{}: no weight sets (make one with `hearth weight STORE --name NAME ...`)\n",
+            store.path().display()
+        ));
     }
     let mut rows = vec![["name", "method", "records", "waves", "margins", "made", "by"].map(String::from).to_vec()];
     for s in &sets {
@@ -257,14 +262,41 @@ fn list(store: &hearth::store::Store) -> anyhow::Result<String> {
             Some(c) => format!("{} ({c})", s.method),
             None => s.method.clone(),
         };
-        let waves = inputs["waves"].as_array().map(|w| w.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")).unwrap_or_default();
+        let waves = inputs["waves"]
+            .as_array()
+            .map(|w| w.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","))
+            .unwrap_or_default();
         let margins = inputs["margins"]
             .as_array()
-            .map(|m| m.iter().map(|x| format!("{}={}", x["variables"].as_array().map(|v| v.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(",")).unwrap_or_default(), x["file"].as_str().unwrap_or(""))).collect::<Vec<_>>().join(" "))
+            .map(|m| {
+                m.iter()
+                    .map(|x| {
+                        format!(
+                            "{}={}",
+                            x["variables"]
+                                .as_array()
+                                .map(|v| v.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(","))
+                                .unwrap_or_default(),
+                            x["file"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .unwrap_or_default();
-        rows.push(vec![s.name.clone(), method, s.records.to_string(), waves, margins, s.created_at.clone(), s.created_by.clone()]);
+        rows.push(vec![
+            s.name.clone(),
+            method,
+            s.records.to_string(),
+            waves,
+            margins,
+            s.created_at.clone(),
+            s.created_by.clone(),
+        ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for r in rows {
         let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();

@@ -88,7 +88,9 @@ impl Store {
         let tx = self.conn.transaction().map_err(sq)?;
         super::migrate::ensure_weight_tables(&tx).map_err(sq)?;
         let existing: Option<(i64, String)> = tx
-            .query_row("SELECT id, created_at FROM weight_sets WHERE name = ?1", [set.name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT id, created_at FROM weight_sets WHERE name = ?1", [set.name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
             .map_err(sq)?;
         if let Some((id, created_at)) = existing.clone() {
@@ -128,7 +130,13 @@ impl Store {
             params![
                 now_iso(),
                 by,
-                format!("weight set '{}' {} ({}, {} records)", set.name, if existing.is_some() { "replaced" } else { "made" }, set.method, set.ids.len())
+                format!(
+                    "weight set '{}' {} ({}, {} records)",
+                    set.name,
+                    if existing.is_some() { "replaced" } else { "made" },
+                    set.method,
+                    set.ids.len()
+                )
             ],
         )
         .map_err(sq)?;

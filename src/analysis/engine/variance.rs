@@ -145,7 +145,11 @@ pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usiz
             }
             let total = totals[g] - cal.unit_offset(u, &a[g * p..(g + 1) * p]);
             totals[g] = 0.0;
-            dense.push(Entry { unit: u, group: g as u32, total });
+            dense.push(Entry {
+                unit: u,
+                group: g as u32,
+                total,
+            });
         }
     }
     UnitTotals {

@@ -80,7 +80,11 @@ fn level_sums(levels: &[u32], values: &[f64], k: usize) -> Vec<f64> {
 pub fn poststratify(cells: &Cells, totals: &[f64]) -> Fit {
     let sums = level_sums(&cells.levels[0], &cells.weight, totals.len());
     let g = cells.levels[0].iter().map(|&l| totals[l as usize] / sums[l as usize]).collect();
-    Fit { g, iterations: 1, last_change: 0.0 }
+    Fit {
+        g,
+        iterations: 1,
+        last_change: 0.0,
+    }
 }
 
 /// Raking by iterative proportional fitting over `totals` (one per margin), as `rake()`.
@@ -146,11 +150,14 @@ pub fn check_bounds(cells: &Cells, totals: &[Vec<f64>], files: &[String], bounds
 /// Calibration to the margins' totals with distance `calfun` and bounds on the weight ratio,
 /// by Newton steps as R's `grake` (see the module docs).
 pub fn calibrate(cells: &Cells, totals: &[Vec<f64>], calfun: CalFun, bounds: (f64, f64), max_iter: usize, epsilon: f64) -> Result<Fit, WeightError> {
-    let offsets: Vec<usize> = totals.iter().scan(0, |o, t| {
-        let here = *o;
-        *o += t.len();
-        Some(here)
-    }).collect();
+    let offsets: Vec<usize> = totals
+        .iter()
+        .scan(0, |o, t| {
+            let here = *o;
+            *o += t.len();
+            Some(here)
+        })
+        .collect();
     let p: usize = totals.iter().map(Vec::len).sum();
     let pop: Vec<f64> = totals.iter().flatten().copied().collect();
     let nc = cells.len();

@@ -116,7 +116,7 @@ pub fn sample_margin(df: &DataFrame, def: &Definition, pop: &Population, ids: &[
     let mut lines = Vec::new();
     for (l, row) in pop.rows.iter().enumerate() {
         match (records[l], row.count) {
-            (0, c) if c == 0.0 => {}
+            (0, 0.0) => {}
             (0, c) => {
                 return Err(WeightError::NotInSample {
                     file: pop.file.clone(),
@@ -125,7 +125,7 @@ pub fn sample_margin(df: &DataFrame, def: &Definition, pop: &Population, ids: &[
                     count: c,
                 })
             }
-            (r, c) if c == 0.0 => {
+            (r, 0.0) => {
                 return Err(WeightError::ZeroCount {
                     file: pop.file.clone(),
                     line: row.line,

@@ -14,8 +14,8 @@ pub mod error;
 pub mod fit;
 pub mod margins;
 pub mod population;
-pub mod trim;
 mod set;
+pub mod trim;
 
 use serde_json::json;
 
@@ -164,7 +164,7 @@ impl WeightRequest {
             return bad("the tolerance must be a positive number".into());
         }
         match self.trim {
-            Some(Trim::Bounds { lower, upper }) if !(lower < upper) || !(upper > 0.0) => {
+            Some(Trim::Bounds { lower, upper }) if lower >= upper || upper <= 0.0 || lower.is_nan() || upper.is_nan() => {
                 return bad(format!("trimming bounds {lower},{upper}: lower must be below upper, upper above 0"))
             }
             Some(Trim::Iqr { k }) if !(k >= 0.0 && k.is_finite()) => return bad(format!("trimming at median + k x IQR needs k >= 0, not {k}")),
@@ -212,7 +212,11 @@ pub fn make(store: &mut Store, req: &WeightRequest) -> Result<WeightSummary, Wei
     let w0 = design.weights().to_vec();
     drop(t_load);
     let t_cells = crate::timing::phase("weight: margins and cells");
-    let margins: Vec<SampleMargin> = req.margins.iter().map(|p| sample_margin(&fr.df, &def, p, &fr.ids, &w0)).collect::<Result<_, _>>()?;
+    let margins: Vec<SampleMargin> = req
+        .margins
+        .iter()
+        .map(|p| sample_margin(&fr.df, &def, p, &fr.ids, &w0))
+        .collect::<Result<_, _>>()?;
     check_totals(&req.margins, &margins)?;
     let cells = Cells::new(&margins, &w0);
     let totals: Vec<Vec<f64>> = margins.iter().map(|m| m.totals.clone()).collect();
@@ -298,11 +302,24 @@ fn check_totals(pops: &[Population], margins: &[SampleMargin]) -> Result<(), Wei
 }
 
 #[allow(clippy::too_many_arguments)]
-fn summarise(req: &WeightRequest, fit: &Fit, cells: &Cells, weights: &[f64], w0: &[f64], waves: Vec<i64>, trimmed: usize, (_, epsilon): (usize, f64)) -> WeightSummary {
+fn summarise(
+    req: &WeightRequest,
+    fit: &Fit,
+    cells: &Cells,
+    weights: &[f64],
+    w0: &[f64],
+    waves: Vec<i64>,
+    trimmed: usize,
+    (_, epsilon): (usize, f64),
+) -> WeightSummary {
     let n = weights.len() as f64;
     let sum: f64 = weights.iter().sum();
     let mean = sum / n;
-    let var = if n > 1.0 { weights.iter().map(|w| (w - mean) * (w - mean)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if n > 1.0 {
+        weights.iter().map(|w| (w - mean) * (w - mean)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     WeightSummary {
         name: req.name.clone(),
         method: req.method.name(),
@@ -325,7 +342,14 @@ fn summarise(req: &WeightRequest, fit: &Fit, cells: &Cells, weights: &[f64], w0:
     }
 }
 
-fn inputs_json(req: &WeightRequest, s: &WeightSummary, margins: &[SampleMargin], trim: Option<(f64, f64)>, (max_iter, epsilon): (usize, f64), check: String) -> serde_json::Value {
+fn inputs_json(
+    req: &WeightRequest,
+    s: &WeightSummary,
+    margins: &[SampleMargin],
+    trim: Option<(f64, f64)>,
+    (max_iter, epsilon): (usize, f64),
+    check: String,
+) -> serde_json::Value {
     let num = |x: f64| if x.is_finite() { json!(x) } else { json!(null) };
     let tables: Vec<serde_json::Value> = req
         .margins

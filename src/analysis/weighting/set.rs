@@ -10,6 +10,7 @@ use super::margins::sample_margin;
 use super::{inputs_check, Population, PopulationRow, WeightError};
 use crate::analysis::design::Ordered;
 use crate::analysis::engine::{CalibrationKind, CalibrationSpec};
+use crate::analysis::AnalysisError;
 use crate::schema::Definition;
 use crate::store::{record_uuid, Store, WeightValues};
 
@@ -30,7 +31,10 @@ pub struct WeightSet {
 }
 
 fn stale(name: &str, problem: String) -> WeightError {
-    WeightError::StaleWeightSet { name: name.to_string(), problem }
+    WeightError::StaleWeightSet {
+        name: name.to_string(),
+        problem,
+    }
 }
 
 impl WeightSet {
@@ -44,7 +48,12 @@ impl WeightSet {
         };
         let bad = |what: &str| stale(name, format!("has unreadable inputs ({what})"));
         let inputs: serde_json::Value = serde_json::from_str(&info.inputs).map_err(|_| bad("not JSON"))?;
-        let waves = inputs["waves"].as_array().ok_or_else(|| bad("waves"))?.iter().filter_map(|w| w.as_i64()).collect();
+        let waves = inputs["waves"]
+            .as_array()
+            .ok_or_else(|| bad("waves"))?
+            .iter()
+            .filter_map(|w| w.as_i64())
+            .collect();
         let kind = match inputs["variance"].as_str() {
             Some("projection") => Some(CalibrationKind::Projection),
             Some("backfit") => Some(CalibrationKind::Backfit),
@@ -53,7 +62,11 @@ impl WeightSet {
         };
         let mut margins = Vec::new();
         for m in inputs["margins"].as_array().ok_or_else(|| bad("margins"))? {
-            let strings = |v: &serde_json::Value| -> Vec<String> { v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default() };
+            let strings = |v: &serde_json::Value| -> Vec<String> {
+                v.as_array()
+                    .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                    .unwrap_or_default()
+            };
             let rows = m["lines"]
                 .as_array()
                 .ok_or_else(|| bad("margin lines"))?
@@ -155,20 +168,26 @@ impl WeightSet {
                 "no longer fits its records: their design weights or their answers to its margin variables changed since it was made".into(),
             ));
         }
-        let levels = self.margins.iter().zip(&codes).map(|(_, c)| c.iter().map(|&x| x as usize + 1).max().unwrap_or(0)).collect();
-        ordered.try_map(|design| match self.kind {
-            None => design.reweighted(weight),
-            Some(kind) => design.calibrated(
-                weight,
-                CalibrationSpec {
-                    kind,
-                    margins: codes,
-                    levels,
-                    start,
-                    calibrated,
-                },
-            ),
-        })
-        .map_err(|e| WeightError::Analysis(e.into()))
+        let levels = self
+            .margins
+            .iter()
+            .zip(&codes)
+            .map(|(_, c)| c.iter().map(|&x| x as usize + 1).max().unwrap_or(0))
+            .collect();
+        ordered
+            .try_map(|design| match self.kind {
+                None => design.reweighted(weight),
+                Some(kind) => design.calibrated(
+                    weight,
+                    CalibrationSpec {
+                        kind,
+                        margins: codes,
+                        levels,
+                        start,
+                        calibrated,
+                    },
+                ),
+            })
+            .map_err(|e| WeightError::from(AnalysisError::from(e)))
     }
 }
