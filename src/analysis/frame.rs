@@ -289,9 +289,8 @@ fn sources<'d>(def: &'d Definition, needs: &Needs) -> (Vec<(String, String)>, Ve
     (cols, sources)
 }
 
-/// What [`read_columns`] reads: the wave of each row, the records' ids (when asked for) and the
-/// columns as series.
-type Columns = (Vec<i64>, Vec<u128>, Vec<Series>);
+/// What [`read_columns`] reads: the wave and record id of each row, and the columns.
+type ReadColumns = (Vec<i64>, Vec<u128>, Vec<Series>);
 
 /// Reads the columns of the leaf unit's records in `waves` (all when empty): the wave of each
 /// row, and the columns as series (large stores read in parts, one per core, put end to end).
@@ -302,7 +301,7 @@ fn read_columns(
     sources: &[Source<'_>],
     waves: &[i64],
     with_ids: bool,
-) -> Result<Columns, AnalysisError> {
+) -> Result<ReadColumns, AnalysisError> {
     let new_bufs = || -> Vec<Buf> { sources.iter().map(Buf::new).collect() };
     let one_wave = if waves.len() == 1 { Some(waves[0]) } else { None };
     let t_scan = crate::timing::phase("frame: read the store");

@@ -319,7 +319,6 @@ fn pivoted_cholesky(mut a: Vec<f64>, p: usize) -> (Vec<usize>, usize, Vec<f64>) 
         let (j, d) = (k..p)
             .map(|j| (j, a[j * p + j]))
             .fold((k, f64::NEG_INFINITY), |b, x| if x.1 > b.1 { x } else { b });
-        // (a NaN diagonal stops too)
         if d.is_nan() || d <= tol {
             break;
         }
@@ -438,7 +437,146 @@ impl Design {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{DesignSpec, EstimateOptions, Stage};
     use super::*;
+
+    /// 24 rows, 2 strata x 3 PSUs x 2 SSUs (fpc at both stages), weights varying, two margins
+    /// (3 and 2 levels).
+    fn design(kind: CalibrationKind) -> (Design, Design, CalibrationSpec) {
+        let n = 24;
+        let strata: Vec<u32> = (0..n).map(|i| (i / 12) as u32).collect();
+        let psu: Vec<u32> = (0..n).map(|i| ((i / 4) % 3) as u32).collect();
+        let ssu: Vec<u32> = (0..n).map(|i| ((i / 2) % 2) as u32).collect();
+        let w0: Vec<f64> = (0..n).map(|i| 5.0 + (i * 7 % 5) as f64).collect();
+        let spec = DesignSpec {
+            n_rows: n,
+            weights: Some(w0.clone()),
+            strata: Some(strata),
+            stages: vec![
+                Stage {
+                    clusters: psu,
+                    fpc: Some(vec![10.0; n]),
+                },
+                Stage {
+                    clusters: ssu,
+                    fpc: Some(vec![5.0; n]),
+                },
+            ],
+            ..Default::default()
+        };
+        let plain = Design::new(spec.clone()).unwrap();
+        let m1: Vec<u32> = (0..n).map(|i| (i * 5 % 3) as u32).collect();
+        let m2: Vec<u32> = (0..n).map(|i| (i % 2) as u32).collect();
+        let calibrated: Vec<f64> = (0..n).map(|i| w0[i] * (1.0 + 0.1 * m1[i] as f64 - 0.05 * m2[i] as f64)).collect();
+        let cal = CalibrationSpec {
+            kind,
+            margins: vec![m1, m2],
+            levels: vec![3, 2],
+            start: w0,
+            calibrated: calibrated.clone(),
+        };
+        let d = Design::new(spec).unwrap().calibrated(calibrated, cal.clone()).unwrap();
+        (plain, d, cal)
+    }
+
+    /// The residuals of `x` row by row, the slow way: dense vectors, the projection solved
+    /// from the normal equations, or R's ten backfitting sweeps (written as the formulas read,
+    /// index by index).
+    #[allow(clippy::needless_range_loop)]
+    fn residuals(cal: &CalibrationSpec, x: &[f64]) -> Vec<f64> {
+        let n = x.len();
+        let cols = |i: usize| [cal.margins[0][i] as usize, 3 + cal.margins[1][i] as usize];
+        let mut v: Vec<f64> = (0..n).map(|i| x[i] / cal.calibrated[i]).collect();
+        match cal.kind {
+            CalibrationKind::Projection => {
+                let mut g = vec![0.0; 25];
+                let mut s = vec![0.0; 5];
+                for i in 0..n {
+                    for a in cols(i) {
+                        for b in cols(i) {
+                            g[a * 5 + b] += cal.start[i];
+                        }
+                        s[a] += cal.start[i] * v[i];
+                    }
+                }
+                let beta = solve_psd(&g, 5, &s);
+                for i in 0..n {
+                    v[i] -= cols(i).iter().map(|&c| beta[c]).sum::<f64>();
+                }
+            }
+            CalibrationKind::Backfit => {
+                for _ in 0..RAKING_SWEEPS {
+                    for m in 0..2 {
+                        let k = cal.levels[m];
+                        let mut sum = vec![0.0; k];
+                        let mut cnt = vec![0.0; k];
+                        for i in 0..n {
+                            sum[cal.margins[m][i] as usize] += v[i];
+                            cnt[cal.margins[m][i] as usize] += 1.0;
+                        }
+                        for i in 0..n {
+                            let l = cal.margins[m][i] as usize;
+                            v[i] -= sum[l] / cnt[l];
+                        }
+                    }
+                }
+            }
+        }
+        (0..n).map(|i| cal.calibrated[i] * v[i]).collect()
+    }
+
+    #[test]
+    fn unit_totals_of_residuals_equal_the_dense_residuals_in_every_domain() {
+        for kind in [CalibrationKind::Projection, CalibrationKind::Backfit] {
+            let (plain, d, cal) = design(kind);
+            let y: Vec<f64> = (0..24).map(|i| ((i * 13) % 7) as f64 + 0.5 * i as f64).collect();
+            let groups = Grouping::new((0..24).map(|i| (i % 3) as u32).collect(), 3).unwrap();
+            let lin = d.linearize_mean(&y, &groups).unwrap();
+            let (var, df) = lin.variances().unwrap();
+            for g in 0..3u32 {
+                // the group's zero-padded influence, residualised densely, as a total of the
+                // uncalibrated design with unit weights carries it
+                let x: Vec<f64> = (0..24).map(|i| if groups.codes()[i] == g { lin.influence()[i] } else { 0.0 }).collect();
+                let r = residuals(&cal, &x);
+                let unit = Design::new(DesignSpec {
+                    weights: Some(vec![1.0; 24]),
+                    ..plain_spec(&plain)
+                })
+                .unwrap();
+                let dense = unit.total(&r, &Grouping::overall(24), &EstimateOptions::default()).unwrap();
+                let want = dense[0].se * dense[0].se;
+                assert!(
+                    (var[g as usize] - want).abs() <= 1e-12 * want,
+                    "{kind:?} group {g}: {} vs {want}",
+                    var[g as usize]
+                );
+                // df stay those of the group's own rows: every group (i % 3) has rows in all
+                // 3 PSUs of both strata, 6 - 2
+                assert_eq!(df[g as usize], 4.0);
+            }
+        }
+    }
+
+    /// The specification of `plain` (the test design), rebuilt.
+    fn plain_spec(plain: &Design) -> DesignSpec {
+        let n = plain.n_rows();
+        DesignSpec {
+            n_rows: n,
+            weights: None,
+            strata: Some((0..n).map(|i| (i / 12) as u32).collect()),
+            stages: vec![
+                Stage {
+                    clusters: (0..n).map(|i| ((i / 4) % 3) as u32).collect(),
+                    fpc: Some(vec![10.0; n]),
+                },
+                Stage {
+                    clusters: (0..n).map(|i| ((i / 2) % 2) as u32).collect(),
+                    fpc: Some(vec![5.0; n]),
+                },
+            ],
+            ..Default::default()
+        }
+    }
 
     #[test]
     fn pivoted_cholesky_solves_a_singular_consistent_system() {

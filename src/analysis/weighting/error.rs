@@ -16,7 +16,7 @@ pub enum WeightError {
     Store(#[from] StoreError),
     /// Loading the frame or building the design failed.
     #[error(transparent)]
-    Analysis(#[from] AnalysisError),
+    Analysis(Box<AnalysisError>),
     /// The request cannot be answered as it stands.
     #[error("{0}")]
     Request(String),
@@ -144,6 +144,12 @@ pub enum WeightError {
     },
 }
 
+impl From<AnalysisError> for WeightError {
+    fn from(e: AnalysisError) -> WeightError {
+        WeightError::Analysis(Box::new(e))
+    }
+}
+
 fn known(names: &[String]) -> String {
     if names.is_empty() {
         " (it has none: make one first)".to_string()
@@ -157,7 +163,7 @@ impl WeightError {
     pub fn is_input_problem(&self) -> bool {
         match self {
             WeightError::Store(e) => matches!(e, StoreError::WeightSetExists { .. }),
-            WeightError::Analysis(e) => !matches!(e, AnalysisError::Store(_) | AnalysisError::Polars(_)),
+            WeightError::Analysis(e) => !matches!(**e, AnalysisError::Store(_) | AnalysisError::Polars(_)),
             // a request that cannot be answered is a usage error, as a flag's wrong value
             WeightError::Request(_) => false,
             _ => true,

@@ -164,7 +164,7 @@ impl WeightRequest {
             return bad("the tolerance must be a positive number".into());
         }
         match self.trim {
-            Some(Trim::Bounds { lower, upper }) if lower.is_nan() || upper.is_nan() || lower >= upper || upper <= 0.0 => {
+            Some(Trim::Bounds { lower, upper }) if lower >= upper || upper <= 0.0 || lower.is_nan() || upper.is_nan() => {
                 return bad(format!("trimming bounds {lower},{upper}: lower must be below upper, upper above 0"))
             }
             Some(Trim::Iqr { k }) if !(k >= 0.0 && k.is_finite()) => return bad(format!("trimming at median + k x IQR needs k >= 0, not {k}")),

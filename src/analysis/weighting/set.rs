@@ -10,6 +10,7 @@ use super::margins::sample_margin;
 use super::{inputs_check, Population, PopulationRow, WeightError};
 use crate::analysis::design::Ordered;
 use crate::analysis::engine::{CalibrationKind, CalibrationSpec};
+use crate::analysis::AnalysisError;
 use crate::schema::Definition;
 use crate::store::{record_uuid, Store, WeightValues};
 
@@ -187,6 +188,6 @@ impl WeightSet {
                     },
                 ),
             })
-            .map_err(|e| WeightError::Analysis(e.into()))
+            .map_err(|e| WeightError::from(AnalysisError::from(e)))
     }
 }

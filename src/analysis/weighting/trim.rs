@@ -54,7 +54,7 @@ pub fn bounds_of(rule: Trim, weights: &[f64]) -> (f64, f64) {
 pub fn trim(weights: &mut [f64], (lower, upper): (f64, f64)) -> Result<(usize, usize), WeightError> {
     let n = weights.len() as f64;
     let total: f64 = weights.iter().sum();
-    if lower.is_nan() || upper.is_nan() || lower > upper {
+    if lower > upper || lower.is_nan() || upper.is_nan() {
         return Err(WeightError::BoundsUnmet {
             lower,
             upper,
