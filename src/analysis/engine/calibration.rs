@@ -525,7 +525,7 @@ mod tests {
                     var[g as usize]
                 );
                 // df stay those of the group's own rows
-                assert_eq!(df[g as usize], 3.0);
+                assert_eq!(df[g as usize], 4.0);
             }
         }
     }

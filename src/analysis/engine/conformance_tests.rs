@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 const DEFAULT_RTOL: f64 = 1e-6;
 const ATOL: f64 = 1e-9;
 
-/// Cases that belong to later work (calibration, replicate weights, SII/RII).
+/// Cases not run here: the calibration cases need a weight set (`analysis::weighting`; they
+/// pass through the CLI in tests/conformance.rs and tests/weight.rs), replicate weights and
+/// SII/RII belong to later work.
 const NOT_YET_COVERED: &[&str] = &[
     "apistrat_meals_decile_api00_sii",
     "apistrat_meals_decile_api00_rii_linear",
