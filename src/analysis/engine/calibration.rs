@@ -455,8 +455,9 @@ mod tests {
         (plain, d, cal)
     }
 
-    /// The residuals of `x` row by row, the slow way: dense vectors, the projection solved
+    /// The residuals of `x` row by row, the slow way (indexing as the formulas read): dense vectors, the projection solved
     /// from the normal equations, or R's ten backfitting sweeps.
+    #[allow(clippy::needless_range_loop)]
     fn residuals(cal: &CalibrationSpec, x: &[f64]) -> Vec<f64> {
         let n = x.len();
         let cols = |i: usize| [cal.margins[0][i] as usize, 3 + cal.margins[1][i] as usize];
