@@ -245,3 +245,31 @@ impl Cells {
         self.weight.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn population_values_name_levels_as_stored() {
+        assert!(level_matches(&Level::Int(3), "3") && level_matches(&Level::Int(3), "3.0"));
+        assert!(!level_matches(&Level::Int(3), "03x"));
+        assert!(level_matches(&Level::Num(2.5), "2.5"));
+        assert!(level_matches(&Level::Text("E".into()), "E") && !level_matches(&Level::Text("E".into()), "e"));
+        assert!(level_matches(&Level::Bool(true), "TRUE") && level_matches(&Level::Bool(false), "0"));
+    }
+
+    #[test]
+    fn cells_cross_the_margins_present() {
+        let m = |codes: Vec<u32>, k: usize| SampleMargin {
+            codes,
+            totals: vec![1.0; k],
+            lines: (0..k).collect(),
+        };
+        let cells = Cells::new(&[m(vec![0, 1, 0, 1, 0], 2), m(vec![2, 2, 2, 0, 2], 3)], &[1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(cells.len(), 3);
+        assert_eq!(cells.of_row, [0, 1, 0, 2, 0]);
+        assert_eq!(cells.weight, [9.0, 2.0, 4.0]);
+        assert_eq!(cells.levels, [vec![0, 1, 1], vec![2, 2, 0]]);
+    }
+}
