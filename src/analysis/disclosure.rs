@@ -8,9 +8,12 @@
 //! frame or format output: the flags are typed ([`Flag`]) and shown as text by their
 //! `Display`, the one wording of every output format.
 
+use std::collections::BTreeMap;
+
 use serde::{Serialize, Serializer};
 
 use super::engine::{Estimate, Grouping};
+use super::{Level, Row};
 use crate::schema::Disclosure;
 
 /// The flag text of a row whose standard error cannot be estimated (its rows lie in one PSU):
@@ -97,6 +100,50 @@ pub struct Controlled {
     pub suppressed: bool,
     /// Every flag that applies, in a fixed order (base, count, SE, CV).
     pub flags: Vec<Flag>,
+}
+
+/// What a row is about: everything of a [`Row`] but its numbers.
+#[derive(Debug, Clone)]
+pub struct RowId {
+    /// The outcome variable.
+    pub outcome: String,
+    /// The statistic's name.
+    pub statistic: &'static str,
+    /// The group, by breakdown variable (empty overall).
+    pub by: BTreeMap<String, Level>,
+    /// The category of a proportion.
+    pub category: Option<Level>,
+    /// The probability of a quantile.
+    pub quantile: Option<f64>,
+    /// The denominator of a ratio.
+    pub denominator: Option<String>,
+}
+
+impl Controlled {
+    /// The output row of this cell: `id` says what it is about, `level` and `n` (the rows
+    /// used) complete its numbers.
+    pub fn row(self, id: RowId, level: f64, n: usize) -> Row {
+        Row {
+            outcome: id.outcome,
+            statistic: id.statistic,
+            by: id.by,
+            category: id.category,
+            quantile: id.quantile,
+            denominator: id.denominator,
+            estimate: self.estimate,
+            se: self.se,
+            ci_low: self.ci_low,
+            ci_high: self.ci_high,
+            level,
+            df: self.df,
+            deff: self.deff,
+            cv: self.cv,
+            n,
+            weighted_n: self.weighted_n,
+            suppressed: self.suppressed,
+            flags: self.flags,
+        }
+    }
 }
 
 /// Applies the rules to one estimate. `numerator` is the count of rows with the outcome (a

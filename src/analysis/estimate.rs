@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use polars::prelude::DataType;
 use rayon::prelude::*;
 
-use super::disclosure::{control, numerators};
+use super::disclosure::{control, numerators, RowId};
 use super::engine::{DesignError, Estimate, EstimateOptions};
 use super::factor::factorize;
 use super::prepared::Prepared;
@@ -152,25 +152,14 @@ fn push_rows(
         }
         let by: BTreeMap<String, Level> = b.vars.iter().cloned().zip(b.levels[e.group as usize].iter().cloned()).collect();
         let c = control(&e, ones.as_ref().map(|o| o[e.group as usize]), &p.def.disclosure, req.suppress);
-        rows.push(Row {
+        let id = RowId {
             outcome: outcome.clone(),
             statistic: req.stat.name(),
             by,
             category: category.clone(),
             quantile: q,
             denominator: req.denominator.clone(),
-            estimate: c.estimate,
-            se: c.se,
-            ci_low: c.ci_low,
-            ci_high: c.ci_high,
-            level: req.level,
-            df: c.df,
-            deff: c.deff,
-            cv: c.cv,
-            n: e.n,
-            weighted_n: c.weighted_n,
-            suppressed: c.suppressed,
-            flags: c.flags,
-        });
+        };
+        rows.push(c.row(id, req.level, e.n));
     }
 }

@@ -14,7 +14,7 @@ use polars::prelude::DataType;
 
 use super::concentration::Bounds;
 use super::InequalityRequest;
-use crate::analysis::disclosure::{control, numerators};
+use crate::analysis::disclosure::{control, numerators, RowId};
 use crate::analysis::engine::{Estimate, EstimateOptions, GroupCovariance, Grouping, PropCiMethod};
 use crate::analysis::{AnalysisError, Level, Prepared, Row};
 use crate::schema::HigherIs;
@@ -150,26 +150,15 @@ pub fn estimate(p: &Prepared, og: &OrderedGrouping, req: &InequalityRequest, out
             continue;
         }
         let by: BTreeMap<String, Level> = [(og.variable.clone(), og.levels[gi].clone())].into_iter().collect();
-        rows.push(Row {
+        let id = RowId {
             outcome: outcome.to_string(),
             statistic,
             by,
             category: is_bool.then_some(Level::Bool(true)),
             quantile: None,
             denominator: None,
-            estimate: c.estimate,
-            se: c.se,
-            ci_low: c.ci_low,
-            ci_high: c.ci_high,
-            level: req.level,
-            df: c.df,
-            deff: c.deff,
-            cv: c.cv,
-            n: e.n,
-            weighted_n: c.weighted_n,
-            suppressed: c.suppressed,
-            flags: c.flags,
-        });
+        };
+        rows.push(c.row(id, req.level, e.n));
     }
     Ok(GroupEstimates {
         statistic,
