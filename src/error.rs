@@ -38,6 +38,9 @@ pub enum Error {
     /// The demo's own files.
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
+    /// The browser interview's server.
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// A weighting error, boxed: it carries the numbers of a failed fit, and most results are
@@ -70,7 +73,7 @@ impl Error {
             ),
             Error::Weighting(e) => e.is_input_problem(),
             Error::Geo(e) => !matches!(e, crate::geo::GeoError::Io { .. }),
-            Error::Report(_) | Error::Demo(_) => false,
+            Error::Report(_) | Error::Demo(_) | Error::Web(_) => false,
         }
     }
 

@@ -24,6 +24,7 @@
 //! | [`timing`] | `HEARTH_TIMING` phase timings on stderr, for benchmarks |
 //! | [`text`] | user text echoed in messages: control characters escaped |
 //! | [`demo`] | the tour `hearth demo` runs |
+//! | [`web`] | the browser interview (`hearth serve`): pairing, request guards, pages over `capture`'s interview engine |
 //!
 //! # Example: from definition text to a weighted estimate
 //!
@@ -77,5 +78,6 @@ pub mod simulate;
 pub mod store;
 pub mod text;
 pub mod timing;
+pub mod web;
 
 pub use error::{Error, Result};

@@ -12,6 +12,7 @@ pub mod import;
 pub mod inequality;
 pub mod init;
 pub mod report;
+pub mod serve;
 pub mod simulate;
 pub mod validate;
 pub mod weight;
@@ -58,6 +59,8 @@ pub enum Command {
     Report(report::Args),
     /// Write seeded synthetic responses valid under a definition.
     Simulate(simulate::Args),
+    /// Interview in a browser, on this laptop or on tablets paired over its Wi-Fi.
+    Serve(serve::Args),
     /// Make a named weight set (post-stratify, rake, calibrate, trim) or list them.
     Weight(weight::Args),
 }
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(a) => audit::run(a),
         Command::Edit(a) => edit::run(a),
         Command::Weight(a) => weight::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

@@ -1,0 +1,1 @@
+// hearth serve: saves answers as they are given (filled in below)
