@@ -397,7 +397,7 @@ impl Interview {
             }
         }
         let before = self.relevance_map();
-        let old = std::mem::replace(&mut self.records[r].answers[qi], Some(text.clone()));
+        let old = self.records[r].answers[qi].replace(text.clone());
         if let Some(problem) = self.problem(r, qi) {
             self.records[r].answers[qi] = old;
             return Ok(self.saved(false, Some(problem), false, Vec::new()));
@@ -547,6 +547,46 @@ impl Interview {
         let qi = self.question_index(r, question)?;
         self.focus = Some((r, qi));
         Ok(())
+    }
+
+    /// Goes back to the answered question before the one [`Interview::step`] shows (in the
+    /// order asked: the household, then each member). False when there is none.
+    pub fn back(&mut self) -> bool {
+        let order = self.asked_order();
+        let current = match self.step() {
+            Step::Question(p) => order
+                .iter()
+                .position(|&(r, qi)| self.records[r].uuid == p.record && self.def.units[self.records[r].unit].questions[qi].id == p.question),
+            _ => None,
+        };
+        let before = &order[..current.unwrap_or(order.len())];
+        match before.iter().rev().find(|&&(r, qi)| self.records[r].answers[qi].is_some()) {
+            Some(&at) => {
+                self.focus = Some(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every question asked as things stand, in order: (record, question index).
+    fn asked_order(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for r in 0..self.records.len() {
+            let d = &self.records[r];
+            if d.removed.is_some() {
+                continue;
+            }
+            let unit = &self.def.units[d.unit];
+            let roster = Some(d.unit) == self.roster;
+            let (_, relevant) = self.evaluate(r);
+            out.extend(
+                (0..unit.questions.len())
+                    .filter(|&qi| relevant[qi] && askable(unit, &unit.questions[qi], roster))
+                    .map(|qi| (r, qi)),
+            );
+        }
+        out
     }
 
     /// Leaves a question gone back to without changing it.

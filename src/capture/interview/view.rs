@@ -7,6 +7,8 @@ use crate::schema::expr::{eval, Value};
 use crate::schema::{QType, Required};
 
 /// What to show now.
+// one is made per screen shown: boxing the prompt would save nothing worth an indirection
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// Ask this question.
@@ -315,7 +317,7 @@ impl Interview {
     }
 
     /// A record named by its answers: "Household H12", "Person 2 (Spouse, 34)": the key, then
-    /// its first identifier text (a first name) when it has one, and the first answers to its
+    /// its first identifier text (a first name) when it has one, and the answers to its first
     /// whole-number and single-choice questions (a relationship, an age), two in all.
     pub(super) fn record_name(&self, r: usize) -> String {
         let d = &self.records[r];
@@ -345,7 +347,8 @@ impl Interview {
         if let Some(n) = first_name {
             parts.push(n);
         }
-        for (qi, q) in unit.questions.iter().enumerate() {
+        // the first few questions only: the ones that say who a member is (a relationship, an age)
+        for (qi, q) in unit.questions.iter().enumerate().take(5) {
             if parts.len() >= 2 || q.id == unit.key || q.identifier || !matches!(q.qtype, QType::Integer | QType::SelectOne) {
                 continue;
             }
