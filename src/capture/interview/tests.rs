@@ -180,3 +180,67 @@ fn a_household_already_in_the_wave_is_not_written_twice() {
     }
     assert_eq!(store.count("person", None).unwrap(), 1);
 }
+
+/// A plausible answer to try for a prompt: the `n`th choice, or a value in range.
+fn attempt(p: &Prompt, n: usize) -> Option<Given> {
+    Some(match p.qtype {
+        QType::SelectOne | QType::SelectMultiple => Given::Value(p.choices.get(n)?.value.clone()),
+        QType::Integer | QType::Decimal => {
+            let vals = ["1", "2", "0", "3", "5", "16", "40", "70"];
+            Given::Value(vals.get(n)?.to_string())
+        }
+        QType::Boolean => Given::Value(["no", "yes"].get(n)?.to_string()),
+        QType::Date => Given::Value("2024-05-01".into()),
+        QType::Lsoa => Given::Value("E01000001".into()),
+        QType::Postcode => Given::Value("PR1 2HE".into()),
+        QType::Text => Given::Value(format!("t{n}")),
+        QType::Note => return None,
+    })
+}
+
+#[test]
+fn the_shipped_survey_can_be_interviewed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/household-health-survey.yaml");
+    let def = crate::schema::load_file(&path).unwrap();
+    let mut store = Store::create(&dir.path().join("s.db"), &def).unwrap();
+    let mut iv = start(&mut store);
+    let mut asked = 0;
+    let mut alerted = false;
+    for _ in 0..2000 {
+        match iv.step() {
+            Step::Question(p) => {
+                asked += 1;
+                let mut n = 0;
+                loop {
+                    // item 9 above 0 raises the distress protocol
+                    let given = if p.question == "phq9_9" { Some(v("1")) } else { attempt(&p, n) };
+                    let given = given.unwrap_or_else(|| if p.missing.is_empty() { Given::NoAnswer } else { Given::Refused });
+                    let s = iv.answer(&mut store, &p.record, &p.question, given, None).unwrap();
+                    if p.question == "phq9_9" {
+                        alerted = s.alerts.iter().any(|a| a.question == "phq9_9" && a.message.starts_with("Distress protocol"));
+                    }
+                    if s.accepted {
+                        break;
+                    }
+                    n += 1;
+                    assert!(n < 20, "no answer accepted for {}: {:?}", p.question, s.problem);
+                }
+            }
+            Step::Roster(r) if r.members.len() < 2 => {
+                iv.add_member(&mut store).unwrap();
+            }
+            Step::Roster(_) => iv.roster_done(&mut store, true).unwrap(),
+            Step::Review(r) => {
+                assert!(r.can_finish, "{:?}", r.problems);
+                break;
+            }
+            Step::Finished => unreachable!(),
+        }
+    }
+    assert!(alerted, "PHQ-9 item 9 above 0 raises the alert");
+    assert!(asked > 100, "{asked} questions asked");
+    let done = iv.finish(&mut store).unwrap();
+    assert_eq!(done.members, 2);
+    assert_eq!(store.count("person", Some(1)).unwrap(), 2);
+}
