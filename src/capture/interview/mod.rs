@@ -220,6 +220,7 @@ impl Interview {
         let def = store.definition(None)?;
         let (top, roster) = shape(&def)?;
         let lang = pick_lang(&def, opts.lang.as_deref())?;
+        store.sync_every_commit()?;
         let now = now_iso();
         let head = DraftInterview {
             id: uuid::Uuid::new_v4().to_string(),
@@ -284,6 +285,7 @@ impl Interview {
         let def = store.definition(Some(head.version))?;
         let (top, roster) = shape(&def)?;
         let lang = pick_lang(&def, lang)?;
+        store.sync_every_commit()?;
         let mut records = Vec::new();
         for s in stored {
             let Some(ui) = def.units.iter().position(|u| u.id == s.unit) else { continue };
