@@ -159,7 +159,9 @@ impl Store {
     /// `synchronous = FULL`), not only safe from a crash of the process: an interview's answer
     /// must survive the laptop's battery running out just after it was saved.
     pub fn sync_every_commit(&self) -> Result<(), StoreError> {
-        self.conn.pragma_update(None, "synchronous", "FULL").map_err(self.err("making every commit durable"))
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(self.err("making every commit durable"))
     }
 
     fn has_draft_tables(&self) -> Result<bool, StoreError> {

@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-pub use self::audit::{default_user, now_iso, AuditEntry};
+pub use self::audit::{default_user, now_iso, AuditEntry, AuditLine};
 pub use self::cell::{ident_table, unit_columns, unit_table, Cell, Column};
 pub use self::drafts::{DraftInterview, DraftRecord};
 pub use self::error::StoreError;

@@ -8,6 +8,7 @@ use crate::capture::record::{Record, RecordChecker};
 use crate::capture::write::{Inserted, Match, RecordWriter, Stamp};
 use crate::capture::CaptureError;
 use crate::schema::expr::Value;
+use crate::store::AuditLine;
 use crate::store::{now_iso, Store};
 
 /// What finishing wrote.
@@ -80,16 +81,7 @@ impl Interview {
             return Err(InterviewError::NotReady { problems }.into());
         }
         let reason = format!("finished interview {} ({members} member(s))", self.head.id);
-        w.audit(
-            &self.head.interviewer,
-            "interview",
-            Some(&top.id),
-            Some(&self.records[0].uuid),
-            None,
-            None,
-            None,
-            &reason,
-        )?;
+        w.audit(&AuditLine::new(&self.head.interviewer, "interview", &reason).record(&top.id, &self.records[0].uuid))?;
         w.draft_close(&self.head.id, "finished")?;
         drop(rw);
         w.commit()?;

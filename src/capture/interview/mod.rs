@@ -21,6 +21,7 @@
 mod finish;
 mod view;
 
+use crate::store::AuditLine;
 use std::sync::Arc;
 
 use super::answer::parse_answer;
@@ -250,16 +251,7 @@ impl Interview {
             w.draft_answer(&household.uuid, &unit.key, &k.to_string())?;
             household.answers[qi] = Some(k.to_string());
         }
-        w.audit(
-            &head.interviewer,
-            "interview",
-            Some(&unit.id),
-            Some(&household.uuid),
-            None,
-            None,
-            None,
-            &format!("started interview {}", head.id),
-        )?;
+        w.audit(&AuditLine::new(&head.interviewer, "interview", &format!("started interview {}", head.id)).record(&unit.id, &household.uuid))?;
         w.commit()?;
         let lsoa_check = lsoa_checker(store)?;
         Ok(Interview {
@@ -420,14 +412,9 @@ impl Interview {
             let old_shown = old.as_deref().map(shown).filter(|s| !s.is_empty());
             let new_shown = Some(shown(&text)).filter(|s| !s.is_empty());
             w.audit(
-                &self.head.interviewer,
-                "answer",
-                Some(&unit_id),
-                Some(&uuid),
-                Some(&qid),
-                old_shown.as_deref(),
-                new_shown.as_deref(),
-                &format!("interview {}", self.head.id),
+                &AuditLine::new(&self.head.interviewer, "answer", &format!("interview {}", self.head.id))
+                    .record(&unit_id, &uuid)
+                    .answer(&qid, old_shown.as_deref(), new_shown.as_deref()),
             )?;
         }
         w.draft_touch(&self.head.id, new_seq, self.head.roster_done)?;
@@ -474,16 +461,7 @@ impl Interview {
             w.draft_answer(&draft.uuid, &unit.key, &ordinal.to_string())?;
             draft.answers[qi] = Some(ordinal.to_string());
         }
-        w.audit(
-            &self.head.interviewer,
-            "add member",
-            Some(&unit.id),
-            Some(&draft.uuid),
-            None,
-            None,
-            None,
-            &format!("interview {}", self.head.id),
-        )?;
+        w.audit(&AuditLine::new(&self.head.interviewer, "add member", &format!("interview {}", self.head.id)).record(&unit.id, &draft.uuid))?;
         w.draft_touch(&self.head.id, self.head.seq, self.head.roster_done)?;
         w.commit()?;
         let uuid = draft.uuid.clone();
@@ -509,16 +487,7 @@ impl Interview {
         let unit = self.def.units[self.records[r].unit].id.clone();
         let w = store.writer()?;
         w.draft_remove_record(record, reason.trim())?;
-        w.audit(
-            &self.head.interviewer,
-            "remove member",
-            Some(&unit),
-            Some(record),
-            None,
-            None,
-            None,
-            reason.trim(),
-        )?;
+        w.audit(&AuditLine::new(&self.head.interviewer, "remove member", reason.trim()).record(&unit, record))?;
         w.draft_touch(&self.head.id, self.head.seq, self.head.roster_done)?;
         w.commit()?;
         self.records[r].removed = Some(reason.trim().to_string());

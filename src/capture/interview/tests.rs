@@ -215,7 +215,7 @@ fn the_shipped_survey_can_be_interviewed_whole() {
                 loop {
                     // item 9 above 0 raises the distress protocol
                     let given = if p.question == "phq9_9" { Some(v("1")) } else { attempt(&p, n) };
-                    let given = given.unwrap_or_else(|| if p.missing.is_empty() { Given::NoAnswer } else { Given::Refused });
+                    let given = given.unwrap_or(if p.missing.is_empty() { Given::NoAnswer } else { Given::Refused });
                     let s = iv.answer(&mut store, &p.record, &p.question, given, None).unwrap();
                     if p.question == "phq9_9" {
                         alerted = s.alerts.iter().any(|a| a.question == "phq9_9" && a.message.starts_with("Distress protocol"));
