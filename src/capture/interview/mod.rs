@@ -327,6 +327,11 @@ impl Interview {
         &self.head.id
     }
 
+    /// The last sequence number saved (see [`Interview::answer`]); 0 before any.
+    pub fn seq(&self) -> u64 {
+        self.head.seq
+    }
+
     /// The wave.
     pub fn wave(&self) -> i64 {
         self.head.wave
@@ -358,12 +363,11 @@ impl Interview {
     }
 
     /// Saves one answer (see [`Given`]). `seq`: the front end's sequence number for this
-    /// interview; one at or below the last saved is a retry and writes nothing again.
+    /// interview, increasing with each answer it sends. One at or below the last saved is a
+    /// retry: when the answer stored is the same, nothing is written again (`duplicate`);
+    /// otherwise it was overtaken by a newer request and is refused, not saved.
     pub fn answer(&mut self, store: &mut Store, record: &str, question: &str, given: Given, seq: Option<u64>) -> Result<Saved, CaptureError> {
         self.check_open()?;
-        if seq.is_some_and(|s| s <= self.head.seq) {
-            return Ok(self.saved(true, None, true, Vec::new()));
-        }
         let r = self.record_index(record)?;
         let qi = self.question_index(r, question)?;
         let unit = &self.def.units[self.records[r].unit];
@@ -379,6 +383,19 @@ impl Interview {
                 }
             },
         };
+        if seq.is_some_and(|s| s <= self.head.seq) {
+            // a retry of a request already saved; an older request overtaken by a newer one
+            // must not overwrite what the newer one saved
+            if self.records[r].answers[qi].as_deref() == Some(text.as_str()) {
+                return Ok(self.saved(true, None, true, Vec::new()));
+            }
+            return Ok(self.saved(
+                false,
+                Some(format!("not saved: request {} arrived after a newer one", seq.unwrap_or(0))),
+                false,
+                Vec::new(),
+            ));
+        }
         if !text.is_empty() {
             match parse_answer(q, &text) {
                 Err(m) => return Ok(self.saved(false, Some(m), false, Vec::new())),

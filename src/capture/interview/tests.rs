@@ -138,8 +138,11 @@ fn resume_keeps_every_answer_and_retries_do_not_save_twice() {
     let Step::Question(p) = iv.step() else { panic!() };
     assert_eq!(p.question, "children");
     assert_eq!(iv.records()[1].record, m);
-    // the sequence carries over a resume
-    assert!(iv.answer(&mut store, &hh, "children", v("0"), Some(2)).unwrap().duplicate);
+    // the sequence carries over a resume; an old request overtaken by a newer one is refused
+    assert_eq!(iv.seq(), 2);
+    assert!(iv.answer(&mut store, &hh, "household_size", v("2"), Some(2)).unwrap().duplicate);
+    let stale = iv.answer(&mut store, &hh, "household_size", v("5"), Some(1)).unwrap();
+    assert!(!stale.accepted && !stale.duplicate, "{stale:?}");
     iv.answer(&mut store, &hh, "children", v("0"), Some(3)).unwrap();
     iv.remove_member(&mut store, &m, "entered by mistake").unwrap();
     assert!(iv.records().len() == 1);
