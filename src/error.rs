@@ -62,7 +62,10 @@ impl Error {
             Error::Schema(e) => matches!(e, SchemaError::Invalid(_) | SchemaError::NotUtf8 { .. }),
             Error::Infer(_) => true,
             Error::Store(e) => matches!(e, StoreError::Incompatible { .. } | StoreError::BadStoredDefinition { .. }),
-            Error::Capture(e) => matches!(e, CaptureError::Invalid { .. } | CaptureError::Edit(_)),
+            Error::Capture(e) => match e {
+                CaptureError::Interview(i) => matches!(**i, crate::capture::interview::InterviewError::NotReady { .. }),
+                e => matches!(e, CaptureError::Invalid { .. } | CaptureError::Edit(_)),
+            },
             Error::Export(_) => false,
             Error::Analysis(crate::analysis::AnalysisError::WeightSet { source, .. }) => source.is_input_problem(),
             // a request that no data could answer (a level of 1.5, a ratio without a denominator) is

@@ -12,6 +12,7 @@ mod fuzz;
 mod import;
 mod inequality;
 mod inequality_extra;
+mod interview;
 mod limits;
 mod newuser;
 mod replicate;

@@ -10,6 +10,7 @@
 //! any of these records invalid is refused with every problem named. It reads no files and
 //! does no terminal I/O; the store's SQL is the store's.
 
+use crate::store::AuditLine;
 use std::collections::HashMap;
 
 use super::areas::LsoaCheck;
@@ -218,16 +219,11 @@ pub fn edit_answer(store: &mut Store, edit: &Edit, lsoa_check: Option<&LsoaCheck
             v.clone()
         }
     };
-    writer.audit(
-        &edit.by,
-        "edit",
-        Some(&unit.id),
-        Some(&edit.record),
-        Some(&unit.questions[qi].id),
+    writer.audit(&AuditLine::new(&edit.by, "edit", &edit.reason).record(&unit.id, &edit.record).answer(
+        &unit.questions[qi].id,
         shown(&report.answer.old).as_deref(),
         shown(&report.answer.new).as_deref(),
-        &edit.reason,
-    )?;
+    ))?;
     report.derived = ctx.derived;
     writer.commit()?;
     Ok(report)

@@ -91,6 +91,9 @@ pub enum CaptureError {
     /// An edit was refused; nothing was changed.
     #[error(transparent)]
     Edit(#[from] super::edit::EditError),
+    /// An interview refused a request.
+    #[error(transparent)]
+    Interview(Box<super::interview::InterviewError>),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

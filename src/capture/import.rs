@@ -16,6 +16,7 @@
 //! it through [`super::write`] (stage two). This file runs them, writes the rejects and
 //! reports progress through [`ImportOptions::progress`]; it prints nothing.
 
+use crate::store::AuditLine;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -342,16 +343,11 @@ fn finish(
     } = loaded;
     let records: u64 = added.iter().map(|(_, n)| n).sum();
     writer.finish_import(import_id, records as i64)?;
-    writer.audit(
+    writer.audit(&AuditLine::new(
         &opts.by,
         "import",
-        None,
-        None,
-        None,
-        None,
-        None,
         &format!("wave {}: {} ({} new records)", opts.wave, files_text, records),
-    )?;
+    ))?;
     let mut report = ImportReport {
         rows: rows_read,
         added,

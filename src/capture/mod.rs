@@ -2,7 +2,9 @@
 //! (`record`) and writing it (`write`), importing files (`import`, with its parts), attaching
 //! areas (`areas`). Depends on the schema, the store and geography; does no terminal I/O
 //! (an import reports its progress through a callback). `edit` corrects one answer of a stored
-//! record through the same checker, with an audit entry.
+//! record through the same checker, with an audit entry. `interview` is the interview engine
+//! the terminal and the browser share: every answer saved as given, a finished household
+//! written through the same checker and writer.
 //!
 //! A record takes one path whatever brings it: its answers, as text by question, are checked
 //! and scored by [`record::RecordChecker`], then matched to the store and inserted by
@@ -15,6 +17,7 @@ mod check;
 pub mod edit;
 mod error;
 pub mod import;
+pub mod interview;
 mod load;
 mod plan;
 pub mod record;

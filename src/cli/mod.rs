@@ -11,6 +11,7 @@ pub mod geo;
 pub mod import;
 pub mod inequality;
 pub mod init;
+pub mod interview;
 pub mod report;
 pub mod serve;
 pub mod simulate;
@@ -44,6 +45,8 @@ pub enum Command {
     Audit(audit::Args),
     /// Correct one answer of a stored record, logged in the audit trail.
     Edit(edit::Args),
+    /// Interview a household in the terminal, every answer saved as given; resume later.
+    Interview(interview::Args),
     /// Build a demo store from shipped fixtures and show a breakdown by deprivation decile.
     Demo(demo::Args),
     /// Export responses (CSV, JSON Lines, Parquet), identifiers only when asked.
@@ -113,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Edit(a) => edit::run(a),
+        Command::Interview(a) => interview::run(a),
         Command::Weight(a) => weight::run(a),
         Command::Serve(a) => serve::run(a),
     }

@@ -239,6 +239,11 @@ pub struct Question {
     pub constraint: Option<Compiled>,
     /// Message when the constraint fails.
     pub constraint_message: Option<Label>,
+    /// An alert an interview raises as soon as this is true of the answer (`.`), e.g. the
+    /// distress protocol when PHQ-9 item 9 is above 0.
+    pub alert: Option<Compiled>,
+    /// The alert's text, shown to the interviewer.
+    pub alert_message: Option<Label>,
     /// Inclusive lower bound.
     pub min: Option<f64>,
     /// Inclusive upper bound.

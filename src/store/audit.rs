@@ -84,24 +84,70 @@ impl Store {
     }
 }
 
+/// One entry to append inside a write transaction ([`Writer::audit`]): who, what kind of change,
+/// why, and the record and answer changed when there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditLine<'a> {
+    /// The user (or interviewer) making the change.
+    pub by: &'a str,
+    /// What kind of change (`import`, `edit`, `answer`, ...).
+    pub action: &'a str,
+    /// Why, in the user's or the command's words.
+    pub reason: &'a str,
+    /// The unit of the record changed.
+    pub unit: Option<&'a str>,
+    /// The UUID of the record changed.
+    pub record: Option<&'a str>,
+    /// The question whose answer changed.
+    pub question: Option<&'a str>,
+    /// The answer before.
+    pub old: Option<&'a str>,
+    /// The answer after.
+    pub new: Option<&'a str>,
+}
+
+impl<'a> AuditLine<'a> {
+    /// An entry about the store as a whole (an import, a definition version).
+    pub fn new(by: &'a str, action: &'a str, reason: &'a str) -> Self {
+        AuditLine {
+            by,
+            action,
+            reason,
+            unit: None,
+            record: None,
+            question: None,
+            old: None,
+            new: None,
+        }
+    }
+
+    /// The entry is about one record.
+    pub fn record(self, unit: &'a str, record: &'a str) -> Self {
+        AuditLine {
+            unit: Some(unit),
+            record: Some(record),
+            ..self
+        }
+    }
+
+    /// The entry changes one answer of its record, from `old` to `new` (None: no answer).
+    pub fn answer(self, question: &'a str, old: Option<&'a str>, new: Option<&'a str>) -> Self {
+        AuditLine {
+            question: Some(question),
+            old,
+            new,
+            ..self
+        }
+    }
+}
+
 impl Writer<'_> {
     /// Appends to the audit log inside this transaction: it lands, or not, with the change.
-    #[allow(clippy::too_many_arguments)]
-    pub fn audit(
-        &self,
-        by: &str,
-        action: &str,
-        unit: Option<&str>,
-        record: Option<&str>,
-        question: Option<&str>,
-        old: Option<&str>,
-        new: Option<&str>,
-        reason: &str,
-    ) -> Result<(), StoreError> {
+    pub fn audit(&self, e: &AuditLine<'_>) -> Result<(), StoreError> {
         self.tx
             .execute(
                 "INSERT INTO audit (at, by, action, unit, record, question, old_value, new_value, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![now_iso(), by, action, unit, record, question, old, new, reason],
+                params![now_iso(), e.by, e.action, e.unit, e.record, e.question, e.old, e.new, e.reason],
             )
             .map_err(self.err("writing to the audit log"))?;
         Ok(())

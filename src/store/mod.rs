@@ -24,11 +24,13 @@
 //! | `writer` | [`Writer`], [`Inserter`]: one write transaction |
 //! | `uuid` | [`UuidV7`]: time-ordered record ids |
 //! | `audit` | the audit log, [`now_iso`], [`default_user`] |
+//! | `drafts` | unfinished interviews ([`DraftInterview`], [`DraftRecord`]), apart from the records |
 //! | `weights` | named weight sets ([`Store::save_weight_set`], [`Store::weight_set`]) |
 //! | [`geo`] | the area lookup tables |
 
 mod audit;
 mod cell;
+mod drafts;
 mod error;
 pub mod geo;
 mod layout;
@@ -42,8 +44,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-pub use self::audit::{default_user, now_iso, AuditEntry};
+pub use self::audit::{default_user, now_iso, AuditEntry, AuditLine};
 pub use self::cell::{ident_table, unit_columns, unit_table, Cell, Column};
+pub use self::drafts::{DraftInterview, DraftRecord};
 pub use self::error::StoreError;
 pub use self::read::{CellRef, ReadError, Record};
 pub use self::uuid::UuidV7;

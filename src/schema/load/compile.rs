@@ -139,7 +139,7 @@ impl Resolver<'_, '_> {
         derived
     }
 
-    /// Compiles a question's `relevant`, `constraint` and `required` in its unit's scope (and
+    /// Compiles a question's `relevant`, `constraint`, `alert` and `required` in its unit's scope (and
     /// its instrument's tables and params).
     fn compile_question(&self, q: &mut Question, rq: &RawQuestion, scope: &Scope, ctx_q: &Context, sink: &mut Sink) {
         let mut qctx = ctx_q.clone();
@@ -158,6 +158,7 @@ impl Resolver<'_, '_> {
         };
         q.relevant = rq.relevant.and_then(|n| c.compile(n, "relevant", None));
         q.constraint = rq.constraint.and_then(|n| c.compile(n, "constraint", Some(q.slot)));
+        q.alert = rq.alert.and_then(|n| c.compile(n, "alert", Some(q.slot)));
         if let Some(r) = rq.required.and_then(|n| c.required(n)) {
             q.required = Required::When(r);
         }

@@ -25,6 +25,8 @@ const QUESTION_KEYS: &[&str] = &[
     "relevant",
     "constraint",
     "constraint_message",
+    "alert",
+    "alert_message",
     "min",
     "max",
     "missing",
@@ -44,6 +46,8 @@ pub(super) struct RawQuestion<'a> {
     pub relevant: Option<&'a Node>,
     /// `constraint:`, to compile in the unit's scope.
     pub constraint: Option<&'a Node>,
+    /// `alert:`, to compile in the unit's scope.
+    pub alert: Option<&'a Node>,
     /// `required:` when it is a condition rather than true or false.
     pub required: Option<&'a Node>,
     /// The file the question is written in (the survey's or an instrument's).
@@ -104,6 +108,20 @@ impl Loader {
         let cm = f
             .get("constraint_message")
             .and_then(|h| read_label(h, &format!("{what}: constraint_message"), &self.langs, problems));
+        let alert_message = f
+            .get("alert_message")
+            .and_then(|h| read_label(h, &format!("{what}: alert_message"), &self.langs, problems));
+        match (f.key_pos("alert"), f.key_pos("alert_message")) {
+            (Some(pos), None) => problems.push(Problem {
+                pos,
+                message: format!("{what}: an alert needs alert_message: the text shown to the interviewer"),
+            }),
+            (None, Some(pos)) => problems.push(Problem {
+                pos,
+                message: format!("{what}: alert_message without alert: add alert: with the condition that raises it"),
+            }),
+            _ => {}
+        }
         let choices = f.get("choices").and_then(|c| self.choices_ref(c, local_choices, problems));
         let min = f.opt_f64("min", &what, problems);
         let max = f.opt_f64("max", &what, problems);
@@ -148,6 +166,8 @@ impl Loader {
                 relevant: None,
                 constraint: None,
                 constraint_message: cm,
+                alert: None,
+                alert_message,
                 min,
                 max,
                 missing,
@@ -158,6 +178,7 @@ impl Loader {
             },
             relevant: f.get("relevant"),
             constraint: f.get("constraint"),
+            alert: f.get("alert"),
             required: required_node.filter(|r| r.as_bool().is_none()),
             file: file.clone(),
         })
