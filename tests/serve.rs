@@ -29,7 +29,8 @@ impl Serve {
     /// Starts `hearth serve STORE --wave 1 --port 0` with `extra` arguments in `dir`.
     pub fn start(dir: &Path, store: &str, extra: &[&str]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .args(["serve", store, "--wave", "1", "--port", "0"])
+            .args(["serve", store, "--wave", "1"])
+            .args(if extra.contains(&"--port") { &[][..] } else { &["--port", "0"][..] })
             .args(extra)
             .current_dir(dir)
             .env("HEARTH_USER", "test")
@@ -141,7 +142,10 @@ pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n", b.len()));
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        }
+        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
     }
     req.push_str("\r\n");
     req.push_str(body.unwrap_or(""));
@@ -165,7 +169,7 @@ pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
 
 /// A fresh store of the interview fixture in `dir`, named `s.db`.
 pub fn fixture_store(dir: &Path) -> &'static str {
-    ok(dir, &["init", fixture("interview/household.yaml").to_str().unwrap(), "--store", "s.db"]);
+    ok(dir, &["init", "s.db", "--definition", fixture("interview/household.yaml").to_str().unwrap()]);
     "s.db"
 }
 
@@ -271,6 +275,7 @@ fn serve_wrong_codes_lock_the_link_and_a_used_code_fails_twice() {
     // revoked from the console: the cookie stops working
     s.command("devices");
     assert!(s.line().starts_with("1  paired"));
+    assert!(s.line().starts_with("2  paired"));
     s.command("revoke 1");
     assert_eq!(s.line(), "device 1 revoked");
     let r = s.request("GET", "/", &[("Cookie", &cookie)], None);
@@ -302,10 +307,22 @@ fn serve_every_response_carries_the_security_headers() {
     let mut s = Serve::start(d.path(), store, &[]);
     let cookie = s.pair();
     let (path, _) = s.link.clone();
-    for (p, c) in [("/", cookie.as_str()), ("/", ""), (path.as_str(), ""), ("/static/app.js", ""), ("/nowhere", cookie.as_str())] {
+    for (p, c) in [
+        ("/", cookie.as_str()),
+        ("/", ""),
+        (path.as_str(), ""),
+        ("/static/app.js", ""),
+        ("/nowhere", cookie.as_str()),
+    ] {
         let r = s.request("GET", p, &[("Cookie", c)], None);
         let csp = r.header("content-security-policy").unwrap_or_else(|| panic!("{p}: no CSP"));
-        for part in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "form-action 'self'", "frame-ancestors 'none'"] {
+        for part in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ] {
             assert!(csp.contains(part), "{p}: {csp}");
         }
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{p}");
@@ -316,4 +333,121 @@ fn serve_every_response_carries_the_security_headers() {
     }
     let r = http(&s.addr, "GET", "/", &[("Host", "evil.example")], None);
     assert!(r.header("content-security-policy").is_some());
+}
+
+#[test]
+fn serve_pages_work_as_plain_forms_without_the_script() {
+    let d = tempdir();
+    let store = fixture_store(d.path());
+    let mut s = Serve::start(d.path(), store, &[]);
+    let cookie = s.pair();
+    let origin = format!("http://{}", s.addr);
+    let get = |s: &Serve, path: &str| s.request("GET", path, &[("Cookie", &cookie)], None);
+    let post = |s: &Serve, path: &str, body: &str| s.request("POST", path, &[("Cookie", &cookie), ("Origin", &origin)], Some(body));
+    let location = |r: &Reply| r.header("location").unwrap_or_else(|| panic!("no redirect: {r:?}")).to_string();
+
+    let r = post(&s, "/new", "");
+    assert_eq!(r.status, 303);
+    let interview = location(&r);
+    let r = get(&s, &interview);
+    assert_eq!(r.status, 303);
+    let household = location(&r);
+    let page = household.split('#').next().unwrap().to_string();
+    assert!(page.contains("/r/") && page.ends_with("?page=1"), "{household}");
+    let r = get(&s, &page);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    for needle in [
+        r#"<html lang="en" dir="ltr">"#,
+        r#"<label for="q-household_id">"#,
+        r#"id="q-household_id" name="a-household_id""#,
+        r#"name="given" value="tenure:refused""#,
+        r#"name="given" value="tenure:dont_know""#,
+        r#"<script src="/static/app.js" defer>"#,
+    ] {
+        assert!(r.body.contains(needle), "{needle} not in\n{}", r.body);
+    }
+
+    // a failed check: the page again (422), the error summary linking to the field, the typed value kept
+    let r = post(&s, &page, "a-household_id=H1&a-household_size=3&a-children=5&a-garden=0&go=next");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains(r##"<a href="#q-children">At least one person must be aged 16 or over"##),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(r#"aria-describedby="err-children""#), "{}", r.body);
+    assert!(r.body.contains(r#"name="a-children" value="5""#), "{}", r.body);
+    // answered again; "Refused" is a button that posts the page and comes back to the question
+    let r = post(&s, &page, "a-household_id=H1&a-household_size=3&a-children=1&a-garden=0&given=tenure%3Arefused");
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(location(&r).ends_with("#q-tenure"));
+    let r = get(&s, &page);
+    assert!(r.body.contains(r#"aria-pressed="true">Refused"#), "{}", r.body);
+    let r = post(&s, &page, "a-household_id=H1&a-household_size=3&a-children=1&a-garden=0&go=next");
+    assert_eq!(r.status, 303, "{}", r.body);
+    let roster = location(&r);
+    assert!(roster.ends_with("/roster"), "{roster}");
+
+    // the roster names members by their answers
+    assert_eq!(post(&s, &format!("{roster}/done"), "").status, 422, "a roster needs someone");
+    assert_eq!(post(&s, &format!("{roster}/add"), "name=Ann").status, 303);
+    assert_eq!(post(&s, &format!("{roster}/add"), "name=Bob").status, 303);
+    let r = get(&s, &roster);
+    assert!(r.body.contains("Person 1 (Ann)") && r.body.contains("Person 2 (Bob)"), "{}", r.body);
+    // removing needs a reason
+    let removes: Vec<String> = r
+        .body
+        .split("href=\"")
+        .filter_map(|x| x.split('"').next())
+        .filter(|h| h.contains("/remove/"))
+        .map(String::from)
+        .collect();
+    assert_eq!(removes.len(), 2, "{}", r.body);
+    let remove = removes[1].clone();
+    assert_eq!(get(&s, &remove).status, 200);
+    assert_eq!(post(&s, &remove, "reason=").status, 422);
+    assert_eq!(post(&s, &remove, "reason=listed+twice").status, 303);
+    let r = get(&s, &roster);
+    assert!(!r.body.contains("(Bob)"), "{}", r.body);
+    let r = post(&s, &format!("{roster}/done"), "");
+    assert_eq!(r.status, 303);
+    let ann = location(&r);
+    assert!(ann.contains("/r/"), "{ann}");
+
+    // the script's endpoint: saved once; the same sequence number again is a retry
+    let member = ann.split("/r/").nth(1).unwrap().split('?').next().unwrap().to_string();
+    let answer = format!("{interview}/answer");
+    let json = |seq: u64, value: &str| format!(r#"{{"record":"{member}","question":"age","value":"{value}","seq":{seq}}}"#);
+    let send = |body: &str| {
+        s.request(
+            "POST",
+            &answer,
+            &[("Cookie", &cookie), ("Origin", &origin), ("Content-Type", "application/json")],
+            Some(body),
+        )
+    };
+    let r = send(&json(1000, "15"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains(r#""accepted":false"#), "{}", r.body);
+    let r = send(&json(1001, "34"));
+    assert!(r.body.contains(r#""accepted":true"#) && r.body.contains(r#""duplicate":false"#), "{}", r.body);
+    let r = send(&json(1001, "34"));
+    assert!(r.body.contains(r#""duplicate":true"#), "{}", r.body);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+
+    // one device at a time: a second device is told where the interview is open
+    s.command("pair");
+    s.link = s.next_link();
+    let other = s.pair();
+    let r = s.request("GET", &interview, &[("Cookie", &other)], None);
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(r.body.contains("open on device 1"), "{}", r.body);
+    // let go from the laptop, the second device takes it
+    s.command("release");
+    assert_eq!(s.line(), "1 interview(s) let go");
+    let r = s.request("GET", &interview, &[("Cookie", &other)], None);
+    assert_eq!(r.status, 303, "{r:?}");
+    let audit = ok(d.path(), &["audit", store, "--json"]);
+    assert!(audit.contains("listed twice"), "the removal's reason is audited:\n{audit}");
 }

@@ -17,5 +17,6 @@ mod limits;
 mod newuser;
 mod replicate;
 mod report;
+mod serve;
 mod store;
 mod weight;

@@ -51,7 +51,12 @@ fn lan_address() -> Option<IpAddr> {
 
 fn print_link(control: &hearth::web::Control) -> anyhow::Result<()> {
     let link = control.new_link();
-    outln!("pair a device: open {} and type the code {} (works once, for {} minutes)", link.url, link.code, link.minutes);
+    outln!(
+        "pair a device: open {} and type the code {} (works once, for {} minutes)",
+        link.url,
+        link.code,
+        link.minutes
+    );
     Ok(())
 }
 
@@ -69,7 +74,11 @@ fn console(control: hearth::web::Control) -> anyhow::Result<()> {
                 }
                 for (d, held) in devices {
                     let state = if d.revoked { "revoked" } else { "paired" };
-                    let holding = if held.is_empty() { String::new() } else { format!("; holds interview {}", held.join(", ")) };
+                    let holding = if held.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; holds interview {}", held.join(", "))
+                    };
                     outln!(
                         "{}  {state} {}  last seen {}  {}{holding}",
                         d.number,
@@ -83,7 +92,9 @@ fn console(control: hearth::web::Control) -> anyhow::Result<()> {
                 Ok(n) if control.revoke(n) => outln!("device {n} revoked"),
                 _ => outln!("no paired device {}: type `devices` to list them", hearth::text::escape(n)),
             },
-            _ => outln!("commands: pair (a new pairing link), devices (list), revoke N"),
+            ["release"] => outln!("{} interview(s) let go", control.release("")),
+            ["release", id] => outln!("{} interview(s) let go", control.release(id)),
+            _ => outln!("commands: pair (a new pairing link), devices (list), revoke N, release [ID] (let another device take an interview)"),
         }
     }
     Ok(())

@@ -106,9 +106,7 @@ pub fn check(hosts: &Hosts, method: &Method, headers: &HeaderMap) -> Result<(), 
         };
     }
     match headers.get(header::REFERER).and_then(|r| r.to_str().ok()) {
-        Some(r) if r.len() > ours.len() && r[..ours.len()].eq_ignore_ascii_case(&ours) && r[ours.len()..].starts_with('/') => {
-            Ok(())
-        }
+        Some(r) if r.len() > ours.len() && r[..ours.len()].eq_ignore_ascii_case(&ours) && r[ours.len()..].starts_with('/') => Ok(()),
         _ => Err(Refusal::ForeignOrigin),
     }
 }
@@ -193,12 +191,18 @@ mod tests {
         let host = (header::HOST, "127.0.0.1:8080");
         let post = Method::POST;
         assert_eq!(check(&hosts, &Method::GET, &headers(&[host.clone()])), Ok(()));
-        assert_eq!(check(&hosts, &post, &headers(&[host.clone(), (header::ORIGIN, "http://127.0.0.1:8080")])), Ok(()));
+        assert_eq!(
+            check(&hosts, &post, &headers(&[host.clone(), (header::ORIGIN, "http://127.0.0.1:8080")])),
+            Ok(())
+        );
         assert_eq!(
             check(&hosts, &post, &headers(&[host.clone(), (header::ORIGIN, "http://evil.example")])),
             Err(Refusal::ForeignOrigin)
         );
-        assert_eq!(check(&hosts, &post, &headers(&[host.clone(), (header::ORIGIN, "null")])), Err(Refusal::ForeignOrigin));
+        assert_eq!(
+            check(&hosts, &post, &headers(&[host.clone(), (header::ORIGIN, "null")])),
+            Err(Refusal::ForeignOrigin)
+        );
         assert_eq!(
             check(&hosts, &post, &headers(&[host.clone(), (header::REFERER, "http://127.0.0.1:8080/i/x")])),
             Ok(())

@@ -8,10 +8,13 @@
 //! entry; nothing here names SQLite, evaluates an expression or prints to a terminal (the
 //! binary's `serve` command drives the [`Control`] from its console).
 
+mod flow;
 pub mod guard;
 pub mod pages;
 pub mod pairing;
 mod routes;
+mod save;
+mod steps;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -68,7 +71,7 @@ pub(crate) struct App {
     pub(crate) store: Store,
     pub(crate) opts: ServeOptions,
     pub(crate) pairing: pairing::Pairing,
-    pub(crate) open: routes::OpenInterviews,
+    pub(crate) open: flow::OpenInterviews,
     pub(crate) hosts: guard::Hosts,
     pub(crate) base: String,
 }
@@ -103,11 +106,13 @@ impl Control {
     /// The paired devices, with the interview each holds.
     pub fn devices(&self) -> Vec<(pairing::Device, Vec<String>)> {
         let app = lock(&self.app);
-        app.pairing
-            .devices()
-            .iter()
-            .map(|d| (d.clone(), app.open.held_by(d.number)))
-            .collect()
+        app.pairing.devices().iter().map(|d| (d.clone(), app.open.held_by(d.number))).collect()
+    }
+
+    /// Lets go of the open interviews whose id starts with `prefix` (all with ""), so that
+    /// another device can take them; how many.
+    pub fn release(&self, prefix: &str) -> usize {
+        lock(&self.app).open.release(prefix)
     }
 
     /// Revokes device `number` and lets go of the interviews it held; false if there is no
@@ -143,7 +148,7 @@ impl Server {
         let app = App {
             store,
             pairing: pairing::Pairing::new(opts.pair_ttl),
-            open: routes::OpenInterviews::default(),
+            open: flow::OpenInterviews::default(),
             hosts: guard::Hosts::new(local),
             base: url.clone(),
             opts,

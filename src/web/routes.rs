@@ -4,52 +4,43 @@
 //! Owns the mapping from requests to engine calls and pages, and which device holds which
 //! interview. Must not check answers itself (the engine does) nor write markup (the pages do).
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::extract::{Form, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use super::guard::{self, Refusal};
 use super::pages;
 use super::pairing::PairOutcome;
+use super::{flow, save, steps};
 use super::{lock, Shared};
 
 const APP_JS: &str = include_str!("static/app.js");
 const APP_CSS: &str = include_str!("static/app.css");
 
-/// The interviews open in this process and the device holding each.
-#[derive(Default)]
-pub(crate) struct OpenInterviews {
-    held: HashMap<String, usize>,
-}
-
-impl OpenInterviews {
-    /// The interviews device `number` holds.
-    pub(crate) fn held_by(&self, number: usize) -> Vec<String> {
-        let mut v: Vec<String> = self.held.iter().filter(|(_, d)| **d == number).map(|(i, _)| i.clone()).collect();
-        v.sort();
-        v
-    }
-
-    /// Lets go of every interview device `number` holds.
-    pub(crate) fn release_device(&mut self, number: usize) {
-        self.held.retain(|_, d| *d != number);
-    }
-}
-
 /// The paired device a request comes from (put there by the session guard).
 #[derive(Debug, Clone, Copy)]
-struct DeviceNo(usize);
+pub(crate) struct DeviceNo(pub(crate) usize);
 
 /// Every route, behind the guards.
 pub(crate) fn router(app: Shared) -> Router {
     let paired = Router::new()
-        .route("/", get(home))
+        .route("/", get(flow::home))
+        .route("/new", post(flow::start))
+        .route("/i/{id}", get(flow::resume))
+        .route("/i/{id}/leave", post(flow::leave))
+        .route("/i/{id}/r/{record}", get(flow::record_get).post(flow::record_post))
+        .route("/i/{id}/answer", post(save::answer))
+        .route("/i/{id}/roster", get(steps::roster))
+        .route("/i/{id}/roster/add", post(steps::add))
+        .route("/i/{id}/roster/done", post(steps::done))
+        .route("/i/{id}/remove/{record}", get(steps::remove_get).post(steps::remove_post))
+        .route("/i/{id}/review", get(steps::review))
+        .route("/i/{id}/finish", post(steps::finish))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_device));
     Router::new()
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
@@ -65,7 +56,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
-fn page(status: StatusCode, markup: maud::Markup) -> Response {
+pub(crate) fn page(status: StatusCode, markup: maud::Markup) -> Response {
     (status, Html(markup.into_string())).into_response()
 }
 
@@ -104,7 +95,10 @@ async fn require_device(State(app): State<Shared>, mut req: Request, next: Next)
 }
 
 async fn not_found() -> Response {
-    page(StatusCode::NOT_FOUND, pages::notice("Not found", "There is no such page.", Some(("/", "Interviews"))))
+    page(
+        StatusCode::NOT_FOUND,
+        pages::notice("Not found", "There is no such page.", Some(("/", "Interviews"))),
+    )
 }
 
 fn dead_link(outcome: &PairOutcome) -> Response {
@@ -152,8 +146,4 @@ async fn pair_submit(State(app): State<Shared>, Path(token): Path<String>, heade
         ),
         o => dead_link(&o),
     }
-}
-
-async fn home() -> Response {
-    page(StatusCode::OK, pages::interview::home())
 }
