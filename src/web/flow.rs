@@ -262,6 +262,7 @@ fn record_page(iv: &Interview, record: &str, n: usize, typed: &HashMap<String, (
     }
     let pages = pages_of(&prompts);
     let n = n.clamp(1, pages.len());
+    let alerts = iv.alerts();
     let fields = pages[n - 1]
         .iter()
         .map(|p| {
@@ -270,11 +271,14 @@ fn record_page(iv: &Interview, record: &str, n: usize, typed: &HashMap<String, (
                 prompt: p,
                 typed: t.map(|(v, _)| v.as_str()),
                 error: t.map(|(_, e)| e.as_str()).or(p.problem.as_deref().filter(|_| p.relevant)),
+                alert: alerts
+                    .iter()
+                    .find(|a| a.record == record && a.question == p.question)
+                    .map(|a| a.message.as_str()),
             }
         })
         .collect();
     let title = iv.records().into_iter().find(|r| r.record == record).map(|r| r.name).unwrap_or_default();
-    let alerts = iv.alerts();
     let body = ip::record_page(
         &frame(iv, &alerts),
         &RecordPage {

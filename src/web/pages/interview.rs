@@ -100,6 +100,8 @@ pub struct Field<'a> {
     pub typed: Option<&'a str>,
     /// Why it was not saved.
     pub error: Option<&'a str>,
+    /// The alert its answer raised, shown with it too (the top of the page may be out of view).
+    pub alert: Option<&'a str>,
 }
 
 /// One page of a record's questions.
@@ -210,6 +212,7 @@ fn field(f: &Field<'_>) -> Markup {
                 }
             }
         }
+        @if let Some(a) = f.alert { div.alert.inline { (a) } }
         span.status #{ "st-" (q) } role="status" aria-live="polite" {
             @if let Some(m) = missing_now { "Answer: " (m.label) }
         }

@@ -83,6 +83,17 @@
       if (bar) { bar.max = Math.max(reply.progress.total, 1); bar.value = reply.progress.answered; }
       if (text) { text.textContent = reply.progress.answered + ' of ' + reply.progress.total + ' answered'; }
     }
+    // each alert of this page's record also shows under the question that raised it
+    Array.prototype.forEach.call(form.querySelectorAll('.alert.inline'), function (d) { d.parentNode.removeChild(d); });
+    (reply.alerts || []).forEach(function (a) {
+      var b = a.record === record ? box(a.question) : null;
+      var st = b ? document.getElementById('st-' + a.question) : null;
+      if (!st) { return; }
+      var d = document.createElement('div');
+      d.className = 'alert inline';
+      d.textContent = a.message;
+      st.parentNode.insertBefore(d, st);
+    });
     var alerts = document.getElementById('alerts');
     if (alerts && reply.alerts) {
       var shown = alerts.getAttribute('data-shown') || '';
