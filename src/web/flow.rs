@@ -7,6 +7,9 @@
 //! into pages. Must not check an answer (the engine does, with the definition's messages) nor
 //! write markup (the pages do).
 
+// an Err here is the page to send back, made at most once per request: boxing it buys nothing
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 
 use axum::extract::{Form, Path, Query, State};

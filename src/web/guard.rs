@@ -190,7 +190,7 @@ mod tests {
         let hosts = Hosts::new("127.0.0.1:8080".parse().unwrap());
         let host = (header::HOST, "127.0.0.1:8080");
         let post = Method::POST;
-        assert_eq!(check(&hosts, &Method::GET, &headers(&[host.clone()])), Ok(()));
+        assert_eq!(check(&hosts, &Method::GET, &headers(std::slice::from_ref(&host))), Ok(()));
         assert_eq!(
             check(&hosts, &post, &headers(&[host.clone(), (header::ORIGIN, "http://127.0.0.1:8080")])),
             Ok(())

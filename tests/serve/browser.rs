@@ -42,7 +42,7 @@ struct Driver {
 impl Driver {
     fn start(bin: &Path) -> Driver {
         let port = free_port();
-        let child = Command::new(bin)
+        let mut child = Command::new(bin)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -55,6 +55,8 @@ impl Driver {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("chromedriver did not listen on port {port}");
     }
 }
@@ -145,10 +147,14 @@ async fn given(c: &Client, q: &str, kind: &str) {
         .unwrap();
 }
 
-async fn shot(c: &Client, name: &str) {
+/// Screenshots at tablet and phone sizes, scrolled to the element `at` (centred) or the top.
+async fn shot(c: &Client, name: &str, at: Option<&str>) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let scroll = "var e = arguments[0] && document.getElementById(arguments[0]); \
+                  if (e) { e.scrollIntoView({block: 'center'}); } else { window.scrollTo(0, 0); }";
     for (w, h, size) in [(768u32, 1024u32, "tablet"), (375, 667, "phone")] {
         c.set_window_size(w, h).await.unwrap();
+        c.execute(scroll, vec![serde_json::json!(at)]).await.unwrap();
         let png = c.screenshot().await.unwrap();
         assert!(png.len() > 1000, "a blank screenshot");
         std::fs::write(dir.join(format!("serve-{name}-{size}.png")), png).unwrap();
@@ -220,7 +226,7 @@ fn serve_a_household_in_chromium_paired_killed_resumed_and_finished() {
         wait_text(&c, "At least one person must be aged 16 or over").await;
         // Next is blocked while a save failed
         assert!(!c.find(Locator::Id("next")).await.unwrap().is_enabled().await.unwrap());
-        shot(&c, "household-error").await;
+        shot(&c, "household-error", Some("q-children")).await;
         type_in(&c, "children", "1").await;
         wait_status(&c, "children", "Saved").await;
         assert!(c.find(Locator::Id("next")).await.unwrap().is_enabled().await.unwrap());
@@ -253,7 +259,7 @@ fn serve_a_household_in_chromium_paired_killed_resumed_and_finished() {
         c.find(Locator::Id("q-name")).await.unwrap().send_keys("Cy").await.unwrap();
         click_button(&c, "Add person").await;
         wait_text(&c, "Person 3 (Cy").await;
-        shot(&c, "roster").await;
+        shot(&c, "roster", None).await;
         click_button(&c, "Everyone is listed: continue").await;
 
         // person 1
@@ -262,7 +268,7 @@ fn serve_a_household_in_chromium_paired_killed_resumed_and_finished() {
         choose(&c, "low_mood", "Most days").await;
         wait_status(&c, "low_mood", "Saved").await;
         wait_text(&c, "Distress protocol").await;
-        shot(&c, "member-alert").await;
+        shot(&c, "member-alert", Some("st-low_mood")).await;
         click_button(&c, "Next").await;
         wait_text(&c, "Person 2 (Bob").await;
         type_in(&c, "age", "44").await;
@@ -294,12 +300,12 @@ fn serve_a_household_in_chromium_paired_killed_resumed_and_finished() {
         member(&c, "30", "Female", "No").await;
         given(&c, "low_mood", "refused").await;
         wait_status(&c, "low_mood", "Saved: Refused").await;
-        shot(&c, "member").await;
+        shot(&c, "member", None).await;
         click_button(&c, "Next").await;
 
         // the review, then finish
         wait_text(&c, "Check the answers").await;
-        shot(&c, "review").await;
+        shot(&c, "review", None).await;
         click_button(&c, "Finish the interview").await;
         wait_text(&c, "Interview finished: household H9 with 3 member(s) saved").await;
         s.command("devices");
