@@ -384,7 +384,27 @@ fn serve_pages_work_as_plain_forms_without_the_script() {
     assert!(location(&r).ends_with("#q-tenure"));
     let r = get(&s, &page);
     assert!(r.body.contains(r#"aria-pressed="true">Refused"#), "{}", r.body);
-    let r = post(&s, &page, "a-household_id=H1&a-household_size=3&a-children=1&a-garden=0&go=next");
+    // garden: yes makes garden_size relevant: not taken as left blank, the page comes back to it
+    let shown = "shown=household_id+household_size+children+tenure+garden";
+    let r = post(
+        &s,
+        &page,
+        &format!("a-household_id=H1&a-household_size=3&a-children=1&a-garden=1&{shown}&go=next"),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(location(&r).ends_with("#q-garden_size"), "{}", location(&r));
+    let r = get(&s, &page);
+    assert!(
+        r.body
+            .contains(r#"name="shown" value="household_id household_size children tenure garden garden_size""#),
+        "{}",
+        r.body
+    );
+    let r = post(
+        &s,
+        &page,
+        &format!("a-household_id=H1&a-household_size=3&a-children=1&a-garden=1&a-garden_size=2&{shown}+garden_size&go=next"),
+    );
     assert_eq!(r.status, 303, "{}", r.body);
     let roster = location(&r);
     assert!(roster.ends_with("/roster"), "{roster}");

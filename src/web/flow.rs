@@ -345,6 +345,7 @@ fn apply(
         .get(n.saturating_sub(1))
         .map(|pg| pg.iter().filter(|p| !p.read_only).map(|p| p.question.clone()).collect())
         .unwrap_or_default();
+    let shown: Vec<&str> = form.iter().filter(|(k, _)| k == "shown").flat_map(|(_, v)| v.split_whitespace()).collect();
     let mut refused = HashMap::new();
     for q in &questions {
         if pressed.as_ref().is_some_and(|(pq, _)| pq == q) {
@@ -364,6 +365,8 @@ fn apply(
             (true, Some(_)) if is_missing || current == Some("") => continue,
             // a question not reached yet, while a Refused / Don't know button is pressed
             (true, None) if pressed.is_some() => continue,
+            // a question that was not on view (it became relevant with this page's answers)
+            (true, None) if !shown.contains(&q.as_str()) => continue,
             (true, _) => Given::NoAnswer,
             (false, Some(c)) if c == raw || (p.qtype == QType::Boolean && same_bool(c, &raw)) => continue,
             (false, _) => Given::Value(raw.clone()),

@@ -138,6 +138,10 @@ pub fn record_page(frame: &Frame<'_>, p: &RecordPage<'_>) -> Markup {
             form.questions method="post" action=(action) novalidate
                 data-interview=(frame.id) data-record=(p.record) data-seq=(p.seq) {
                 @for f in &p.fields { (field(f)) }
+                // the questions on view, so that one the form did not show is not taken as
+                // left blank (the script keeps it up to date as questions show and hide)
+                input #shown type="hidden" name="shown"
+                    value=(p.fields.iter().filter(|f| f.prompt.relevant).map(|f| f.prompt.question.as_str()).collect::<Vec<_>>().join(" "));
                 div.nav {
                     @if let Some(prev) = &p.previous { a.button.secondary href=(prev) { "Previous" } }
                     button.primary #next type="submit" name="go" value="next" { "Next" }

@@ -77,6 +77,11 @@
       if (b) { b.hidden = !r.relevant; }
       if (!r.relevant) { delete failed[r.question]; }
     });
+    var shown = document.getElementById('shown');
+    if (shown) {
+      shown.value = Array.prototype.filter.call(form.querySelectorAll('.q'), function (b) { return !b.hidden; })
+        .map(function (b) { return b.getAttribute('data-q'); }).join(' ');
+    }
     if (reply.progress) {
       var bar = document.getElementById('progress-bar');
       var text = document.getElementById('progress-text');
