@@ -468,6 +468,13 @@ fn serve_pages_work_as_plain_forms_without_the_script() {
     assert_eq!(s.line(), "1 interview(s) let go");
     let r = s.request("GET", &interview, &[("Cookie", &other)], None);
     assert_eq!(r.status, 303, "{r:?}");
+    // the second device leaves it; the first takes it back
+    assert_eq!(
+        s.request("POST", &format!("{interview}/leave"), &[("Cookie", &other), ("Origin", &origin)], Some(""))
+            .status,
+        303
+    );
+    assert_eq!(get(&s, &interview).status, 303);
     let audit = ok(d.path(), &["audit", store, "--json"]);
     assert!(audit.contains("listed twice"), "the removal's reason is audited:\n{audit}");
 }

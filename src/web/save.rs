@@ -37,7 +37,7 @@ pub(crate) struct AnswerOut {
     accepted: bool,
     problem: Option<String>,
     duplicate: bool,
-    /// The answer as shown ("Refused", a choice's label).
+    /// A refusal or "don't know" as shown ("Refused").
     shown: Option<String>,
     relevance: Vec<Relevance>,
     progress: Progress,
@@ -88,18 +88,18 @@ pub(crate) async fn answer(
         _ if a.value.trim().is_empty() => Given::NoAnswer,
         _ => Given::Value(a.value),
     };
+    // the label the page shows for a refusal; asking the engine for the prompt would evaluate
+    // the record once per question, for nothing the script needs
+    let label = match given {
+        Given::Refused => Some("Refused".to_string()),
+        Given::DontKnow => Some("Don't know".to_string()),
+        _ => None,
+    };
     let saved = match iv.answer(store, &a.record, &a.question, given, a.seq) {
         Ok(s) => s,
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
     };
-    let shown = if saved.accepted {
-        iv.record_prompts(&a.record)
-            .into_iter()
-            .find(|p| p.question == a.question)
-            .and_then(|p| p.current_label)
-    } else {
-        None
-    };
+    let shown = if saved.accepted { label } else { None };
     let out = AnswerOut {
         accepted: saved.accepted,
         problem: saved.problem,

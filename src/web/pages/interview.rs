@@ -35,6 +35,9 @@ fn shell(frame: &Frame<'_>, title: &str, body: Markup) -> Markup {
         html! {
             div.topbar {
                 a href="/" { "All interviews" }
+                form.leave method="post" action={ "/i/" (frame.id) "/leave" } {
+                    button.link type="submit" { "Leave" span.visually-hidden { " this interview, for another device to take" } }
+                }
                 (progress(frame.progress))
             }
             div #alerts aria-live="assertive" {
