@@ -1,7 +1,7 @@
 //! The request guards of `hearth serve`: which Host names are ours, which POSTs come from our
 //! own pages, the security headers on every response, and the session cookie's form.
 //!
-//! Owns only header rules; what a paired device may do is in [`super::routes`], the pairing
+//! Owns only header rules; what a paired device may do is in the routes (`web/routes.rs`), the pairing
 //! secrets in [`super::pairing`]. A request refused here never reaches a page or the store.
 
 use std::net::{IpAddr, SocketAddr};

@@ -2,8 +2,9 @@
 //! tokens devices hold afterwards, and revoking them. Pure state with the clock passed in, so
 //! the rules (lifetime, one use, a few attempts) are unit-tested without a server.
 //!
-//! Owns no HTTP and no store: the routes ([`super::routes`]) turn its answers into pages and
-//! cookies, the serve process's console ([`super::console`]) prints codes and lists devices.
+//! Owns no HTTP and no store: the routes (`web/routes.rs`) turn its answers into pages and
+//! cookies, and the serve console (the binary's `serve` command, through [`super::Control`])
+//! prints codes and lists devices.
 //! Secrets are compared through their SHA-256, never kept twice in the clear.
 
 use std::time::{Duration, Instant};
