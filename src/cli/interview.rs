@@ -192,6 +192,9 @@ impl<R: BufRead> Session<R> {
             "\n-- {} · question {} of {} · {} of {} answered --",
             p.record_name, p.position.0, p.position.1, progress.answered, progress.total
         ))?;
+        for n in &p.notes {
+            say(n)?;
+        }
         say(&format!("{}{}", p.label, if p.required { " (required)" } else { "" }))?;
         if let Some(h) = &p.hint {
             say(&format!("  {h}"))?;

@@ -22,6 +22,7 @@ mod finish;
 mod view;
 
 use crate::store::AuditLine;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::answer::parse_answer;
@@ -268,16 +269,31 @@ impl Interview {
 
     /// An unfinished interview, by id, at the first question still needing an answer.
     pub fn resume(store: &Store, id: &str, lang: Option<&str>) -> Result<Interview, CaptureError> {
+        let mut iv = Interview::load(store, id, lang, &mut HashMap::new())?;
+        store.sync_every_commit()?;
+        iv.lsoa_check = lsoa_checker(store)?;
+        Ok(iv)
+    }
+
+    /// An unfinished interview read back, its definition taken from `defs` (by version) or
+    /// read into it; without the LSOA check (see [`Interview::resume`]).
+    fn load(store: &Store, id: &str, lang: Option<&str>, defs: &mut HashMap<u32, Arc<Definition>>) -> Result<Interview, CaptureError> {
         let Some((head, stored)) = store.draft(id)? else {
             return Err(InterviewError::NoInterview { id: id.to_string() }.into());
         };
         if head.status != "open" {
             return Err(InterviewError::Finished { id: id.to_string() }.into());
         }
-        let def = store.definition(Some(head.version))?;
+        let def = match defs.get(&head.version) {
+            Some(d) => d.clone(),
+            None => {
+                let d = Arc::new(store.definition(Some(head.version))?);
+                defs.insert(head.version, d.clone());
+                d
+            }
+        };
         let (top, roster) = shape(&def)?;
         let lang = pick_lang(&def, lang)?;
-        store.sync_every_commit()?;
         let mut records = Vec::new();
         for s in stored {
             let Some(ui) = def.units.iter().position(|u| u.id == s.unit) else { continue };
@@ -299,25 +315,24 @@ impl Interview {
         if records.first().map(|r| r.unit) != Some(top) {
             return Err(InterviewError::NoInterview { id: id.to_string() }.into());
         }
-        let lsoa_check = lsoa_checker(store)?;
         Ok(Interview {
             head,
-            def: Arc::new(def),
+            def,
             lang,
             top,
             roster,
             records,
             focus: None,
-            lsoa_check,
+            lsoa_check: None,
         })
     }
 
     /// The unfinished interviews (of one wave, or all), most recently touched first.
     pub fn unfinished(store: &Store, wave: Option<i64>) -> Result<Vec<Summary>, CaptureError> {
+        let mut defs = HashMap::new();
         let mut out = Vec::new();
         for id in store.open_drafts(wave)? {
-            let iv = Interview::resume(store, &id, None)?;
-            out.push(iv.summary());
+            out.push(Interview::load(store, &id, None, &mut defs)?.summary());
         }
         Ok(out)
     }
