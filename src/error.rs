@@ -59,7 +59,7 @@ impl Error {
             Error::Schema(e) => matches!(e, SchemaError::Invalid(_) | SchemaError::NotUtf8 { .. }),
             Error::Infer(_) => true,
             Error::Store(e) => matches!(e, StoreError::Incompatible { .. } | StoreError::BadStoredDefinition { .. }),
-            Error::Capture(e) => matches!(e, CaptureError::Invalid { .. } | CaptureError::Edit(_)),
+            Error::Capture(e) => matches!(e, CaptureError::Invalid { .. } | CaptureError::Edit(_) | CaptureError::Merge(_)),
             Error::Export(_) => false,
             Error::Analysis(crate::analysis::AnalysisError::WeightSet { source, .. }) => source.is_input_problem(),
             // a request that no data could answer (a level of 1.5, a ratio without a denominator) is
@@ -86,7 +86,9 @@ impl Error {
             Error::Store(e) => matches!(e, StoreError::Incompatible { .. }),
             Error::Capture(e) => matches!(
                 e,
-                CaptureError::Invalid { .. } | CaptureError::Edit(crate::capture::edit::EditError::Invalid { .. })
+                CaptureError::Invalid { .. }
+                    | CaptureError::Edit(crate::capture::edit::EditError::Invalid { .. })
+                    | CaptureError::Merge(crate::capture::merge::MergeError::Refused { .. })
             ),
             Error::Geo(e) => matches!(e, GeoError::Invalid { .. } | GeoError::UnrecognisedHeaders { .. }),
             _ => false,

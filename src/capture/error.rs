@@ -91,6 +91,9 @@ pub enum CaptureError {
     /// An edit was refused; nothing was changed.
     #[error(transparent)]
     Edit(#[from] super::edit::EditError),
+    /// A merge was refused; nothing was merged.
+    #[error(transparent)]
+    Merge(#[from] super::merge::MergeError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -2,7 +2,8 @@
 //! (`record`) and writing it (`write`), importing files (`import`, with its parts), attaching
 //! areas (`areas`). Depends on the schema, the store and geography; does no terminal I/O
 //! (an import reports its progress through a callback). `edit` corrects one answer of a stored
-//! record through the same checker, with an audit entry.
+//! record through the same checker, with an audit entry. `merge` brings in the records and
+//! audit entries of other stores of the survey (interviewers' laptops), all or nothing.
 //!
 //! A record takes one path whatever brings it: its answers, as text by question, are checked
 //! and scored by [`record::RecordChecker`], then matched to the store and inserted by
@@ -16,6 +17,7 @@ pub mod edit;
 mod error;
 pub mod import;
 mod load;
+pub mod merge;
 mod plan;
 pub mod record;
 mod source;

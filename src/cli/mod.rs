@@ -11,6 +11,7 @@ pub mod geo;
 pub mod import;
 pub mod inequality;
 pub mod init;
+pub mod merge;
 pub mod report;
 pub mod simulate;
 pub mod validate;
@@ -43,6 +44,8 @@ pub enum Command {
     Audit(audit::Args),
     /// Correct one answer of a stored record, logged in the audit trail.
     Edit(edit::Args),
+    /// Bring in the records of other stores of the survey (interviewers' laptops), all or nothing.
+    Merge(merge::Args),
     /// Build a demo store from shipped fixtures and show a breakdown by deprivation decile.
     Demo(demo::Args),
     /// Export responses (CSV, JSON Lines, Parquet), identifiers only when asked.
@@ -110,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Edit(a) => edit::run(a),
+        Command::Merge(a) => merge::run(a),
         Command::Weight(a) => weight::run(a),
     }
 }
