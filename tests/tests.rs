@@ -13,6 +13,7 @@ mod import;
 mod inequality;
 mod inequality_extra;
 mod limits;
+mod merge;
 mod newuser;
 mod replicate;
 mod report;
