@@ -70,7 +70,20 @@ fn store(dir: &Path, name: &str, files: &[&str]) {
 fn edit(dir: &Path, db: &str, record: &str, question: &str, value: &str, reason: &str) {
     ok(
         dir,
-        &["edit", db, "--record", record, "--wave", "1", "--question", question, "--value", value, "--reason", reason],
+        &[
+            "edit",
+            db,
+            "--record",
+            record,
+            "--wave",
+            "1",
+            "--question",
+            question,
+            "--value",
+            value,
+            "--reason",
+            reason,
+        ],
     );
 }
 
@@ -88,7 +101,10 @@ fn integrity(db: &Path) -> String {
 /// Runs hearth expecting exit code `code`; returns (stdout, stderr).
 fn run(dir: &Path, args: &[&str], code: i32) -> (String, String) {
     let out = hearth(dir, args);
-    let (so, se) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
     assert_eq!(out.status.code(), Some(code), "hearth {args:?}\nstdout:\n{so}\nstderr:\n{se}");
     (so, se)
 }
@@ -133,7 +149,8 @@ fn three_stores_merge_new_identical_and_conflicting_records() {
     );
     // C's copy of the new households B brought is identical, but for the person C corrected
     assert!(
-        lines[3].starts_with("merged c.db: household 1 added, 4 identical, 1 conflict; person 1 added, 5 identical, 1 conflict, 2 not added (under a conflict); "),
+        lines[3]
+            .starts_with("merged c.db: household 1 added, 4 identical, 1 conflict; person 1 added, 5 identical, 1 conflict, 2 not added (under a conflict); "),
         "{out}"
     );
     let dup = lines.iter().find(|l| l.contains("household H5")).expect("the duplicate H5 reported");
@@ -161,12 +178,21 @@ fn three_stores_merge_new_identical_and_conflicting_records() {
     let a = p.join("a.db");
     assert_eq!(count(&a, "SELECT q1 FROM u_person WHERE _uuid = '0190aaaa-0000-7000-8000-000000000101'"), 1);
     assert_eq!(count(&a, "SELECT age FROM u_person WHERE _uuid = '0190bbbb-0000-7000-8000-000000000402'"), 52);
-    assert_eq!((count(&a, "SELECT count(*) FROM u_household"), count(&a, "SELECT count(*) FROM u_person")), (6, 8));
     assert_eq!(
-        count(&a, "SELECT count(*) FROM u_person p JOIN u_household h ON h._rowid = p._parent WHERE h.household_id = 'H4'"),
+        (count(&a, "SELECT count(*) FROM u_household"), count(&a, "SELECT count(*) FROM u_person")),
+        (6, 8)
+    );
+    assert_eq!(
+        count(
+            &a,
+            "SELECT count(*) FROM u_person p JOIN u_household h ON h._rowid = p._parent WHERE h.household_id = 'H4'"
+        ),
         2
     );
-    assert_eq!(count(&p.join("b.db"), "SELECT q1 FROM u_person WHERE _uuid = '0190aaaa-0000-7000-8000-000000000101'"), 3);
+    assert_eq!(
+        count(&p.join("b.db"), "SELECT q1 FROM u_person WHERE _uuid = '0190aaaa-0000-7000-8000-000000000101'"),
+        3
+    );
     let b = p.join("b.db");
     let stamp = "SELECT _captured_at || _captured_by || _wave || _version FROM u_household WHERE household_id = 'H3'";
     let (sa, sb): (String, String) = (
@@ -177,7 +203,10 @@ fn three_stores_merge_new_identical_and_conflicting_records() {
     // derived values copied as stored; added records point at the merge's imports row
     assert_eq!(count(&a, "SELECT older FROM u_person WHERE age = 80"), 1);
     assert_eq!(
-        count(&a, "SELECT count(*) FROM u_household h JOIN imports i ON i.id = h._import WHERE i.files = 'b.db'"),
+        count(
+            &a,
+            "SELECT count(*) FROM u_household h JOIN imports i ON i.id = h._import WHERE i.files = 'b.db'"
+        ),
         2
     );
     assert_eq!(count(&a, "SELECT records FROM imports WHERE files = 'c.db'"), 2);
@@ -188,7 +217,10 @@ fn three_stores_merge_new_identical_and_conflicting_records() {
     // the same merge again: every conflict again, nothing added, nothing logged
     let before = (audit.lines().count(), count(&a, "SELECT count(*) FROM u_person"));
     let (again, _) = run(p, &["merge", "a.db", "b.db", "c.db"], 1);
-    assert!(again.starts_with("merged b.db: household 0 added, 3 identical, 1 conflict; person 0 added, 5 identical, 1 conflict\n"), "{again}");
+    assert!(
+        again.starts_with("merged b.db: household 0 added, 3 identical, 1 conflict; person 0 added, 5 identical, 1 conflict\n"),
+        "{again}"
+    );
     let after = (ok(p, &["audit", "a.db"]).lines().count(), count(&a, "SELECT count(*) FROM u_person"));
     assert_eq!(before, after);
     assert_eq!(integrity(&a), "ok");
@@ -249,7 +281,12 @@ fn unknown_definition_versions_and_other_surveys_are_refused_before_anything_is_
     let p = d.path();
     three_stores(p);
     // laptop V took definition version 2 (a new question) and captured with it
-    write(p, "d2.yaml", &DEF.replace("version: 1", "version: 2").replace("label: Item 1}", "label: Item 1}\n      - {id: q2, type: integer, label: Item 2}"));
+    write(
+        p,
+        "d2.yaml",
+        &DEF.replace("version: 1", "version: 2")
+            .replace("label: Item 1}", "label: Item 1}\n      - {id: q2, type: integer, label: Item 2}"),
+    );
     store(p, "v.db", &[]);
     ok(p, &["definition", "add", "v.db", "d2.yaml"]);
     write(p, "v.csv", "household_id,rooms,contact,person_id,age,q1,q2\nH9,2,Gus,1,20,1,1\n");
@@ -274,7 +311,10 @@ fn unknown_definition_versions_and_other_surveys_are_refused_before_anything_is_
     // with the version added, V merges
     ok(p, &["definition", "add", "a.db", "d2.yaml"]);
     let out = ok(p, &["merge", "a.db", "v.db"]);
-    assert!(out.starts_with("merged v.db: household 1 added, 0 identical, 0 conflicts; person 1 added"), "{out}");
+    assert!(
+        out.starts_with("merged v.db: household 1 added, 0 identical, 0 conflicts; person 1 added"),
+        "{out}"
+    );
     assert_eq!(count(&p.join("a.db"), "SELECT q2 FROM u_person WHERE age = 20"), 1);
 }
 
@@ -305,7 +345,13 @@ fn sigkill_during_merge_leaves_none_or_all_of_it() {
         .unwrap()
         .lines()
         .enumerate()
-        .map(|(i, l)| if i == 0 { format!("{l}\n") } else { format!("{}\n", l.replacen(',', "X,", 1)) })
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{l}\n")
+            } else {
+                format!("{}\n", l.replacen(',', "X,", 1))
+            }
+        })
         .collect();
     write(p, "own.csv", &own);
     ok(p, &["import", "empty.db", "--wave", "1", "own.csv"]);
@@ -337,7 +383,10 @@ fn sigkill_during_merge_leaves_none_or_all_of_it() {
         child.wait().unwrap();
         assert_eq!(integrity(&db), "ok", "killed at {frac} of the merge time");
         let got = counts(&db);
-        assert!(got == none || got == all, "killed at {frac}: {got:?}, neither {none:?} nor {all:?}: a half merge");
+        assert!(
+            got == none || got == all,
+            "killed at {frac}: {got:?}, neither {none:?} nor {all:?}: a half merge"
+        );
         outcomes.push((frac, finished, got == none));
         // the store is usable: the merge completes afterwards, or finds everything there
         ok(p, &["merge", &name, "other.db"]);

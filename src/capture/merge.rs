@@ -456,7 +456,15 @@ impl<'w, 'd> Ctx<'w, '_, 'd> {
     }
 
     /// Adds a record as the other store holds it, under the target's row `parent`.
-    fn insert(&mut self, opath: &str, version: &Version<'d>, rec: &StoredRecord, parent: Option<i64>, cells: &[Cell], st: &mut StoreState) -> Result<(), CaptureError> {
+    fn insert(
+        &mut self,
+        opath: &str,
+        version: &Version<'d>,
+        rec: &StoredRecord,
+        parent: Option<i64>,
+        cells: &[Cell],
+        st: &mut StoreState,
+    ) -> Result<(), CaptureError> {
         let hash = u64::from_str_radix(&rec.hash, 16).map_err(|_| MergeError::Refused {
             target: self.target.to_string(),
             problems: vec![format!(
@@ -536,7 +544,11 @@ impl<'w, 'd> Ctx<'w, '_, 'd> {
         let tcols = unit_columns(tunit);
         let tcells = self.writer.read_record(tunit, &tcols, &rec.uuid)?.map(|(_, c)| c).unwrap_or_default();
         let value = |cols: &[Column], cells: &[Cell], name: &str| {
-            cols.iter().position(|c| c.name == name).and_then(|i| cells.get(i)).map(cell_text).unwrap_or_default()
+            cols.iter()
+                .position(|c| c.name == name)
+                .and_then(|i| cells.get(i))
+                .map(cell_text)
+                .unwrap_or_default()
         };
         let mut seen = HashSet::new();
         for c in version.columns.iter().chain(&tcols).filter(|c| !c.derived) {
@@ -589,5 +601,41 @@ impl StoreMerge {
 
 /// The reason of the `merge` audit entry.
 fn summary_line(r: &StoreMerge) -> String {
-    format!("{}: {}; {} audit {} copied", r.store, r.counts_text(), r.audit_entries, if r.audit_entries == 1 { "entry" } else { "entries" })
+    format!(
+        "{}: {}; {} audit {} copied",
+        r.store,
+        r.counts_text(),
+        r.audit_entries,
+        if r.audit_entries == 1 { "entry" } else { "entries" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_as_one_line_with_records_held_back_when_any() {
+        let counts = |unit: &str, added, identical, conflicts, held_back| UnitCounts {
+            unit: unit.into(),
+            added,
+            identical,
+            conflicts,
+            held_back,
+        };
+        let r = StoreMerge {
+            store: "b.db".into(),
+            units: vec![counts("household", 12, 40, 1, 0), counts("person", 30, 96, 2, 3)],
+            audit_entries: 1,
+            conflicts: Vec::new(),
+        };
+        assert_eq!(
+            r.counts_text(),
+            "household 12 added, 40 identical, 1 conflict; person 30 added, 96 identical, 2 conflicts, 3 not added (under a conflict)"
+        );
+        assert_eq!(
+            summary_line(&r),
+            "b.db: household 12 added, 40 identical, 1 conflict; person 30 added, 96 identical, 2 conflicts, 3 not added (under a conflict); 1 audit entry copied"
+        );
+    }
 }

@@ -77,12 +77,7 @@ impl Store {
     /// Reads every record of `unit` in row order, with `columns` (union of the columns of the
     /// definition versions its records use; a column the table lacks reads as no value), their
     /// system columns and their parent's UUID, calling `each` with each.
-    pub fn read_records<E: From<StoreError>>(
-        &self,
-        unit: &Unit,
-        columns: &[Column],
-        mut each: impl FnMut(&StoredRecord) -> Result<(), E>,
-    ) -> Result<(), E> {
+    pub fn read_records<E: From<StoreError>>(&self, unit: &Unit, columns: &[Column], mut each: impl FnMut(&StoredRecord) -> Result<(), E>) -> Result<(), E> {
         let err = self.err_with(|| format!("reading the {} records", unit.id));
         let t = unit_table(&unit.id);
         let it = ident_table(&unit.id);
@@ -169,5 +164,81 @@ impl Writer<'_> {
             )
             .map_err(self.err("copying an entry to the audit log"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::tiny_store;
+    use super::super::unit_columns;
+    use super::*;
+
+    /// A record is read whole: system columns, its parent's UUID, its identifiers; a column
+    /// the table lacks reads as no value; the store opened read-only refuses to write.
+    #[test]
+    fn records_are_read_whole_and_a_read_only_store_writes_nothing() {
+        let (_dir, mut store, def) = tiny_store();
+        let (hh, person) = (def.unit("household").expect("household"), def.unit("person").expect("person"));
+        let (hcols, pcols) = (unit_columns(hh), unit_columns(person));
+        let w = store.writer().expect("a writer");
+        let mut hcells = vec![Cell::Null; hcols.len()];
+        hcells[0] = Cell::Text("H1".into());
+        let ci = hcols.iter().position(|c| c.name == "contact_name").expect("identifier");
+        hcells[ci] = Cell::Text("Ann".into());
+        let h = w
+            .inserter(hh, &hcols)
+            .expect("inserter")
+            .insert("u-h1", 2, 1, "then", "me", None, 0xab, None, &hcells)
+            .expect("household");
+        let mut pcells = vec![Cell::Null; pcols.len()];
+        pcells[0] = Cell::Int(1);
+        pcells[1] = Cell::Int(40);
+        w.inserter(person, &pcols)
+            .expect("inserter")
+            .insert("u-p1", 2, 1, "then", "you", None, 0xcd, Some(h), &pcells)
+            .expect("person");
+        assert_eq!(
+            w.locate_with_hash(person, "u-p1").expect("located").map(|(at, hash)| (at.parent, hash)),
+            Some((Some(h), "00000000000000cd".to_string()))
+        );
+        w.commit().expect("committed");
+        let path = store.path().to_path_buf();
+        drop(store);
+        let ro = Store::open_read_only(&path).expect("opened");
+        assert_eq!(ro.survey_id().expect("read"), "tiny");
+        let snap = ro.snapshot().expect("a snapshot");
+        let mut asked = hcols.clone();
+        asked.push(Column {
+            name: "not_there".into(),
+            sql_type: "TEXT",
+            identifier: false,
+            derived: false,
+        });
+        let mut seen = Vec::new();
+        ro.read_records(hh, &asked, |r| {
+            seen.push(r.clone());
+            Ok::<_, StoreError>(())
+        })
+        .expect("households");
+        assert_eq!(seen.len(), 1);
+        let r = &seen[0];
+        assert_eq!(
+            (r.uuid.as_str(), r.wave, r.version, r.captured_at.as_str(), r.hash.as_str(), r.parent.as_deref()),
+            ("u-h1", 2, 1, "then", "00000000000000ab", None)
+        );
+        assert_eq!(
+            (&r.cells[0], &r.cells[ci], r.cells.last()),
+            (&Cell::Text("H1".into()), &Cell::Text("Ann".into()), Some(&Cell::Null))
+        );
+        let mut persons = Vec::new();
+        ro.read_records(person, &pcols, |r| {
+            persons.push((r.uuid.clone(), r.parent.clone(), r.captured_by.clone(), r.cells[1].clone()));
+            Ok::<_, StoreError>(())
+        })
+        .expect("persons");
+        assert_eq!(persons, vec![("u-p1".to_string(), Some("u-h1".to_string()), "you".to_string(), Cell::Int(40))]);
+        snap.end();
+        let err = ro.conn.execute_batch("DELETE FROM u_person").unwrap_err();
+        assert!(err.to_string().contains("readonly"), "{err}");
     }
 }
