@@ -16,7 +16,7 @@
 //! | [`schema`] | the definition format, its checked model, the expression language (record evaluator and Polars compiler), the instrument library, `definition infer` |
 //! | [`geo`] | area codes, deprivation indices and lookups as published (IMD 2019/2025, WIMD, SIMD, ONS lookups, postcode directories), the built-in England lookups |
 //! | [`store`] | the SQLite layout, migrations between definition versions, transactions, the audit log, geography tables; the only module that names rusqlite |
-//! | [`capture`] | checking one record ([`capture::record`]) and writing it ([`capture::write`]), importing files all-or-nothing through them (progress by callback), correcting one answer with an audit entry ([`capture::edit`]), attaching areas |
+//! | [`capture`] | checking one record ([`capture::record`]) and writing it ([`capture::write`]), importing files all-or-nothing through them (progress by callback), correcting one answer with an audit entry ([`capture::edit`]), merging other stores of the survey by record UUID, all or nothing ([`capture::merge`]), attaching areas |
 //! | [`analysis`] | one prepared analysis shared by every analysis command ([`analysis::Prepared`]: the request checked, the frame, the design in its row order, subpopulation and breakdowns), estimators with Taylor-linearised SEs (`analysis::engine`), disclosure control with typed flags, inequality across deprivation ([`analysis::inequality`]: gap, ratio, SII, RII, concentration indices, PAR, between-group measures) |
 //! | [`report`] | tables, CSV, JSON, Markdown and the HTML report with SVG charts; computes nothing |
 //! | [`export`] | stored responses to CSV, JSON Lines and Parquet, with a codebook |
