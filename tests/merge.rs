@@ -372,7 +372,8 @@ fn sigkill_during_merge_leaves_none_or_all_of_it() {
     let all = counts(&p.join("full.db"));
     assert_eq!(all[0], none[0] + 6000);
     let mut outcomes = Vec::new();
-    for (i, frac) in [0.05, 0.25, 0.5, 0.75, 0.95].into_iter().enumerate() {
+    // the records are written in memory, then committed at the end: kills crowd the end
+    for (i, frac) in [0.1, 0.4, 0.7, 0.85, 0.92, 0.97, 1.02].into_iter().enumerate() {
         let name = format!("k{i}.db");
         let db = p.join(&name);
         std::fs::copy(p.join("empty.db"), &db).unwrap();
