@@ -124,6 +124,9 @@ fn three_stores(p: &Path) {
     edit(p, "b.db", "H1/1", "q1", "3", "misheard");
     edit(p, "b.db", "H2", "contact", "Robert Jones", "full name");
     edit(p, "c.db", "H4/2", "age", "53", "birthday");
+    // a person B adds to H2 after correcting it: merged under A's H2, in conflict as it is
+    write(p, "b2.csv", "household_id,rooms,contact,person_id,age,q1\nH2,5,Robert Jones,2,41,1\n");
+    ok(p, &["import", "b.db", "--wave", "1", "b2.csv"]);
 }
 
 #[test]
@@ -136,7 +139,7 @@ fn three_stores_merge_new_identical_and_conflicting_records() {
     // the audit entries copied depend on the second the stores were made in (an entry both
     // hold, same time, same words, is copied once)
     assert!(
-        lines[0].starts_with("merged b.db: household 2 added, 1 identical, 1 conflict; person 3 added, 2 identical, 1 conflict; "),
+        lines[0].starts_with("merged b.db: household 2 added, 1 identical, 1 conflict; person 4 added, 2 identical, 1 conflict; "),
         "{out}"
     );
     assert_eq!(
@@ -180,7 +183,14 @@ fn three_stores_merge_new_identical_and_conflicting_records() {
     assert_eq!(count(&a, "SELECT age FROM u_person WHERE _uuid = '0190bbbb-0000-7000-8000-000000000402'"), 52);
     assert_eq!(
         (count(&a, "SELECT count(*) FROM u_household"), count(&a, "SELECT count(*) FROM u_person")),
-        (6, 8)
+        (6, 9)
+    );
+    assert_eq!(
+        count(
+            &a,
+            "SELECT count(*) FROM u_person p JOIN u_household h ON h._rowid = p._parent WHERE h.household_id = 'H2'"
+        ),
+        2
     );
     assert_eq!(
         count(
@@ -218,7 +228,7 @@ fn three_stores_merge_new_identical_and_conflicting_records() {
     let before = (audit.lines().count(), count(&a, "SELECT count(*) FROM u_person"));
     let (again, _) = run(p, &["merge", "a.db", "b.db", "c.db"], 1);
     assert!(
-        again.starts_with("merged b.db: household 0 added, 3 identical, 1 conflict; person 0 added, 5 identical, 1 conflict\n"),
+        again.starts_with("merged b.db: household 0 added, 3 identical, 1 conflict; person 0 added, 6 identical, 1 conflict\n"),
         "{again}"
     );
     let after = (ok(p, &["audit", "a.db"]).lines().count(), count(&a, "SELECT count(*) FROM u_person"));
@@ -234,7 +244,7 @@ fn merging_a_store_twice_adds_nothing_and_json_says_so() {
     store(p, "t.db", &[]);
     let out = ok(p, &["merge", "t.db", "b.db"]);
     assert!(
-        out.starts_with("merged b.db: household 4 added, 0 identical, 0 conflicts; person 6 added, 0 identical, 0 conflicts; "),
+        out.starts_with("merged b.db: household 4 added, 0 identical, 0 conflicts; person 7 added, 0 identical, 0 conflicts; "),
         "{out}"
     );
     assert!(out.contains("weight sets, geography and unfinished interviews are not merged"), "{out}");
@@ -245,7 +255,7 @@ fn merging_a_store_twice_adds_nothing_and_json_says_so() {
     let s = &v["stores"][0];
     assert_eq!((s["store"].as_str(), s["audit_entries"].as_i64()), (Some("b.db"), Some(0)), "{json}");
     assert_eq!(s["units"][0]["identical"].as_i64(), Some(4), "{json}");
-    assert_eq!(s["units"][1]["identical"].as_i64(), Some(6), "{json}");
+    assert_eq!(s["units"][1]["identical"].as_i64(), Some(7), "{json}");
     assert_eq!(s["conflicts"].as_array().map(Vec::len), Some(0), "{json}");
     assert_eq!(ok(p, &["audit", "t.db"]), log);
     assert_eq!(std::fs::read(p.join("t.db")).unwrap(), bytes, "a merge that brought nothing changed the store");
