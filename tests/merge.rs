@@ -134,7 +134,10 @@ fn three_stores_merge_new_identical_and_conflicting_records() {
     let d = tempdir();
     let p = d.path();
     three_stores(p);
+    let others = |p: &Path| ["b.db", "c.db"].map(|f| std::fs::read(p.join(f)).unwrap());
+    let before = others(p);
     let (out, err) = run(p, &["merge", "a.db", "b.db", "c.db"], 1);
+    assert!(before == others(p), "a merge changed a store it read");
     let lines: Vec<&str> = out.lines().collect();
     // the audit entries copied depend on the second the stores were made in (an entry both
     // hold, same time, same words, is copied once)
