@@ -324,4 +324,9 @@ fn r20_interviews_on_two_laptops_merge_into_the_office_store() {
     assert_eq!(households, ["H1", "H2"]);
     let err = crate::common::fails(d.path(), &["interview", "office.db", "--wave", "1", "--resume"], 2);
     assert!(err.contains("no unfinished interview in wave 1"), "drafts are not merged: {err}");
+    let audit = ok(d.path(), &["audit", "office.db"]);
+    assert!(
+        audit.contains("new=H2") && !audit.contains("new=H3"),
+        "nor the answers of an unfinished interview:\n{audit}"
+    );
 }

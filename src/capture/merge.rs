@@ -312,7 +312,13 @@ impl<'w, 'd> Ctx<'w, '_, 'd> {
         }
         let mut copied = 0u64;
         let mut used: HashMap<AuditEntry, usize> = HashMap::new();
+        // the answers of an interview still open on the other laptop stay with its draft: they
+        // come with its records once it is finished there and merged again
+        let drafts = other.open_draft_records()?;
         for e in other.audit_log(None)? {
+            if e.record.as_ref().is_some_and(|r| drafts.contains(r)) {
+                continue;
+            }
             // an entry the other store holds twice is copied until the target holds it twice
             let u = used.entry(e.clone()).or_default();
             *u += 1;
