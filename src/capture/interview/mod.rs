@@ -22,6 +22,7 @@ mod finish;
 mod view;
 
 use crate::store::AuditLine;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -177,7 +178,12 @@ pub struct Interview {
     /// A question the interviewer went back to.
     focus: Option<(usize, usize)>,
     lsoa_check: Option<LsoaCheck>,
+    /// Each record's evaluated values and relevance, until something changes.
+    evaluated: RefCell<Vec<Option<Evaluated>>>,
 }
+
+/// A record's scope values and its own questions' relevance.
+type Evaluated = (Vec<Value>, Vec<bool>);
 
 impl std::fmt::Debug for Interview {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -264,6 +270,7 @@ impl Interview {
             records: vec![household],
             focus: None,
             lsoa_check,
+            evaluated: RefCell::default(),
         })
     }
 
@@ -324,6 +331,7 @@ impl Interview {
             records,
             focus: None,
             lsoa_check: None,
+            evaluated: RefCell::default(),
         })
     }
 
@@ -424,8 +432,10 @@ impl Interview {
         }
         let before = self.relevance_map();
         let old = self.records[r].answers[qi].replace(text.clone());
+        self.changed();
         if let Some(problem) = self.problem(r, qi) {
             self.records[r].answers[qi] = old;
+            self.changed();
             return Ok(self.saved(false, Some(problem), false, Vec::new()));
         }
         let identifier = q.identifier;
@@ -498,6 +508,7 @@ impl Interview {
         w.commit()?;
         let uuid = draft.uuid.clone();
         self.records.push(draft);
+        self.changed();
         Ok(uuid)
     }
 
@@ -523,6 +534,7 @@ impl Interview {
         w.draft_touch(&self.head.id, self.head.seq, self.head.roster_done)?;
         w.commit()?;
         self.records[r].removed = Some(reason.trim().to_string());
+        self.changed();
         if self.focus.is_some_and(|(fr, _)| fr == r) {
             self.focus = None;
         }
@@ -628,14 +640,31 @@ impl Interview {
     /// The values of record `r`'s scope as the interview stands: the household's answers (for
     /// a member) and the record's own, each only where its question is relevant, derived
     /// values computed. Returns the values and each own question's relevance.
+    /// Kept until an answer or the roster changes: a step, a page and a save each read every
+    /// record's values several times, and a long roster must not make each save slower.
     fn evaluate(&self, r: usize) -> (Vec<Value>, Vec<bool>) {
+        if let Some(Some(e)) = self.evaluated.borrow().get(r) {
+            return e.clone();
+        }
         let unit = &self.def.units[self.records[r].unit];
         let mut values = vec![Value::Missing; unit.scope.len()];
         if r != 0 {
-            self.fill(0, &mut values);
+            // the household's scope is the start of a member's
+            let (household, _) = self.evaluate(0);
+            values[..household.len()].clone_from_slice(&household);
         }
         let relevant = self.fill(r, &mut values);
+        let mut cache = self.evaluated.borrow_mut();
+        if cache.len() < self.records.len() {
+            cache.resize(self.records.len(), None);
+        }
+        cache[r] = Some((values.clone(), relevant.clone()));
         (values, relevant)
+    }
+
+    /// Forgets the values kept by [`Interview::evaluate`] (an answer or the roster changed).
+    fn changed(&self) {
+        self.evaluated.borrow_mut().clear();
     }
 
     /// Fills record `r`'s own values into `values` (see [`Interview::evaluate`]).
