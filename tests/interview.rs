@@ -277,12 +277,15 @@ fn r20_piped_answers_stop_at_the_end_of_input_and_resume() {
         .and_then(|s| s.split('`').next())
         .unwrap_or_else(|| panic!("Stopped... resume with: {out}"))
         .to_string();
-    // a new interview is told about the unfinished one
-    let (_, err) = run(&["interview", "s.db", "--wave", "2"], "/q\n");
+    // a new interview is told about the unfinished one; left at once, it is not kept
+    let (out, err) = run(&["interview", "s.db", "--wave", "2"], "/q\n");
     assert!(
         err.contains("note: unfinished interview") && err.contains("household H1, 4 of 5 answered"),
         "{err}"
     );
+    assert!(out.contains("Stopped before any answer: the interview is not kept."), "{out}");
+    let (_, err) = run(&["interview", "s.db", "--wave", "2"], "");
+    assert_eq!(err.matches("note: unfinished interview").count(), 1, "{err}");
     let (out, _) = run(&["interview", "s.db", "--wave", "2", "--resume", &id], "/b\n\nno\nx\na\nd\n\n30\n1\nno\n0\nf\n");
     assert!(out.contains("Resuming interview"), "{out}");
     assert!(out.contains("now: Rented (Enter keeps it)"), "/b goes back to the last answer:\n{out}");

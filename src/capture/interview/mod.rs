@@ -21,7 +21,6 @@
 mod finish;
 mod view;
 
-use crate::store::AuditLine;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,7 +30,7 @@ use super::areas::{lsoa_checker, LsoaCheck};
 use super::CaptureError;
 use crate::schema::expr::{eval, Value};
 use crate::schema::{Definition, QType, Question, Required, Unit};
-use crate::store::{now_iso, DraftInterview, Store, StoreError};
+use crate::store::{now_iso, AuditLine, DraftInterview, Store, StoreError};
 
 pub use finish::Finished;
 pub use view::{Alert, ChoiceView, Progress, Prompt, RecordView, RelevanceChange, Review, ReviewLine, ReviewSection, RosterPrompt, Step, Summary};
@@ -562,6 +561,29 @@ impl Interview {
         let qi = self.question_index(r, question)?;
         self.focus = Some((r, qi));
         Ok(())
+    }
+
+    /// Drops an interview nothing was answered in (started, then left at once): marked
+    /// `discarded`, audited, no longer listed as unfinished. Returns whether it was; an
+    /// interview with any answer or member is kept.
+    pub fn discard_if_empty(&mut self, store: &mut Store) -> Result<bool, CaptureError> {
+        self.check_open()?;
+        let top = &self.def.units[self.top];
+        let answered = self.records.len() > 1
+            || self.records[0]
+                .answers
+                .iter()
+                .zip(&top.questions)
+                .any(|(a, q)| a.is_some() && askable(top, q, false));
+        if answered {
+            return Ok(false);
+        }
+        let w = store.writer()?;
+        w.audit(&AuditLine::new(&self.head.interviewer, "interview", "discarded: nothing was answered").record(&top.id, &self.records[0].uuid))?;
+        w.draft_close(&self.head.id, "discarded")?;
+        w.commit()?;
+        self.head.status = "discarded".into();
+        Ok(true)
     }
 
     /// Goes back to the answered question before the one [`Interview::step`] shows (in the
