@@ -64,7 +64,7 @@ impl Error {
             Error::Store(e) => matches!(e, StoreError::Incompatible { .. } | StoreError::BadStoredDefinition { .. }),
             Error::Capture(e) => match e {
                 CaptureError::Interview(i) => matches!(**i, crate::capture::interview::InterviewError::NotReady { .. }),
-                e => matches!(e, CaptureError::Invalid { .. } | CaptureError::Edit(_)),
+                e => matches!(e, CaptureError::Invalid { .. } | CaptureError::Edit(_) | CaptureError::Merge(_)),
             },
             Error::Export(_) => false,
             Error::Analysis(crate::analysis::AnalysisError::WeightSet { source, .. }) => source.is_input_problem(),
@@ -92,7 +92,9 @@ impl Error {
             Error::Store(e) => matches!(e, StoreError::Incompatible { .. }),
             Error::Capture(e) => matches!(
                 e,
-                CaptureError::Invalid { .. } | CaptureError::Edit(crate::capture::edit::EditError::Invalid { .. })
+                CaptureError::Invalid { .. }
+                    | CaptureError::Edit(crate::capture::edit::EditError::Invalid { .. })
+                    | CaptureError::Merge(crate::capture::merge::MergeError::Refused { .. })
             ),
             Error::Geo(e) => matches!(e, GeoError::Invalid { .. } | GeoError::UnrecognisedHeaders { .. }),
             _ => false,

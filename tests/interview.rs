@@ -277,15 +277,59 @@ fn r20_piped_answers_stop_at_the_end_of_input_and_resume() {
         .and_then(|s| s.split('`').next())
         .unwrap_or_else(|| panic!("Stopped... resume with: {out}"))
         .to_string();
-    // a new interview is told about the unfinished one
-    let (_, err) = run(&["interview", "s.db", "--wave", "2"], "/q\n");
+    // a new interview is told about the unfinished one; left at once, it is not kept
+    let (out, err) = run(&["interview", "s.db", "--wave", "2"], "/q\n");
     assert!(
         err.contains("note: unfinished interview") && err.contains("household H1, 4 of 5 answered"),
         "{err}"
     );
+    assert!(out.contains("Stopped before any answer: the interview is not kept."), "{out}");
+    let (_, err) = run(&["interview", "s.db", "--wave", "2"], "");
+    assert_eq!(err.matches("note: unfinished interview").count(), 1, "{err}");
     let (out, _) = run(&["interview", "s.db", "--wave", "2", "--resume", &id], "/b\n\nno\nx\na\nd\n\n30\n1\nno\n0\nf\n");
     assert!(out.contains("Resuming interview"), "{out}");
     assert!(out.contains("now: Rented (Enter keeps it)"), "/b goes back to the last answer:\n{out}");
     assert!(out.contains("! which one?"), "{out}");
     assert!(out.contains("Finished: household H1 with 1 member(s) saved"), "{out}");
+}
+
+#[test]
+fn r20_interviews_on_two_laptops_merge_into_the_office_store() {
+    let d = tempdir();
+    for s in ["office.db", "laptop-a.db", "laptop-b.db"] {
+        let def = fixture("interview/household.yaml");
+        ok(d.path(), &["init", s, "--definition", def.to_str().unwrap()]);
+    }
+    let interview = |store: &str, input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["interview", store, "--wave", "1"])
+            .current_dir(d.path())
+            .env("HEARTH_USER", store)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let household = |id: &str| format!("{id}\n1\n0\n1\nno\na\nd\n\n30\n1\nno\n0\nf\n");
+    assert!(interview("laptop-a.db", &household("H1")).contains("Finished: household H1"));
+    assert!(interview("laptop-b.db", &household("H2")).contains("Finished: household H2"));
+    // an interview left unfinished on laptop b stays there
+    interview("laptop-b.db", "H3\n2\n");
+    ok(d.path(), &["merge", "office.db", "laptop-a.db", "laptop-b.db"]);
+    ok(d.path(), &["export", "office.db", "--format", "csv", "--out", "office.csv"]);
+    let people = rows(&std::fs::read_to_string(d.path().join("office.csv")).unwrap());
+    let mut households: Vec<&str> = people.iter().map(|r| r["household_id"].as_str()).collect();
+    households.sort_unstable();
+    assert_eq!(households, ["H1", "H2"]);
+    let err = crate::common::fails(d.path(), &["interview", "office.db", "--wave", "1", "--resume"], 2);
+    assert!(err.contains("no unfinished interview in wave 1"), "drafts are not merged: {err}");
+    let audit = ok(d.path(), &["audit", "office.db"]);
+    assert!(
+        audit.contains("new=H2") && !audit.contains("new=H3"),
+        "nor the answers of an unfinished interview:\n{audit}"
+    );
 }

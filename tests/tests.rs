@@ -14,6 +14,7 @@ mod inequality;
 mod inequality_extra;
 mod interview;
 mod limits;
+mod merge;
 mod newuser;
 mod replicate;
 mod report;

@@ -94,6 +94,9 @@ pub enum CaptureError {
     /// An interview refused a request.
     #[error(transparent)]
     Interview(Box<super::interview::InterviewError>),
+    /// A merge was refused; nothing was merged.
+    #[error(transparent)]
+    Merge(#[from] super::merge::MergeError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

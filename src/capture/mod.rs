@@ -5,6 +5,8 @@
 //! record through the same checker, with an audit entry. `interview` is the interview engine
 //! the terminal and the browser share: every answer saved as given, a finished household
 //! written through the same checker and writer.
+//! `merge` brings in the records and audit entries of other stores of the survey (interviewers'
+//! laptops), all or nothing.
 //!
 //! A record takes one path whatever brings it: its answers, as text by question, are checked
 //! and scored by [`record::RecordChecker`], then matched to the store and inserted by
@@ -19,6 +21,7 @@ mod error;
 pub mod import;
 pub mod interview;
 mod load;
+pub mod merge;
 mod plan;
 pub mod record;
 mod source;

@@ -162,7 +162,10 @@ impl<R: BufRead> Session<R> {
         Ok(Some(line))
     }
 
-    fn stopped(&self, iv: &Interview) -> anyhow::Result<()> {
+    fn stopped(&self, store: &mut Store, iv: &mut Interview) -> anyhow::Result<()> {
+        if iv.discard_if_empty(store).map_err(hearth::Error::from)? {
+            return say("\nStopped before any answer: the interview is not kept.");
+        }
         say(&format!(
             "\nStopped. Every answer is saved: resume with `hearth interview {} --wave {} --resume {}`",
             self.store_name,
@@ -180,7 +183,7 @@ impl<R: BufRead> Session<R> {
                 Step::Finished => return Ok(()),
             };
             if !go_on {
-                return self.stopped(iv);
+                return self.stopped(store, iv);
             }
         }
     }
@@ -192,6 +195,9 @@ impl<R: BufRead> Session<R> {
             "\n-- {} · question {} of {} · {} of {} answered --",
             p.record_name, p.position.0, p.position.1, progress.answered, progress.total
         ))?;
+        for n in &p.notes {
+            say(n)?;
+        }
         say(&format!("{}{}", p.label, if p.required { " (required)" } else { "" }))?;
         if let Some(h) = &p.hint {
             say(&format!("  {h}"))?;

@@ -12,6 +12,7 @@ pub mod import;
 pub mod inequality;
 pub mod init;
 pub mod interview;
+pub mod merge;
 pub mod report;
 pub mod serve;
 pub mod simulate;
@@ -47,6 +48,8 @@ pub enum Command {
     Edit(edit::Args),
     /// Interview a household in the terminal, every answer saved as given; resume later.
     Interview(interview::Args),
+    /// Bring in the records of other stores of the survey (interviewers' laptops), all or nothing.
+    Merge(merge::Args),
     /// Build a demo store from shipped fixtures and show a breakdown by deprivation decile.
     Demo(demo::Args),
     /// Export responses (CSV, JSON Lines, Parquet), identifiers only when asked.
@@ -117,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(a) => audit::run(a),
         Command::Edit(a) => edit::run(a),
         Command::Interview(a) => interview::run(a),
+        Command::Merge(a) => merge::run(a),
         Command::Weight(a) => weight::run(a),
         Command::Serve(a) => serve::run(a),
     }

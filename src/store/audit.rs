@@ -22,7 +22,7 @@ pub fn default_user() -> String {
 }
 
 /// One entry of the audit log.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct AuditEntry {
     /// When, as [`now_iso`] writes it.
     pub at: String,

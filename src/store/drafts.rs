@@ -233,6 +233,24 @@ impl Store {
         Ok(Some((head, records)))
     }
 
+    /// The record ids (UUIDs) of the drafts of open interviews.
+    pub fn open_draft_records(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        const OP: &str = "reading the unfinished interviews' records";
+        if !self.has_draft_tables()? {
+            return Ok(Default::default());
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT d.record FROM draft_records d JOIN interviews i ON i.id = d.interview WHERE i.status = 'open'")
+            .map_err(self.err(OP))?;
+        let v = st
+            .query_map([], |r| r.get(0))
+            .map_err(self.err(OP))?
+            .collect::<Result<_, _>>()
+            .map_err(self.err(OP))?;
+        Ok(v)
+    }
+
     /// The ids of the open (unfinished) interviews, of one wave or all, most recently touched
     /// first.
     pub fn open_drafts(&self, wave: Option<i64>) -> Result<Vec<String>, StoreError> {

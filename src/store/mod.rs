@@ -25,6 +25,7 @@
 //! | `uuid` | [`UuidV7`]: time-ordered record ids |
 //! | `audit` | the audit log, [`now_iso`], [`default_user`] |
 //! | `drafts` | unfinished interviews ([`DraftInterview`], [`DraftRecord`]), apart from the records |
+//! | `merge` | what a merge needs: another store read at one snapshot ([`Store::read_records`]), a record located with its hash, audit entries copied as written |
 //! | `weights` | named weight sets ([`Store::save_weight_set`], [`Store::weight_set`]) |
 //! | [`geo`] | the area lookup tables |
 
@@ -34,6 +35,7 @@ mod drafts;
 mod error;
 pub mod geo;
 mod layout;
+mod merge;
 mod migrate;
 mod read;
 mod uuid;
@@ -48,6 +50,7 @@ pub use self::audit::{default_user, now_iso, AuditEntry, AuditLine};
 pub use self::cell::{ident_table, unit_columns, unit_table, Cell, Column};
 pub use self::drafts::{DraftInterview, DraftRecord};
 pub use self::error::StoreError;
+pub use self::merge::{Snapshot, StoredRecord};
 pub use self::read::{CellRef, ReadError, Record};
 pub use self::uuid::UuidV7;
 pub use self::weights::{record_id, record_uuid, NewWeightSet, WeightSetInfo, WeightValues};
@@ -131,6 +134,16 @@ impl Store {
 
     /// Opens an existing store.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_as(path, false)
+    }
+
+    /// Opens an existing store read-only (another store a merge reads): nothing done through
+    /// it can change the file.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        Self::open_as(path, true)
+    }
+
+    fn open_as(path: &Path, read_only: bool) -> Result<Store, StoreError> {
         let p = path.display().to_string();
         let not_a_store = |why: &str, source: Option<rusqlite::Error>| StoreError::NotAStore {
             path: p.clone(),
@@ -141,7 +154,12 @@ impl Store {
             return Err(not_a_store("no such file", None));
         }
         let sq = |source| StoreError::sqlite(&p, "opening the store", source);
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(sq)?;
+        let mode = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        };
+        let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(sq)?;
         let format: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get(0))
             .optional()
@@ -151,7 +169,11 @@ impl Store {
             Some(f) => return Err(not_a_store(&format!("store format {f}, this hearth reads {FORMAT_VERSION}"), None)),
             None => return Err(not_a_store("no format marker", None)),
         }
-        Self::configure(&conn).map_err(sq)?;
+        if read_only {
+            conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sq)?;
+        } else {
+            Self::configure(&conn).map_err(sq)?;
+        }
         Ok(Store {
             conn,
             path: path.to_path_buf(),

@@ -20,7 +20,7 @@ use crate::schema::Unit;
 /// A write transaction on the store.
 pub struct Writer<'a> {
     pub(super) tx: Transaction<'a>,
-    path: String,
+    pub(super) path: String,
     /// Statement texts by (kind, unit), built once per import rather than once per record.
     sql: RefCell<HashMap<(&'static str, String), Rc<str>>>,
 }

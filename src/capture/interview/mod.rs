@@ -21,7 +21,8 @@
 mod finish;
 mod view;
 
-use crate::store::AuditLine;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::answer::parse_answer;
@@ -29,7 +30,7 @@ use super::areas::{lsoa_checker, LsoaCheck};
 use super::CaptureError;
 use crate::schema::expr::{eval, Value};
 use crate::schema::{Definition, QType, Question, Required, Unit};
-use crate::store::{now_iso, DraftInterview, Store, StoreError};
+use crate::store::{now_iso, AuditLine, DraftInterview, Store, StoreError};
 
 pub use finish::Finished;
 pub use view::{Alert, ChoiceView, Progress, Prompt, RecordView, RelevanceChange, Review, ReviewLine, ReviewSection, RosterPrompt, Step, Summary};
@@ -176,7 +177,12 @@ pub struct Interview {
     /// A question the interviewer went back to.
     focus: Option<(usize, usize)>,
     lsoa_check: Option<LsoaCheck>,
+    /// Each record's evaluated values and relevance, until something changes.
+    evaluated: RefCell<Vec<Option<Evaluated>>>,
 }
+
+/// A record's scope values and its own questions' relevance.
+type Evaluated = (Vec<Value>, Vec<bool>);
 
 impl std::fmt::Debug for Interview {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -263,21 +269,37 @@ impl Interview {
             records: vec![household],
             focus: None,
             lsoa_check,
+            evaluated: RefCell::default(),
         })
     }
 
     /// An unfinished interview, by id, at the first question still needing an answer.
     pub fn resume(store: &Store, id: &str, lang: Option<&str>) -> Result<Interview, CaptureError> {
+        let mut iv = Interview::load(store, id, lang, &mut HashMap::new())?;
+        store.sync_every_commit()?;
+        iv.lsoa_check = lsoa_checker(store)?;
+        Ok(iv)
+    }
+
+    /// An unfinished interview read back, its definition taken from `defs` (by version) or
+    /// read into it; without the LSOA check (see [`Interview::resume`]).
+    fn load(store: &Store, id: &str, lang: Option<&str>, defs: &mut HashMap<u32, Arc<Definition>>) -> Result<Interview, CaptureError> {
         let Some((head, stored)) = store.draft(id)? else {
             return Err(InterviewError::NoInterview { id: id.to_string() }.into());
         };
         if head.status != "open" {
             return Err(InterviewError::Finished { id: id.to_string() }.into());
         }
-        let def = store.definition(Some(head.version))?;
+        let def = match defs.get(&head.version) {
+            Some(d) => d.clone(),
+            None => {
+                let d = Arc::new(store.definition(Some(head.version))?);
+                defs.insert(head.version, d.clone());
+                d
+            }
+        };
         let (top, roster) = shape(&def)?;
         let lang = pick_lang(&def, lang)?;
-        store.sync_every_commit()?;
         let mut records = Vec::new();
         for s in stored {
             let Some(ui) = def.units.iter().position(|u| u.id == s.unit) else { continue };
@@ -299,25 +321,25 @@ impl Interview {
         if records.first().map(|r| r.unit) != Some(top) {
             return Err(InterviewError::NoInterview { id: id.to_string() }.into());
         }
-        let lsoa_check = lsoa_checker(store)?;
         Ok(Interview {
             head,
-            def: Arc::new(def),
+            def,
             lang,
             top,
             roster,
             records,
             focus: None,
-            lsoa_check,
+            lsoa_check: None,
+            evaluated: RefCell::default(),
         })
     }
 
     /// The unfinished interviews (of one wave, or all), most recently touched first.
     pub fn unfinished(store: &Store, wave: Option<i64>) -> Result<Vec<Summary>, CaptureError> {
+        let mut defs = HashMap::new();
         let mut out = Vec::new();
         for id in store.open_drafts(wave)? {
-            let iv = Interview::resume(store, &id, None)?;
-            out.push(iv.summary());
+            out.push(Interview::load(store, &id, None, &mut defs)?.summary());
         }
         Ok(out)
     }
@@ -409,8 +431,10 @@ impl Interview {
         }
         let before = self.relevance_map();
         let old = self.records[r].answers[qi].replace(text.clone());
+        self.changed();
         if let Some(problem) = self.problem(r, qi) {
             self.records[r].answers[qi] = old;
+            self.changed();
             return Ok(self.saved(false, Some(problem), false, Vec::new()));
         }
         let identifier = q.identifier;
@@ -483,6 +507,7 @@ impl Interview {
         w.commit()?;
         let uuid = draft.uuid.clone();
         self.records.push(draft);
+        self.changed();
         Ok(uuid)
     }
 
@@ -508,6 +533,7 @@ impl Interview {
         w.draft_touch(&self.head.id, self.head.seq, self.head.roster_done)?;
         w.commit()?;
         self.records[r].removed = Some(reason.trim().to_string());
+        self.changed();
         if self.focus.is_some_and(|(fr, _)| fr == r) {
             self.focus = None;
         }
@@ -535,6 +561,29 @@ impl Interview {
         let qi = self.question_index(r, question)?;
         self.focus = Some((r, qi));
         Ok(())
+    }
+
+    /// Drops an interview nothing was answered in (started, then left at once): marked
+    /// `discarded`, audited, no longer listed as unfinished. Returns whether it was; an
+    /// interview with any answer or member is kept.
+    pub fn discard_if_empty(&mut self, store: &mut Store) -> Result<bool, CaptureError> {
+        self.check_open()?;
+        let top = &self.def.units[self.top];
+        let answered = self.records.len() > 1
+            || self.records[0]
+                .answers
+                .iter()
+                .zip(&top.questions)
+                .any(|(a, q)| a.is_some() && askable(top, q, false));
+        if answered {
+            return Ok(false);
+        }
+        let w = store.writer()?;
+        w.audit(&AuditLine::new(&self.head.interviewer, "interview", "discarded: nothing was answered").record(&top.id, &self.records[0].uuid))?;
+        w.draft_close(&self.head.id, "discarded")?;
+        w.commit()?;
+        self.head.status = "discarded".into();
+        Ok(true)
     }
 
     /// Goes back to the answered question before the one [`Interview::step`] shows (in the
@@ -613,14 +662,31 @@ impl Interview {
     /// The values of record `r`'s scope as the interview stands: the household's answers (for
     /// a member) and the record's own, each only where its question is relevant, derived
     /// values computed. Returns the values and each own question's relevance.
+    /// Kept until an answer or the roster changes: a step, a page and a save each read every
+    /// record's values several times, and a long roster must not make each save slower.
     fn evaluate(&self, r: usize) -> (Vec<Value>, Vec<bool>) {
+        if let Some(Some(e)) = self.evaluated.borrow().get(r) {
+            return e.clone();
+        }
         let unit = &self.def.units[self.records[r].unit];
         let mut values = vec![Value::Missing; unit.scope.len()];
         if r != 0 {
-            self.fill(0, &mut values);
+            // the household's scope is the start of a member's
+            let (household, _) = self.evaluate(0);
+            values[..household.len()].clone_from_slice(&household);
         }
         let relevant = self.fill(r, &mut values);
+        let mut cache = self.evaluated.borrow_mut();
+        if cache.len() < self.records.len() {
+            cache.resize(self.records.len(), None);
+        }
+        cache[r] = Some((values.clone(), relevant.clone()));
         (values, relevant)
+    }
+
+    /// Forgets the values kept by [`Interview::evaluate`] (an answer or the roster changed).
+    fn changed(&self) {
+        self.evaluated.borrow_mut().clear();
     }
 
     /// Fills record `r`'s own values into `values` (see [`Interview::evaluate`]).

@@ -214,6 +214,9 @@ fn the_shipped_survey_can_be_interviewed_whole() {
         match iv.step() {
             Step::Question(p) => {
                 asked += 1;
+                if p.question == "phq9_1" {
+                    assert!(p.notes[0].starts_with("Over the last 2 weeks"), "{:?}", p.notes);
+                }
                 let mut n = 0;
                 loop {
                     // item 9 above 0 raises the distress protocol

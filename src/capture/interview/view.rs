@@ -47,6 +47,9 @@ pub struct Prompt {
     pub label: String,
     /// Its hint.
     pub hint: Option<String>,
+    /// The notes just before it (an instrument's stem: "Over the last 2 weeks, how often..."),
+    /// shown with it, when relevant.
+    pub notes: Vec<String>,
     /// Its type.
     pub qtype: QType,
     /// The choices of a select.
@@ -279,6 +282,17 @@ impl Interview {
             question: q.id.clone(),
             label: q.label.get(lang).to_string(),
             hint: q.hint.as_ref().map(|h| h.get(lang).to_string()),
+            notes: unit.questions[..qi]
+                .iter()
+                .enumerate()
+                .rev()
+                .take_while(|(_, n)| n.qtype == QType::Note)
+                .filter(|&(ni, _)| relevant[ni])
+                .map(|(_, n)| n.label.get(lang).to_string())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect(),
             qtype: q.qtype,
             choices,
             missing,
