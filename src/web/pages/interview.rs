@@ -230,6 +230,7 @@ fn field(f: &Field<'_>) -> Markup {
     };
     html! {
         div.q .has-error[f.error.is_some()] data-q=(q) data-type=(type_name(p.qtype)) hidden[!p.relevant] {
+            @for n in &p.notes { p.note { (n) } }
             @if grouped {
                 fieldset aria-describedby=[described.as_deref()] {
                     legend { (label) }
