@@ -128,6 +128,10 @@
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(body)
     }).then(function (r) {
+      if (r.status === 401) {
+        // revoked, or the server restarted: no retry will help until the device pairs again
+        return { ok: false, reply: { accepted: false, problem: 'Not saved: this device is not paired any more. Pair it again from the laptop, then reload this page.' } };
+      }
       return r.json().then(function (j) { return { ok: r.ok, reply: j }; });
     }).then(function (res) {
       var reply = res.reply;
