@@ -429,12 +429,14 @@ impl Interview {
                 Ok(_) => {}
             }
         }
-        let before = self.relevance_map();
+        // a member's answer changes only that member; the household's, every record
+        let affected = (r != 0).then_some(r);
+        let before = self.relevance_map(affected);
         let old = self.records[r].answers[qi].replace(text.clone());
-        self.changed();
+        self.changed_record(r);
         if let Some(problem) = self.problem(r, qi) {
             self.records[r].answers[qi] = old;
-            self.changed();
+            self.changed_record(r);
             return Ok(self.saved(false, Some(problem), false, Vec::new()));
         }
         let identifier = q.identifier;
@@ -464,7 +466,7 @@ impl Interview {
         if self.focus == Some((r, qi)) {
             self.focus = None;
         }
-        let after = self.relevance_map();
+        let after = self.relevance_map(affected);
         let changes = self.relevance_changes(&before, &after);
         Ok(self.saved(true, None, false, changes))
     }
@@ -689,6 +691,17 @@ impl Interview {
         self.evaluated.borrow_mut().clear();
     }
 
+    /// Forgets what [`Interview::evaluate`] kept of record `r` (and of every member, whose
+    /// scope holds the household's answers, when `r` is the household).
+    fn changed_record(&self, r: usize) {
+        let mut cache = self.evaluated.borrow_mut();
+        if r == 0 {
+            cache.clear();
+        } else if let Some(slot) = cache.get_mut(r) {
+            *slot = None;
+        }
+    }
+
     /// Fills record `r`'s own values into `values` (see [`Interview::evaluate`]).
     fn fill(&self, r: usize, values: &mut [Value]) -> Vec<bool> {
         let d = &self.records[r];
@@ -745,10 +758,10 @@ impl Interview {
         })
     }
 
-    /// Each live record's question relevance.
-    fn relevance_map(&self) -> Vec<(usize, Vec<bool>)> {
+    /// The question relevance of each live record (or of record `only`).
+    fn relevance_map(&self, only: Option<usize>) -> Vec<(usize, Vec<bool>)> {
         (0..self.records.len())
-            .filter(|&r| self.records[r].removed.is_none())
+            .filter(|&r| self.records[r].removed.is_none() && only.is_none_or(|o| o == r))
             .map(|r| (r, self.evaluate(r).1))
             .collect()
     }

@@ -306,6 +306,14 @@ impl Interview {
         }
     }
 
+    /// One question of one record as a prompt (None: no such record or question).
+    pub fn question_prompt(&self, record: &str, question: &str) -> Option<Prompt> {
+        let r = self.record_index(record).ok()?;
+        let unit = &self.def.units[self.records[r].unit];
+        let qi = unit.questions.iter().position(|q| q.id == question && q.qtype != QType::Note)?;
+        Some(self.prompt(r, qi))
+    }
+
     /// Every question of one record (notes aside), relevant or not, in order: for a page that
     /// shows a record's questions together.
     pub fn record_prompts(&self, record: &str) -> Vec<Prompt> {
