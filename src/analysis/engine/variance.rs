@@ -140,27 +140,47 @@ pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], member: impl Fn(u
     let deep = &design.stages[n_stages - 1];
     let mut sc = Scratch::new(k);
     let mut entries: Vec<Entry> = Vec::new();
-    let mut current: Option<u32> = None;
     let mut has_rows = vec![false; k];
-    for &r in &design.order {
-        let r = r as usize;
-        let u = deep.unit_of_row[r];
-        for (j, zj) in z.iter().enumerate() {
-            if !member(r, j) {
-                continue;
-            }
-            has_rows[j] = true;
-            if current != Some(u) {
-                if let Some(cu) = current {
-                    flush(&mut sc, &mut entries, cu);
-                }
-                current = Some(u);
-            }
-            sc.add(j as u32, zj[r]);
+    // one unit's rows (contiguous in the design's order) at a time, one slot at a time over
+    // them: each slot's total is summed in row order, and the unit's entries are listed in the
+    // order their slots first have a row (row by row, slot by slot), as a row-major pass would
+    let order = &design.order;
+    let mut first = vec![0usize; k];
+    let mut sums = vec![0.0; k];
+    let mut hit: Vec<u32> = Vec::with_capacity(k);
+    let mut a = 0;
+    while a < order.len() {
+        let u = deep.unit_of_row[order[a] as usize];
+        let mut b = a + 1;
+        while b < order.len() && deep.unit_of_row[order[b] as usize] == u {
+            b += 1;
         }
-    }
-    if let Some(cu) = current {
-        flush(&mut sc, &mut entries, cu);
+        let rows = &order[a..b];
+        hit.clear();
+        for (j, zj) in z.iter().enumerate() {
+            let mut s = 0.0;
+            let mut f = usize::MAX;
+            for (t, &r) in rows.iter().enumerate() {
+                let r = r as usize;
+                if member(r, j) {
+                    f = f.min(t);
+                    s += zj[r];
+                }
+            }
+            if f != usize::MAX {
+                first[j] = f;
+                sums[j] = s;
+                has_rows[j] = true;
+                hit.push(j as u32);
+            }
+        }
+        hit.sort_unstable_by_key(|&j| (first[j as usize], j));
+        entries.extend(hit.iter().map(|&j| Entry {
+            unit: u,
+            group: j,
+            total: sums[j as usize],
+        }));
+        a = b;
     }
     let stages = aggregate(design, entries, n_stages, &mut sc);
     let Some(cal) = &design.calibration else {

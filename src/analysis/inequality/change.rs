@@ -125,11 +125,24 @@ pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>,
     );
     let joint = covariance(combined, &cols)?;
 
-    // each wave as its own sample
-    let (v_cell, _) = separate.linearize_mean(input.y, &by_cell)?.variances()?;
-    let (v_wave, _) = separate.linearize_mean(input.y, &by_wave)?.variances()?;
-    let sii_sep = [0, 1].map(|w| slope_on_ridit(separate, input, w));
+    // each wave as its own sample: over the same rows with the same weights (as the caller's
+    // designs are), the linearisations and slope fits are those of the combined design
+    let v_cell = match cell_lin.over(separate, &by_cell) {
+        Some(lin) => lin.variances()?.0,
+        None => separate.linearize_mean(input.y, &by_cell)?.variances()?.0,
+    };
+    let v_wave = match wave_lin.over(separate, &by_wave) {
+        Some(lin) => lin.variances()?.0,
+        None => separate.linearize_mean(input.y, &by_wave)?.variances()?.0,
+    };
+    let sii_sep = if combined.weights() == separate.weights() {
+        None
+    } else {
+        Some([0, 1].map(|w| slope_on_ridit(separate, input, w)))
+    };
     let sii_var_sep: Vec<f64> = sii_sep
+        .as_ref()
+        .unwrap_or(&sii)
         .iter()
         .map(|s| covariance(separate, std::slice::from_ref(&s.influence)).map(|j| j.get(0, 0)))
         .collect::<Result<_, _>>()?;
