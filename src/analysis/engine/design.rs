@@ -109,6 +109,16 @@ pub struct Design {
     pub(super) calibration: Option<std::sync::Arc<super::calibration::Calibration>>,
     strata_labels: Option<Vec<String>>,
     psu_labels: Option<Vec<String>>,
+    /// Distinct for every design built or reweighted in this process (a clone keeps it: same
+    /// rows, weights and units), so that what depends only on the design and a grouping (the
+    /// groups' domains) is computed once per grouping.
+    pub(super) uid: u64,
+}
+
+/// A fresh [`Design::uid`].
+pub(super) fn next_uid() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Checks a specification before anything is built: rows, lengths, weights, labels and FPCs.
@@ -221,6 +231,7 @@ impl Design {
             calibration: None,
             strata_labels: spec.strata_labels,
             psu_labels: spec.psu_labels,
+            uid: next_uid(),
         };
 
         // Build stage units. Without stages, each row is its own PSU (id = ~1).

@@ -15,7 +15,7 @@
 
 use super::design::Design;
 use super::dist::{qbeta, qnorm, qt};
-use super::variance::{domain_sizes, group_covariance, group_variances, unit_totals, DomainSize, UnitTotals};
+use super::variance::{grouping_domains, group_covariance, group_variances, unit_totals, DomainSize, UnitTotals};
 use super::{DesignError, Grouping};
 
 /// Largest number of groups accepted by [`Linearization::covariance`].
@@ -301,7 +301,7 @@ impl<'d> Linearization<'d> {
             n: self.n.clone(),
             weighted_n: self.weighted_n.clone(),
             srs_ss: self.srs_ss.clone(),
-            domain: domain_sizes(design, grouping.codes(), self.n_groups),
+            domain: grouping_domains(design, grouping),
             kind: self.kind,
             totals: std::sync::OnceLock::new(),
         })
@@ -478,8 +478,7 @@ impl Design {
         check_values(self, y, "outcome")?;
         check_grouping(self, grouping)?;
         let k = grouping.n_groups();
-        let row_group = effective_groups(grouping, &[y]);
-        let (n, wsum, sy) = self.group_sums(&row_group, y, k);
+        let (row_group, n, wsum, sy) = self.groups_and_sums(grouping, y, k);
         let est: Vec<f64> = (0..k).map(|g| sy[g] / wsum[g]).collect();
         let mut influence = vec![0.0; self.n];
         let mut srs_ss = vec![0.0; k];
@@ -502,7 +501,7 @@ impl Design {
             n,
             weighted_n: wsum,
             srs_ss,
-            domain: domain_sizes(self, grouping.codes(), k),
+            domain: grouping_domains(self, grouping),
             kind: Kind::Mean,
             totals: std::sync::OnceLock::new(),
         })
@@ -513,8 +512,7 @@ impl Design {
         check_values(self, y, "outcome")?;
         check_grouping(self, grouping)?;
         let k = grouping.n_groups();
-        let row_group = effective_groups(grouping, &[y]);
-        let (n, wsum, sy) = self.group_sums(&row_group, y, k);
+        let (row_group, n, wsum, sy) = self.groups_and_sums(grouping, y, k);
         let mean: Vec<f64> = (0..k).map(|g| sy[g] / wsum[g]).collect();
         let mut influence = vec![0.0; self.n];
         let mut srs_ss = vec![0.0; k];
@@ -538,7 +536,7 @@ impl Design {
             n,
             weighted_n: wsum,
             srs_ss,
-            domain: domain_sizes(self, grouping.codes(), k),
+            domain: grouping_domains(self, grouping),
             kind: Kind::Total,
             totals: std::sync::OnceLock::new(),
         })
@@ -593,10 +591,32 @@ impl Design {
             n,
             weighted_n: wsum,
             srs_ss,
-            domain: domain_sizes(self, grouping.codes(), k),
+            domain: grouping_domains(self, grouping),
             kind: Kind::Ratio,
             totals: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The effective group of every row (its group when `y` is answered) with the rows, the
+    /// weight sum and the weighted sum of `y` per group: [`effective_groups`] and
+    /// [`Design::group_sums`] in one pass, summing in the same order.
+    fn groups_and_sums(&self, grouping: &Grouping, y: &[f64], k: usize) -> (Vec<u32>, Vec<usize>, Vec<f64>, Vec<f64>) {
+        let codes = grouping.codes();
+        let mut row_group = Vec::with_capacity(self.n);
+        let mut n = vec![0usize; k];
+        let mut w = vec![0.0; k];
+        let mut s = vec![0.0; k];
+        for ((&g, &yi), &wi) in codes.iter().zip(y).zip(&self.weights) {
+            let g = if g != Grouping::NONE && !yi.is_nan() { g } else { Grouping::NONE };
+            row_group.push(g);
+            if g != Grouping::NONE {
+                let gi = g as usize;
+                n[gi] += 1;
+                w[gi] += wi;
+                s[gi] += wi * yi;
+            }
+        }
+        (row_group, n, w, s)
     }
 
     /// (rows, weight sum, weighted sum of y) per group.

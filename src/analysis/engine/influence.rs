@@ -77,11 +77,7 @@ impl Design {
                 });
             }
         }
-        let member = |r: usize, j: usize| {
-            let d = if domains.len() == 1 { domains[0] } else { domains[j] };
-            d[r] && !z[j][r].is_nan()
-        };
-        let totals = unit_totals_multi(self, z, member);
+        let totals = unit_totals_multi(self, z, domains);
         let df = group_variances(self, &totals, p)?.df;
         let cov = group_covariance(self, &totals, p)?;
         Ok(InfluenceCovariance { cov, p, df })

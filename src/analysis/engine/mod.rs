@@ -226,10 +226,19 @@ pub enum DesignError {
 /// A grouping of rows into domains: a dense code per row (`0..n_groups`), or
 /// [`Grouping::NONE`] for a row in no group. Crossed groupings are built by the
 /// caller as a combined code. Domain estimation always uses the full design.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Grouping {
     codes: Vec<u32>,
     n_groups: usize,
+    /// The rows and design df of each group on the design it was first used with (by the
+    /// design's [`Design::uid`]): the same for every outcome estimated over the grouping.
+    domains: std::sync::OnceLock<(u64, variance::DomainSize)>,
+}
+
+impl PartialEq for Grouping {
+    fn eq(&self, other: &Self) -> bool {
+        self.codes == other.codes && self.n_groups == other.n_groups
+    }
 }
 
 impl Grouping {
@@ -244,7 +253,11 @@ impl Grouping {
         if let Some((row, &code)) = codes.iter().enumerate().find(|(_, &c)| c != Self::NONE && c as usize >= n_groups) {
             return Err(DesignError::InvalidGroup { row, code, n_groups });
         }
-        Ok(Self { codes, n_groups })
+        Ok(Self {
+            codes,
+            n_groups,
+            domains: std::sync::OnceLock::new(),
+        })
     }
 
     /// Builds a grouping from optional codes (`None` = in no group).
@@ -257,6 +270,7 @@ impl Grouping {
         Self {
             codes: vec![0; n_rows],
             n_groups: 1,
+            domains: std::sync::OnceLock::new(),
         }
     }
 
@@ -265,6 +279,7 @@ impl Grouping {
         Self {
             codes: in_domain.iter().map(|&b| if b { 0 } else { Self::NONE }).collect(),
             n_groups: 1,
+            domains: std::sync::OnceLock::new(),
         }
     }
 

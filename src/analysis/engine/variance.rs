@@ -130,12 +130,15 @@ pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usiz
 }
 
 /// Unit totals of several influence vectors over one design: slot j sums `z[j]` over the rows
-/// where `member(row, j)` holds (a row may count in every slot, or only in some), so that
+/// of its domain (`domains[j]`, or `domains[0]` shared by all) where it is not NaN (a row may
+/// count in every slot, or only in some), so that
 /// [`group_covariance`] gives their full covariance with the rules of the group estimates
 /// (lonely PSUs, strata holding rows, multistage), and residualised as [`unit_totals`] does
 /// on a calibrated design.
-pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], member: impl Fn(usize, usize) -> bool) -> UnitTotals {
+pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], domains: &[&[bool]]) -> UnitTotals {
     let k = z.len();
+    let domain_of = |j: usize| if domains.len() == 1 { domains[0] } else { domains[j] };
+    let member = |r: usize, j: usize| domain_of(j)[r] && !z[j][r].is_nan();
     let n_stages = if design.ultimate_cluster { 1 } else { design.stages.len() };
     let deep = &design.stages[n_stages - 1];
     let mut sc = Scratch::new(k);
@@ -158,13 +161,15 @@ pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], member: impl Fn(u
         let rows = &order[a..b];
         hit.clear();
         for (j, zj) in z.iter().enumerate() {
+            let d = domain_of(j);
             let mut s = 0.0;
             let mut f = usize::MAX;
             for (t, &r) in rows.iter().enumerate() {
                 let r = r as usize;
-                if member(r, j) {
+                let v = zj[r];
+                if d[r] && !v.is_nan() {
                     f = f.min(t);
-                    s += zj[r];
+                    s += v;
                 }
             }
             if f != usize::MAX {
@@ -432,6 +437,19 @@ pub(super) struct DomainSize {
     /// #PSUs holding rows of the group - #strata holding rows of the group (R's `degf`
     /// of `subset(design, group)`, the df `svyciprop` uses).
     pub df: Vec<f64>,
+}
+
+/// [`domain_sizes`] of a grouping's groups on `design`, computed once per grouping (kept in it
+/// for the design it is first used with).
+pub(super) fn grouping_domains(design: &Design, grouping: &Grouping) -> DomainSize {
+    if let Some((uid, d)) = grouping.domains.get() {
+        if *uid == design.uid {
+            return d.clone();
+        }
+    }
+    let d = domain_sizes(design, grouping.codes(), grouping.n_groups());
+    let _ = grouping.domains.set((design.uid, d.clone()));
+    d
 }
 
 /// Counts rows, PSUs and strata of every group of `codes` in one pass over the rows in
