@@ -195,6 +195,51 @@ pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], domains: &[&[bool
     calibrated(design, cal, stages, &a, &has_rows, &mut sc)
 }
 
+/// Unit totals of statistics given row by row, on a design without calibration: `values(row,
+/// out)` pushes the row's (slot, value) pairs in increasing slot order (NaN, or no pair: the
+/// row takes no part in the slot). Summed and listed as [`unit_totals_multi`] does the same
+/// values given as one vector per slot, without a vector per slot: for many statistics each
+/// using a few rows.
+pub(super) fn unit_totals_rows(design: &Design, k: usize, values: impl Fn(usize, &mut Vec<(u32, f64)>)) -> Result<UnitTotals, DesignError> {
+    let n_stages = if design.ultimate_cluster { 1 } else { design.stages.len() };
+    let deep = &design.stages[n_stages - 1];
+    let mut sc = Scratch::new(k);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut current: Option<u32> = None;
+    let mut row_values: Vec<(u32, f64)> = Vec::with_capacity(k);
+    for &r in &design.order {
+        let r = r as usize;
+        row_values.clear();
+        values(r, &mut row_values);
+        let u = deep.unit_of_row[r];
+        for &(j, v) in &row_values {
+            if v.is_nan() {
+                continue;
+            }
+            if v.is_infinite() {
+                return Err(DesignError::NonFiniteValue { row: r, value: v });
+            }
+            if j as usize >= k {
+                return Err(DesignError::InvalidArgument(format!("statistic {j} of {k}")));
+            }
+            if current != Some(u) {
+                if let Some(cu) = current {
+                    flush(&mut sc, &mut entries, cu);
+                }
+                current = Some(u);
+            }
+            sc.add(j, v);
+        }
+    }
+    if let Some(cu) = current {
+        flush(&mut sc, &mut entries, cu);
+    }
+    Ok(UnitTotals {
+        stages: aggregate(design, entries, n_stages, &mut sc),
+        used_df: None,
+    })
+}
+
 /// The unit totals of the residuals from the calibration model: for every unit and every slot
 /// with rows, the plain total minus the unit's calibrated margin sums times the slot's
 /// coefficients `a` (p per slot); the df of the rows used are counted from the plain totals.

@@ -92,38 +92,25 @@ pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>,
     let wave_lin = combined.linearize_mean(input.y, &by_wave)?;
     let sii = [0, 1].map(|w| slope_on_ridit(combined, input, w));
 
-    // influence of each contrast: + second wave's rows, - first wave's rows
-    let contrast = |row_groups: &[u32], infl: &[f64], first: u32, second: u32| -> Vec<f64> {
-        row_groups
-            .iter()
-            .zip(infl)
-            .map(|(&g, &z)| {
-                if g == second {
-                    z
-                } else if g == first {
-                    -z
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect()
-    };
-    let mut cols: Vec<Vec<f64>> = (0..k as u32)
-        .map(|g| contrast(cell_lin.row_groups(), cell_lin.influence(), g, k as u32 + g))
-        .collect();
-    cols.push(contrast(wave_lin.row_groups(), wave_lin.influence(), 0, 1));
-    cols.push(
-        (0..n)
-            .map(|i| {
-                if sii[1].influence[i].is_nan() {
-                    -sii[0].influence[i]
-                } else {
-                    sii[1].influence[i]
-                }
-            })
-            .collect(),
-    );
-    let joint = covariance(combined, &cols)?;
+    // influence of each contrast: + second wave's rows, - first wave's rows (no part for the
+    // other rows): one per group, the overall, the SII; given row by row, as each group's
+    // contrast uses only its own rows
+    let (cell_of, cell_z) = (cell_lin.row_groups(), cell_lin.influence());
+    let (wave_of, wave_z) = (wave_lin.row_groups(), wave_lin.influence());
+    let (k32, sii0, sii1) = (k as u32, &sii[0].influence, &sii[1].influence);
+    let joint = combined.influence_covariance_rows(k + 2, |i, out| {
+        match cell_of[i] {
+            Grouping::NONE => {}
+            c if c >= k32 => out.push((c - k32, cell_z[i])),
+            c => out.push((c, -cell_z[i])),
+        }
+        match wave_of[i] {
+            1 => out.push((k32, wave_z[i])),
+            0 => out.push((k32, -wave_z[i])),
+            _ => {}
+        }
+        out.push((k32 + 1, if sii1[i].is_nan() { -sii0[i] } else { sii1[i] }));
+    })?;
 
     // each wave as its own sample: over the same rows with the same weights (as the caller's
     // designs are), the linearisations and slope fits are those of the combined design
