@@ -226,13 +226,23 @@ pub enum DesignError {
 /// A grouping of rows into domains: a dense code per row (`0..n_groups`), or
 /// [`Grouping::NONE`] for a row in no group. Crossed groupings are built by the
 /// caller as a combined code. Domain estimation always uses the full design.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Grouping {
     codes: Vec<u32>,
     n_groups: usize,
-    /// The rows and design df of each group on the design it was first used with (by the
+    /// The rows and design df of each group on the few designs it was used with (by the
     /// design's [`Design::uid`]): the same for every outcome estimated over the grouping.
-    domains: std::sync::OnceLock<(u64, variance::DomainSize)>,
+    domains: std::sync::Mutex<Vec<(u64, variance::DomainSize)>>,
+}
+
+impl Clone for Grouping {
+    fn clone(&self) -> Self {
+        Self {
+            codes: self.codes.clone(),
+            n_groups: self.n_groups,
+            domains: Default::default(),
+        }
+    }
 }
 
 impl PartialEq for Grouping {
@@ -256,7 +266,7 @@ impl Grouping {
         Ok(Self {
             codes,
             n_groups,
-            domains: std::sync::OnceLock::new(),
+            domains: Default::default(),
         })
     }
 
@@ -270,7 +280,7 @@ impl Grouping {
         Self {
             codes: vec![0; n_rows],
             n_groups: 1,
-            domains: std::sync::OnceLock::new(),
+            domains: Default::default(),
         }
     }
 
@@ -279,7 +289,7 @@ impl Grouping {
         Self {
             codes: in_domain.iter().map(|&b| if b { 0 } else { Self::NONE }).collect(),
             n_groups: 1,
-            domains: std::sync::OnceLock::new(),
+            domains: Default::default(),
         }
     }
 

@@ -484,16 +484,27 @@ pub(super) struct DomainSize {
     pub df: Vec<f64>,
 }
 
-/// [`domain_sizes`] of a grouping's groups on `design`, computed once per grouping (kept in it
-/// for the design it is first used with).
+/// [`domain_sizes`] of a grouping's groups on `design`, computed once per grouping and design
+/// (kept in the grouping for the last few designs it was used with).
 pub(super) fn grouping_domains(design: &Design, grouping: &Grouping) -> DomainSize {
-    if let Some((uid, d)) = grouping.domains.get() {
-        if *uid == design.uid {
-            return d.clone();
-        }
+    const KEPT: usize = 4;
+    let kept = |f: &mut dyn FnMut(&mut Vec<(u64, DomainSize)>)| {
+        // a poisoned cache is only a cache: start it again
+        let mut g = grouping.domains.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    };
+    let mut found = None;
+    kept(&mut |v| found = v.iter().find(|(uid, _)| *uid == design.uid).map(|(_, d)| d.clone()));
+    if let Some(d) = found {
+        return d;
     }
     let d = domain_sizes(design, grouping.codes(), grouping.n_groups());
-    let _ = grouping.domains.set((design.uid, d.clone()));
+    kept(&mut |v| {
+        if v.len() >= KEPT {
+            v.remove(0);
+        }
+        v.push((design.uid, d.clone()));
+    });
     d
 }
 

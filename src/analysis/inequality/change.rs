@@ -59,11 +59,64 @@ pub struct WaveChange {
     pub ridits: [Vec<f64>; 2],
 }
 
+/// The (wave, group) cells and the waves of a change's rows as groupings (rows in neither
+/// wave or no group in none): they do not depend on the outcome, so a caller computing the
+/// change of several outcomes over one grouping makes them once (and the engine counts their
+/// domains once per design).
+#[derive(Debug, Clone)]
+pub struct WaveGroupings {
+    /// Code `wave * k + group`.
+    by_cell: Grouping,
+    /// The wave of the rows with a cell.
+    by_wave: Grouping,
+}
+
+impl WaveGroupings {
+    /// The groupings of `wave` (0, 1 or `Grouping::NONE` per row) and `groups`.
+    pub fn new(wave: &[u32], groups: &Grouping) -> Result<WaveGroupings, DesignError> {
+        let n = wave.len();
+        let k = groups.n_groups();
+        if groups.codes().len() != n {
+            return Err(DesignError::LengthMismatch {
+                what: "wave change groups",
+                expected: n,
+                got: groups.codes().len(),
+            });
+        }
+        if let Some((row, &code)) = wave.iter().enumerate().find(|(_, &w)| w != Grouping::NONE && w > 1) {
+            return Err(DesignError::InvalidGroup { row, code, n_groups: 2 });
+        }
+        // (wave, group) cells: code = wave * k + group; and the waves alone
+        let cells: Vec<u32> = (0..n)
+            .map(|i| match (wave[i], groups.codes()[i]) {
+                (w, g) if w != Grouping::NONE && g != Grouping::NONE => w * k as u32 + g,
+                _ => Grouping::NONE,
+            })
+            .collect();
+        let by_wave = Grouping::new(
+            (0..n)
+                .map(|i| if cells[i] == Grouping::NONE { Grouping::NONE } else { wave[i] })
+                .collect(),
+            2,
+        )?;
+        Ok(WaveGroupings {
+            by_cell: Grouping::new(cells, 2 * k)?,
+            by_wave,
+        })
+    }
+}
+
 /// Computes the changes. `combined` shares strata and PSUs between the waves; `separate`
 /// treats them as separate samples; both are over the rows of `input`, in the same order.
 pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>, level: f64) -> Result<WaveChange, DesignError> {
+    check_lengths(combined, separate, input)?;
+    let groupings = WaveGroupings::new(input.wave, input.groups)?;
+    wave_change_with(combined, separate, input, &groupings, level)
+}
+
+/// The rows of `input` are those of both designs.
+fn check_lengths(combined: &Design, separate: &Design, input: ChangeInput<'_>) -> Result<(), DesignError> {
     let n = combined.n_rows();
-    let k = input.groups.n_groups();
     if input.y.len() != n || input.wave.len() != n || input.groups.codes().len() != n || separate.n_rows() != n {
         return Err(DesignError::LengthMismatch {
             what: "wave change input",
@@ -71,25 +124,30 @@ pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>,
             got: input.y.len().min(input.wave.len()).min(separate.n_rows()),
         });
     }
-    if let Some((row, &code)) = input.wave.iter().enumerate().find(|(_, &w)| w != Grouping::NONE && w > 1) {
-        return Err(DesignError::InvalidGroup { row, code, n_groups: 2 });
+    Ok(())
+}
+
+/// [`wave_change`] with the groupings of `input`'s waves and groups made already
+/// ([`WaveGroupings::new`] of `input.wave` and `input.groups`).
+pub fn wave_change_with(
+    combined: &Design,
+    separate: &Design,
+    input: ChangeInput<'_>,
+    groupings: &WaveGroupings,
+    level: f64,
+) -> Result<WaveChange, DesignError> {
+    check_lengths(combined, separate, input)?;
+    let k = input.groups.n_groups();
+    let (by_cell, by_wave) = (&groupings.by_cell, &groupings.by_wave);
+    if by_cell.codes().len() != combined.n_rows() || by_cell.n_groups() != 2 * k {
+        return Err(DesignError::LengthMismatch {
+            what: "wave change groupings",
+            expected: combined.n_rows(),
+            got: by_cell.codes().len(),
+        });
     }
-    // (wave, group) cells: code = wave * k + group; and the waves alone
-    let cells: Vec<u32> = (0..n)
-        .map(|i| match (input.wave[i], input.groups.codes()[i]) {
-            (w, g) if w != Grouping::NONE && g != Grouping::NONE => w * k as u32 + g,
-            _ => Grouping::NONE,
-        })
-        .collect();
-    let by_cell = Grouping::new(cells.clone(), 2 * k)?;
-    let by_wave = Grouping::new(
-        (0..n)
-            .map(|i| if cells[i] == Grouping::NONE { Grouping::NONE } else { input.wave[i] })
-            .collect(),
-        2,
-    )?;
-    let cell_lin = combined.linearize_mean(input.y, &by_cell)?;
-    let wave_lin = combined.linearize_mean(input.y, &by_wave)?;
+    let cell_lin = combined.linearize_mean(input.y, by_cell)?;
+    let wave_lin = combined.linearize_mean(input.y, by_wave)?;
     let sii = [0, 1].map(|w| slope_on_ridit(combined, input, w));
 
     // influence of each contrast: + second wave's rows, - first wave's rows (no part for the
@@ -114,13 +172,13 @@ pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>,
 
     // each wave as its own sample: over the same rows with the same weights (as the caller's
     // designs are), the linearisations and slope fits are those of the combined design
-    let v_cell = match cell_lin.over(separate, &by_cell) {
+    let v_cell = match cell_lin.over(separate, by_cell) {
         Some(lin) => lin.variances()?.0,
-        None => separate.linearize_mean(input.y, &by_cell)?.variances()?.0,
+        None => separate.linearize_mean(input.y, by_cell)?.variances()?.0,
     };
-    let v_wave = match wave_lin.over(separate, &by_wave) {
+    let v_wave = match wave_lin.over(separate, by_wave) {
         Some(lin) => lin.variances()?.0,
-        None => separate.linearize_mean(input.y, &by_wave)?.variances()?.0,
+        None => separate.linearize_mean(input.y, by_wave)?.variances()?.0,
     };
     let sii_sep = if combined.weights() == separate.weights() {
         None
