@@ -334,14 +334,32 @@ impl Design {
         fpc_is_popsize: bool,
     ) -> Result<StageUnits, DesignError> {
         let n = self.n;
-        let keys: Vec<u64> = (0..n).map(|i| ((parent_of_row[i] as u64) << 32) | codes[i] as u64).collect();
-        let mut uniq = keys.clone();
+        let key = |i: usize| ((parent_of_row[i] as u64) << 32) | codes[i] as u64;
+        // the distinct (parent, code) keys, sorted: unit j is the j-th; rows of one unit tend
+        // to be consecutive, so each run of equal keys is looked up once
+        let mut index: foldhash::HashMap<u64, u32> = foldhash::HashMap::default();
+        let mut last = None;
+        for i in 0..n {
+            let k = key(i);
+            if last != Some(k) {
+                index.entry(k).or_insert(0);
+                last = Some(k);
+            }
+        }
+        let mut uniq: Vec<u64> = index.keys().copied().collect();
         uniq.sort_unstable();
-        uniq.dedup();
-        let mut unit_of_row = vec![0u32; n];
-        for (i, key) in keys.iter().enumerate() {
-            // Present by construction; fall back to 0 rather than panic.
-            unit_of_row[i] = uniq.binary_search(key).unwrap_or(0) as u32;
+        for (j, k) in uniq.iter().enumerate() {
+            index.insert(*k, j as u32);
+        }
+        let mut unit_of_row = Vec::with_capacity(n);
+        let mut last = (u64::MAX, 0u32);
+        for i in 0..n {
+            let k = key(i);
+            if k != last.0 || i == 0 {
+                // present by construction; fall back to 0 rather than panic
+                last = (k, index.get(&k).copied().unwrap_or(0));
+            }
+            unit_of_row.push(last.1);
         }
         let parent_of_unit: Vec<u32> = uniq.iter().map(|k| (k >> 32) as u32).collect();
         let code_of_unit: Vec<u32> = uniq.iter().map(|k| (k & 0xffff_ffff) as u32).collect();
