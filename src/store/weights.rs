@@ -121,19 +121,28 @@ impl Store {
         let id = tx.last_insert_rowid();
         // in record-id order, so that a set reads back sorted
         let mut order: Vec<usize> = (0..set.ids.len()).collect();
-        order.sort_unstable_by_key(|&i| set.ids[i]);
+        if !set.ids.is_sorted() {
+            order.sort_unstable_by_key(|&i| set.ids[i]);
+        }
         let trimmed = set.calibrated.is_some_and(|c| c.iter().zip(set.weights).any(|(c, w)| c != w));
         {
             let mut st = tx
                 .prepare("INSERT INTO weight_chunks (set_id, chunk, ids, weights, calibrated) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(sq)?;
             for (chunk, part) in order.chunks(CHUNK_RECORDS).enumerate() {
-                let ids: Vec<u8> = part.iter().flat_map(|&i| set.ids[i].to_be_bytes()).collect();
-                let weights: Vec<u8> = part.iter().flat_map(|&i| set.weights[i].to_le_bytes()).collect();
-                let calibrated: Option<Vec<u8>> = set
-                    .calibrated
-                    .filter(|_| trimmed)
-                    .map(|c| part.iter().flat_map(|&i| c[i].to_le_bytes()).collect());
+                let mut ids: Vec<u8> = Vec::with_capacity(16 * part.len());
+                let mut weights: Vec<u8> = Vec::with_capacity(8 * part.len());
+                for &i in part {
+                    ids.extend_from_slice(&set.ids[i].to_be_bytes());
+                    weights.extend_from_slice(&set.weights[i].to_le_bytes());
+                }
+                let calibrated: Option<Vec<u8>> = set.calibrated.filter(|_| trimmed).map(|c| {
+                    let mut b = Vec::with_capacity(8 * part.len());
+                    for &i in part {
+                        b.extend_from_slice(&c[i].to_le_bytes());
+                    }
+                    b
+                });
                 st.execute(params![id, chunk as i64, ids, weights, calibrated]).map_err(sq)?;
             }
         }

@@ -137,8 +137,7 @@ pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usiz
 /// on a calibrated design.
 pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], domains: &[&[bool]]) -> UnitTotals {
     let k = z.len();
-    let domain_of = |j: usize| if domains.len() == 1 { domains[0] } else { domains[j] };
-    let member = |r: usize, j: usize| domain_of(j)[r] && !z[j][r].is_nan();
+    let member = |r: usize, j: usize| (if domains.len() == 1 { domains[0] } else { domains[j] })[r] && !z[j][r].is_nan();
     let n_stages = if design.ultimate_cluster { 1 } else { design.stages.len() };
     let deep = &design.stages[n_stages - 1];
     let mut sc = Scratch::new(k);
@@ -160,23 +159,49 @@ pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], domains: &[&[bool
         }
         let rows = &order[a..b];
         hit.clear();
-        for (j, zj) in z.iter().enumerate() {
-            let d = domain_of(j);
-            let mut s = 0.0;
-            let mut f = usize::MAX;
+        if domains.len() == 1 {
+            // one domain: its rows once, every slot's value of each
+            let d = domains[0];
+            first.fill(usize::MAX);
+            sums.fill(0.0);
             for (t, &r) in rows.iter().enumerate() {
                 let r = r as usize;
-                let v = zj[r];
-                if d[r] && !v.is_nan() {
-                    f = f.min(t);
-                    s += v;
+                if !d[r] {
+                    continue;
+                }
+                for (j, zj) in z.iter().enumerate() {
+                    let v = zj[r];
+                    if !v.is_nan() {
+                        first[j] = first[j].min(t);
+                        sums[j] += v;
+                    }
                 }
             }
-            if f != usize::MAX {
-                first[j] = f;
-                sums[j] = s;
-                has_rows[j] = true;
-                hit.push(j as u32);
+            for j in 0..k {
+                if first[j] != usize::MAX {
+                    has_rows[j] = true;
+                    hit.push(j as u32);
+                }
+            }
+        } else {
+            for (j, zj) in z.iter().enumerate() {
+                let d = domains[j];
+                let mut s = 0.0;
+                let mut f = usize::MAX;
+                for (t, &r) in rows.iter().enumerate() {
+                    let r = r as usize;
+                    let v = zj[r];
+                    if d[r] && !v.is_nan() {
+                        f = f.min(t);
+                        s += v;
+                    }
+                }
+                if f != usize::MAX {
+                    first[j] = f;
+                    sums[j] = s;
+                    has_rows[j] = true;
+                    hit.push(j as u32);
+                }
             }
         }
         hit.sort_unstable_by_key(|&j| (first[j as usize], j));
