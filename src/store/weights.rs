@@ -234,7 +234,9 @@ impl Store {
 
     fn has_table(&self, table: &str) -> Result<bool, StoreError> {
         self.conn
-            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)", [table], |r| r.get(0))
+            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)", [table], |r| {
+                r.get(0)
+            })
             .map_err(self.err("reading the weight sets"))
     }
 

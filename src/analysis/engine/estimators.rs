@@ -15,7 +15,7 @@
 
 use super::design::Design;
 use super::dist::{qbeta, qnorm, qt};
-use super::variance::{grouping_domains, group_covariance, group_variances, unit_totals, DomainSize, UnitTotals};
+use super::variance::{group_covariance, group_variances, grouping_domains, unit_totals, DomainSize, UnitTotals};
 use super::{DesignError, Grouping};
 
 /// Largest number of groups accepted by [`Linearization::covariance`].

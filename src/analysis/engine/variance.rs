@@ -216,7 +216,7 @@ pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], domains: &[&[bool
     let Some(cal) = &design.calibration else {
         return UnitTotals { stages, used_df: None };
     };
-    let a = cal.coefficients_multi(z, &member);
+    let a = cal.coefficients_multi(z, member);
     calibrated(design, cal, stages, &a, &has_rows, &mut sc)
 }
 
@@ -513,23 +513,18 @@ pub(super) struct DomainSize {
 /// (kept in the grouping for the last few designs it was used with).
 pub(super) fn grouping_domains(design: &Design, grouping: &Grouping) -> DomainSize {
     const KEPT: usize = 4;
-    let kept = |f: &mut dyn FnMut(&mut Vec<(u64, DomainSize)>)| {
-        // a poisoned cache is only a cache: start it again
-        let mut g = grouping.domains.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut g)
-    };
-    let mut found = None;
-    kept(&mut |v| found = v.iter().find(|(uid, _)| *uid == design.uid).map(|(_, d)| d.clone()));
+    // a poisoned cache is only a cache: use it as it is
+    let lock = || grouping.domains.lock().unwrap_or_else(|p| p.into_inner());
+    let found = lock().iter().find(|(uid, _)| *uid == design.uid).map(|(_, d)| d.clone());
     if let Some(d) = found {
         return d;
     }
     let d = domain_sizes(design, grouping.codes(), grouping.n_groups());
-    kept(&mut |v| {
-        if v.len() >= KEPT {
-            v.remove(0);
-        }
-        v.push((design.uid, d.clone()));
-    });
+    let mut kept = lock();
+    if kept.len() >= KEPT {
+        kept.remove(0);
+    }
+    kept.push((design.uid, d.clone()));
     d
 }
 

@@ -93,12 +93,7 @@ impl WaveGroupings {
                 _ => Grouping::NONE,
             })
             .collect();
-        let by_wave = Grouping::new(
-            (0..n)
-                .map(|i| if cells[i] == Grouping::NONE { Grouping::NONE } else { wave[i] })
-                .collect(),
-            2,
-        )?;
+        let by_wave = Grouping::new((0..n).map(|i| if cells[i] == Grouping::NONE { Grouping::NONE } else { wave[i] }).collect(), 2)?;
         Ok(WaveGroupings {
             by_cell: Grouping::new(cells, 2 * k)?,
             by_wave,
