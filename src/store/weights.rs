@@ -119,6 +119,8 @@ impl Store {
         )
         .map_err(sq)?;
         let id = tx.last_insert_rowid();
+        // chunks an older hearth left behind under this id when it replaced a packed set
+        tx.execute("DELETE FROM weight_chunks WHERE set_id = ?1", [id]).map_err(sq)?;
         // in record-id order, so that a set reads back sorted
         let mut order: Vec<usize> = (0..set.ids.len()).collect();
         if !set.ids.is_sorted() {
@@ -215,9 +217,16 @@ impl Store {
             weights: Vec::with_capacity(n),
             calibrated: Vec::with_capacity(n),
         };
-        let packed = self.has_table("weight_chunks")? && self.packed_values(set_id, &mut values).map_err(&err)?;
-        if !packed {
+        // rows first: a set written one row per record by an older hearth (which, replacing a
+        // packed set, leaves that set's chunks behind under an id it may reuse) is the rows
+        let rows: bool = self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM weight_values WHERE set_id = ?1)", [set_id], |r| r.get(0))
+            .map_err(&err)?;
+        if rows {
             self.row_values(set_id, &mut values)?;
+        } else if self.has_table("weight_chunks")? {
+            self.packed_values(set_id, &mut values).map_err(&err)?;
         }
         if !values.ids.is_sorted() {
             // written sorted; sort a set another program wrote otherwise
@@ -240,16 +249,13 @@ impl Store {
             .map_err(self.err("reading the weight sets"))
     }
 
-    /// Appends the values of set `set_id` from its packed chunks; false when it has none (a
-    /// set written one row per record).
-    fn packed_values(&self, set_id: i64, values: &mut WeightValues) -> rusqlite::Result<bool> {
+    /// Appends the values of set `set_id` from its packed chunks.
+    fn packed_values(&self, set_id: i64, values: &mut WeightValues) -> rusqlite::Result<()> {
         let mut st = self
             .conn
             .prepare("SELECT chunk, ids, weights, calibrated FROM weight_chunks WHERE set_id = ?1 ORDER BY chunk")?;
         let mut rows = st.query([set_id])?;
-        let mut any = false;
         while let Some(r) = rows.next()? {
-            any = true;
             let chunk: i64 = r.get(0)?;
             let bad = |what: String| {
                 let cause = std::io::Error::other(format!("chunk {chunk} of the weight set: {what}"));
@@ -278,7 +284,7 @@ impl Store {
                 None => values.calibrated.extend_from_slice(&values.weights[start..]),
             }
         }
-        Ok(any)
+        Ok(())
     }
 
     /// Appends the values of set `set_id` from `weight_values`, one row per record (how stores
@@ -409,6 +415,46 @@ mod tests {
         assert_eq!(rows, 0, "the old set's rows went with it");
         let names: Vec<String> = store.weight_sets().unwrap().into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["new", "old"]);
+    }
+
+    /// An older hearth replacing a packed set deletes its rows and its `weight_sets` line only,
+    /// and may write the new set one row per record under the same id: the rows are the set.
+    #[test]
+    fn rows_written_over_a_packed_sets_id_are_the_set() {
+        let (_dir, mut store, _) = tiny_store();
+        let set = NewWeightSet {
+            name: "a",
+            unit: "person",
+            method: "rake",
+            inputs: "{}",
+            ids: &[1, 2],
+            weights: &[1.0, 2.0],
+            calibrated: None,
+            replace: false,
+        };
+        store.save_weight_set(&set).unwrap();
+        store
+            .conn
+            .execute_batch(&format!(
+                "DELETE FROM weight_values WHERE set_id = 1; DELETE FROM weight_sets WHERE id = 1;
+                 INSERT INTO weight_sets VALUES (1, 'a', 'person', 'then', 'me', 'rake', '{{}}', 1);
+                 INSERT INTO weight_values VALUES (1, '{}', 5.0, NULL);",
+                record_uuid(9)
+            ))
+            .unwrap();
+        let (_, v) = store.weight_set("a").unwrap().unwrap();
+        assert_eq!((v.ids, v.weights), (vec![9], vec![5.0]));
+        // a set made now under that id does not take the chunks left behind
+        store
+            .save_weight_set(&NewWeightSet {
+                replace: true,
+                ids: &[4],
+                weights: &[3.0],
+                ..set
+            })
+            .unwrap();
+        let (_, v) = store.weight_set("a").unwrap().unwrap();
+        assert_eq!((v.ids, v.weights), (vec![4], vec![3.0]));
     }
 
     /// A packed chunk whose blobs do not make whole records is an error naming the set, not a
