@@ -65,11 +65,19 @@ impl Design {
                 domains.len()
             )));
         }
-        for zj in z {
-            check_values(self, zj, "influence values")?;
+        // the values' lengths first; that none is infinite is checked in the pass over them
+        let check_all = || -> Result<(), DesignError> {
+            for zj in z {
+                check_values(self, zj, "influence values")?;
+            }
+            Ok(())
+        };
+        if z.iter().any(|zj| zj.len() != self.n) {
+            check_all()?;
         }
         for d in domains {
             if d.len() != self.n {
+                check_all()?;
                 return Err(DesignError::LengthMismatch {
                     what: "domain",
                     expected: self.n,
@@ -77,7 +85,11 @@ impl Design {
                 });
             }
         }
-        let totals = unit_totals_multi(self, z, domains);
+        let Some(totals) = unit_totals_multi(self, z, domains) else {
+            // an infinite value: the error names the first, vector by vector
+            check_all()?;
+            return Err(DesignError::InvalidArgument("an infinite influence value".into()));
+        };
         let df = group_variances(self, &totals, p)?.df;
         let cov = group_covariance(self, &totals, p)?;
         Ok(InfluenceCovariance { cov, p, df })
@@ -181,6 +193,22 @@ mod tests {
         assert!(d.influence_covariance(&[&short], &[&all]).is_err());
         let z = vec![0.0; 12];
         assert!(d.influence_covariance(&[&z, &z, &z], &[&all, &all]).is_err());
+        // an infinite value, in or out of the domain, is named: the first of the first vector
+        // holding one
+        let mut bad = vec![0.0; 12];
+        bad[7] = f64::INFINITY;
+        bad[9] = f64::NEG_INFINITY;
+        let none = vec![false; 12];
+        for dom in [&all, &none] {
+            match d.influence_covariance(&[&z, &bad], &[dom]) {
+                Err(DesignError::NonFiniteValue { row, value }) => assert_eq!((row, value), (7, f64::INFINITY)),
+                other => panic!("{other:?}"),
+            }
+            match d.influence_covariance(&[&z, &bad], &[dom, dom]) {
+                Err(DesignError::NonFiniteValue { row, .. }) => assert_eq!(row, 7),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

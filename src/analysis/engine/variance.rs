@@ -134,8 +134,9 @@ pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usiz
 /// count in every slot, or only in some), so that
 /// [`group_covariance`] gives their full covariance with the rules of the group estimates
 /// (lonely PSUs, strata holding rows, multistage), and residualised as [`unit_totals`] does
-/// on a calibrated design.
-pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], domains: &[&[bool]]) -> UnitTotals {
+/// on a calibrated design. Every value of every row is read once, in or out of the domains:
+/// `None` when one is infinite (the caller names it).
+pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], domains: &[&[bool]]) -> Option<UnitTotals> {
     let k = z.len();
     let member = |r: usize, j: usize| (if domains.len() == 1 { domains[0] } else { domains[j] })[r] && !z[j][r].is_nan();
     let n_stages = if design.ultimate_cluster { 1 } else { design.stages.len() };
@@ -167,10 +168,16 @@ pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], domains: &[&[bool
             for (t, &r) in rows.iter().enumerate() {
                 let r = r as usize;
                 if !d[r] {
+                    if z.iter().any(|zj| zj[r].is_infinite()) {
+                        return None;
+                    }
                     continue;
                 }
                 for (j, zj) in z.iter().enumerate() {
                     let v = zj[r];
+                    if v.is_infinite() {
+                        return None;
+                    }
                     if !v.is_nan() {
                         first[j] = first[j].min(t);
                         sums[j] += v;
@@ -191,6 +198,9 @@ pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], domains: &[&[bool
                 for (t, &r) in rows.iter().enumerate() {
                     let r = r as usize;
                     let v = zj[r];
+                    if v.is_infinite() {
+                        return None;
+                    }
                     if d[r] && !v.is_nan() {
                         f = f.min(t);
                         s += v;
@@ -214,10 +224,10 @@ pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], domains: &[&[bool
     }
     let stages = aggregate(design, entries, n_stages, &mut sc);
     let Some(cal) = &design.calibration else {
-        return UnitTotals { stages, used_df: None };
+        return Some(UnitTotals { stages, used_df: None });
     };
     let a = cal.coefficients_multi(z, member);
-    calibrated(design, cal, stages, &a, &has_rows, &mut sc)
+    Some(calibrated(design, cal, stages, &a, &has_rows, &mut sc))
 }
 
 /// Unit totals of statistics given row by row, on a design without calibration: `values(row,
