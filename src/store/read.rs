@@ -86,6 +86,10 @@ impl ReadError {
 /// Parts per reading thread of [`Store::scan_parts`].
 const PARTS_PER_THREAD: usize = 4;
 
+/// What one reading thread of [`Store::scan_parts`] read: (part, state) of each part it took,
+/// and whether no other process committed meanwhile.
+type PartsRead<S> = (Vec<(usize, S)>, bool);
+
 /// The system columns every read selects before the asked ones.
 const SYSTEM_COLUMNS: usize = 3;
 
@@ -218,7 +222,7 @@ impl Store {
         let ranges: Vec<(i64, i64)> = (0..n_parts).map(|k| (lo + k * step, (lo + (k + 1) * step - 1).min(hi))).collect();
         let path = self.path.clone();
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let worker = || -> rusqlite::Result<(Vec<(usize, S)>, bool)> {
+        let worker = || -> rusqlite::Result<PartsRead<S>> {
             let conn = open_reader(&path)?;
             let before = data_version(&conn)?;
             let mut done = Vec::new();
@@ -238,8 +242,8 @@ impl Store {
             let unchanged = data_version(&conn)? == before;
             Ok((done, unchanged))
         };
-        let results: Vec<rusqlite::Result<(Vec<(usize, S)>, bool)>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = (0..threads).map(|_| sc.spawn(&worker)).collect();
+        let results: Vec<rusqlite::Result<PartsRead<S>>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..threads).map(|_| sc.spawn(worker)).collect();
             handles.into_iter().map(|h| h.join().expect("a scan thread panicked")).collect()
         });
         let mut parts: Vec<Option<S>> = (0..ranges.len()).map(|_| None).collect();
