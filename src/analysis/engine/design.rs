@@ -291,6 +291,44 @@ impl Design {
         Ok(weights)
     }
 
+    /// This design over its rows put in its own order ([`Design::row_order`]): row `i` of the
+    /// result is row `order[i]` of this one, every unit, stratum and label kept. It is the
+    /// design [`Design::new`] builds from the reordered rows whenever the cluster and stratum
+    /// codes of a row do not depend on the rows' order (codes numbered by sorted value), without
+    /// building it again. Not for a calibrated design (its model is per row): `None` then.
+    pub fn in_unit_order(&self) -> Option<Design> {
+        if self.calibration.is_some() {
+            return None;
+        }
+        let take = |v: &[u32]| -> Vec<u32> { self.order.iter().map(|&r| v[r as usize]).collect() };
+        let stages = self
+            .stages
+            .iter()
+            .map(|s| StageUnits {
+                unit_of_row: take(&s.unit_of_row),
+                parent_of_unit: s.parent_of_unit.clone(),
+                code_of_unit: s.code_of_unit.clone(),
+                n_sampled: s.n_sampled.clone(),
+                population: s.population.clone(),
+                child_factor: s.child_factor.clone(),
+            })
+            .collect();
+        Some(Design {
+            n: self.n,
+            weights: self.order.iter().map(|&r| self.weights[r as usize]).collect(),
+            strata: take(&self.strata),
+            n_strata: self.n_strata,
+            stages,
+            order: (0..self.n as u32).collect(),
+            lonely: self.lonely,
+            ultimate_cluster: self.ultimate_cluster,
+            calibration: None,
+            strata_labels: self.strata_labels.clone(),
+            psu_labels: self.psu_labels.clone(),
+            uid: next_uid(),
+        })
+    }
+
     /// The rows ordered by the deepest stage's unit (a stable counting sort).
     fn rows_in_unit_order(&self) -> Result<Vec<u32>, DesignError> {
         let n = self.n;
