@@ -168,6 +168,16 @@ pub fn ordered_design(def: &Definition, df: &DataFrame, waves: &[i64], ultimate_
         return Ok(Ordered { design, order: None });
     };
     let _t = crate::timing::phase("analysis: design rows in order");
+    // with clusters named and one wave, every stratum and cluster code is numbered by sorted
+    // value, so the design of the reordered rows is this one reordered; otherwise (a (wave,
+    // value) pair numbered as first met, or each row its own cluster) it is built again
+    let one_wave = waves.iter().all(|w| *w == waves[0]);
+    let clusters_named = def.design.as_ref().is_some_and(|d| !d.psu.is_empty());
+    if one_wave && clusters_named {
+        if let Some(design) = design.in_unit_order() {
+            return Ok(Ordered { design, order: Some(order) });
+        }
+    }
     let mut cols = design_variables(def);
     cols.sort();
     cols.dedup();
@@ -274,6 +284,31 @@ units:
         let (df2, waves2, design2) = design_in_order(&def(), df, vec![1; 8], false).unwrap();
         assert_eq!(column_f64(&df2, "cluster").unwrap(), [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]);
         assert_eq!((waves2.len(), design2.n_psus()), (8, 4));
+    }
+
+    /// The design reordered is the design of the reordered rows: the same estimates to the
+    /// last bit, over rows in their own order.
+    #[test]
+    fn the_reordered_design_is_that_of_the_reordered_rows() {
+        let df = frame();
+        let plain = build_design(&def(), &df, &[1; 8], false).unwrap();
+        let order: Vec<u32> = plain.row_order().expect("interleaved clusters").to_vec();
+        let reordered = plain.in_unit_order().unwrap();
+        assert!(reordered.row_order().is_none());
+        let idx = IdxCa::from_vec("".into(), order.iter().map(|&i| i as IdxSize).collect());
+        let part = df.take(&idx).unwrap();
+        let rebuilt = build_design(&def(), &part, &[1; 8], false).unwrap();
+        let y = column_f64(&part, "score").unwrap();
+        let g = Grouping::new(column_f64(&part, "area").unwrap().iter().map(|a| *a as u32 - 1).collect(), 2).unwrap();
+        let o = EstimateOptions::default();
+        for grouping in [Grouping::overall(8), g] {
+            let a = reordered.mean(&y, &grouping, &o).unwrap();
+            let b = rebuilt.mean(&y, &grouping, &o).unwrap();
+            for (a, b) in a.iter().zip(&b) {
+                assert_eq!((a.estimate, a.se, a.df, a.design_df), (b.estimate, b.se, b.df, b.design_df));
+            }
+        }
+        assert_eq!((reordered.n_psus(), reordered.degf()), (rebuilt.n_psus(), rebuilt.degf()));
     }
 
     /// A numeric PSU (a household number, say) may have any number of values: the limit on

@@ -17,9 +17,13 @@ use super::{Store, StoreError};
 use crate::schema::Definition;
 
 /// The weight-set tables (see `weights`): created in a store on its first weight set, so
-/// stores made before weighting existed take weight sets without any other change. The values
-/// table is indexed by set only: a set's records are unique by construction, and an index on
-/// the 36-character record UUIDs would make writing a million weights several times slower.
+/// stores made before weighting existed take weight sets without any other change, and
+/// `weight_chunks` added beside `weight_values` in a store whose sets were written one row per
+/// record (those stay as they are and still read; new sets are written packed). A set's values
+/// are a few rows of blobs: writing and reading a million weights is then a copy of 32 MB,
+/// not a million rows of 36-character UUIDs. `weight_chunks.set_id` has no foreign key, so that
+/// an older hearth (which knows only `weight_values`) can still replace a packed set: it leaves
+/// the chunks behind, and `weights` reads a set's rows before any chunks under its id.
 pub(super) fn ensure_weight_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS weight_sets (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, unit TEXT NOT NULL,
@@ -27,7 +31,10 @@ pub(super) fn ensure_weight_tables(tx: &rusqlite::Transaction<'_>) -> rusqlite::
              records INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS weight_values (set_id INTEGER NOT NULL REFERENCES weight_sets(id),
              record TEXT NOT NULL, weight REAL NOT NULL, calibrated REAL);
-         CREATE INDEX IF NOT EXISTS weight_values_set ON weight_values (set_id);",
+         CREATE INDEX IF NOT EXISTS weight_values_set ON weight_values (set_id);
+         CREATE TABLE IF NOT EXISTS weight_chunks (set_id INTEGER NOT NULL,
+             chunk INTEGER NOT NULL, ids BLOB NOT NULL, weights BLOB NOT NULL, calibrated BLOB,
+             PRIMARY KEY (set_id, chunk));",
     )
 }
 

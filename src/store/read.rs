@@ -83,6 +83,13 @@ impl ReadError {
     }
 }
 
+/// Parts per reading thread of [`Store::scan_parts`].
+const PARTS_PER_THREAD: usize = 4;
+
+/// What one reading thread of [`Store::scan_parts`] read: (part, state) of each part it took,
+/// and whether no other process committed meanwhile.
+type PartsRead<S> = (Vec<(usize, S)>, bool);
+
 /// The system columns every read selects before the asked ones.
 const SYSTEM_COLUMNS: usize = 3;
 
@@ -167,8 +174,8 @@ impl Store {
     }
 
     /// Like [`Store::scan`], over parts of the records in row order, read at once on several
-    /// connections (one per core, for large tables): each part gets its own state from `make`,
-    /// and the states come back in row order. When another process commits while the parts are
+    /// connections (one per core, for large tables, each taking the next part in turn): each
+    /// part gets its own state from `make`, and the states come back in row order. When another process commits while the parts are
     /// being read (they would not then see one state of the store), it reads again in one pass.
     pub fn scan_parts<S: Send>(
         &self,
@@ -208,36 +215,48 @@ impl Store {
         let Some(sql) = ranged_scan_sql(def, unit, columns, wave.is_some()) else {
             return one_pass();
         };
-        let step = (hi - lo + threads as i64) / threads as i64;
-        let ranges: Vec<(i64, i64)> = (0..threads as i64).map(|k| (lo + k * step, (lo + (k + 1) * step - 1).min(hi))).collect();
+        // more parts than threads, taken in turn: a thread slowed by the machine's other work
+        // leaves fewer rows waiting at the end
+        let n_parts = (threads * PARTS_PER_THREAD) as i64;
+        let step = (hi - lo + n_parts) / n_parts;
+        let ranges: Vec<(i64, i64)> = (0..n_parts).map(|k| (lo + k * step, (lo + (k + 1) * step - 1).min(hi))).collect();
         let path = self.path.clone();
-        let read_part = |(a, b): (i64, i64)| -> rusqlite::Result<(S, bool)> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let worker = || -> rusqlite::Result<PartsRead<S>> {
             let conn = open_reader(&path)?;
             let before = data_version(&conn)?;
-            let mut s = make();
+            let mut done = Vec::new();
             {
                 let mut st = conn.prepare(&sql)?;
-                let mut rows = st.query(params![wave.unwrap_or(0), a, b])?;
-                while let Some(r) = rows.next()? {
-                    visit(r, |rec| row(&mut s, rec))?;
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&(a, b)) = ranges.get(k) else { break };
+                    let mut s = make();
+                    let mut rows = st.query(params![wave.unwrap_or(0), a, b])?;
+                    while let Some(r) = rows.next()? {
+                        visit(r, |rec| row(&mut s, rec))?;
+                    }
+                    done.push((k, s));
                 }
             }
             let unchanged = data_version(&conn)? == before;
-            Ok((s, unchanged))
+            Ok((done, unchanged))
         };
-        let parts: Vec<rusqlite::Result<(S, bool)>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = ranges.iter().map(|&r| sc.spawn(move || read_part(r))).collect();
+        let results: Vec<rusqlite::Result<PartsRead<S>>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..threads).map(|_| sc.spawn(worker)).collect();
             handles.into_iter().map(|h| h.join().expect("a scan thread panicked")).collect()
         });
-        let mut out = Vec::with_capacity(parts.len());
-        for p in parts {
-            let (s, unchanged) = p.map_err(self.read_err(unit))?;
+        let mut parts: Vec<Option<S>> = (0..ranges.len()).map(|_| None).collect();
+        for res in results {
+            let (done, unchanged) = res.map_err(self.read_err(unit))?;
             if !unchanged {
                 return one_pass();
             }
-            out.push(s);
+            for (k, s) in done {
+                parts[k] = Some(s);
+            }
         }
-        Ok(out)
+        Ok(parts.into_iter().flatten().collect())
     }
 
     /// Reads a unit's records (as [`Store::scan`]) in chunks of about `chunk_rows` row ids, on

@@ -2,11 +2,15 @@
 //!
 //! Owns the tables `weight_sets` (name, unit, when and by whom, the method and its inputs as
 //! JSON: margins, population files' names and content hashes, bounds, trimming, iterations,
-//! convergence) and `weight_values` (set, record UUID, weight, and the calibrated weight before
-//! trimming when trimming changed it), created by `migrate` on the first weight set of a store
-//! made before they existed. A set is written in one transaction: all of it or nothing; a name
-//! in use is an error unless the caller asks to replace it. Must not compute weights (that is
-//! `analysis::weighting`) nor interpret the JSON it keeps.
+//! convergence), `weight_chunks` (a set's values packed: per chunk of up to [`CHUNK_RECORDS`]
+//! records, sorted by record id, the ids as 16-byte big-endian UUIDs, the weights and the
+//! calibrated weights before trimming as 8-byte little-endian reals, the latter absent when
+//! trimming changed nothing) and `weight_values` (one row per record: set, record UUID, weight,
+//! calibrated weight; how stores written before `weight_chunks` keep their sets, still read),
+//! created by `migrate` on the first weight set of a store made before they existed. A set is
+//! written in one transaction: all of it or nothing; a name in use is an error unless the caller
+//! asks to replace it. Must not compute weights (that is `analysis::weighting`) nor interpret
+//! the JSON it keeps.
 
 use rusqlite::{params, OptionalExtension};
 
@@ -24,6 +28,9 @@ pub fn record_id(uuid: &str) -> Result<u128, super::ReadError> {
 pub fn record_uuid(id: u128) -> String {
     ::uuid::Uuid::from_u128(id).hyphenated().to_string()
 }
+
+/// Records per row of `weight_chunks` (so that no value nears SQLite's limit on a blob).
+pub const CHUNK_RECORDS: usize = 1 << 20;
 
 /// A weight set to store.
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +109,7 @@ impl Store {
                 });
             }
             tx.execute("DELETE FROM weight_values WHERE set_id = ?1", [id]).map_err(sq)?;
+            tx.execute("DELETE FROM weight_chunks WHERE set_id = ?1", [id]).map_err(sq)?;
             tx.execute("DELETE FROM weight_sets WHERE id = ?1", [id]).map_err(sq)?;
         }
         let by = default_user();
@@ -111,18 +119,33 @@ impl Store {
         )
         .map_err(sq)?;
         let id = tx.last_insert_rowid();
-        {
-            // in record-id order, so that a set reads back sorted
-            let mut order: Vec<usize> = (0..set.ids.len()).collect();
+        // chunks an older hearth left behind under this id when it replaced a packed set
+        tx.execute("DELETE FROM weight_chunks WHERE set_id = ?1", [id]).map_err(sq)?;
+        // in record-id order, so that a set reads back sorted
+        let mut order: Vec<usize> = (0..set.ids.len()).collect();
+        if !set.ids.is_sorted() {
             order.sort_unstable_by_key(|&i| set.ids[i]);
+        }
+        let trimmed = set.calibrated.is_some_and(|c| c.iter().zip(set.weights).any(|(c, w)| c != w));
+        {
             let mut st = tx
-                .prepare("INSERT INTO weight_values (set_id, record, weight, calibrated) VALUES (?1, ?2, ?3, ?4)")
+                .prepare("INSERT INTO weight_chunks (set_id, chunk, ids, weights, calibrated) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(sq)?;
-            let mut buf = [0u8; 36];
-            for i in order {
-                let uuid = ::uuid::Uuid::from_u128(set.ids[i]).hyphenated().encode_lower(&mut buf);
-                let cal = set.calibrated.map(|c| c[i]).filter(|c| *c != set.weights[i]);
-                st.execute(params![id, &*uuid, set.weights[i], cal]).map_err(sq)?;
+            for (chunk, part) in order.chunks(CHUNK_RECORDS).enumerate() {
+                let mut ids: Vec<u8> = Vec::with_capacity(16 * part.len());
+                let mut weights: Vec<u8> = Vec::with_capacity(8 * part.len());
+                for &i in part {
+                    ids.extend_from_slice(&set.ids[i].to_be_bytes());
+                    weights.extend_from_slice(&set.weights[i].to_le_bytes());
+                }
+                let calibrated: Option<Vec<u8>> = set.calibrated.filter(|_| trimmed).map(|c| {
+                    let mut b = Vec::with_capacity(8 * part.len());
+                    for &i in part {
+                        b.extend_from_slice(&c[i].to_le_bytes());
+                    }
+                    b
+                });
+                st.execute(params![id, chunk as i64, ids, weights, calibrated]).map_err(sq)?;
             }
         }
         tx.execute(
@@ -183,11 +206,10 @@ impl Store {
         let Some(info) = self.weight_sets()?.into_iter().find(|s| s.name == name) else {
             return Ok(None);
         };
-        let p = self.path.display().to_string();
         let err = self.err_with(|| format!("reading weight set '{name}'"));
-        let mut st = self
+        let set_id: i64 = self
             .conn
-            .prepare("SELECT v.record, v.weight, v.calibrated FROM weight_values v JOIN weight_sets s ON s.id = v.set_id WHERE s.name = ?1 ORDER BY v.rowid")
+            .query_row("SELECT id FROM weight_sets WHERE name = ?1", [name], |r| r.get(0))
             .map_err(&err)?;
         let n = info.records.max(0) as usize;
         let mut values = WeightValues {
@@ -195,7 +217,86 @@ impl Store {
             weights: Vec::with_capacity(n),
             calibrated: Vec::with_capacity(n),
         };
-        let mut rows = st.query([name]).map_err(&err)?;
+        // rows first: a set written one row per record by an older hearth (which, replacing a
+        // packed set, leaves that set's chunks behind under an id it may reuse) is the rows
+        let rows: bool = self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM weight_values WHERE set_id = ?1)", [set_id], |r| r.get(0))
+            .map_err(&err)?;
+        if rows {
+            self.row_values(set_id, &mut values)?;
+        } else if self.has_table("weight_chunks")? {
+            self.packed_values(set_id, &mut values).map_err(&err)?;
+        }
+        if !values.ids.is_sorted() {
+            // written sorted; sort a set another program wrote otherwise
+            let mut order: Vec<usize> = (0..values.ids.len()).collect();
+            order.sort_unstable_by_key(|&i| values.ids[i]);
+            values = WeightValues {
+                ids: order.iter().map(|&i| values.ids[i]).collect(),
+                weights: order.iter().map(|&i| values.weights[i]).collect(),
+                calibrated: order.iter().map(|&i| values.calibrated[i]).collect(),
+            };
+        }
+        Ok(Some((info, values)))
+    }
+
+    fn has_table(&self, table: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)", [table], |r| {
+                r.get(0)
+            })
+            .map_err(self.err("reading the weight sets"))
+    }
+
+    /// Appends the values of set `set_id` from its packed chunks.
+    fn packed_values(&self, set_id: i64, values: &mut WeightValues) -> rusqlite::Result<()> {
+        let mut st = self
+            .conn
+            .prepare("SELECT chunk, ids, weights, calibrated FROM weight_chunks WHERE set_id = ?1 ORDER BY chunk")?;
+        let mut rows = st.query([set_id])?;
+        while let Some(r) = rows.next()? {
+            let chunk: i64 = r.get(0)?;
+            let bad = |what: String| {
+                let cause = std::io::Error::other(format!("chunk {chunk} of the weight set: {what}"));
+                rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, Box::new(cause))
+            };
+            let ids = r.get_ref(1)?.as_blob()?;
+            let weights = r.get_ref(2)?.as_blob()?;
+            let calibrated = r.get_ref(3)?.as_blob_or_null()?;
+            let m = ids.len() / 16;
+            if ids.len() % 16 != 0 || weights.len() != 8 * m || calibrated.is_some_and(|c| c.len() != 8 * m) {
+                return Err(bad(format!(
+                    "{} bytes of record ids, {} of weights, {} of calibrated weights do not make whole records",
+                    ids.len(),
+                    weights.len(),
+                    calibrated.map_or(0, <[u8]>::len)
+                )));
+            }
+            let real = |b: &[u8]| f64::from_le_bytes(b.try_into().expect("8-byte chunks"));
+            values
+                .ids
+                .extend(ids.chunks_exact(16).map(|b| u128::from_be_bytes(b.try_into().expect("16-byte chunks"))));
+            let start = values.weights.len();
+            values.weights.extend(weights.chunks_exact(8).map(real));
+            match calibrated {
+                Some(c) => values.calibrated.extend(c.chunks_exact(8).map(real)),
+                None => values.calibrated.extend_from_slice(&values.weights[start..]),
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the values of set `set_id` from `weight_values`, one row per record (how stores
+    /// written before `weight_chunks` keep their sets).
+    fn row_values(&self, set_id: i64, values: &mut WeightValues) -> Result<(), StoreError> {
+        let p = self.path.display().to_string();
+        let err = self.err("reading a weight set");
+        let mut st = self
+            .conn
+            .prepare("SELECT record, weight, calibrated FROM weight_values WHERE set_id = ?1 ORDER BY rowid")
+            .map_err(&err)?;
+        let mut rows = st.query([set_id]).map_err(&err)?;
         while let Some(r) = rows.next().map_err(&err)? {
             let raw = r.get_ref(0).map_err(&err)?;
             let text = match raw {
@@ -216,17 +317,7 @@ impl Store {
             values.weights.push(w);
             values.calibrated.push(c.unwrap_or(w));
         }
-        if !values.ids.is_sorted() {
-            // written sorted; sort a set another program wrote otherwise
-            let mut order: Vec<usize> = (0..values.ids.len()).collect();
-            order.sort_unstable_by_key(|&i| values.ids[i]);
-            values = WeightValues {
-                ids: order.iter().map(|&i| values.ids[i]).collect(),
-                weights: order.iter().map(|&i| values.weights[i]).collect(),
-                calibrated: order.iter().map(|&i| values.calibrated[i]).collect(),
-            };
-        }
-        Ok(Some((info, values)))
+        Ok(())
     }
 }
 
@@ -272,5 +363,118 @@ mod tests {
         assert_eq!(v.weights, [10.0, 20.0, 30.0]);
         assert_eq!(store.weight_sets().unwrap().len(), 1);
         assert_eq!(record_id(&record_uuid(12345)).unwrap(), 12345);
+    }
+
+    /// A store whose sets were written one row per record (before `weight_chunks` existed)
+    /// still reads them, takes new packed sets beside them, and replaces an old set.
+    #[test]
+    fn sets_written_one_row_per_record_still_read() {
+        let (_dir, mut store, _) = tiny_store();
+        store
+            .conn
+            .execute_batch(&format!(
+                "CREATE TABLE weight_sets (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, unit TEXT NOT NULL,
+                     created_at TEXT NOT NULL, created_by TEXT NOT NULL, method TEXT NOT NULL, inputs TEXT NOT NULL,
+                     records INTEGER NOT NULL);
+                 CREATE TABLE weight_values (set_id INTEGER NOT NULL REFERENCES weight_sets(id),
+                     record TEXT NOT NULL, weight REAL NOT NULL, calibrated REAL);
+                 CREATE INDEX weight_values_set ON weight_values (set_id);
+                 INSERT INTO weight_sets VALUES (1, 'old', 'person', 'then', 'me', 'rake', '{{}}', 2);
+                 INSERT INTO weight_values VALUES (1, '{}', 2.5, NULL), (1, '{}', 1.5, 1.75);",
+                record_uuid(7),
+                record_uuid(4)
+            ))
+            .unwrap();
+        let old = |store: &Store| store.weight_set("old").unwrap().unwrap().1;
+        assert_eq!(old(&store).ids, [4, 7]);
+        assert_eq!(old(&store).weights, [1.5, 2.5]);
+        assert_eq!(old(&store).calibrated, [1.75, 2.5]);
+        let set = NewWeightSet {
+            name: "new",
+            unit: "person",
+            method: "poststratify",
+            inputs: "{}",
+            ids: &[9, 3],
+            weights: &[1.0, 2.0],
+            calibrated: None,
+            replace: false,
+        };
+        store.save_weight_set(&set).unwrap();
+        assert_eq!(old(&store).weights, [1.5, 2.5]);
+        let (_, v) = store.weight_set("new").unwrap().unwrap();
+        assert_eq!((v.ids, v.weights, v.calibrated), (vec![3, 9], vec![2.0, 1.0], vec![2.0, 1.0]));
+        store
+            .save_weight_set(&NewWeightSet {
+                name: "old",
+                replace: true,
+                ..set
+            })
+            .unwrap();
+        assert_eq!(old(&store).ids, [3, 9]);
+        let rows: i64 = store.conn.query_row("SELECT count(*) FROM weight_values", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 0, "the old set's rows went with it");
+        let names: Vec<String> = store.weight_sets().unwrap().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["new", "old"]);
+    }
+
+    /// An older hearth replacing a packed set deletes its rows and its `weight_sets` line only,
+    /// and may write the new set one row per record under the same id: the rows are the set.
+    #[test]
+    fn rows_written_over_a_packed_sets_id_are_the_set() {
+        let (_dir, mut store, _) = tiny_store();
+        let set = NewWeightSet {
+            name: "a",
+            unit: "person",
+            method: "rake",
+            inputs: "{}",
+            ids: &[1, 2],
+            weights: &[1.0, 2.0],
+            calibrated: None,
+            replace: false,
+        };
+        store.save_weight_set(&set).unwrap();
+        store
+            .conn
+            .execute_batch(&format!(
+                "DELETE FROM weight_values WHERE set_id = 1; DELETE FROM weight_sets WHERE id = 1;
+                 INSERT INTO weight_sets VALUES (1, 'a', 'person', 'then', 'me', 'rake', '{{}}', 1);
+                 INSERT INTO weight_values VALUES (1, '{}', 5.0, NULL);",
+                record_uuid(9)
+            ))
+            .unwrap();
+        let (_, v) = store.weight_set("a").unwrap().unwrap();
+        assert_eq!((v.ids, v.weights), (vec![9], vec![5.0]));
+        // a set made now under that id does not take the chunks left behind
+        store
+            .save_weight_set(&NewWeightSet {
+                replace: true,
+                ids: &[4],
+                weights: &[3.0],
+                ..set
+            })
+            .unwrap();
+        let (_, v) = store.weight_set("a").unwrap().unwrap();
+        assert_eq!((v.ids, v.weights), (vec![4], vec![3.0]));
+    }
+
+    /// A packed chunk whose blobs do not make whole records is an error naming the set, not a
+    /// panic or a short set.
+    #[test]
+    fn a_broken_chunk_is_an_error() {
+        let (_dir, mut store, _) = tiny_store();
+        let set = NewWeightSet {
+            name: "w",
+            unit: "person",
+            method: "rake",
+            inputs: "{}",
+            ids: &[1, 2],
+            weights: &[1.0, 2.0],
+            calibrated: None,
+            replace: false,
+        };
+        store.save_weight_set(&set).unwrap();
+        store.conn.execute_batch("UPDATE weight_chunks SET weights = x'0102'").unwrap();
+        let e = store.weight_set("w").unwrap_err();
+        assert!(e.to_string().contains("reading weight set 'w'"), "{e}");
     }
 }

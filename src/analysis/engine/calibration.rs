@@ -408,6 +408,7 @@ impl Design {
         let cal = Calibration::new(&self, spec)?;
         self.weights = weights;
         self.calibration = Some(std::sync::Arc::new(cal));
+        self.uid = super::design::next_uid();
         Ok(self)
     }
 
@@ -426,6 +427,7 @@ impl Design {
         }
         self.weights = weights;
         self.calibration = None;
+        self.uid = super::design::next_uid();
         Ok(self)
     }
 

@@ -109,6 +109,16 @@ pub struct Design {
     pub(super) calibration: Option<std::sync::Arc<super::calibration::Calibration>>,
     strata_labels: Option<Vec<String>>,
     psu_labels: Option<Vec<String>>,
+    /// Distinct for every design built or reweighted in this process (a clone keeps it: same
+    /// rows, weights and units), so that what depends only on the design and a grouping (the
+    /// groups' domains) is computed once per grouping.
+    pub(super) uid: u64,
+}
+
+/// A fresh [`Design::uid`].
+pub(super) fn next_uid() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Checks a specification before anything is built: rows, lengths, weights, labels and FPCs.
@@ -221,6 +231,7 @@ impl Design {
             calibration: None,
             strata_labels: spec.strata_labels,
             psu_labels: spec.psu_labels,
+            uid: next_uid(),
         };
 
         // Build stage units. Without stages, each row is its own PSU (id = ~1).
@@ -280,6 +291,44 @@ impl Design {
         Ok(weights)
     }
 
+    /// This design over its rows put in its own order ([`Design::row_order`]): row `i` of the
+    /// result is row `order[i]` of this one, every unit, stratum and label kept. It is the
+    /// design [`Design::new`] builds from the reordered rows whenever the cluster and stratum
+    /// codes of a row do not depend on the rows' order (codes numbered by sorted value), without
+    /// building it again. Not for a calibrated design (its model is per row): `None` then.
+    pub fn in_unit_order(&self) -> Option<Design> {
+        if self.calibration.is_some() {
+            return None;
+        }
+        let take = |v: &[u32]| -> Vec<u32> { self.order.iter().map(|&r| v[r as usize]).collect() };
+        let stages = self
+            .stages
+            .iter()
+            .map(|s| StageUnits {
+                unit_of_row: take(&s.unit_of_row),
+                parent_of_unit: s.parent_of_unit.clone(),
+                code_of_unit: s.code_of_unit.clone(),
+                n_sampled: s.n_sampled.clone(),
+                population: s.population.clone(),
+                child_factor: s.child_factor.clone(),
+            })
+            .collect();
+        Some(Design {
+            n: self.n,
+            weights: self.order.iter().map(|&r| self.weights[r as usize]).collect(),
+            strata: take(&self.strata),
+            n_strata: self.n_strata,
+            stages,
+            order: (0..self.n as u32).collect(),
+            lonely: self.lonely,
+            ultimate_cluster: self.ultimate_cluster,
+            calibration: None,
+            strata_labels: self.strata_labels.clone(),
+            psu_labels: self.psu_labels.clone(),
+            uid: next_uid(),
+        })
+    }
+
     /// The rows ordered by the deepest stage's unit (a stable counting sort).
     fn rows_in_unit_order(&self) -> Result<Vec<u32>, DesignError> {
         let n = self.n;
@@ -323,14 +372,32 @@ impl Design {
         fpc_is_popsize: bool,
     ) -> Result<StageUnits, DesignError> {
         let n = self.n;
-        let keys: Vec<u64> = (0..n).map(|i| ((parent_of_row[i] as u64) << 32) | codes[i] as u64).collect();
-        let mut uniq = keys.clone();
+        let key = |i: usize| ((parent_of_row[i] as u64) << 32) | codes[i] as u64;
+        // the distinct (parent, code) keys, sorted: unit j is the j-th; rows of one unit tend
+        // to be consecutive, so each run of equal keys is looked up once
+        let mut index: foldhash::HashMap<u64, u32> = foldhash::HashMap::default();
+        let mut last = None;
+        for i in 0..n {
+            let k = key(i);
+            if last != Some(k) {
+                index.entry(k).or_insert(0);
+                last = Some(k);
+            }
+        }
+        let mut uniq: Vec<u64> = index.keys().copied().collect();
         uniq.sort_unstable();
-        uniq.dedup();
-        let mut unit_of_row = vec![0u32; n];
-        for (i, key) in keys.iter().enumerate() {
-            // Present by construction; fall back to 0 rather than panic.
-            unit_of_row[i] = uniq.binary_search(key).unwrap_or(0) as u32;
+        for (j, k) in uniq.iter().enumerate() {
+            index.insert(*k, j as u32);
+        }
+        let mut unit_of_row = Vec::with_capacity(n);
+        let mut last = (u64::MAX, 0u32);
+        for i in 0..n {
+            let k = key(i);
+            if k != last.0 || i == 0 {
+                // present by construction; fall back to 0 rather than panic
+                last = (k, index.get(&k).copied().unwrap_or(0));
+            }
+            unit_of_row.push(last.1);
         }
         let parent_of_unit: Vec<u32> = uniq.iter().map(|k| (k >> 32) as u32).collect();
         let code_of_unit: Vec<u32> = uniq.iter().map(|k| (k & 0xffff_ffff) as u32).collect();

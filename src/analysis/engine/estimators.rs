@@ -15,7 +15,7 @@
 
 use super::design::Design;
 use super::dist::{qbeta, qnorm, qt};
-use super::variance::{domain_sizes, group_covariance, group_variances, unit_totals, DomainSize, UnitTotals};
+use super::variance::{group_covariance, group_variances, grouping_domains, unit_totals, DomainSize, UnitTotals};
 use super::{DesignError, Grouping};
 
 /// Largest number of groups accepted by [`Linearization::covariance`].
@@ -193,6 +193,9 @@ pub struct Linearization<'d> {
     /// Rows and design df of every group, counting rows whatever their values.
     domain: DomainSize,
     kind: Kind,
+    /// The unit totals of the influence values, computed once for the variances, the
+    /// covariance and the PSU totals alike.
+    totals: std::sync::OnceLock<UnitTotals>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -233,13 +236,14 @@ impl<'d> Linearization<'d> {
         self.n_groups
     }
 
-    fn totals(&self) -> UnitTotals {
-        unit_totals(self.design, &self.row_group, &self.influence, self.n_groups)
+    fn totals(&self) -> &UnitTotals {
+        self.totals
+            .get_or_init(|| unit_totals(self.design, &self.row_group, &self.influence, self.n_groups))
     }
 
     /// Variance per group and the df of the rows used ([`Estimate::used_df`]).
     pub fn variances(&self) -> Result<(Vec<f64>, Vec<f64>), DesignError> {
-        let gv = group_variances(self.design, &self.totals(), self.n_groups)?;
+        let gv = group_variances(self.design, self.totals(), self.n_groups)?;
         Ok((gv.var, gv.df))
     }
 
@@ -251,7 +255,7 @@ impl<'d> Linearization<'d> {
                 limit: MAX_COVARIANCE_GROUPS,
             });
         }
-        let cov = group_covariance(self.design, &self.totals(), self.n_groups)?;
+        let cov = group_covariance(self.design, self.totals(), self.n_groups)?;
         Ok(GroupCovariance {
             estimates: self.estimates.clone(),
             cov,
@@ -278,6 +282,69 @@ impl<'d> Linearization<'d> {
     /// Design effect of group g given its variance (R: `svymean`/`svytotal` deff).
     fn deff(&self, g: usize, var: f64) -> Option<f64> {
         srs_deff(self.kind == Kind::Mean, self.n[g], self.weighted_n[g], self.srs_ss[g], var)
+    }
+
+    /// This linearisation over another design of the same rows with the same weights (the
+    /// waves of a survey as separate samples and as one combined design, say): estimates and
+    /// influence values carry over unchanged, the domains of `grouping` (the grouping it was
+    /// made with) are counted on `design`. `None` when the rows or the weights differ.
+    pub fn over<'e>(&self, design: &'e Design, grouping: &Grouping) -> Option<Linearization<'e>> {
+        if design.n != self.design.n || grouping.codes().len() != design.n || design.weights != self.design.weights {
+            return None;
+        }
+        Some(Linearization {
+            design,
+            n_groups: self.n_groups,
+            row_group: self.row_group.clone(),
+            influence: self.influence.clone(),
+            estimates: self.estimates.clone(),
+            n: self.n.clone(),
+            weighted_n: self.weighted_n.clone(),
+            srs_ss: self.srs_ss.clone(),
+            domain: grouping_domains(design, grouping),
+            kind: self.kind,
+            totals: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The rows of [`Design::proportion`] from this linearisation of the mean of `y` (the
+    /// same `y` and grouping): for a caller that also wants the group covariance, so that
+    /// the outcome is linearised once.
+    pub fn proportion_rows(&self, y: &[f64], method: PropCiMethod, opts: &EstimateOptions) -> Result<Vec<Estimate>, DesignError> {
+        opts.check()?;
+        check_proportion(y)?;
+        let lin = self;
+        let (var, used_df) = lin.variances()?;
+        let domain = &lin.domain;
+        let alpha = 1.0 - opts.level;
+        let k = lin.n_groups;
+        let phi = if method == PropCiMethod::Likelihood {
+            let mut phi = lin.design.pearson_dispersion(lin, y);
+            // svyglm scales the weights to mean 1 over every row of the design it is
+            // given, then drops the unanswered rows: its Rao-Scott lambda is that of the
+            // answered rows times (mean weight answered) / (mean weight of the group).
+            for (g, phi) in phi.iter_mut().enumerate() {
+                *phi *= (lin.weighted_n[g] / lin.n[g] as f64) / (domain.weight[g] / domain.rows[g] as f64);
+            }
+            phi
+        } else {
+            vec![f64::NAN; k]
+        };
+        Ok((0..k)
+            .map(|g| {
+                let p = lin.estimates[g];
+                let v = var[g];
+                let se = v.sqrt();
+                let df = domain.df[g];
+                let ci = prop_ci(method, p, v, df, domain.rows[g], lin.n[g], alpha, phi[g]);
+                let dfs = Dfs {
+                    ci: df,
+                    design: df,
+                    used: used_df[g],
+                };
+                lin.row(g, p, se, ci, dfs, v, opts)
+            })
+            .collect())
     }
 
     /// Result rows with normal confidence intervals (`confint.svystat`).
@@ -381,6 +448,14 @@ pub(super) fn check_grouping(design: &Design, grouping: &Grouping) -> Result<(),
     Ok(())
 }
 
+/// A proportion's outcome holds 0/1 values (NaN = missing) only.
+fn check_proportion(y: &[f64]) -> Result<(), DesignError> {
+    match y.iter().enumerate().find(|(_, &v)| !v.is_nan() && !(0.0..=1.0).contains(&v)) {
+        Some((row, &value)) => Err(DesignError::NotAProportion { row, value }),
+        None => Ok(()),
+    }
+}
+
 /// Effective group per row: the row's group unless any value is missing.
 pub(super) fn effective_groups(grouping: &Grouping, values: &[&[f64]]) -> Vec<u32> {
     grouping
@@ -403,8 +478,7 @@ impl Design {
         check_values(self, y, "outcome")?;
         check_grouping(self, grouping)?;
         let k = grouping.n_groups();
-        let row_group = effective_groups(grouping, &[y]);
-        let (n, wsum, sy) = self.group_sums(&row_group, y, k);
+        let (row_group, n, wsum, sy) = self.groups_and_sums(grouping, y, k);
         let est: Vec<f64> = (0..k).map(|g| sy[g] / wsum[g]).collect();
         let mut influence = vec![0.0; self.n];
         let mut srs_ss = vec![0.0; k];
@@ -427,8 +501,9 @@ impl Design {
             n,
             weighted_n: wsum,
             srs_ss,
-            domain: domain_sizes(self, grouping.codes(), k),
+            domain: grouping_domains(self, grouping),
             kind: Kind::Mean,
+            totals: std::sync::OnceLock::new(),
         })
     }
 
@@ -437,8 +512,7 @@ impl Design {
         check_values(self, y, "outcome")?;
         check_grouping(self, grouping)?;
         let k = grouping.n_groups();
-        let row_group = effective_groups(grouping, &[y]);
-        let (n, wsum, sy) = self.group_sums(&row_group, y, k);
+        let (row_group, n, wsum, sy) = self.groups_and_sums(grouping, y, k);
         let mean: Vec<f64> = (0..k).map(|g| sy[g] / wsum[g]).collect();
         let mut influence = vec![0.0; self.n];
         let mut srs_ss = vec![0.0; k];
@@ -462,8 +536,9 @@ impl Design {
             n,
             weighted_n: wsum,
             srs_ss,
-            domain: domain_sizes(self, grouping.codes(), k),
+            domain: grouping_domains(self, grouping),
             kind: Kind::Total,
+            totals: std::sync::OnceLock::new(),
         })
     }
 
@@ -516,9 +591,32 @@ impl Design {
             n,
             weighted_n: wsum,
             srs_ss,
-            domain: domain_sizes(self, grouping.codes(), k),
+            domain: grouping_domains(self, grouping),
             kind: Kind::Ratio,
+            totals: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The effective group of every row (its group when `y` is answered) with the rows, the
+    /// weight sum and the weighted sum of `y` per group: [`effective_groups`] and
+    /// [`Design::group_sums`] in one pass, summing in the same order.
+    fn groups_and_sums(&self, grouping: &Grouping, y: &[f64], k: usize) -> (Vec<u32>, Vec<usize>, Vec<f64>, Vec<f64>) {
+        let codes = grouping.codes();
+        let mut row_group = Vec::with_capacity(self.n);
+        let mut n = vec![0usize; k];
+        let mut w = vec![0.0; k];
+        let mut s = vec![0.0; k];
+        for ((&g, &yi), &wi) in codes.iter().zip(y).zip(&self.weights) {
+            let g = if g != Grouping::NONE && !yi.is_nan() { g } else { Grouping::NONE };
+            row_group.push(g);
+            if g != Grouping::NONE {
+                let gi = g as usize;
+                n[gi] += 1;
+                w[gi] += wi;
+                s[gi] += wi * yi;
+            }
+        }
+        (row_group, n, w, s)
     }
 
     /// (rows, weight sum, weighted sum of y) per group.
@@ -561,41 +659,8 @@ impl Design {
     /// `deff` are those of `svymean`.
     pub fn proportion(&self, y: &[f64], grouping: &Grouping, method: PropCiMethod, opts: &EstimateOptions) -> Result<Vec<Estimate>, DesignError> {
         opts.check()?;
-        if let Some((row, &value)) = y.iter().enumerate().find(|(_, &v)| !v.is_nan() && !(0.0..=1.0).contains(&v)) {
-            return Err(DesignError::NotAProportion { row, value });
-        }
-        let lin = self.linearize_mean(y, grouping)?;
-        let (var, used_df) = lin.variances()?;
-        let domain = &lin.domain;
-        let alpha = 1.0 - opts.level;
-        let k = lin.n_groups;
-        let phi = if method == PropCiMethod::Likelihood {
-            let mut phi = self.pearson_dispersion(&lin, y);
-            // svyglm scales the weights to mean 1 over every row of the design it is
-            // given, then drops the unanswered rows: its Rao-Scott lambda is that of the
-            // answered rows times (mean weight answered) / (mean weight of the group).
-            for (g, phi) in phi.iter_mut().enumerate() {
-                *phi *= (lin.weighted_n[g] / lin.n[g] as f64) / (domain.weight[g] / domain.rows[g] as f64);
-            }
-            phi
-        } else {
-            vec![f64::NAN; k]
-        };
-        Ok((0..k)
-            .map(|g| {
-                let p = lin.estimates[g];
-                let v = var[g];
-                let se = v.sqrt();
-                let df = domain.df[g];
-                let ci = prop_ci(method, p, v, df, domain.rows[g], lin.n[g], alpha, phi[g]);
-                let dfs = Dfs {
-                    ci: df,
-                    design: df,
-                    used: used_df[g],
-                };
-                lin.row(g, p, se, ci, dfs, v, opts)
-            })
-            .collect())
+        check_proportion(y)?;
+        self.linearize_mean(y, grouping)?.proportion_rows(y, method, opts)
     }
 
     /// `summary.svyglm` dispersion of the intercept-only quasibinomial fit:

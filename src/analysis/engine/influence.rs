@@ -9,7 +9,7 @@
 
 use super::design::Design;
 use super::estimators::check_values;
-use super::variance::{group_covariance, group_variances, unit_totals_multi};
+use super::variance::{group_covariance, group_variances, unit_totals_multi, unit_totals_rows};
 use super::DesignError;
 
 /// Largest number of statistics whose covariance is computed at once.
@@ -65,11 +65,19 @@ impl Design {
                 domains.len()
             )));
         }
-        for zj in z {
-            check_values(self, zj, "influence values")?;
+        // the values' lengths first; that none is infinite is checked in the pass over them
+        let check_all = || -> Result<(), DesignError> {
+            for zj in z {
+                check_values(self, zj, "influence values")?;
+            }
+            Ok(())
+        };
+        if z.iter().any(|zj| zj.len() != self.n) {
+            check_all()?;
         }
         for d in domains {
             if d.len() != self.n {
+                check_all()?;
                 return Err(DesignError::LengthMismatch {
                     what: "domain",
                     expected: self.n,
@@ -77,11 +85,47 @@ impl Design {
                 });
             }
         }
-        let member = |r: usize, j: usize| {
-            let d = if domains.len() == 1 { domains[0] } else { domains[j] };
-            d[r] && !z[j][r].is_nan()
+        let Some(totals) = unit_totals_multi(self, z, domains) else {
+            // an infinite value: the error names the first, vector by vector
+            check_all()?;
+            return Err(DesignError::InvalidArgument("an infinite influence value".into()));
         };
-        let totals = unit_totals_multi(self, z, member);
+        let df = group_variances(self, &totals, p)?.df;
+        let cov = group_covariance(self, &totals, p)?;
+        Ok(InfluenceCovariance { cov, p, df })
+    }
+}
+
+impl Design {
+    /// [`Design::influence_covariance`] of `p` statistics over every row, their influence
+    /// values given row by row: `values(row, out)` pushes the row's (statistic, value) pairs
+    /// in increasing statistic order, a statistic not pushed (or NaN) taking no part in the
+    /// row, as a NaN in its vector would. The same covariance without a vector of every row
+    /// per statistic: for many statistics each using a few rows (a contrast per group).
+    pub fn influence_covariance_rows(&self, p: usize, values: impl Fn(usize, &mut Vec<(u32, f64)>)) -> Result<InfluenceCovariance, DesignError> {
+        if p == 0 || p > MAX_STATISTICS {
+            return Err(DesignError::InvalidArgument(format!(
+                "{p} statistics: give between 1 and {MAX_STATISTICS} influence vectors"
+            )));
+        }
+        if self.calibration.is_some() {
+            // the calibration's residuals need every statistic's vector
+            let mut z = vec![vec![f64::NAN; self.n]; p];
+            let mut row = Vec::with_capacity(p);
+            for r in 0..self.n {
+                row.clear();
+                values(r, &mut row);
+                for &(j, v) in &row {
+                    if let Some(zj) = z.get_mut(j as usize) {
+                        zj[r] = v;
+                    }
+                }
+            }
+            let all = vec![true; self.n];
+            let refs: Vec<&[f64]> = z.iter().map(Vec::as_slice).collect();
+            return self.influence_covariance(&refs, &[&all]);
+        }
+        let totals = unit_totals_rows(self, p, values)?;
         let df = group_variances(self, &totals, p)?.df;
         let cov = group_covariance(self, &totals, p)?;
         Ok(InfluenceCovariance { cov, p, df })
@@ -149,5 +193,46 @@ mod tests {
         assert!(d.influence_covariance(&[&short], &[&all]).is_err());
         let z = vec![0.0; 12];
         assert!(d.influence_covariance(&[&z, &z, &z], &[&all, &all]).is_err());
+        // an infinite value, in or out of the domain, is named: the first of the first vector
+        // holding one
+        let mut bad = vec![0.0; 12];
+        bad[7] = f64::INFINITY;
+        bad[9] = f64::NEG_INFINITY;
+        let none = vec![false; 12];
+        for dom in [&all, &none] {
+            match d.influence_covariance(&[&z, &bad], &[dom]) {
+                Err(DesignError::NonFiniteValue { row, value }) => assert_eq!((row, value), (7, f64::INFINITY)),
+                other => panic!("{other:?}"),
+            }
+            match d.influence_covariance(&[&z, &bad], &[dom, dom]) {
+                Err(DesignError::NonFiniteValue { row, .. }) => assert_eq!(row, 7),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn values_given_row_by_row_give_the_covariance_of_the_vectors() {
+        for lonely in [LonelyPsu::Adjust, LonelyPsu::Average, LonelyPsu::Remove] {
+            let d = design(lonely);
+            let y = [3.0, 4.0, 1.0, 7.0, 2.0, 5.0, 6.0, 2.0, 8.0, 1.0, 4.0, 3.0];
+            let g = Grouping::new(vec![0, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 1], 2).unwrap();
+            let lin = d.linearize_mean(&y, &g).unwrap();
+            let z = lin.influence();
+            let col = |k: u32| -> Vec<f64> { (0..12).map(|i| if g.codes()[i] == k { z[i] } else { f64::NAN }).collect() };
+            let (c0, c1) = (col(0), col(1));
+            let both: Vec<f64> = (0..12).map(|i| if i % 5 == 0 { f64::NAN } else { y[i] }).collect();
+            let all = vec![true; 12];
+            let want = d.influence_covariance(&[&c0, &c1, &both], &[&all]).unwrap();
+            let got = d
+                .influence_covariance_rows(3, |i, out| {
+                    out.push((g.codes()[i], z[i]));
+                    out.push((2, both[i]));
+                })
+                .unwrap();
+            assert_eq!(got, want, "{lonely:?}");
+            let inf = d.influence_covariance_rows(1, |i, out| out.push((0, if i == 3 { f64::INFINITY } else { 1.0 })));
+            assert!(inf.is_err());
+        }
     }
 }

@@ -226,10 +226,29 @@ pub enum DesignError {
 /// A grouping of rows into domains: a dense code per row (`0..n_groups`), or
 /// [`Grouping::NONE`] for a row in no group. Crossed groupings are built by the
 /// caller as a combined code. Domain estimation always uses the full design.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Grouping {
     codes: Vec<u32>,
     n_groups: usize,
+    /// The rows and design df of each group on the few designs it was used with (by the
+    /// design's [`Design::uid`]): the same for every outcome estimated over the grouping.
+    domains: std::sync::Mutex<Vec<(u64, variance::DomainSize)>>,
+}
+
+impl Clone for Grouping {
+    fn clone(&self) -> Self {
+        Self {
+            codes: self.codes.clone(),
+            n_groups: self.n_groups,
+            domains: Default::default(),
+        }
+    }
+}
+
+impl PartialEq for Grouping {
+    fn eq(&self, other: &Self) -> bool {
+        self.codes == other.codes && self.n_groups == other.n_groups
+    }
 }
 
 impl Grouping {
@@ -244,7 +263,11 @@ impl Grouping {
         if let Some((row, &code)) = codes.iter().enumerate().find(|(_, &c)| c != Self::NONE && c as usize >= n_groups) {
             return Err(DesignError::InvalidGroup { row, code, n_groups });
         }
-        Ok(Self { codes, n_groups })
+        Ok(Self {
+            codes,
+            n_groups,
+            domains: Default::default(),
+        })
     }
 
     /// Builds a grouping from optional codes (`None` = in no group).
@@ -257,6 +280,7 @@ impl Grouping {
         Self {
             codes: vec![0; n_rows],
             n_groups: 1,
+            domains: Default::default(),
         }
     }
 
@@ -265,6 +289,7 @@ impl Grouping {
         Self {
             codes: in_domain.iter().map(|&b| if b { 0 } else { Self::NONE }).collect(),
             n_groups: 1,
+            domains: Default::default(),
         }
     }
 

@@ -130,44 +130,149 @@ pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usiz
 }
 
 /// Unit totals of several influence vectors over one design: slot j sums `z[j]` over the rows
-/// where `member(row, j)` holds (a row may count in every slot, or only in some), so that
+/// of its domain (`domains[j]`, or `domains[0]` shared by all) where it is not NaN (a row may
+/// count in every slot, or only in some), so that
 /// [`group_covariance`] gives their full covariance with the rules of the group estimates
 /// (lonely PSUs, strata holding rows, multistage), and residualised as [`unit_totals`] does
-/// on a calibrated design.
-pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], member: impl Fn(usize, usize) -> bool) -> UnitTotals {
+/// on a calibrated design. Every value of every row is read once, in or out of the domains:
+/// `None` when one is infinite (the caller names it).
+pub(super) fn unit_totals_multi(design: &Design, z: &[&[f64]], domains: &[&[bool]]) -> Option<UnitTotals> {
     let k = z.len();
+    let member = |r: usize, j: usize| (if domains.len() == 1 { domains[0] } else { domains[j] })[r] && !z[j][r].is_nan();
+    let n_stages = if design.ultimate_cluster { 1 } else { design.stages.len() };
+    let deep = &design.stages[n_stages - 1];
+    let mut sc = Scratch::new(k);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut has_rows = vec![false; k];
+    // one unit's rows (contiguous in the design's order) at a time, one slot at a time over
+    // them: each slot's total is summed in row order, and the unit's entries are listed in the
+    // order their slots first have a row (row by row, slot by slot), as a row-major pass would
+    let order = &design.order;
+    let mut first = vec![0usize; k];
+    let mut sums = vec![0.0; k];
+    let mut hit: Vec<u32> = Vec::with_capacity(k);
+    let mut a = 0;
+    while a < order.len() {
+        let u = deep.unit_of_row[order[a] as usize];
+        let mut b = a + 1;
+        while b < order.len() && deep.unit_of_row[order[b] as usize] == u {
+            b += 1;
+        }
+        let rows = &order[a..b];
+        hit.clear();
+        if domains.len() == 1 {
+            // one domain: its rows once, every slot's value of each
+            let d = domains[0];
+            first.fill(usize::MAX);
+            sums.fill(0.0);
+            for (t, &r) in rows.iter().enumerate() {
+                let r = r as usize;
+                if !d[r] {
+                    if z.iter().any(|zj| zj[r].is_infinite()) {
+                        return None;
+                    }
+                    continue;
+                }
+                for (j, zj) in z.iter().enumerate() {
+                    let v = zj[r];
+                    if v.is_infinite() {
+                        return None;
+                    }
+                    if !v.is_nan() {
+                        first[j] = first[j].min(t);
+                        sums[j] += v;
+                    }
+                }
+            }
+            for j in 0..k {
+                if first[j] != usize::MAX {
+                    has_rows[j] = true;
+                    hit.push(j as u32);
+                }
+            }
+        } else {
+            for (j, zj) in z.iter().enumerate() {
+                let d = domains[j];
+                let mut s = 0.0;
+                let mut f = usize::MAX;
+                for (t, &r) in rows.iter().enumerate() {
+                    let r = r as usize;
+                    let v = zj[r];
+                    if v.is_infinite() {
+                        return None;
+                    }
+                    if d[r] && !v.is_nan() {
+                        f = f.min(t);
+                        s += v;
+                    }
+                }
+                if f != usize::MAX {
+                    first[j] = f;
+                    sums[j] = s;
+                    has_rows[j] = true;
+                    hit.push(j as u32);
+                }
+            }
+        }
+        hit.sort_unstable_by_key(|&j| (first[j as usize], j));
+        entries.extend(hit.iter().map(|&j| Entry {
+            unit: u,
+            group: j,
+            total: sums[j as usize],
+        }));
+        a = b;
+    }
+    let stages = aggregate(design, entries, n_stages, &mut sc);
+    let Some(cal) = &design.calibration else {
+        return Some(UnitTotals { stages, used_df: None });
+    };
+    let a = cal.coefficients_multi(z, member);
+    Some(calibrated(design, cal, stages, &a, &has_rows, &mut sc))
+}
+
+/// Unit totals of statistics given row by row, on a design without calibration: `values(row,
+/// out)` pushes the row's (slot, value) pairs in increasing slot order (NaN, or no pair: the
+/// row takes no part in the slot). Summed and listed as [`unit_totals_multi`] does the same
+/// values given as one vector per slot, without a vector per slot: for many statistics each
+/// using a few rows.
+pub(super) fn unit_totals_rows(design: &Design, k: usize, values: impl Fn(usize, &mut Vec<(u32, f64)>)) -> Result<UnitTotals, DesignError> {
     let n_stages = if design.ultimate_cluster { 1 } else { design.stages.len() };
     let deep = &design.stages[n_stages - 1];
     let mut sc = Scratch::new(k);
     let mut entries: Vec<Entry> = Vec::new();
     let mut current: Option<u32> = None;
-    let mut has_rows = vec![false; k];
+    let mut row_values: Vec<(u32, f64)> = Vec::with_capacity(k);
     for &r in &design.order {
         let r = r as usize;
+        row_values.clear();
+        values(r, &mut row_values);
         let u = deep.unit_of_row[r];
-        for (j, zj) in z.iter().enumerate() {
-            if !member(r, j) {
+        for &(j, v) in &row_values {
+            if v.is_nan() {
                 continue;
             }
-            has_rows[j] = true;
+            if v.is_infinite() {
+                return Err(DesignError::NonFiniteValue { row: r, value: v });
+            }
+            if j as usize >= k {
+                return Err(DesignError::InvalidArgument(format!("statistic {j} of {k}")));
+            }
             if current != Some(u) {
                 if let Some(cu) = current {
                     flush(&mut sc, &mut entries, cu);
                 }
                 current = Some(u);
             }
-            sc.add(j as u32, zj[r]);
+            sc.add(j, v);
         }
     }
     if let Some(cu) = current {
         flush(&mut sc, &mut entries, cu);
     }
-    let stages = aggregate(design, entries, n_stages, &mut sc);
-    let Some(cal) = &design.calibration else {
-        return UnitTotals { stages, used_df: None };
-    };
-    let a = cal.coefficients_multi(z, &member);
-    calibrated(design, cal, stages, &a, &has_rows, &mut sc)
+    Ok(UnitTotals {
+        stages: aggregate(design, entries, n_stages, &mut sc),
+        used_df: None,
+    })
 }
 
 /// The unit totals of the residuals from the calibration model: for every unit and every slot
@@ -412,6 +517,25 @@ pub(super) struct DomainSize {
     /// #PSUs holding rows of the group - #strata holding rows of the group (R's `degf`
     /// of `subset(design, group)`, the df `svyciprop` uses).
     pub df: Vec<f64>,
+}
+
+/// [`domain_sizes`] of a grouping's groups on `design`, computed once per grouping and design
+/// (kept in the grouping for the last few designs it was used with).
+pub(super) fn grouping_domains(design: &Design, grouping: &Grouping) -> DomainSize {
+    const KEPT: usize = 4;
+    // a poisoned cache is only a cache: use it as it is
+    let lock = || grouping.domains.lock().unwrap_or_else(|p| p.into_inner());
+    let found = lock().iter().find(|(uid, _)| *uid == design.uid).map(|(_, d)| d.clone());
+    if let Some(d) = found {
+        return d;
+    }
+    let d = domain_sizes(design, grouping.codes(), grouping.n_groups());
+    let mut kept = lock();
+    if kept.len() >= KEPT {
+        kept.remove(0);
+    }
+    kept.push((design.uid, d.clone()));
+    d
 }
 
 /// Counts rows, PSUs and strata of every group of `codes` in one pass over the rows in

@@ -59,11 +59,59 @@ pub struct WaveChange {
     pub ridits: [Vec<f64>; 2],
 }
 
+/// The (wave, group) cells and the waves of a change's rows as groupings (rows in neither
+/// wave or no group in none): they do not depend on the outcome, so a caller computing the
+/// change of several outcomes over one grouping makes them once (and the engine counts their
+/// domains once per design).
+#[derive(Debug, Clone)]
+pub struct WaveGroupings {
+    /// Code `wave * k + group`.
+    by_cell: Grouping,
+    /// The wave of the rows with a cell.
+    by_wave: Grouping,
+}
+
+impl WaveGroupings {
+    /// The groupings of `wave` (0, 1 or `Grouping::NONE` per row) and `groups`.
+    pub fn new(wave: &[u32], groups: &Grouping) -> Result<WaveGroupings, DesignError> {
+        let n = wave.len();
+        let k = groups.n_groups();
+        if groups.codes().len() != n {
+            return Err(DesignError::LengthMismatch {
+                what: "wave change groups",
+                expected: n,
+                got: groups.codes().len(),
+            });
+        }
+        if let Some((row, &code)) = wave.iter().enumerate().find(|(_, &w)| w != Grouping::NONE && w > 1) {
+            return Err(DesignError::InvalidGroup { row, code, n_groups: 2 });
+        }
+        // (wave, group) cells: code = wave * k + group; and the waves alone
+        let cells: Vec<u32> = (0..n)
+            .map(|i| match (wave[i], groups.codes()[i]) {
+                (w, g) if w != Grouping::NONE && g != Grouping::NONE => w * k as u32 + g,
+                _ => Grouping::NONE,
+            })
+            .collect();
+        let by_wave = Grouping::new((0..n).map(|i| if cells[i] == Grouping::NONE { Grouping::NONE } else { wave[i] }).collect(), 2)?;
+        Ok(WaveGroupings {
+            by_cell: Grouping::new(cells, 2 * k)?,
+            by_wave,
+        })
+    }
+}
+
 /// Computes the changes. `combined` shares strata and PSUs between the waves; `separate`
 /// treats them as separate samples; both are over the rows of `input`, in the same order.
 pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>, level: f64) -> Result<WaveChange, DesignError> {
+    check_lengths(combined, separate, input)?;
+    let groupings = WaveGroupings::new(input.wave, input.groups)?;
+    wave_change_with(combined, separate, input, &groupings, level)
+}
+
+/// The rows of `input` are those of both designs.
+fn check_lengths(combined: &Design, separate: &Design, input: ChangeInput<'_>) -> Result<(), DesignError> {
     let n = combined.n_rows();
-    let k = input.groups.n_groups();
     if input.y.len() != n || input.wave.len() != n || input.groups.codes().len() != n || separate.n_rows() != n {
         return Err(DesignError::LengthMismatch {
             what: "wave change input",
@@ -71,65 +119,70 @@ pub fn wave_change(combined: &Design, separate: &Design, input: ChangeInput<'_>,
             got: input.y.len().min(input.wave.len()).min(separate.n_rows()),
         });
     }
-    if let Some((row, &code)) = input.wave.iter().enumerate().find(|(_, &w)| w != Grouping::NONE && w > 1) {
-        return Err(DesignError::InvalidGroup { row, code, n_groups: 2 });
+    Ok(())
+}
+
+/// [`wave_change`] with the groupings of `input`'s waves and groups made already
+/// ([`WaveGroupings::new`] of `input.wave` and `input.groups`).
+pub fn wave_change_with(
+    combined: &Design,
+    separate: &Design,
+    input: ChangeInput<'_>,
+    groupings: &WaveGroupings,
+    level: f64,
+) -> Result<WaveChange, DesignError> {
+    check_lengths(combined, separate, input)?;
+    let k = input.groups.n_groups();
+    let (by_cell, by_wave) = (&groupings.by_cell, &groupings.by_wave);
+    if by_cell.codes().len() != combined.n_rows() || by_cell.n_groups() != 2 * k {
+        return Err(DesignError::LengthMismatch {
+            what: "wave change groupings",
+            expected: combined.n_rows(),
+            got: by_cell.codes().len(),
+        });
     }
-    // (wave, group) cells: code = wave * k + group; and the waves alone
-    let cells: Vec<u32> = (0..n)
-        .map(|i| match (input.wave[i], input.groups.codes()[i]) {
-            (w, g) if w != Grouping::NONE && g != Grouping::NONE => w * k as u32 + g,
-            _ => Grouping::NONE,
-        })
-        .collect();
-    let by_cell = Grouping::new(cells.clone(), 2 * k)?;
-    let by_wave = Grouping::new(
-        (0..n)
-            .map(|i| if cells[i] == Grouping::NONE { Grouping::NONE } else { input.wave[i] })
-            .collect(),
-        2,
-    )?;
-    let cell_lin = combined.linearize_mean(input.y, &by_cell)?;
-    let wave_lin = combined.linearize_mean(input.y, &by_wave)?;
+    let cell_lin = combined.linearize_mean(input.y, by_cell)?;
+    let wave_lin = combined.linearize_mean(input.y, by_wave)?;
     let sii = [0, 1].map(|w| slope_on_ridit(combined, input, w));
 
-    // influence of each contrast: + second wave's rows, - first wave's rows
-    let contrast = |row_groups: &[u32], infl: &[f64], first: u32, second: u32| -> Vec<f64> {
-        row_groups
-            .iter()
-            .zip(infl)
-            .map(|(&g, &z)| {
-                if g == second {
-                    z
-                } else if g == first {
-                    -z
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect()
-    };
-    let mut cols: Vec<Vec<f64>> = (0..k as u32)
-        .map(|g| contrast(cell_lin.row_groups(), cell_lin.influence(), g, k as u32 + g))
-        .collect();
-    cols.push(contrast(wave_lin.row_groups(), wave_lin.influence(), 0, 1));
-    cols.push(
-        (0..n)
-            .map(|i| {
-                if sii[1].influence[i].is_nan() {
-                    -sii[0].influence[i]
-                } else {
-                    sii[1].influence[i]
-                }
-            })
-            .collect(),
-    );
-    let joint = covariance(combined, &cols)?;
+    // influence of each contrast: + second wave's rows, - first wave's rows (no part for the
+    // other rows): one per group, the overall, the SII; given row by row, as each group's
+    // contrast uses only its own rows
+    let (cell_of, cell_z) = (cell_lin.row_groups(), cell_lin.influence());
+    let (wave_of, wave_z) = (wave_lin.row_groups(), wave_lin.influence());
+    let (k32, sii0, sii1) = (k as u32, &sii[0].influence, &sii[1].influence);
+    let joint = combined.influence_covariance_rows(k + 2, |i, out| {
+        match cell_of[i] {
+            Grouping::NONE => {}
+            c if c >= k32 => out.push((c - k32, cell_z[i])),
+            c => out.push((c, -cell_z[i])),
+        }
+        match wave_of[i] {
+            1 => out.push((k32, wave_z[i])),
+            0 => out.push((k32, -wave_z[i])),
+            _ => {}
+        }
+        out.push((k32 + 1, if sii1[i].is_nan() { -sii0[i] } else { sii1[i] }));
+    })?;
 
-    // each wave as its own sample
-    let (v_cell, _) = separate.linearize_mean(input.y, &by_cell)?.variances()?;
-    let (v_wave, _) = separate.linearize_mean(input.y, &by_wave)?.variances()?;
-    let sii_sep = [0, 1].map(|w| slope_on_ridit(separate, input, w));
+    // each wave as its own sample: over the same rows with the same weights (as the caller's
+    // designs are), the linearisations and slope fits are those of the combined design
+    let v_cell = match cell_lin.over(separate, by_cell) {
+        Some(lin) => lin.variances()?.0,
+        None => separate.linearize_mean(input.y, by_cell)?.variances()?.0,
+    };
+    let v_wave = match wave_lin.over(separate, by_wave) {
+        Some(lin) => lin.variances()?.0,
+        None => separate.linearize_mean(input.y, by_wave)?.variances()?.0,
+    };
+    let sii_sep = if combined.weights() == separate.weights() {
+        None
+    } else {
+        Some([0, 1].map(|w| slope_on_ridit(separate, input, w)))
+    };
     let sii_var_sep: Vec<f64> = sii_sep
+        .as_ref()
+        .unwrap_or(&sii)
         .iter()
         .map(|s| covariance(separate, std::slice::from_ref(&s.influence)).map(|j| j.get(0, 0)))
         .collect::<Result<_, _>>()?;

@@ -9,6 +9,7 @@
 
 use polars::prelude::{Column, IdxCa, IdxSize};
 
+use super::change::WaveGroupings;
 use super::InequalityRequest;
 use crate::analysis::engine::Design;
 use crate::analysis::factor::{cross, factorize_up_to, Factor};
@@ -37,6 +38,10 @@ pub struct CombinedDesign {
     pub design: Design,
     /// How the waves' rows are linked.
     pub linking: Linking,
+    /// The waves of the prepared rows (0 the first, 1 the second) and their groupings over
+    /// the grouping the change is over (its codes kept to tell): made for the first outcome,
+    /// the same for the others.
+    pub(crate) groupings: std::sync::OnceLock<(Vec<u32>, Vec<u32>, WaveGroupings)>,
 }
 
 /// The two distinct waves a request names, earlier first, if it names exactly two.
@@ -103,5 +108,10 @@ pub fn combined_design(p: &Prepared, req: &InequalityRequest) -> Result<Option<C
         None => (p.def.clone(), Linking::None),
     };
     let design = build_design(&def, &df, &one_wave, req.ultimate_cluster)?;
-    Ok(Some(CombinedDesign { waves, design, linking }))
+    Ok(Some(CombinedDesign {
+        waves,
+        design,
+        linking,
+        groupings: std::sync::OnceLock::new(),
+    }))
 }

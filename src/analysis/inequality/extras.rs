@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::between::{rao_scott, t_test, two_group_t_test};
-use super::change::{wave_change, Change, ChangeInput};
+use super::change::{wave_change_with, Change, ChangeInput, WaveGroupings};
 use super::combined::{CombinedDesign, Linking};
 use super::concentration::Bounds;
 use super::groups::{GroupEstimates, OrderedGrouping};
@@ -446,13 +446,29 @@ pub fn change_between_waves(
     if !missing.is_empty() {
         return Err(InequalityError::WaveWithoutRows { waves: asked, missing }.into());
     }
-    let wave: Vec<u32> = p.ordered.rows(p.row_waves.clone()).iter().map(|w| if *w == asked[0] { 0 } else { 1 }).collect();
+    let make = || -> Result<(Vec<u32>, Vec<u32>, WaveGroupings), AnalysisError> {
+        let wave: Vec<u32> = p.ordered.rows(p.row_waves.clone()).iter().map(|w| if *w == asked[0] { 0 } else { 1 }).collect();
+        let groupings = WaveGroupings::new(&wave, &og.grouping)?;
+        Ok((wave, og.grouping.codes().to_vec(), groupings))
+    };
+    let fresh;
+    let (wave, _, groupings) = match cd.groupings.get() {
+        Some(kept) if kept.1 == og.grouping.codes() => kept,
+        Some(_) => {
+            fresh = make()?;
+            &fresh
+        }
+        None => {
+            let made = make()?;
+            cd.groupings.get_or_init(|| made)
+        }
+    };
     let input = ChangeInput {
         y: &ge.y,
-        wave: &wave,
+        wave,
         groups: &og.grouping,
     };
-    let c = wave_change(&cd.design, &p.ordered.design, input, req.level)?;
+    let c = wave_change_with(&cd.design, &p.ordered.design, input, groupings, req.level)?;
     let min_base = p.def.disclosure.min_base as usize;
     let row = |ch: &Change, by: BTreeMap<String, Level>, measure: Option<&'static str>, hide: bool| {
         let suppressed = hide || ch.n.iter().any(|&k| k < min_base);

@@ -133,7 +133,7 @@ pub fn estimate(p: &Prepared, og: &OrderedGrouping, req: &InequalityRequest, out
     // one linearisation gives the group means, their SEs and their covariance
     let lin = design.linearize_mean(&y, g)?;
     let estimates = if is_bool {
-        design.proportion(&y, g, PropCiMethod::Logit, &opts)?
+        lin.proportion_rows(&y, PropCiMethod::Logit, &opts)?
     } else {
         lin.normal_rows(&opts)?
     };
