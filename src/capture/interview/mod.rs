@@ -667,23 +667,38 @@ impl Interview {
     /// Kept until an answer or the roster changes: a step, a page and a save each read every
     /// record's values several times, and a long roster must not make each save slower.
     fn evaluate(&self, r: usize) -> (Vec<Value>, Vec<bool>) {
-        if let Some(Some(e)) = self.evaluated.borrow().get(r) {
-            return e.clone();
+        self.with_eval(r, |values, relevant| (values.to_vec(), relevant.to_vec()))
+    }
+
+    /// Calls `f` with record `r`'s values and relevance as [`Interview::evaluate`] keeps them,
+    /// without copying them. `f` must not evaluate records itself.
+    fn with_eval<T>(&self, r: usize, f: impl FnOnce(&[Value], &[bool]) -> T) -> T {
+        self.ensure_evaluated(r);
+        let cache = self.evaluated.borrow();
+        let (values, relevant) = cache[r].as_ref().expect("evaluated just above");
+        f(values, relevant)
+    }
+
+    /// Evaluates record `r` into the cache unless it is there.
+    fn ensure_evaluated(&self, r: usize) {
+        if matches!(self.evaluated.borrow().get(r), Some(Some(_))) {
+            return;
         }
         let unit = &self.def.units[self.records[r].unit];
         let mut values = vec![Value::Missing; unit.scope.len()];
         if r != 0 {
             // the household's scope is the start of a member's
-            let (household, _) = self.evaluate(0);
-            values[..household.len()].clone_from_slice(&household);
+            self.ensure_evaluated(0);
+            if let Some(Some((household, _))) = self.evaluated.borrow().first() {
+                values[..household.len()].clone_from_slice(household);
+            }
         }
         let relevant = self.fill(r, &mut values);
         let mut cache = self.evaluated.borrow_mut();
         if cache.len() < self.records.len() {
             cache.resize(self.records.len(), None);
         }
-        cache[r] = Some((values.clone(), relevant.clone()));
-        (values, relevant)
+        cache[r] = Some((values, relevant));
     }
 
     /// Forgets the values kept by [`Interview::evaluate`] (an answer or the roster changed).
@@ -762,7 +777,7 @@ impl Interview {
     fn relevance_map(&self, only: Option<usize>) -> Vec<(usize, Vec<bool>)> {
         (0..self.records.len())
             .filter(|&r| self.records[r].removed.is_none() && only.is_none_or(|o| o == r))
-            .map(|r| (r, self.evaluate(r).1))
+            .map(|r| (r, self.with_eval(r, |_, relevant| relevant.to_vec())))
             .collect()
     }
 

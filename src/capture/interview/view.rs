@@ -406,13 +406,14 @@ impl Interview {
             }
             let unit = &self.def.units[d.unit];
             let roster = Some(d.unit) == self.roster;
-            let (_, relevant) = self.evaluate(r);
-            for (qi, q) in unit.questions.iter().enumerate() {
-                if askable(unit, q, roster) && relevant[qi] {
-                    p.total += 1;
-                    p.answered += usize::from(d.answers[qi].is_some());
+            self.with_eval(r, |_, relevant| {
+                for (qi, q) in unit.questions.iter().enumerate() {
+                    if askable(unit, q, roster) && relevant[qi] {
+                        p.total += 1;
+                        p.answered += usize::from(d.answers[qi].is_some());
+                    }
                 }
-            }
+            });
         }
         p
     }
@@ -426,18 +427,24 @@ impl Interview {
             if d.removed.is_some() || !unit.questions.iter().any(|q| q.alert.is_some()) {
                 continue;
             }
-            let (values, relevant) = self.evaluate(r);
-            for (qi, q) in unit.questions.iter().enumerate() {
-                let (Some(a), true) = (&q.alert, relevant[qi]) else { continue };
-                let v = &values[q.slot];
-                if !v.is_missing() && eval(&a.expr, &values, v).bool() == Some(true) {
-                    out.push(Alert {
-                        record: d.uuid.clone(),
-                        record_name: self.record_name(r),
-                        question: q.id.clone(),
-                        message: q.alert_message.as_ref().map(|m| m.get(&self.lang).to_string()).unwrap_or_default(),
-                    });
-                }
+            let raised: Vec<usize> = self.with_eval(r, |values, relevant| {
+                (0..unit.questions.len())
+                    .filter(|&qi| {
+                        let q = &unit.questions[qi];
+                        let (Some(a), true) = (&q.alert, relevant[qi]) else { return false };
+                        let v = &values[q.slot];
+                        !v.is_missing() && eval(&a.expr, values, v).bool() == Some(true)
+                    })
+                    .collect()
+            });
+            for qi in raised {
+                let q = &unit.questions[qi];
+                out.push(Alert {
+                    record: d.uuid.clone(),
+                    record_name: self.record_name(r),
+                    question: q.id.clone(),
+                    message: q.alert_message.as_ref().map(|m| m.get(&self.lang).to_string()).unwrap_or_default(),
+                });
             }
         }
         out
