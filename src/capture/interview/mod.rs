@@ -608,7 +608,8 @@ impl Interview {
         }
     }
 
-    /// Every question asked as things stand, in order: (record, question index).
+    /// Every question asked as things stand, in order: (record, question index). Progress
+    /// counts these.
     fn asked_order(&self) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
         for r in 0..self.records.len() {
@@ -618,12 +619,13 @@ impl Interview {
             }
             let unit = &self.def.units[d.unit];
             let roster = Some(d.unit) == self.roster;
-            let (_, relevant) = self.evaluate(r);
-            out.extend(
-                (0..unit.questions.len())
-                    .filter(|&qi| relevant[qi] && askable(unit, &unit.questions[qi], roster))
-                    .map(|qi| (r, qi)),
-            );
+            self.with_eval(r, |_, relevant| {
+                out.extend(
+                    (0..unit.questions.len())
+                        .filter(|&qi| relevant[qi] && askable(unit, &unit.questions[qi], roster))
+                        .map(|qi| (r, qi)),
+                )
+            });
         }
         out
     }

@@ -398,24 +398,11 @@ impl Interview {
 
     /// Questions answered of those asked as things stand.
     pub fn progress(&self) -> Progress {
-        let mut p = Progress { answered: 0, total: 0 };
-        for r in 0..self.records.len() {
-            let d = &self.records[r];
-            if d.removed.is_some() {
-                continue;
-            }
-            let unit = &self.def.units[d.unit];
-            let roster = Some(d.unit) == self.roster;
-            self.with_eval(r, |_, relevant| {
-                for (qi, q) in unit.questions.iter().enumerate() {
-                    if askable(unit, q, roster) && relevant[qi] {
-                        p.total += 1;
-                        p.answered += usize::from(d.answers[qi].is_some());
-                    }
-                }
-            });
+        let asked = self.asked_order();
+        Progress {
+            answered: asked.iter().filter(|&&(r, qi)| self.records[r].answers[qi].is_some()).count(),
+            total: asked.len(),
         }
-        p
     }
 
     /// The alerts the answers so far raise (a question's `alert:` true of its answer).
