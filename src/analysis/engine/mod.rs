@@ -14,6 +14,8 @@
 //!   covariances and contrasts.
 //! - [`influence`]: the covariance of several statistics from their influence values
 //!   ([`Design::influence_covariance`]): regression coefficients, functions of means.
+//! - [`sums`]: weighted sums of an outcome per group with their covariance from one pass
+//!   ([`Design::sums_per_group`]): the gradient measures of inequality as linear combinations.
 //! - `calibration`: variances of a calibrated design (post-stratified, raked,
 //!   calibrated weights): influence values replaced by their residuals from the
 //!   calibration model, in `variance::unit_totals`, which every variance passes through.
@@ -34,6 +36,7 @@ pub mod estimators;
 pub mod influence;
 mod quantile;
 pub mod replicate;
+pub mod sums;
 mod variance;
 
 #[cfg(test)]
@@ -46,6 +49,7 @@ pub use estimators::{Estimate, EstimateOptions, GroupCovariance, Linearization, 
 pub use influence::InfluenceCovariance;
 pub use quantile::{QuantileEstimate, QuantileRule};
 pub use replicate::{ReplicateDesign, ReplicateEstimates, ReplicateMethod};
+pub use sums::GroupSums;
 
 /// Errors from building a design or estimating from it. Row, stratum and PSU
 /// indices are 0-based positions/codes; labels are the caller's original labels

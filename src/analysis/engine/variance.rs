@@ -323,6 +323,11 @@ fn flush(sc: &mut Scratch, entries: &mut Vec<Entry>, unit: u32) {
     sc.reset();
 }
 
+/// [`aggregate`] of `deepest` entries of `k` slots, with a scratch of its own.
+pub(super) fn aggregate_entries(design: &Design, deepest: Vec<Entry>, n_stages: usize, k: usize) -> Vec<Vec<Entry>> {
+    aggregate(design, deepest, n_stages, &mut Scratch::new(k))
+}
+
 /// The unit totals of every stage from those of the deepest one, aggregated to the
 /// enclosing units.
 fn aggregate(design: &Design, deepest: Vec<Entry>, n_stages: usize, sc: &mut Scratch) -> Vec<Vec<Entry>> {

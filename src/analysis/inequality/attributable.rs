@@ -8,52 +8,43 @@
 //! not the best-off group, is the reference: picking the best of several noisy group
 //! estimates would bias both upwards. SEs by the delta method from the covariance of the
 //! overall mean and the reference group's mean over the full design (the group is a domain,
-//! its rows are also in the overall), through [`Design::influence_covariance`]; normal
-//! intervals. Withheld when the reference group is suppressed (with the overall published,
+//! its rows are also in the overall), both over the rows used as R's `svymean(~y + I + yI,
+//! subset(design, used))` takes them, from the outcome's sums per group
+//! ([`Ridits::covariance`]); normal intervals. Withheld when the reference group is suppressed (with the overall published,
 //! the PAR would give it away). Must not format.
 
 use super::groups::GroupEstimates;
+use super::regression::Ridits;
 use super::{Measure, MeasureKind};
-use crate::analysis::engine::{qnorm, Design, Grouping};
-use crate::analysis::AnalysisError;
+use crate::analysis::engine::qnorm;
 
-/// The PAR and PAF with the least deprived group present as reference.
-pub fn par_paf(design: &Design, codes: &[u32], ge: &GroupEstimates, level: f64) -> Result<Vec<Measure>, AnalysisError> {
+/// The PAR and PAF with the least deprived group present as reference, from the outcome's
+/// sums per group.
+pub fn par_paf(ridits: &Ridits, ge: &GroupEstimates, level: f64) -> Vec<Measure> {
     let present = ge.present();
     let Some(&r) = present.last() else {
         let why = "not computable: no group has rows".to_string();
-        return Ok(vec![
+        return vec![
             Measure::withheld(MeasureKind::Par, level, why.clone()),
             Measure::withheld(MeasureKind::Paf, level, why),
-        ]);
+        ];
     };
     if ge.suppressed[r] {
         let why = format!("withheld: the reference group {} is suppressed by disclosure control", ge.levels[r]);
-        return Ok(vec![
+        return vec![
             Measure::withheld(MeasureKind::Par, level, why.clone()),
             Measure::withheld(MeasureKind::Paf, level, why),
-        ]);
+        ];
     }
-    let y = &ge.y;
-    let w = design.weights();
-    let n = y.len();
-    let used: Vec<bool> = (0..n).map(|i| codes[i] != Grouping::NONE && !y[i].is_nan()).collect();
-    let in_ref: Vec<bool> = (0..n).map(|i| used[i] && codes[i] as usize == r).collect();
-    let (mut sw, mut sy, mut rw, mut ry) = (0.0, 0.0, 0.0, 0.0);
-    for i in 0..n {
-        if used[i] {
-            sw += w[i];
-            sy += w[i] * y[i];
-        }
-        if in_ref[i] {
-            rw += w[i];
-            ry += w[i] * y[i];
-        }
-    }
-    let (mu, mr) = (sy / sw, ry / rw);
-    let z_all: Vec<f64> = (0..n).map(|i| if used[i] { w[i] * (y[i] - mu) / sw } else { f64::NAN }).collect();
-    let z_ref: Vec<f64> = (0..n).map(|i| if in_ref[i] { w[i] * (y[i] - mr) / rw } else { f64::NAN }).collect();
-    let v = design.influence_covariance(&[&z_all, &z_ref], &[&used, &in_ref])?;
+    let sw: f64 = ridits.present().map(|g| ridits.weight[g]).sum();
+    let rw = ridits.weight[r];
+    let (mu, mr) = (ridits.present().map(|g| ridits.wy(g)).sum::<f64>() / sw, ridits.wy(r) / rw);
+    // influence within group g on (w, w (y - c_g)): w (y - mu) / sw, and w (y - mr) / rw in
+    // the reference group only
+    let c = &ridits.sums.centre;
+    let z_all = |g: usize| [(c[g] - mu) / sw, 1.0 / sw, 0.0];
+    let z_ref = |g: usize| if g == r { [(c[g] - mr) / rw, 1.0 / rw, 0.0] } else { [0.0; 3] };
+    let v = ridits.covariance(&[&z_all, &z_ref]);
     let z = qnorm(1.0 - (1.0 - level) / 2.0);
     let par = mu - mr;
     let se_par = v.contrast_variance(&[1.0, -1.0]).max(0.0).sqrt();
@@ -64,5 +55,5 @@ pub fn par_paf(design: &Design, codes: &[u32], ge: &GroupEstimates, level: f64) 
     let mut m_paf = Measure::new(MeasureKind::Paf, paf, se_paf, (paf - z * se_paf, paf + z * se_paf), level, None);
     m_par.notes.push(reference.clone());
     m_paf.notes.push(reference);
-    Ok(vec![m_par, m_paf])
+    vec![m_par, m_paf]
 }

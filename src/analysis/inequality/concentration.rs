@@ -16,13 +16,12 @@
 //! 1/2 in the sample, but its sampling variation is part of the covariance's, which keeps the
 //! index's SE invariant to a shift of the scores, as the regression's is). SEs by the delta
 //! method from the covariance of (m0, m1, mR) given by the engine's one variance path
-//! ([`Design::influence_covariance`]): R's `svycontrast` of `svymean(~y + I(y*R) + R)`;
-//! normal intervals. Must not decide disclosure or format.
+//! (the outcome's sums per group, [`Ridits::covariance`], over the rows used): R's
+//! `svycontrast` of `svymean(~y + I(y*R) + R)`; normal intervals. Must not decide disclosure or format.
 
 use super::regression::Ridits;
 use super::{Measure, MeasureKind};
-use crate::analysis::engine::{qnorm, Design};
-use crate::analysis::AnalysisError;
+use crate::analysis::engine::qnorm;
 
 /// The bounds of an outcome, for the corrected indices.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,31 +33,24 @@ pub struct Bounds {
 }
 
 /// The relative concentration index, and the Erreygers and Wagstaff indices when `bounds`
-/// are known (withheld rows saying why otherwise).
-pub fn concentration(design: &Design, codes: &[u32], y: &[f64], ridits: &Ridits, bounds: Option<Bounds>, level: f64) -> Result<Vec<Measure>, AnalysisError> {
-    let x = ridits.per_row(codes, y);
-    let w = design.weights();
-    let used: Vec<bool> = x.iter().map(|v| !v.is_nan()).collect();
-    let (mut sw, mut s0, mut s1, mut sr) = (0.0, 0.0, 0.0, 0.0);
-    for i in 0..y.len() {
-        if used[i] {
-            sw += w[i];
-            s0 += w[i] * y[i];
-            s1 += w[i] * y[i] * x[i];
-            sr += w[i] * x[i];
-        }
-    }
+/// are known (withheld rows saying why otherwise), from the outcome's sums per group.
+pub fn concentration(ridits: &Ridits, bounds: Option<Bounds>, level: f64) -> Vec<Measure> {
+    let x = &ridits.ridit;
+    let sw: f64 = ridits.present().map(|g| ridits.weight[g]).sum();
     if sw <= 0.0 {
         let why = "not computable: no rows".to_string();
-        return Ok(vec![Measure::withheld(MeasureKind::ConcentrationIndex, level, why)]);
+        return vec![Measure::withheld(MeasureKind::ConcentrationIndex, level, why)];
     }
-    let (m0, m1, mr) = (s0 / sw, s1 / sw, sr / sw);
-    let n = y.len();
-    let influence = |v: &dyn Fn(usize) -> f64, m: f64| -> Vec<f64> { (0..n).map(|i| if used[i] { w[i] * (v(i) - m) / sw } else { f64::NAN }).collect() };
-    let z0 = influence(&|i| y[i], m0);
-    let z1 = influence(&|i| y[i] * x[i], m1);
-    let zr = influence(&|i| x[i], mr);
-    let v = design.influence_covariance(&[&z0, &z1, &zr], &[&used])?;
+    let m0 = ridits.present().map(|g| ridits.wy(g)).sum::<f64>() / sw;
+    let m1 = ridits.present().map(|g| ridits.wy(g) * x[g]).sum::<f64>() / sw;
+    let mr = ridits.present().map(|g| ridits.weight[g] * x[g]).sum::<f64>() / sw;
+    // influence within group g on (w, w (y - c_g)): w (y - m0) / sw, w (y x_g - m1) / sw and
+    // w (x_g - mr) / sw
+    let c = &ridits.sums.centre;
+    let z0 = |g: usize| [(c[g] - m0) / sw, 1.0 / sw, 0.0];
+    let z1 = |g: usize| [(c[g] * x[g] - m1) / sw, x[g] / sw, 0.0];
+    let zr = |g: usize| [(x[g] - mr) / sw, 0.0, 0.0];
+    let v = ridits.covariance(&[&z0, &z1, &zr]);
     let z = qnorm(1.0 - (1.0 - level) / 2.0);
     let measure = |kind: MeasureKind, est: f64, grad: [f64; 3]| {
         let se = v.contrast_variance(&grad).max(0.0).sqrt();
@@ -91,5 +83,5 @@ pub fn concentration(design: &Design, codes: &[u32], y: &[f64], ridits: &Ridits,
             out.push(Measure::withheld(MeasureKind::Wagstaff, level, why));
         }
     }
-    Ok(out)
+    out
 }

@@ -13,15 +13,13 @@ use super::groups::{GroupEstimates, OrderedGrouping};
 use super::regression::{linear, log_link, Fit, NoFit, Ridits};
 use super::{Measure, MeasureKind};
 use crate::analysis::engine::{qt, Design};
-use crate::analysis::AnalysisError;
 
-/// The SII, the linear RII and the log RII of one outcome, with the ridits used.
-pub fn sii_rii(design: &Design, og: &OrderedGrouping, ge: &GroupEstimates, level: f64) -> Result<(Vec<Measure>, Ridits), AnalysisError> {
+/// The SII, the linear RII and the log RII of one outcome over its ridits.
+pub fn sii_rii(design: &Design, og: &OrderedGrouping, ge: &GroupEstimates, ridits: &Ridits, level: f64) -> Vec<Measure> {
     let codes = og.grouping.codes();
-    let ridits = Ridits::new(design, codes, &ge.y, og.len());
     let q = 1.0 - (1.0 - level) / 2.0;
     let mut out = Vec::with_capacity(3);
-    match linear(design, codes, &ge.y, &ridits) {
+    match linear(ridits) {
         Ok(fit) => {
             let t = qt(q, fit.df);
             let (b0, b1) = (fit.coef[0], fit.coef[1]);
@@ -42,11 +40,11 @@ pub fn sii_rii(design: &Design, og: &OrderedGrouping, ge: &GroupEstimates, level
             out.push(Measure::withheld(MeasureKind::RiiLinear, level, why));
         }
     }
-    out.push(match log_link(design, codes, &ge.y, &ridits) {
+    out.push(match log_link(design, codes, &ge.y, ridits) {
         Ok(fit) => rii_log(&fit, level, q),
         Err(e) => Measure::withheld(MeasureKind::RiiLog, level, reason(&e)),
     });
-    Ok((out, ridits))
+    out
 }
 
 fn rii_log(fit: &Fit, level: f64, q: f64) -> Measure {
@@ -73,6 +71,5 @@ fn reason(e: &NoFit) -> String {
         NoFit::OneGroup => "not computable: fewer than two groups have rows".to_string(),
         NoFit::Negative => "not computable: the log-link model needs values of at least 0".to_string(),
         NoFit::NotConverged => "not computable: the log-link model did not converge".to_string(),
-        NoFit::Design(d) => format!("not computable: {d}"),
     }
 }

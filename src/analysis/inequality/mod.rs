@@ -399,19 +399,24 @@ fn outcome_inequality(
     let (higher_is, bounds) = groups::polarity_and_bounds(p, outcome, ge.statistic);
     let mut measures = Vec::new();
     if og.ordered {
-        let (indices, ridits) = indices::sii_rii(design, og, &ge, req.level)?;
-        match (req.method, std) {
-            (Method::Phe, _) => measures.extend(extras::phe_measures(&ge, req.level)),
-            (Method::Design, Some(s)) => measures.extend(extras::standardised_indices(s, &ge, req.level)),
-            (Method::Design, None) => measures.extend(indices),
+        // the microdata measures (on estimates not standardised) share the outcome's sums per group
+        let ridits = match std {
+            None => Some(regression::Ridits::new(design, codes, &ge.y, og.len())?),
+            Some(_) => None,
+        };
+        match (req.method, std, &ridits) {
+            (Method::Phe, _, _) => measures.extend(extras::phe_measures(&ge, req.level)),
+            (Method::Design, Some(s), _) => measures.extend(extras::standardised_indices(s, &ge, req.level)),
+            (Method::Design, None, r) => measures.extend(r.iter().flat_map(|r| indices::sii_rii(design, og, &ge, r, req.level))),
         }
         measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
-        match std {
-            Some(s) => measures.extend(extras::standardised_concentration_and_par(s, &ge, bounds, req.level)),
-            None => {
-                measures.extend(concentration::concentration(design, codes, &ge.y, &ridits, bounds, req.level)?);
-                measures.extend(attributable::par_paf(design, codes, &ge, req.level)?);
+        match (std, &ridits) {
+            (Some(s), _) => measures.extend(extras::standardised_concentration_and_par(s, &ge, bounds, req.level)),
+            (None, Some(r)) => {
+                measures.extend(concentration::concentration(r, bounds, req.level));
+                measures.extend(attributable::par_paf(r, &ge, req.level));
             }
+            (None, None) => {}
         }
         let suppressed: Vec<String> = ge
             .present()

@@ -8,15 +8,19 @@
 //! for `svyglm(y ~ ridit)` and iteratively reweighted least squares for
 //! `svyglm(y ~ ridit, family = quasipoisson())`, with the sandwich variance of `svy.varcoef`:
 //! each row's influence on the coefficients is `A^-1 x_i w_i (y_i - mu_i)`, A = sum w h x x'
-//! (h = 1, or mu for the log link), and their covariance goes through the engine's one variance
-//! path ([`Design::influence_covariance`]), so lonely-PSU rules, multistage designs and
-//! domains apply as for any estimate. The t df is the design df of the rows used minus 1
-//! (`degf + 1 - p`, p = 2). Must not decide what is shown or suppressed.
+//! (h = 1, or mu for the log link). The ridit is constant within a group, so that influence is
+//! within each group a linear function of w, w y and w y^2: its covariance is a linear
+//! combination of that of the outcome's sums per group ([`GroupSums`], the engine's one
+//! variance path over the rows used), so lonely-PSU rules, multistage designs and domains apply
+//! as for any estimate, without a vector of every row per coefficient. The t df is the design df
+//! of the rows used minus 1 (`degf + 1 - p`, p = 2). Must not decide what is shown or
+//! suppressed.
 
-use crate::analysis::engine::{Design, DesignError, Grouping, InfluenceCovariance};
+use crate::analysis::engine::{Design, DesignError, GroupSums, Grouping, InfluenceCovariance};
 
-/// The ridits of the groups over the rows used, with the weighted sums the fits need (the
-/// ridit is constant within a group, so both models are fitted on group sums).
+/// The ridits of the groups over the rows used, with the outcome's sums per group and their
+/// covariance (the ridit is constant within a group, so both models are fitted on group sums
+/// and every measure's variance is a combination of the sums').
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ridits {
     /// Rows used per group.
@@ -27,50 +31,17 @@ pub struct Ridits {
     pub share: Vec<f64>,
     /// Share of the groups before plus half the group's own share.
     pub ridit: Vec<f64>,
-    /// Sum of w y per group (of the outcome the ridits were computed for: the fits take the
-    /// same `y`).
-    wy: Vec<f64>,
-    /// Sums for the log-link fit's start (mu = y + 0.1) per group: w (y + 0.1) log(y + 0.1)
-    /// and w y log(y + 0.1); and the sum of w y log y over all rows used (NaN when a y < 0).
-    start: (Vec<f64>, Vec<f64>, f64),
+    /// The outcome's sums per group over the rows used, with their covariance (of the
+    /// outcome the ridits were computed for: the fits take the same `y`).
+    pub sums: GroupSums,
 }
 
 impl Ridits {
     /// The ridits of the groups of `codes` over the rows whose outcome `y` is answered.
-    pub fn new(design: &Design, codes: &[u32], y: &[f64], k: usize) -> Ridits {
-        let w = design.weights();
-        let mut n = vec![0usize; k];
-        let mut weight = vec![0.0; k];
-        let mut wy = vec![0.0; k];
-        let (mut t, mut u, mut c) = (vec![0.0; k], vec![0.0; k], 0.0);
-        // (ln(v + 0.1), ln v) of the small whole numbers most outcomes take (scores, 0/1),
-        // looked up rather than computed for every row: the same numbers
-        const TABLED: usize = 256;
-        let logs: Vec<(f64, f64)> = (0..TABLED).map(|i| ((i as f64 + 0.1).ln(), (i as f64).ln())).collect();
-        for ((&g, &v), &wi) in codes.iter().zip(y).zip(w) {
-            if g != Grouping::NONE && !v.is_nan() {
-                let g = g as usize;
-                n[g] += 1;
-                weight[g] += wi;
-                wy[g] += wi * v;
-                let (l, lv) = if v >= 0.0 && v < TABLED as f64 && v.fract() == 0.0 {
-                    logs[v as usize]
-                } else {
-                    ((v + 0.1).ln(), v.ln())
-                };
-                t[g] += wi * (v + 0.1) * l;
-                u[g] += wi * v * l;
-                c += if v > 0.0 {
-                    wi * v * lv
-                } else if v == 0.0 {
-                    0.0
-                } else {
-                    f64::NAN
-                };
-            }
-        }
-        let total: f64 = weight.iter().sum();
-        let share: Vec<f64> = weight.iter().map(|x| x / total).collect();
+    pub fn new(design: &Design, codes: &[u32], y: &[f64], k: usize) -> Result<Ridits, DesignError> {
+        let sums = design.sums_per_group(codes, k, y)?;
+        let total: f64 = sums.weight.iter().sum();
+        let share: Vec<f64> = sums.weight.iter().map(|x| x / total).collect();
         let mut before = 0.0;
         let ridit = share
             .iter()
@@ -80,34 +51,41 @@ impl Ridits {
                 r
             })
             .collect();
-        Ridits {
-            n,
-            weight,
+        Ok(Ridits {
+            n: sums.n.clone(),
+            weight: sums.weight.clone(),
             share,
             ridit,
-            wy,
-            start: (t, u, c),
-        }
+            sums,
+        })
     }
 
-    /// The ridit of each row (NaN for rows not used).
-    pub fn per_row(&self, codes: &[u32], y: &[f64]) -> Vec<f64> {
-        codes
-            .iter()
-            .zip(y)
-            .map(|(&g, &v)| {
-                if g == Grouping::NONE || v.is_nan() {
-                    f64::NAN
-                } else {
-                    self.ridit[g as usize]
-                }
-            })
-            .collect()
+    /// Sum of w y of group `g`.
+    pub fn wy(&self, g: usize) -> f64 {
+        self.sums.wy(g)
     }
 
     /// Groups with rows.
-    fn present(&self) -> impl Iterator<Item = usize> + '_ {
+    pub fn present(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.n.len()).filter(|&g| self.n[g] > 0)
+    }
+
+    /// The covariance of statistics whose influence within group g is `c(g)[0] w + c(g)[1] w
+    /// (y - centre) + c(g)[2] w (y - centre)^2` (groups without rows take no part).
+    pub fn covariance(&self, stats: &[&dyn Fn(usize) -> [f64; 3]]) -> InfluenceCovariance {
+        let k = self.n.len();
+        let coefs: Vec<Vec<f64>> = stats
+            .iter()
+            .map(|c| {
+                let mut v = vec![0.0; 3 * k];
+                for g in self.present() {
+                    v[3 * g..3 * g + 3].copy_from_slice(&c(g));
+                }
+                v
+            })
+            .collect();
+        let refs: Vec<&[f64]> = coefs.iter().map(Vec::as_slice).collect();
+        self.sums.covariance_of(&refs)
     }
 }
 
@@ -138,8 +116,6 @@ pub enum NoFit {
     Negative,
     /// The log-link fit did not converge.
     NotConverged,
-    /// The design refused the variance (a lonely PSU under `fail`).
-    Design(DesignError),
 }
 
 /// Solves the 2x2 weighted normal equations: (A, b) with A = sum h x x', b = sum h x z.
@@ -169,38 +145,29 @@ fn wls(r: &Ridits, h: impl Fn(usize) -> f64, hz: impl Fn(usize) -> f64) -> Optio
     solve2(a, b)
 }
 
-/// The design-based covariance of the coefficients from `A^-1` and each row's score
-/// `x_i s_i`, `s_i` the working weight times the working residual (`w_i (y_i - mu_i)` for the
-/// linear model).
-fn sandwich(
-    design: &Design,
-    codes: &[u32],
-    y: &[f64],
-    r: &Ridits,
-    inv: [f64; 3],
-    score: impl Fn(usize, usize) -> f64,
-) -> Result<(InfluenceCovariance, f64), NoFit> {
-    let n = y.len();
-    let mut z0 = vec![f64::NAN; n];
-    let mut z1 = vec![f64::NAN; n];
-    let used: Vec<bool> = (0..n).map(|i| codes[i] != Grouping::NONE && !y[i].is_nan()).collect();
-    for i in (0..n).filter(|&i| used[i]) {
-        let g = codes[i] as usize;
-        let s = score(i, g);
-        let (s0, s1) = (s, s * r.ridit[g]);
-        z0[i] = inv[0] * s0 + inv[1] * s1;
-        z1[i] = inv[1] * s0 + inv[2] * s1;
-    }
-    let vcov = design.influence_covariance(&[&z0, &z1], &[&used]).map_err(NoFit::Design)?;
+/// The design-based covariance of the coefficients from `A^-1` and each row's score `x_i
+/// s_i`, `s_i` the working weight times the working residual, given within group g by its
+/// coefficients on (w, w (y - centre), w (y - centre)^2) (`w (y - mu)`: (centre - mu, 1, 0)).
+fn sandwich(r: &Ridits, inv: [f64; 3], score: impl Fn(usize) -> [f64; 3]) -> (InfluenceCovariance, f64) {
+    let coef = |j: usize| {
+        let (a, b) = if j == 0 { (inv[0], inv[1]) } else { (inv[1], inv[2]) };
+        let score = &score;
+        move |g: usize| {
+            let m = a + b * r.ridit[g];
+            score(g).map(|s| m * s)
+        }
+    };
+    let (z0, z1) = (coef(0), coef(1));
+    let vcov = r.covariance(&[&z0, &z1]);
     let df = vcov.df[0] - 1.0;
-    Ok((vcov, df))
+    (vcov, df)
 }
 
-/// `svyglm(y ~ ridit)` over the groups of `codes` (rows with the outcome `y` answered).
-pub fn linear(design: &Design, codes: &[u32], y: &[f64], r: &Ridits) -> Result<Fit, NoFit> {
-    let w = design.weights();
-    let (coef, inv) = wls(r, |g| r.weight[g], |g| r.wy[g]).ok_or(NoFit::OneGroup)?;
-    let (vcov, df) = sandwich(design, codes, y, r, inv, |i, g| w[i] * (y[i] - coef[0] - coef[1] * r.ridit[g]))?;
+/// `svyglm(y ~ ridit)` over the groups of the ridits (rows with the outcome answered).
+pub fn linear(r: &Ridits) -> Result<Fit, NoFit> {
+    let (coef, inv) = wls(r, |g| r.weight[g], |g| r.wy(g)).ok_or(NoFit::OneGroup)?;
+    let c = &r.sums.centre;
+    let (vcov, df) = sandwich(r, inv, |g| [c[g] - coef[0] - coef[1] * r.ridit[g], 1.0, 0.0]);
     Ok(Fit { coef, vcov, df })
 }
 
@@ -210,43 +177,80 @@ const MAX_ITERATIONS: usize = 100;
 /// R's `glm.control(epsilon)`: the relative change of the deviance that ends the iterations.
 const EPSILON: f64 = 1e-8;
 
+/// Sums for the log-link fit's start (mu = y + 0.1) per group: w (y + 0.1) log(y + 0.1) and
+/// w y log(y + 0.1); and the sum of w y log y over all rows used (NaN when a y < 0).
+fn start_sums(design: &Design, codes: &[u32], y: &[f64], k: usize) -> (Vec<f64>, Vec<f64>, f64) {
+    let w = design.weights();
+    let (mut t, mut u, mut c) = (vec![0.0; k], vec![0.0; k], 0.0);
+    // (ln(v + 0.1), ln v) of the small whole numbers most outcomes take (scores, 0/1),
+    // looked up rather than computed for every row: the same numbers
+    const TABLED: usize = 256;
+    let logs: Vec<(f64, f64)> = (0..TABLED).map(|i| ((i as f64 + 0.1).ln(), (i as f64).ln())).collect();
+    for ((&g, &v), &wi) in codes.iter().zip(y).zip(w) {
+        if g != Grouping::NONE && !v.is_nan() {
+            let g = g as usize;
+            let (l, lv) = if v >= 0.0 && v < TABLED as f64 && v.fract() == 0.0 {
+                logs[v as usize]
+            } else {
+                ((v + 0.1).ln(), v.ln())
+            };
+            t[g] += wi * (v + 0.1) * l;
+            u[g] += wi * v * l;
+            c += if v > 0.0 {
+                wi * v * lv
+            } else if v == 0.0 {
+                0.0
+            } else {
+                f64::NAN
+            };
+        }
+    }
+    (t, u, c)
+}
+
 /// `svyglm(y ~ ridit, family = quasipoisson())`: the log-link model fitted as R's `glm.fit`
 /// does, so that its numbers are R's to 1e-6 and not only near them: start mu = y + 0.1,
 /// IRLS steps until the deviance (with weights scaled to mean 1, as `svyglm` scales them)
 /// changes by less than 1e-8 relative (`|dev - devold| / (|dev| + 0.1)`); the working weights
 /// and `A^-1` are those of the last step (computed at the mu before it), the residuals are at
 /// the final mu, as `svy.varcoef` takes them from the fitted `glm` object. After the start,
-/// mu is constant within a group, so each step works on group sums.
+/// mu is constant within a group, so each step works on group sums. `codes` and `y` are those
+/// the ridits were computed from.
 pub fn log_link(design: &Design, codes: &[u32], y: &[f64], r: &Ridits) -> Result<Fit, NoFit> {
-    let (t, u, c) = (&r.start.0, &r.start.1, r.start.2);
+    let (t, u, c) = start_sums(design, codes, y, r.n.len());
     if c.is_nan() {
         return Err(NoFit::Negative);
     }
     let w = design.weights();
     let scale = 2.0 * y.len() as f64 / w.iter().sum::<f64>();
     // the start: mu_i = y_i + 0.1, so sum w mu = S + 0.1 W and sum w mu z = T - 0.1 W
-    let start = wls(r, |g| r.wy[g] + 0.1 * r.weight[g], |g| t[g] - 0.1 * r.weight[g]).ok_or(NoFit::OneGroup)?;
+    let start = wls(r, |g| r.wy(g) + 0.1 * r.weight[g], |g| t[g] - 0.1 * r.weight[g]).ok_or(NoFit::OneGroup)?;
     let mut dev_old = scale * (c - r.present().map(|g| u[g] - 0.1 * r.weight[g]).sum::<f64>());
     let (mut coef, mut inv) = start;
     // mu before the last step: None at the start (row-level y + 0.1)
     let mut previous: Option<Vec<f64>> = None;
+    let centre = &r.sums.centre;
     for _ in 0..MAX_ITERATIONS {
         if !coef[0].is_finite() || !coef[1].is_finite() {
             return Err(NoFit::NotConverged);
         }
         let mu: Vec<f64> = r.ridit.iter().map(|x| (coef[0] + coef[1] * x).exp()).collect();
-        let dev = scale * (c - r.present().map(|g| r.wy[g] * mu[g].ln() + r.wy[g] - mu[g] * r.weight[g]).sum::<f64>());
+        let dev = scale * (c - r.present().map(|g| r.wy(g) * mu[g].ln() + r.wy(g) - mu[g] * r.weight[g]).sum::<f64>());
         if (dev - dev_old).abs() / (dev.abs() + 0.1) < EPSILON {
-            // working weight w mu_prev times working residual (y - mu)/mu
-            let (vcov, df) = sandwich(design, codes, y, r, inv, |i, g| {
-                let prev = previous.as_ref().map_or(y[i] + 0.1, |p| p[g]);
-                w[i] * prev * (y[i] - mu[g]) / mu[g]
-            })?;
+            // working weight w mu_prev times working residual (y - mu)/mu; at the start
+            // mu_prev = y + 0.1, so the score is quadratic in y within a group
+            let (vcov, df) = sandwich(r, inv, |g| {
+                let (cg, m) = (centre[g], mu[g]);
+                match &previous {
+                    Some(p) => [p[g] / m * (cg - m), p[g] / m, 0.0],
+                    None => [(cg + 0.1) * (cg - m) / m, (2.0 * cg + 0.1 - m) / m, 1.0 / m],
+                }
+            });
             return Ok(Fit { coef, vcov, df });
         }
         dev_old = dev;
         // sum w mu z = mu W log mu + S - mu W at x_g
-        let step = wls(r, |g| mu[g] * r.weight[g], |g| mu[g] * r.weight[g] * mu[g].ln() + r.wy[g] - mu[g] * r.weight[g]).ok_or(NoFit::OneGroup)?;
+        let step = wls(r, |g| mu[g] * r.weight[g], |g| mu[g] * r.weight[g] * mu[g].ln() + r.wy(g) - mu[g] * r.weight[g]).ok_or(NoFit::OneGroup)?;
         (coef, inv) = step;
         previous = Some(mu);
     }
@@ -277,7 +281,7 @@ mod tests {
     fn ridits_are_midpoints_of_the_weighted_shares_of_the_rows_used() {
         let (d, codes) = design();
         let y = vec![1.0; 12];
-        let r = Ridits::new(&d, &codes, &y, 3);
+        let r = Ridits::new(&d, &codes, &y, 3).unwrap();
         // weights 6, 4, 8 of 18
         assert_eq!(r.n, vec![4, 4, 4]);
         let want = [3.0 / 18.0, 8.0 / 18.0, 14.0 / 18.0];
@@ -287,24 +291,23 @@ mod tests {
         // an unanswered row leaves the shares
         let mut y2 = y.clone();
         y2[2] = f64::NAN;
-        let r2 = Ridits::new(&d, &codes, &y2, 3);
+        let r2 = Ridits::new(&d, &codes, &y2, 3).unwrap();
         assert_eq!(r2.n, vec![3, 4, 4]);
         assert!((r2.share[0] - 4.0 / 16.0).abs() < 1e-15);
-        assert!(r2.per_row(&codes, &y2)[2].is_nan());
     }
 
     #[test]
     fn exact_lines_and_exponentials_are_recovered() {
         let (d, codes) = design();
-        let r0 = Ridits::new(&d, &codes, &[1.0; 12], 3);
+        let r0 = Ridits::new(&d, &codes, &[1.0; 12], 3).unwrap();
         let y: Vec<f64> = codes.iter().map(|&g| 2.0 + 3.0 * r0.ridit[g as usize]).collect();
-        let r = Ridits::new(&d, &codes, &y, 3);
-        let fit = linear(&d, &codes, &y, &r).unwrap();
+        let r = Ridits::new(&d, &codes, &y, 3).unwrap();
+        let fit = linear(&r).unwrap();
         assert!((fit.coef[0] - 2.0).abs() < 1e-12 && (fit.coef[1] - 3.0).abs() < 1e-12, "{:?}", fit.coef);
         assert!(fit.se_slope() < 1e-12);
         assert_eq!(fit.df, 10.0);
         let y: Vec<f64> = codes.iter().map(|&g| (0.5 - 1.5 * r0.ridit[g as usize]).exp()).collect();
-        let r = Ridits::new(&d, &codes, &y, 3);
+        let r = Ridits::new(&d, &codes, &y, 3).unwrap();
         let fit = log_link(&d, &codes, &y, &r).unwrap();
         assert!((fit.coef[0] - 0.5).abs() < 1e-8 && (fit.coef[1] + 1.5).abs() < 1e-8, "{:?}", fit.coef);
     }
@@ -314,10 +317,10 @@ mod tests {
         let (d, codes) = design();
         let mut y = vec![1.0; 12];
         y[5] = -1.0;
-        let r = Ridits::new(&d, &codes, &y, 3);
+        let r = Ridits::new(&d, &codes, &y, 3).unwrap();
         assert_eq!(log_link(&d, &codes, &y, &r).unwrap_err(), NoFit::Negative);
         let one: Vec<u32> = vec![0; 12];
-        let r1 = Ridits::new(&d, &one, &[1.0; 12], 3);
-        assert_eq!(linear(&d, &one, &[1.0; 12], &r1).unwrap_err(), NoFit::OneGroup);
+        let r1 = Ridits::new(&d, &one, &[1.0; 12], 3).unwrap();
+        assert_eq!(linear(&r1).unwrap_err(), NoFit::OneGroup);
     }
 }
