@@ -65,12 +65,24 @@ write_json(list(read = t_read, design = t_design, measures = t_measures, results
            file.path(args[1], "r.json"), auto_unbox = TRUE, digits = NA)
 R
 Rscript --vanilla "$work/inequality.R" "$work" "$outcomes"
-start=$(date +%s.%N)
-"$hearth" inequality "$work/store.db" --outcome "$outcomes" --format json --no-suppress > "$work/h.json" 2>/dev/null
-end=$(date +%s.%N)
-python3 - "$work" "$start" "$end" <<'PY'
-import json, sys
-w, start, end = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+# five whole processes, one after the other: the median is reported
+: > "$work/h.times"
+for run in 1 2 3 4 5; do
+  start=$(date +%s.%N)
+  "$hearth" inequality "$work/store.db" --outcome "$outcomes" --format json --no-suppress > "$work/h.json" 2>/dev/null
+  end=$(date +%s.%N)
+  echo "$start $end" >> "$work/h.times"
+done
+# the measures alone, frame loaded and design built: the estimate phase over ten outcomes, on
+# every core and on one
+for threads in 0 1; do
+  RAYON_NUM_THREADS=$threads HEARTH_TIMING=1 "$hearth" inequality "$work/store.db" --outcome "$outcomes" --format json \
+    --no-suppress 2>&1 >/dev/null | sed -n 's/^\[timing\] //p' > "$work/h.phases.$threads"
+done
+python3 - "$work" <<'PY'
+import json, statistics, sys
+w = sys.argv[1]
+runs = [float(b) - float(a) for a, b in (line.split() for line in open(f"{w}/h.times"))]
 r = json.load(open(f"{w}/r.json"))
 h = json.load(open(f"{w}/h.json"))
 worst, compared = 0.0, 0
@@ -88,9 +100,21 @@ for o in h:
     for name in ("gap", "sii", "rii_linear", "rii_log"):
         cmp(ref[name][0], ms[name]["estimate"]); cmp(ref[name][1], ms[name]["se"])
 rs = r["read"] + r["design"] + r["measures"]
-hs = end - start
+hs = statistics.median(runs)
+def phases(threads):
+    out = {}
+    for line in open(f"{w}/h.phases.{threads}"):
+        name, ms = line.rsplit(":", 1)
+        out[name.strip()] = float(ms.split()[0])
+    return out
+for threads, label in (("0", "every core"), ("1", "one thread")):
+    p = phases(threads)
+    shown = ", ".join(f"{k} {v:.0f} ms" for k, v in p.items())
+    print(f"hearth phases ({label}): {shown}")
+    print(f"  the measures of one outcome, frame loaded ({label}): {p['inequality: estimate'] / 10:.1f} ms")
+print("hearth whole processes: " + ", ".join(f"{t:.2f}" for t in runs) + " s")
 print(f"R survey: read the CSV {r['read']:.2f} s, build the design {r['design']:.2f} s, ten outcomes' measures {r['measures']:.2f} s (total {rs:.2f} s)")
-print(f"hearth inequality, one whole process for ten outcomes (store reading, design, measures): {hs:.2f} s")
+print(f"hearth inequality, one whole process for ten outcomes (store reading, design, measures), median of 5: {hs:.2f} s")
 print(f"ratio R measures / hearth whole: {r['measures'] / hs:.1f}x; R total / hearth: {rs / hs:.1f}x")
 print(f"numbers compared: {compared}; largest relative difference: {worst:.2e}")
 PY

@@ -203,7 +203,17 @@ pub(crate) fn cross(factors: &[Factor], n: usize) -> (Vec<Option<u32>>, Vec<Vec<
 pub fn column_f64(df: &DataFrame, name: &str) -> Result<Vec<f64>, AnalysisError> {
     let col = df.column(name).map_err(AnalysisError::polars)?;
     let s = col.cast(&DataType::Float64).map_err(AnalysisError::polars)?;
-    Ok(s.f64().map_err(AnalysisError::polars)?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    let ca = s.f64().map_err(AnalysisError::polars)?;
+    // chunk by chunk: the values copied whole, nulls (where there are any) set to NaN
+    let mut out = Vec::with_capacity(ca.len());
+    for arr in ca.downcast_iter() {
+        let values = arr.values().as_slice();
+        match arr.validity().filter(|v| v.unset_bits() > 0) {
+            None => out.extend_from_slice(values),
+            Some(valid) => out.extend(values.iter().zip(valid.iter()).map(|(&v, ok)| if ok { v } else { f64::NAN })),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 
 use super::design::Design;
 use super::dist::{qbeta, qnorm, qt};
-use super::variance::{group_covariance, group_variances, grouping_domains, unit_totals, DomainSize, UnitTotals};
+use super::variance::{group_covariance, group_variances, grouping_domains, unit_totals, DomainSize, UnitTotals, UnitTotalsBuilder};
 use super::{DesignError, Grouping};
 
 /// Largest number of groups accepted by [`Linearization::covariance`].
@@ -482,15 +482,27 @@ impl Design {
         let est: Vec<f64> = (0..k).map(|g| sy[g] / wsum[g]).collect();
         let mut influence = vec![0.0; self.n];
         let mut srs_ss = vec![0.0; k];
-        for i in 0..self.n {
+        // in the design's order, so that the unit totals come out of the same pass (on a
+        // calibrated design they are computed when first needed, from every row's value)
+        let mut totals = self.calibration.is_none().then(|| UnitTotalsBuilder::new(self, k));
+        for &r in &self.order {
+            let i = r as usize;
             let g = row_group[i];
             if g == Grouping::NONE {
                 continue;
             }
             let gi = g as usize;
             let d = y[i] - est[gi];
-            influence[i] = self.weights[i] * d / wsum[gi];
+            let z = self.weights[i] * d / wsum[gi];
+            influence[i] = z;
             srs_ss[gi] += self.weights[i] * d * d;
+            if let Some(t) = totals.as_mut() {
+                t.add(i, g, z);
+            }
+        }
+        let lin_totals = std::sync::OnceLock::new();
+        if let Some(t) = totals {
+            let _ = lin_totals.set(t.finish());
         }
         Ok(Linearization {
             design: self,
@@ -503,7 +515,7 @@ impl Design {
             srs_ss,
             domain: grouping_domains(self, grouping),
             kind: Kind::Mean,
-            totals: std::sync::OnceLock::new(),
+            totals: lin_totals,
         })
     }
 

@@ -2,9 +2,9 @@
 //! over the rows: what every gradient measure of inequality is a function of.
 //!
 //! For the rows used (group known, outcome answered), each group g has three sums: W_g = sum
-//! w, D_g = sum w (y - c_g) and Q_g = sum w (y - c_g)^2, c_g the group's weighted mean (the
+//! w, D_g = sum w (y - c_g) and Q_g = sum w (y - c_g)^2, c_g a value of the group's (the
 //! centre keeps the sums well conditioned: a residual's influence is then a difference of
-//! small numbers, not of large ones). A statistic whose per-row influence value is, within
+//! numbers of the order of the spread of y, not of its level). A statistic whose per-row influence value is, within
 //! group g, `a_g w + b_g w (y - c_g) + e_g w (y - c_g)^2` (a regression on a group-level
 //! score, a concentration index, a group mean, an attributable risk) is the linear
 //! combination of the 3k sums with coefficients (a, b, e), so its variance is c' V c with V
@@ -32,7 +32,7 @@ pub const SLOTS: usize = 3;
 pub struct GroupSums {
     /// Rows used per group.
     pub n: Vec<usize>,
-    /// The centre of each group (its weighted mean; 0 without rows).
+    /// The centre of each group (its first value in the design's order; 0 without rows).
     pub centre: Vec<f64>,
     /// Sum of the weights per group.
     pub weight: Vec<f64>,
@@ -77,25 +77,45 @@ impl GroupSums {
     }
 }
 
-/// What a pass over the rows gives: the covariance of the sums, the df of the rows used, and
-/// the centred sums and squares per group.
-type Pass = (Vec<f64>, f64, Vec<f64>, Vec<f64>);
-
 /// Most dense entries (deepest units holding rows times slots) per row before the sums take
 /// the vector path instead.
 const DENSE_PER_ROW: usize = 2;
 
+/// The sums of one run of rows of the same unit and group, kept in registers.
+struct Run<const E: usize> {
+    unit: u32,
+    group: usize,
+    n: usize,
+    sums: [f64; SLOTS],
+    extra: [f64; E],
+}
+
 impl Design {
     /// The sums of `y` per group of `codes` (k groups, `Grouping::NONE`: no group) over the
-    /// rows used (a group, y not NaN), with their design-based covariance. An infinite `y`
-    /// in a row used is an error naming the row.
-    pub fn sums_per_group(&self, codes: &[u32], k: usize, y: &[f64]) -> Result<GroupSums, DesignError> {
-        self.sums_per_group_with(codes, k, y, false)
+    /// rows used (a group, y not NaN), with their design-based covariance, in one pass over
+    /// the rows in the design's order; with, per group, the weighted sums of `extra(y)` (E
+    /// functions of y of the caller's own, summed as w extra(y)[j]). An infinite `y` in a row
+    /// used is an error naming the row.
+    pub fn sums_per_group<const E: usize>(
+        &self,
+        codes: &[u32],
+        k: usize,
+        y: &[f64],
+        extra: impl FnMut(f64) -> [f64; E],
+    ) -> Result<(GroupSums, Vec<[f64; E]>), DesignError> {
+        self.sums_per_group_with(codes, k, y, extra, false)
     }
 
     /// [`Design::sums_per_group`], through the influence vectors of the sums when `vectors`
     /// (as a calibrated design always does).
-    pub(super) fn sums_per_group_with(&self, codes: &[u32], k: usize, y: &[f64], vectors: bool) -> Result<GroupSums, DesignError> {
+    pub(super) fn sums_per_group_with<const E: usize>(
+        &self,
+        codes: &[u32],
+        k: usize,
+        y: &[f64],
+        mut extra: impl FnMut(f64) -> [f64; E],
+        vectors: bool,
+    ) -> Result<(GroupSums, Vec<[f64; E]>), DesignError> {
         for (what, len) in [("group codes", codes.len()), ("values", y.len())] {
             if len != self.n {
                 return Err(DesignError::LengthMismatch {
@@ -105,60 +125,44 @@ impl Design {
                 });
             }
         }
-        let w = &self.weights;
-        let mut n = vec![0usize; k];
-        let mut weight = vec![0.0; k];
-        let mut wy = vec![0.0; k];
-        for (i, (&g, &v)) in codes.iter().zip(y).enumerate() {
-            if g == Grouping::NONE || v.is_nan() {
-                continue;
-            }
-            if v.is_infinite() {
-                return Err(DesignError::NonFiniteValue { row: i, value: v });
-            }
-            let g = g as usize;
-            if g >= k {
-                return Err(DesignError::InvalidArgument(format!("group {g} of {k}")));
-            }
-            n[g] += 1;
-            weight[g] += w[i];
-            wy[g] += w[i] * v;
-        }
-        let centre: Vec<f64> = (0..k).map(|g| if weight[g] > 0.0 { wy[g] / weight[g] } else { 0.0 }).collect();
         let m = SLOTS * k;
         let n_stages = if self.ultimate_cluster { 1 } else { self.stages.len() };
         let deep = &self.stages[n_stages - 1];
         let dense_too_large = deep.parent_of_unit.len().saturating_mul(m) > DENSE_PER_ROW * self.n + 100_000;
-        let (cov, df, wd, wdd) = if vectors || self.calibration.is_some() || dense_too_large {
-            self.sums_by_vectors(codes, k, y, &centre)?
-        } else {
-            self.sums_by_units(codes, k, y, &centre)?
-        };
-        Ok(GroupSums {
-            n,
-            centre,
-            weight,
-            wd,
-            wdd,
-            cov,
-            df,
-        })
-    }
-
-    /// One pass in unit order: every deepest unit holding rows used gets a total for every
-    /// slot (0 for groups without rows there), so that every sum has the rows used as its
-    /// domain.
-    fn sums_by_units(&self, codes: &[u32], k: usize, y: &[f64], centre: &[f64]) -> Result<Pass, DesignError> {
-        let m = SLOTS * k;
-        let n_stages = if self.ultimate_cluster { 1 } else { self.stages.len() };
-        let deep = &self.stages[n_stages - 1];
+        let by_vectors = vectors || self.calibration.is_some() || dense_too_large;
         let w = &self.weights;
+        let mut sums = GroupSums {
+            n: vec![0; k],
+            centre: vec![0.0; k],
+            weight: vec![0.0; k],
+            wd: vec![0.0; k],
+            wdd: vec![0.0; k],
+            cov: Vec::new(),
+            df: f64::NAN,
+        };
+        let mut extras = vec![[0.0; E]; k];
+        let mut seen = vec![false; k];
+        // the rows of a household share its unit and mostly its group: a run of them is
+        // summed in registers and added to the group's and the unit's sums when it ends.
+        // Every deepest unit holding rows used gets a total for every slot (0 for groups
+        // without rows there), so that every sum has the rows used as its domain.
         let mut acc = vec![0.0; m];
-        let mut wd = vec![0.0; k];
-        let mut wdd = vec![0.0; k];
         let mut entries: Vec<Entry> = Vec::new();
-        let mut current: Option<u32> = None;
-        let flush = |acc: &mut [f64], entries: &mut Vec<Entry>, unit: u32| {
+        let mut run: Option<Run<E>> = None;
+        let end_run = |run: &Run<E>, sums: &mut GroupSums, extras: &mut [[f64; E]], acc: &mut [f64]| {
+            let g = run.group;
+            sums.n[g] += run.n;
+            sums.weight[g] += run.sums[0];
+            sums.wd[g] += run.sums[1];
+            sums.wdd[g] += run.sums[2];
+            for (t, x) in extras[g].iter_mut().zip(run.extra) {
+                *t += x;
+            }
+            for (t, x) in acc[SLOTS * g..SLOTS * g + SLOTS].iter_mut().zip(run.sums) {
+                *t += x;
+            }
+        };
+        let end_unit = |acc: &mut [f64], entries: &mut Vec<Entry>, unit: u32| {
             for (j, t) in acc.iter_mut().enumerate() {
                 entries.push(Entry {
                     unit,
@@ -170,65 +174,92 @@ impl Design {
         };
         for &r in &self.order {
             let r = r as usize;
-            let g = codes[r];
-            let v = y[r];
+            let (g, v) = (codes[r], y[r]);
             if g == Grouping::NONE || v.is_nan() {
                 continue;
             }
-            let u = deep.unit_of_row[r];
-            if current != Some(u) {
-                if let Some(cu) = current {
-                    flush(&mut acc, &mut entries, cu);
-                }
-                current = Some(u);
+            if v.is_infinite() {
+                return Err(DesignError::NonFiniteValue { row: r, value: v });
             }
             let g = g as usize;
-            let d = v - centre[g];
-            let (a, b, c) = (w[r], w[r] * d, w[r] * d * d);
-            acc[SLOTS * g] += a;
-            acc[SLOTS * g + 1] += b;
-            acc[SLOTS * g + 2] += c;
-            wd[g] += b;
-            wdd[g] += c;
+            if g >= k {
+                return Err(DesignError::InvalidArgument(format!("group {g} of {k}")));
+            }
+            let u = if by_vectors { 0 } else { deep.unit_of_row[r] };
+            let current = match &mut run {
+                Some(x) if x.unit == u && x.group == g => x,
+                _ => {
+                    if let Some(x) = run.take() {
+                        end_run(&x, &mut sums, &mut extras, &mut acc);
+                        if x.unit != u && !by_vectors {
+                            end_unit(&mut acc, &mut entries, x.unit);
+                        }
+                    }
+                    // the centre: the group's first value (any value among the group's keeps
+                    // the centred sums of the order of the spread, not of the level)
+                    if !seen[g] {
+                        seen[g] = true;
+                        sums.centre[g] = v;
+                    }
+                    run.insert(Run {
+                        unit: u,
+                        group: g,
+                        n: 0,
+                        sums: [0.0; SLOTS],
+                        extra: [0.0; E],
+                    })
+                }
+            };
+            let d = v - sums.centre[g];
+            let wr = w[r];
+            current.n += 1;
+            current.sums[0] += wr;
+            current.sums[1] += wr * d;
+            current.sums[2] += wr * d * d;
+            for (t, x) in current.extra.iter_mut().zip(extra(v)) {
+                *t += wr * x;
+            }
         }
-        if let Some(cu) = current {
-            flush(&mut acc, &mut entries, cu);
+        if let Some(x) = run.take() {
+            end_run(&x, &mut sums, &mut extras, &mut acc);
+            if !by_vectors {
+                end_unit(&mut acc, &mut entries, x.unit);
+            }
+        }
+        if by_vectors {
+            (sums.cov, sums.df) = self.sums_by_vectors(codes, k, y, &sums.centre)?;
+            return Ok((sums, extras));
         }
         let totals = UnitTotals {
             stages: aggregate_entries(self, entries, n_stages, m),
             used_df: None,
         };
-        let df = group_variances(self, &totals, m)?.df.first().copied().unwrap_or(f64::NAN);
-        let cov = group_covariance(self, &totals, m)?;
-        Ok((cov, df, wd, wdd))
+        sums.df = group_variances(self, &totals, m)?.df.first().copied().unwrap_or(f64::NAN);
+        sums.cov = group_covariance(self, &totals, m)?;
+        Ok((sums, extras))
     }
 
-    /// The sums' influence vectors (0 on rows used of other groups, NaN on rows not used)
-    /// through [`Design::influence_covariance`] over the rows used.
-    fn sums_by_vectors(&self, codes: &[u32], k: usize, y: &[f64], centre: &[f64]) -> Result<Pass, DesignError> {
+    /// The covariance of the sums from their influence vectors (0 on rows used of other
+    /// groups, NaN on rows not used) through [`Design::influence_covariance`] over the rows
+    /// used, with the df of those rows.
+    fn sums_by_vectors(&self, codes: &[u32], k: usize, y: &[f64], centre: &[f64]) -> Result<(Vec<f64>, f64), DesignError> {
         let m = SLOTS * k;
         let w = &self.weights;
         let used: Vec<bool> = codes.iter().zip(y).map(|(&g, v)| g != Grouping::NONE && !v.is_nan()).collect();
         let mut z = vec![vec![f64::NAN; self.n]; m];
-        let mut wd = vec![0.0; k];
-        let mut wdd = vec![0.0; k];
         for r in (0..self.n).filter(|&r| used[r]) {
             let g = codes[r] as usize;
             for zj in z.iter_mut() {
                 zj[r] = 0.0;
             }
             let d = y[r] - centre[g];
-            let (a, b, c) = (w[r], w[r] * d, w[r] * d * d);
-            z[SLOTS * g][r] = a;
-            z[SLOTS * g + 1][r] = b;
-            z[SLOTS * g + 2][r] = c;
-            wd[g] += b;
-            wdd[g] += c;
+            z[SLOTS * g][r] = w[r];
+            z[SLOTS * g + 1][r] = w[r] * d;
+            z[SLOTS * g + 2][r] = w[r] * d * d;
         }
         let refs: Vec<&[f64]> = z.iter().map(Vec::as_slice).collect();
         let v = self.influence_covariance(&refs, &[&used])?;
-        let df = v.df.first().copied().unwrap_or(f64::NAN);
-        Ok((v.cov, df, wd, wdd))
+        Ok((v.cov, v.df.first().copied().unwrap_or(f64::NAN)))
     }
 }
 
@@ -297,8 +328,8 @@ mod tests {
         for second in [false, true] {
             for lonely in [LonelyPsu::Adjust, LonelyPsu::Average, LonelyPsu::Remove, LonelyPsu::Certainty] {
                 let d = design(lonely, second);
-                let fast = d.sums_per_group_with(&codes, 3, &y, false).unwrap();
-                let slow = d.sums_per_group_with(&codes, 3, &y, true).unwrap();
+                let fast = d.sums_per_group_with(&codes, 3, &y, |_| [], false).map(|s| s.0).unwrap();
+                let slow = d.sums_per_group_with(&codes, 3, &y, |_| [], true).map(|s| s.0).unwrap();
                 assert_eq!(fast.n, slow.n);
                 assert_eq!(fast.df, slow.df, "{lonely:?} {second}");
                 let scale = slow.cov.iter().fold(0.0f64, |a, b| a.max(b.abs()));
@@ -314,7 +345,7 @@ mod tests {
         // the overall mean: influence w (y - mu) / W on the rows used
         let (codes, y) = data();
         let d = design(LonelyPsu::Adjust, false);
-        let s = d.sums_per_group(&codes, 3, &y).unwrap();
+        let s = d.sums_per_group(&codes, 3, &y, |_| []).map(|s| s.0).unwrap();
         let total_w: f64 = s.weight.iter().sum();
         let mu = (0..3).map(|g| s.wy(g)).sum::<f64>() / total_w;
         let mut c = vec![0.0; 9];
@@ -343,7 +374,7 @@ mod tests {
         y[5] = f64::INFINITY;
         let d = design(LonelyPsu::Adjust, false);
         assert_eq!(
-            d.sums_per_group(&codes, 3, &y).unwrap_err(),
+            d.sums_per_group(&codes, 3, &y, |_| []).map(|s| s.0).unwrap_err(),
             DesignError::NonFiniteValue { row: 5, value: f64::INFINITY }
         );
     }

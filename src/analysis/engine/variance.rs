@@ -86,36 +86,77 @@ impl Scratch {
     }
 }
 
+/// Unit totals of influence values given row by row in the design's order (rows of a unit
+/// are contiguous there), as [`unit_totals`] sums them, for an estimator that computes its
+/// influence values in that order: the totals come out of the same pass.
+pub(super) struct UnitTotalsBuilder<'d> {
+    design: &'d Design,
+    n_stages: usize,
+    sc: Scratch,
+    entries: Vec<Entry>,
+    current: Option<u32>,
+}
+
+impl<'d> UnitTotalsBuilder<'d> {
+    /// A builder for `k` groups.
+    pub(super) fn new(design: &'d Design, k: usize) -> Self {
+        UnitTotalsBuilder {
+            design,
+            n_stages: if design.ultimate_cluster { 1 } else { design.stages.len() },
+            sc: Scratch::new(k),
+            entries: Vec::new(),
+            current: None,
+        }
+    }
+
+    /// Adds row `r`'s value `z` to group `g` (rows in the design's order).
+    #[inline]
+    pub(super) fn add(&mut self, r: usize, g: u32, z: f64) {
+        let u = self.design.stages[self.n_stages - 1].unit_of_row[r];
+        if self.current != Some(u) {
+            if let Some(cu) = self.current {
+                flush(&mut self.sc, &mut self.entries, cu);
+            }
+            self.current = Some(u);
+        }
+        self.sc.add(g, z);
+    }
+
+    /// The totals of every stage (before any calibration residuals) and the scratch.
+    fn stages(mut self) -> (Vec<Vec<Entry>>, Scratch) {
+        if let Some(cu) = self.current {
+            flush(&mut self.sc, &mut self.entries, cu);
+        }
+        let stages = aggregate(self.design, self.entries, self.n_stages, &mut self.sc);
+        (stages, self.sc)
+    }
+
+    /// The unit totals, on a design without calibration (a calibrated one's residuals need
+    /// every row's value: [`unit_totals`]).
+    pub(super) fn finish(self) -> UnitTotals {
+        debug_assert!(self.design.calibration.is_none());
+        UnitTotals {
+            stages: self.stages().0,
+            used_df: None,
+        }
+    }
+}
+
 /// Builds unit totals of `z` (zero for rows with group `NONE`) at every stage used
 /// for the variance (only the first with `ultimate_cluster`). On a calibrated design the
 /// influence values are first replaced by their residuals from the calibration model
 /// (see `calibration`): every unit then holds a total for every group with rows, and the
 /// df of the rows used are counted before, from the rows themselves.
 pub(super) fn unit_totals(design: &Design, row_group: &[u32], z: &[f64], k: usize) -> UnitTotals {
-    let n_stages = if design.ultimate_cluster { 1 } else { design.stages.len() };
-    let deep = &design.stages[n_stages - 1];
-    let mut sc = Scratch::new(k);
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut current: Option<u32> = None;
+    let mut b = UnitTotalsBuilder::new(design, k);
     for &r in &design.order {
         let r = r as usize;
         let g = row_group[r];
-        if g == Grouping::NONE {
-            continue;
+        if g != Grouping::NONE {
+            b.add(r, g, z[r]);
         }
-        let u = deep.unit_of_row[r];
-        if current != Some(u) {
-            if let Some(cu) = current {
-                flush(&mut sc, &mut entries, cu);
-            }
-            current = Some(u);
-        }
-        sc.add(g, z[r]);
     }
-    if let Some(cu) = current {
-        flush(&mut sc, &mut entries, cu);
-    }
-    let stages = aggregate(design, entries, n_stages, &mut sc);
+    let (stages, mut sc) = b.stages();
     let Some(cal) = &design.calibration else {
         return UnitTotals { stages, used_df: None };
     };

@@ -9,14 +9,12 @@
 //! minus 1), as `confint(svyglm)`. A model that cannot be fitted gives a withheld row saying
 //! why. Must not format or decide disclosure.
 
-use super::groups::{GroupEstimates, OrderedGrouping};
 use super::regression::{linear, log_link, Fit, NoFit, Ridits};
 use super::{Measure, MeasureKind};
 use crate::analysis::engine::{qt, Design};
 
 /// The SII, the linear RII and the log RII of one outcome over its ridits.
-pub fn sii_rii(design: &Design, og: &OrderedGrouping, ge: &GroupEstimates, ridits: &Ridits, level: f64) -> Vec<Measure> {
-    let codes = og.grouping.codes();
+pub fn sii_rii(design: &Design, ridits: &Ridits, level: f64) -> Vec<Measure> {
     let q = 1.0 - (1.0 - level) / 2.0;
     let mut out = Vec::with_capacity(3);
     match linear(ridits) {
@@ -40,7 +38,7 @@ pub fn sii_rii(design: &Design, og: &OrderedGrouping, ge: &GroupEstimates, ridit
             out.push(Measure::withheld(MeasureKind::RiiLinear, level, why));
         }
     }
-    out.push(match log_link(design, codes, &ge.y, ridits) {
+    out.push(match log_link(design, ridits) {
         Ok(fit) => rii_log(&fit, level, q),
         Err(e) => Measure::withheld(MeasureKind::RiiLog, level, reason(&e)),
     });

@@ -407,7 +407,7 @@ fn outcome_inequality(
         match (req.method, std, &ridits) {
             (Method::Phe, _, _) => measures.extend(extras::phe_measures(&ge, req.level)),
             (Method::Design, Some(s), _) => measures.extend(extras::standardised_indices(s, &ge, req.level)),
-            (Method::Design, None, r) => measures.extend(r.iter().flat_map(|r| indices::sii_rii(design, og, &ge, r, req.level))),
+            (Method::Design, None, r) => measures.extend(r.iter().flat_map(|r| indices::sii_rii(design, r, req.level))),
         }
         measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
         match (std, &ridits) {

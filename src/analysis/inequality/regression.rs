@@ -16,7 +16,7 @@
 //! of the rows used minus 1 (`degf + 1 - p`, p = 2). Must not decide what is shown or
 //! suppressed.
 
-use crate::analysis::engine::{Design, DesignError, GroupSums, Grouping, InfluenceCovariance};
+use crate::analysis::engine::{Design, DesignError, GroupSums, InfluenceCovariance};
 
 /// The ridits of the groups over the rows used, with the outcome's sums per group and their
 /// covariance (the ridit is constant within a group, so both models are fitted on group sums
@@ -34,12 +34,40 @@ pub struct Ridits {
     /// The outcome's sums per group over the rows used, with their covariance (of the
     /// outcome the ridits were computed for: the fits take the same `y`).
     pub sums: GroupSums,
+    /// Sums for the log-link fit's start (mu = y + 0.1) per group: w (y + 0.1) log(y + 0.1)
+    /// and w y log(y + 0.1); and the sum of w y log y over all rows used (NaN when a y < 0).
+    start: (Vec<f64>, Vec<f64>, f64),
 }
 
 impl Ridits {
     /// The ridits of the groups of `codes` over the rows whose outcome `y` is answered.
     pub fn new(design: &Design, codes: &[u32], y: &[f64], k: usize) -> Result<Ridits, DesignError> {
-        let sums = design.sums_per_group(codes, k, y)?;
+        // in the same pass, the sums of the log-link fit's start (mu = y + 0.1) per group: w (y
+        // + 0.1) log(y + 0.1) and w y log(y + 0.1); and w y log y over all rows used (NaN when
+        // a y < 0). (ln(v + 0.1), ln v) of the small whole numbers most outcomes take (scores,
+        // 0/1) are looked up rather than computed for every row: the same numbers
+        const TABLED: usize = 256;
+        let logs: Vec<(f64, f64)> = (0..TABLED).map(|i| ((i as f64 + 0.1).ln(), (i as f64).ln())).collect();
+        // other values (a score on a conversion table) mostly repeat: each computed once, in
+        // a small table keyed by its bits
+        let mut memo: Vec<(u64, [f64; 3])> = vec![(f64::NAN.to_bits(), [0.0; 3]); 256];
+        let (sums, start) = design.sums_per_group(codes, k, y, |v| {
+            let (l, lv) = if v >= 0.0 && v < TABLED as f64 && (v as usize) as f64 == v {
+                logs[v as usize]
+            } else {
+                let slot = (v.to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+                if memo[slot].0 == v.to_bits() {
+                    return memo[slot].1;
+                }
+                let l = ((v + 0.1).ln(), v.ln());
+                let ylogy = if v > 0.0 { v * l.1 } else { f64::NAN };
+                let out = [(v + 0.1) * l.0, v * l.0, ylogy];
+                memo[slot] = (v.to_bits(), out);
+                return out;
+            };
+            let ylogy = if v > 0.0 { v * lv } else { 0.0 };
+            [(v + 0.1) * l, v * l, ylogy]
+        })?;
         let total: f64 = sums.weight.iter().sum();
         let share: Vec<f64> = sums.weight.iter().map(|x| x / total).collect();
         let mut before = 0.0;
@@ -57,6 +85,11 @@ impl Ridits {
             share,
             ridit,
             sums,
+            start: (
+                start.iter().map(|x| x[0]).collect(),
+                start.iter().map(|x| x[1]).collect(),
+                start.iter().map(|x| x[2]).sum(),
+            ),
         })
     }
 
@@ -177,52 +210,21 @@ const MAX_ITERATIONS: usize = 100;
 /// R's `glm.control(epsilon)`: the relative change of the deviance that ends the iterations.
 const EPSILON: f64 = 1e-8;
 
-/// Sums for the log-link fit's start (mu = y + 0.1) per group: w (y + 0.1) log(y + 0.1) and
-/// w y log(y + 0.1); and the sum of w y log y over all rows used (NaN when a y < 0).
-fn start_sums(design: &Design, codes: &[u32], y: &[f64], k: usize) -> (Vec<f64>, Vec<f64>, f64) {
-    let w = design.weights();
-    let (mut t, mut u, mut c) = (vec![0.0; k], vec![0.0; k], 0.0);
-    // (ln(v + 0.1), ln v) of the small whole numbers most outcomes take (scores, 0/1),
-    // looked up rather than computed for every row: the same numbers
-    const TABLED: usize = 256;
-    let logs: Vec<(f64, f64)> = (0..TABLED).map(|i| ((i as f64 + 0.1).ln(), (i as f64).ln())).collect();
-    for ((&g, &v), &wi) in codes.iter().zip(y).zip(w) {
-        if g != Grouping::NONE && !v.is_nan() {
-            let g = g as usize;
-            let (l, lv) = if v >= 0.0 && v < TABLED as f64 && v.fract() == 0.0 {
-                logs[v as usize]
-            } else {
-                ((v + 0.1).ln(), v.ln())
-            };
-            t[g] += wi * (v + 0.1) * l;
-            u[g] += wi * v * l;
-            c += if v > 0.0 {
-                wi * v * lv
-            } else if v == 0.0 {
-                0.0
-            } else {
-                f64::NAN
-            };
-        }
-    }
-    (t, u, c)
-}
-
 /// `svyglm(y ~ ridit, family = quasipoisson())`: the log-link model fitted as R's `glm.fit`
 /// does, so that its numbers are R's to 1e-6 and not only near them: start mu = y + 0.1,
 /// IRLS steps until the deviance (with weights scaled to mean 1, as `svyglm` scales them)
 /// changes by less than 1e-8 relative (`|dev - devold| / (|dev| + 0.1)`); the working weights
 /// and `A^-1` are those of the last step (computed at the mu before it), the residuals are at
 /// the final mu, as `svy.varcoef` takes them from the fitted `glm` object. After the start,
-/// mu is constant within a group, so each step works on group sums. `codes` and `y` are those
-/// the ridits were computed from.
-pub fn log_link(design: &Design, codes: &[u32], y: &[f64], r: &Ridits) -> Result<Fit, NoFit> {
-    let (t, u, c) = start_sums(design, codes, y, r.n.len());
+/// mu is constant within a group, so each step works on group sums (`design` is the one the
+/// ridits were computed over).
+pub fn log_link(design: &Design, r: &Ridits) -> Result<Fit, NoFit> {
+    let (t, u, c) = (&r.start.0, &r.start.1, r.start.2);
     if c.is_nan() {
         return Err(NoFit::Negative);
     }
     let w = design.weights();
-    let scale = 2.0 * y.len() as f64 / w.iter().sum::<f64>();
+    let scale = 2.0 * w.len() as f64 / w.iter().sum::<f64>();
     // the start: mu_i = y_i + 0.1, so sum w mu = S + 0.1 W and sum w mu z = T - 0.1 W
     let start = wls(r, |g| r.wy(g) + 0.1 * r.weight[g], |g| t[g] - 0.1 * r.weight[g]).ok_or(NoFit::OneGroup)?;
     let mut dev_old = scale * (c - r.present().map(|g| u[g] - 0.1 * r.weight[g]).sum::<f64>());
@@ -308,7 +310,7 @@ mod tests {
         assert_eq!(fit.df, 10.0);
         let y: Vec<f64> = codes.iter().map(|&g| (0.5 - 1.5 * r0.ridit[g as usize]).exp()).collect();
         let r = Ridits::new(&d, &codes, &y, 3).unwrap();
-        let fit = log_link(&d, &codes, &y, &r).unwrap();
+        let fit = log_link(&d, &r).unwrap();
         assert!((fit.coef[0] - 0.5).abs() < 1e-8 && (fit.coef[1] + 1.5).abs() < 1e-8, "{:?}", fit.coef);
     }
 
@@ -318,7 +320,7 @@ mod tests {
         let mut y = vec![1.0; 12];
         y[5] = -1.0;
         let r = Ridits::new(&d, &codes, &y, 3).unwrap();
-        assert_eq!(log_link(&d, &codes, &y, &r).unwrap_err(), NoFit::Negative);
+        assert_eq!(log_link(&d, &r).unwrap_err(), NoFit::Negative);
         let one: Vec<u32> = vec![0; 12];
         let r1 = Ridits::new(&d, &one, &[1.0; 12], 3).unwrap();
         assert_eq!(linear(&r1).unwrap_err(), NoFit::OneGroup);
