@@ -16,25 +16,26 @@
 use super::groups::GroupEstimates;
 use super::regression::Ridits;
 use super::{Measure, MeasureKind};
-use crate::analysis::engine::qnorm;
+use crate::analysis::engine::{qnorm, Design};
+use crate::analysis::AnalysisError;
 
 /// The PAR and PAF with the least deprived group present as reference, from the outcome's
 /// sums per group.
-pub fn par_paf(ridits: &Ridits, ge: &GroupEstimates, level: f64) -> Vec<Measure> {
+pub fn par_paf(design: &Design, ridits: &Ridits, ge: &GroupEstimates, level: f64) -> Result<Vec<Measure>, AnalysisError> {
     let present = ge.present();
     let Some(&r) = present.last() else {
         let why = "not computable: no group has rows".to_string();
-        return vec![
+        return Ok(vec![
             Measure::withheld(MeasureKind::Par, level, why.clone()),
             Measure::withheld(MeasureKind::Paf, level, why),
-        ];
+        ]);
     };
     if ge.suppressed[r] {
         let why = format!("withheld: the reference group {} is suppressed by disclosure control", ge.levels[r]);
-        return vec![
+        return Ok(vec![
             Measure::withheld(MeasureKind::Par, level, why.clone()),
             Measure::withheld(MeasureKind::Paf, level, why),
-        ];
+        ]);
     }
     let sw: f64 = ridits.present().map(|g| ridits.weight[g]).sum();
     let rw = ridits.weight[r];
@@ -44,7 +45,7 @@ pub fn par_paf(ridits: &Ridits, ge: &GroupEstimates, level: f64) -> Vec<Measure>
     let c = &ridits.sums.centre;
     let z_all = |g: usize| [(c[g] - mu) / sw, 1.0 / sw, 0.0];
     let z_ref = |g: usize| if g == r { [(c[g] - mr) / rw, 1.0 / rw, 0.0] } else { [0.0; 3] };
-    let v = ridits.covariance(&[&z_all, &z_ref]);
+    let v = ridits.covariance(design, &[&z_all, &z_ref])?;
     let z = qnorm(1.0 - (1.0 - level) / 2.0);
     let par = mu - mr;
     let se_par = v.contrast_variance(&[1.0, -1.0]).max(0.0).sqrt();
@@ -55,5 +56,5 @@ pub fn par_paf(ridits: &Ridits, ge: &GroupEstimates, level: f64) -> Vec<Measure>
     let mut m_paf = Measure::new(MeasureKind::Paf, paf, se_paf, (paf - z * se_paf, paf + z * se_paf), level, None);
     m_par.notes.push(reference.clone());
     m_paf.notes.push(reference);
-    vec![m_par, m_paf]
+    Ok(vec![m_par, m_paf])
 }

@@ -21,7 +21,8 @@
 
 use super::regression::Ridits;
 use super::{Measure, MeasureKind};
-use crate::analysis::engine::qnorm;
+use crate::analysis::engine::{qnorm, Design};
+use crate::analysis::AnalysisError;
 
 /// The bounds of an outcome, for the corrected indices.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,12 +35,12 @@ pub struct Bounds {
 
 /// The relative concentration index, and the Erreygers and Wagstaff indices when `bounds`
 /// are known (withheld rows saying why otherwise), from the outcome's sums per group.
-pub fn concentration(ridits: &Ridits, bounds: Option<Bounds>, level: f64) -> Vec<Measure> {
+pub fn concentration(design: &Design, ridits: &Ridits, bounds: Option<Bounds>, level: f64) -> Result<Vec<Measure>, AnalysisError> {
     let x = &ridits.ridit;
     let sw: f64 = ridits.present().map(|g| ridits.weight[g]).sum();
     if sw <= 0.0 {
         let why = "not computable: no rows".to_string();
-        return vec![Measure::withheld(MeasureKind::ConcentrationIndex, level, why)];
+        return Ok(vec![Measure::withheld(MeasureKind::ConcentrationIndex, level, why)]);
     }
     let m0 = ridits.present().map(|g| ridits.wy(g)).sum::<f64>() / sw;
     let m1 = ridits.present().map(|g| ridits.wy(g) * x[g]).sum::<f64>() / sw;
@@ -50,7 +51,7 @@ pub fn concentration(ridits: &Ridits, bounds: Option<Bounds>, level: f64) -> Vec
     let z0 = |g: usize| [(c[g] - m0) / sw, 1.0 / sw, 0.0];
     let z1 = |g: usize| [(c[g] * x[g] - m1) / sw, x[g] / sw, 0.0];
     let zr = |g: usize| [(x[g] - mr) / sw, 0.0, 0.0];
-    let v = ridits.covariance(&[&z0, &z1, &zr]);
+    let v = ridits.covariance(design, &[&z0, &z1, &zr])?;
     let z = qnorm(1.0 - (1.0 - level) / 2.0);
     let measure = |kind: MeasureKind, est: f64, grad: [f64; 3]| {
         let se = v.contrast_variance(&grad).max(0.0).sqrt();
@@ -83,5 +84,5 @@ pub fn concentration(ridits: &Ridits, bounds: Option<Bounds>, level: f64) -> Vec
             out.push(Measure::withheld(MeasureKind::Wagstaff, level, why));
         }
     }
-    out
+    Ok(out)
 }

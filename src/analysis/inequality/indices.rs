@@ -17,7 +17,7 @@ use crate::analysis::engine::{qt, Design};
 pub fn sii_rii(design: &Design, ridits: &Ridits, level: f64) -> Vec<Measure> {
     let q = 1.0 - (1.0 - level) / 2.0;
     let mut out = Vec::with_capacity(3);
-    match linear(ridits) {
+    match linear(design, ridits) {
         Ok(fit) => {
             let t = qt(q, fit.df);
             let (b0, b1) = (fit.coef[0], fit.coef[1]);
@@ -69,5 +69,6 @@ fn reason(e: &NoFit) -> String {
         NoFit::OneGroup => "not computable: fewer than two groups have rows".to_string(),
         NoFit::Negative => "not computable: the log-link model needs values of at least 0".to_string(),
         NoFit::NotConverged => "not computable: the log-link model did not converge".to_string(),
+        NoFit::Design(d) => format!("not computable: {d}"),
     }
 }

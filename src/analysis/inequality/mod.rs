@@ -413,8 +413,8 @@ fn outcome_inequality(
         match (std, &ridits) {
             (Some(s), _) => measures.extend(extras::standardised_concentration_and_par(s, &ge, bounds, req.level)),
             (None, Some(r)) => {
-                measures.extend(concentration::concentration(r, bounds, req.level));
-                measures.extend(attributable::par_paf(r, &ge, req.level));
+                measures.extend(concentration::concentration(design, r, bounds, req.level)?);
+                measures.extend(attributable::par_paf(design, r, &ge, req.level)?);
             }
             (None, None) => {}
         }

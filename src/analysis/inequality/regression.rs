@@ -103,9 +103,10 @@ impl Ridits {
         (0..self.n.len()).filter(|&g| self.n[g] > 0)
     }
 
-    /// The covariance of statistics whose influence within group g is `c(g)[0] w + c(g)[1] w
-    /// (y - centre) + c(g)[2] w (y - centre)^2` (groups without rows take no part).
-    pub fn covariance(&self, stats: &[&dyn Fn(usize) -> [f64; 3]]) -> InfluenceCovariance {
+    /// The covariance over `design` (the one the ridits were computed over) of statistics
+    /// whose influence within group g is `c(g)[0] w + c(g)[1] w (y - centre) + c(g)[2] w (y -
+    /// centre)^2` (groups without rows take no part).
+    pub fn covariance(&self, design: &Design, stats: &[&dyn Fn(usize) -> [f64; 3]]) -> Result<InfluenceCovariance, DesignError> {
         let k = self.n.len();
         let coefs: Vec<Vec<f64>> = stats
             .iter()
@@ -118,7 +119,7 @@ impl Ridits {
             })
             .collect();
         let refs: Vec<&[f64]> = coefs.iter().map(Vec::as_slice).collect();
-        self.sums.covariance_of(&refs)
+        self.sums.covariance_of(design, &refs)
     }
 }
 
@@ -149,6 +150,8 @@ pub enum NoFit {
     Negative,
     /// The log-link fit did not converge.
     NotConverged,
+    /// The design refused the variance (a lonely PSU under `fail`).
+    Design(DesignError),
 }
 
 /// Solves the 2x2 weighted normal equations: (A, b) with A = sum h x x', b = sum h x z.
@@ -181,7 +184,7 @@ fn wls(r: &Ridits, h: impl Fn(usize) -> f64, hz: impl Fn(usize) -> f64) -> Optio
 /// The design-based covariance of the coefficients from `A^-1` and each row's score `x_i
 /// s_i`, `s_i` the working weight times the working residual, given within group g by its
 /// coefficients on (w, w (y - centre), w (y - centre)^2) (`w (y - mu)`: (centre - mu, 1, 0)).
-fn sandwich(r: &Ridits, inv: [f64; 3], score: impl Fn(usize) -> [f64; 3]) -> (InfluenceCovariance, f64) {
+fn sandwich(design: &Design, r: &Ridits, inv: [f64; 3], score: impl Fn(usize) -> [f64; 3]) -> Result<(InfluenceCovariance, f64), NoFit> {
     let coef = |j: usize| {
         let (a, b) = if j == 0 { (inv[0], inv[1]) } else { (inv[1], inv[2]) };
         let score = &score;
@@ -191,16 +194,17 @@ fn sandwich(r: &Ridits, inv: [f64; 3], score: impl Fn(usize) -> [f64; 3]) -> (In
         }
     };
     let (z0, z1) = (coef(0), coef(1));
-    let vcov = r.covariance(&[&z0, &z1]);
+    let vcov = r.covariance(design, &[&z0, &z1]).map_err(NoFit::Design)?;
     let df = vcov.df[0] - 1.0;
-    (vcov, df)
+    Ok((vcov, df))
 }
 
-/// `svyglm(y ~ ridit)` over the groups of the ridits (rows with the outcome answered).
-pub fn linear(r: &Ridits) -> Result<Fit, NoFit> {
+/// `svyglm(y ~ ridit)` over the groups of the ridits (rows with the outcome answered), over
+/// the design they were computed over.
+pub fn linear(design: &Design, r: &Ridits) -> Result<Fit, NoFit> {
     let (coef, inv) = wls(r, |g| r.weight[g], |g| r.wy(g)).ok_or(NoFit::OneGroup)?;
     let c = &r.sums.centre;
-    let (vcov, df) = sandwich(r, inv, |g| [c[g] - coef[0] - coef[1] * r.ridit[g], 1.0, 0.0]);
+    let (vcov, df) = sandwich(design, r, inv, |g| [c[g] - coef[0] - coef[1] * r.ridit[g], 1.0, 0.0])?;
     Ok(Fit { coef, vcov, df })
 }
 
@@ -241,13 +245,13 @@ pub fn log_link(design: &Design, r: &Ridits) -> Result<Fit, NoFit> {
         if (dev - dev_old).abs() / (dev.abs() + 0.1) < EPSILON {
             // working weight w mu_prev times working residual (y - mu)/mu; at the start
             // mu_prev = y + 0.1, so the score is quadratic in y within a group
-            let (vcov, df) = sandwich(r, inv, |g| {
+            let (vcov, df) = sandwich(design, r, inv, |g| {
                 let (cg, m) = (centre[g], mu[g]);
                 match &previous {
                     Some(p) => [p[g] / m * (cg - m), p[g] / m, 0.0],
                     None => [(cg + 0.1) * (cg - m) / m, (2.0 * cg + 0.1 - m) / m, 1.0 / m],
                 }
-            });
+            })?;
             return Ok(Fit { coef, vcov, df });
         }
         dev_old = dev;
@@ -304,7 +308,7 @@ mod tests {
         let r0 = Ridits::new(&d, &codes, &[1.0; 12], 3).unwrap();
         let y: Vec<f64> = codes.iter().map(|&g| 2.0 + 3.0 * r0.ridit[g as usize]).collect();
         let r = Ridits::new(&d, &codes, &y, 3).unwrap();
-        let fit = linear(&r).unwrap();
+        let fit = linear(&d, &r).unwrap();
         assert!((fit.coef[0] - 2.0).abs() < 1e-12 && (fit.coef[1] - 3.0).abs() < 1e-12, "{:?}", fit.coef);
         assert!(fit.se_slope() < 1e-12);
         assert_eq!(fit.df, 10.0);
@@ -323,6 +327,6 @@ mod tests {
         assert_eq!(log_link(&d, &r).unwrap_err(), NoFit::Negative);
         let one: Vec<u32> = vec![0; 12];
         let r1 = Ridits::new(&d, &one, &[1.0; 12], 3).unwrap();
-        assert_eq!(linear(&r1).unwrap_err(), NoFit::OneGroup);
+        assert_eq!(linear(&d, &r1).unwrap_err(), NoFit::OneGroup);
     }
 }
