@@ -16,7 +16,7 @@ use crate::schema::date::Date;
 use crate::schema::expr::{self, ExprType};
 use crate::schema::{Code, Definition, Derived, QType, Question, Unit};
 use crate::store::geo::{AreaField, AreaRow};
-use crate::store::{CellRef, ReadError, Record, Store};
+use crate::store::{cell_ref, CachedColumn, Cell, CellRef, RawCells, ReadError, Record, Store};
 
 /// Variables that come from the area lookup rather than from answers.
 pub const GEO_VARS: &[&str] = crate::store::geo::AREA_COLUMNS;
@@ -76,11 +76,10 @@ impl Buf {
     fn push(&mut self, src: &Source<'_>, v: CellRef<'_>) {
         match (src, self) {
             (Source::Score(_), Buf::Num(b)) => b.push(v.as_f64()),
-            (Source::Score(_), Buf::Text(b)) => b.append_option(v.as_text()),
             (Source::Score(_), Buf::Multi(_)) => {}
             (Source::Answer(q), Buf::Num(b)) => b.push(num_of(q, v)),
             (_, Buf::Bool(b)) => b.push(v.as_int().map(|x| x != 0)),
-            (Source::Answer(q), Buf::Text(b)) => b.append_option(text_of(q, v)),
+            (_, Buf::Text(b)) => b.append_option(text_value(src, v)),
             (Source::Answer(q), Buf::Multi(ind)) => {
                 let t = text_of(q, v);
                 let chosen: Vec<usize> = t
@@ -91,6 +90,32 @@ impl Buf {
                     col.push(t.as_ref().map(|_| chosen.contains(&k)));
                 }
             }
+        }
+    }
+
+    /// The column of `src` for rows whose values are `values[codes[k]]`: each distinct value
+    /// decoded once (as [`Buf::push`] decodes it), then copied to its rows.
+    fn from_dict(src: &Source<'_>, values: &[Cell], codes: &[u32]) -> Buf {
+        let mut dict = Buf::new(src);
+        if let Buf::Text(_) = dict {
+            let d: Vec<_> = values.iter().map(|v| text_value(src, cell_ref(v))).collect();
+            let mut b = StringChunkedBuilder::new("".into(), codes.len());
+            for &c in codes {
+                b.append_option(d[c as usize].as_deref());
+            }
+            return Buf::Text(b);
+        }
+        for v in values {
+            dict.push(src, cell_ref(v));
+        }
+        fn gather<T: Copy>(d: &[T], codes: &[u32]) -> Vec<T> {
+            codes.iter().map(|&c| d[c as usize]).collect()
+        }
+        match dict {
+            Buf::Num(d) => Buf::Num(gather(&d, codes)),
+            Buf::Bool(d) => Buf::Bool(gather(&d, codes)),
+            Buf::Multi(ind) => Buf::Multi(ind.iter().map(|d| gather(d, codes)).collect()),
+            Buf::Text(b) => Buf::Text(b),
         }
     }
 
@@ -109,6 +134,16 @@ impl Buf {
                 }
             }
         }
+    }
+}
+
+/// A stored value of `src` as text: an answer's with its missing codes read as missing, a
+/// score's as stored (text only).
+#[inline]
+fn text_value<'v>(src: &Source<'_>, v: CellRef<'v>) -> Option<std::borrow::Cow<'v, str>> {
+    match src {
+        Source::Score(_) => v.as_text().map(std::borrow::Cow::Borrowed),
+        Source::Answer(q) => text_of(q, v),
     }
 }
 
@@ -293,8 +328,149 @@ fn sources<'d>(def: &'d Definition, needs: &Needs) -> (Vec<(String, String)>, Ve
 type ReadColumns = (Vec<i64>, Vec<u128>, Vec<Series>);
 
 /// Reads the columns of the leaf unit's records in `waves` (all when empty): the wave of each
-/// row, and the columns as series (large stores read in parts, one per core, put end to end).
+/// row, and the columns as series. Without record ids and identifiers, from the store's column
+/// cache when it holds them all; otherwise from the records, keeping what was read in the
+/// cache (best effort) for the next analysis.
 fn read_columns(
+    store: &Store,
+    def: &Definition,
+    cols: &[(String, String)],
+    sources: &[Source<'_>],
+    waves: &[i64],
+    with_ids: bool,
+) -> Result<ReadColumns, AnalysisError> {
+    let identifier = |u: &str, c: &str| def.unit(u).and_then(|x| x.question(c)).is_some_and(|q| q.identifier);
+    if !with_ids && !cols.iter().any(|(u, c)| identifier(u, c)) {
+        let leaf = &def.leaf_unit().id;
+        let t = crate::timing::phase("frame: read the column cache");
+        let hit = store.cached_columns(leaf, cols);
+        drop(t);
+        if let Some((wave, columns)) = hit {
+            let _t = crate::timing::phase("frame: columns from the cache");
+            if let Some((w, series)) = from_cached(sources, &wave, &columns, waves) {
+                return Ok((w, Vec::new(), series));
+            }
+        }
+        if let Some(read) = scan_to_cache(store, def, cols, sources, waves)? {
+            return Ok(read);
+        }
+    }
+    scan_columns(store, def, cols, sources, waves, with_ids)
+}
+
+/// The rows of the waves asked for (`None`: every row) and their waves, from the leaf's
+/// cached wave column; `None` when a wave is not a whole number (the records then are read).
+fn cached_waves(wave: &CachedColumn, waves: &[i64]) -> Option<(Option<Vec<u32>>, Vec<i64>)> {
+    let all: Vec<i64> = (0..wave.len()).map(|i| wave.get(i).as_int()).collect::<Option<_>>()?;
+    if waves.is_empty() || all.iter().all(|w| waves.contains(w)) {
+        return Some((None, all));
+    }
+    let rows: Vec<u32> = (0..all.len() as u32).filter(|&i| waves.contains(&all[i as usize])).collect();
+    let kept = rows.iter().map(|&i| all[i as usize]).collect();
+    Some((Some(rows), kept))
+}
+
+/// The series of `sources` from their cached columns, for the rows of `waves`; `None` when
+/// the cached waves are unusable.
+fn from_cached(sources: &[Source<'_>], wave: &CachedColumn, columns: &[CachedColumn], waves: &[i64]) -> Option<(Vec<i64>, Vec<Series>)> {
+    let (rows, wave_col) = cached_waves(wave, waves)?;
+    let mut out = Vec::new();
+    for (src, col) in sources.iter().zip(columns) {
+        let buf = match (col, &rows) {
+            (CachedColumn::Dict { values, codes }, None) => Buf::from_dict(src, values, codes),
+            (CachedColumn::Dict { values, codes }, Some(r)) => {
+                let codes: Vec<u32> = r.iter().map(|&i| codes[i as usize]).collect();
+                Buf::from_dict(src, values, &codes)
+            }
+            (_, rows) => {
+                let mut b = Buf::new(src);
+                match rows {
+                    Some(r) => r.iter().for_each(|&i| b.push(src, col.get(i as usize))),
+                    None => (0..col.len()).for_each(|i| b.push(src, col.get(i))),
+                }
+                b
+            }
+        };
+        buf.finish(src, &mut out);
+    }
+    Some((wave_col, out))
+}
+
+/// What one part of a read for the cache holds: the raw waves and columns.
+type RawPart = (RawCells, Vec<RawCells>);
+
+/// Reads the columns of every record (all waves) as stored, keeps them in the store's column
+/// cache (best effort, silently) and returns the rows of `waves`. `None` when the store
+/// cannot be written or a column cannot be encoded: the caller reads as without a cache.
+fn scan_to_cache(store: &Store, def: &Definition, cols: &[(String, String)], sources: &[Source<'_>], waves: &[i64]) -> Result<Option<ReadColumns>, AnalysisError> {
+    let Some(mark) = store.cache_mark() else { return Ok(None) };
+    let leaf = &def.leaf_unit().id;
+    let t_scan = crate::timing::phase("frame: read the store");
+    let parts = store.scan_parts(
+        def,
+        leaf,
+        cols,
+        None,
+        || -> RawPart { (RawCells::default(), vec![RawCells::default(); cols.len()]) },
+        |(wave, raw): &mut RawPart, r: &Record<'_>| -> Result<(), ReadError> {
+            wave.push(CellRef::Int(r.wave()?));
+            for (i, c) in raw.iter_mut().enumerate() {
+                c.push(r.get(i)?);
+            }
+            Ok(())
+        },
+    )?;
+    drop(t_scan);
+    let t_enc = crate::timing::phase("frame: encode the columns");
+    let n_rows: usize = parts.iter().map(|p| p.0.len()).sum();
+    let blobs = encode_all(&parts, cols.len() + 1);
+    drop(parts);
+    let Some(blobs) = blobs.into_iter().collect::<Option<Vec<Vec<u8>>>>() else {
+        return Ok(None);
+    };
+    let decoded: Option<Vec<CachedColumn>> = blobs.iter().map(|b| crate::store::decode_column(b)).collect();
+    drop(t_enc);
+    let Some(mut decoded) = decoded else { return Ok(None) };
+    let t_write = crate::timing::phase("frame: write the column cache");
+    let names = std::iter::once((leaf.as_str(), crate::store::WAVE_COLUMN)).chain(cols.iter().map(|(u, c)| (u.as_str(), c.as_str())));
+    let entries: Vec<(&str, &str, Vec<u8>)> = names.zip(blobs).map(|((u, c), b)| (u, c, b)).collect();
+    store.cache_columns(mark, leaf, n_rows, &entries);
+    drop(entries);
+    drop(t_write);
+    let wave = decoded.remove(0);
+    Ok(from_cached(sources, &wave, &decoded, waves).map(|(w, s)| (w, Vec::new(), s)))
+}
+
+/// The blobs of the `k` columns of `parts` (the waves first), encoded on several threads.
+fn encode_all(parts: &[RawPart], k: usize) -> Vec<Option<Vec<u8>>> {
+    let column = |j: usize| -> Vec<&RawCells> { parts.iter().map(|p| if j == 0 { &p.0 } else { &p.1[j - 1] }).collect() };
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4).min(k);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if j >= k {
+                return done;
+            }
+            done.push((j, crate::store::encode_column(&column(j))));
+        }
+    };
+    let mut out: Vec<Option<Vec<u8>>> = vec![None; k];
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads).map(|_| sc.spawn(work)).collect();
+        for h in handles {
+            for (j, b) in h.join().expect("an encoding thread panicked") {
+                out[j] = b;
+            }
+        }
+    });
+    out
+}
+
+/// Reads the columns of the leaf unit's records in `waves` from the records (large stores
+/// read in parts, one per core, put end to end).
+fn scan_columns(
     store: &Store,
     def: &Definition,
     cols: &[(String, String)],

@@ -1,0 +1,466 @@
+//! The column cache: analysis columns kept as compact blobs inside the store.
+//!
+//! Owns the `column_cache` table, the encoding of one column of raw stored values ([`RawCells`]
+//! in, [`CachedColumn`] out), and the triggers that keep the cache honest. An entry is one
+//! column of a leaf unit's scan (a column of a unit in the leaf's lineage, one value per leaf
+//! record, joined as [`Store::scan`] joins it) for every record of the leaf table in row order,
+//! all waves; the leaf's `_wave` is an entry of its own. Values are cached raw, exactly as the
+//! scan sees them (null, whole number, real, text): what they mean (missing codes, choices) is
+//! the reader's, so no definition change short of a new column touches them.
+//!
+//! Validity: whenever an entry is written, every `u_<unit>` table gets (in the same
+//! transaction) triggers after insert, update and delete that empty the cache, so any write to
+//! records, by hearth or by another program, empties it in the writer's own transaction. Each
+//! entry keeps SQLite's `schema_version` as of its writing and is read only while it is
+//! unchanged (a new column, a rebuilt table, a dropped trigger invalidate it). Writing is best
+//! effort: it never waits for another writer and never fails the caller. It must not decide
+//! which columns an analysis needs (the frame's) and never caches identifiers.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::cell::Cell;
+use super::read::CellRef;
+use super::Store;
+
+/// The `signature` of entries holding raw stored values (the only kind written today; the
+/// column leaves room for entries of values decoded some other way).
+const RAW: &str = "raw";
+
+/// The encoding written into each blob's first byte.
+const ENCODING: u8 = 1;
+
+/// Columns with at most this many distinct values are kept as a dictionary and codes, others
+/// (numbers only) as plain arrays.
+const MAX_DICT: usize = 65_536;
+
+/// The entry name of the leaf's wave column.
+pub const WAVE_COLUMN: &str = "_wave";
+
+const TAG_NULL: u8 = 0;
+const TAG_INT: u8 = 1;
+const TAG_REAL: u8 = 2;
+const TAG_TEXT: u8 = 3;
+
+const KIND_DICT: u8 = 0;
+const KIND_INTS: u8 = 1;
+const KIND_REALS: u8 = 2;
+
+/// Raw values of one column as read, in row order (no allocation per value).
+#[derive(Debug, Default, Clone)]
+pub struct RawCells {
+    tags: Vec<u8>,
+    /// A number's bits, or a text's (start << 32 | length) in `text`.
+    vals: Vec<u64>,
+    text: String,
+    /// More text than offsets can address: the column cannot be cached.
+    overflow: bool,
+}
+
+impl RawCells {
+    /// Appends one value.
+    #[inline]
+    pub fn push(&mut self, v: CellRef<'_>) {
+        let (tag, val) = match v {
+            CellRef::Null => (TAG_NULL, 0),
+            CellRef::Int(i) => (TAG_INT, i as u64),
+            CellRef::Real(r) => (TAG_REAL, r.to_bits()),
+            CellRef::Text(t) => {
+                let start = self.text.len();
+                if start + t.len() > u32::MAX as usize || t.len() > u32::MAX as usize {
+                    self.overflow = true;
+                    (TAG_NULL, 0)
+                } else {
+                    self.text.push_str(t);
+                    (TAG_TEXT, (start as u64) << 32 | t.len() as u64)
+                }
+            }
+        };
+        self.tags.push(tag);
+        self.vals.push(val);
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.tags.len()
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+
+    /// The `i`th value.
+    #[inline]
+    pub fn get(&self, i: usize) -> CellRef<'_> {
+        let v = self.vals[i];
+        match self.tags[i] {
+            TAG_INT => CellRef::Int(v as i64),
+            TAG_REAL => CellRef::Real(f64::from_bits(v)),
+            TAG_TEXT => {
+                let (s, l) = ((v >> 32) as usize, (v & 0xffff_ffff) as usize);
+                CellRef::Text(&self.text[s..s + l])
+            }
+            _ => CellRef::Null,
+        }
+    }
+}
+
+/// One cached column, decoded: one value per row of the leaf table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CachedColumn {
+    /// Few distinct values: the values, and each row's index among them.
+    Dict {
+        /// The distinct values.
+        values: Vec<Cell>,
+        /// Each row's value, as an index into `values`.
+        codes: Vec<u32>,
+    },
+    /// Many distinct whole numbers (or nulls).
+    Ints(Vec<Option<i64>>),
+    /// Many distinct reals (or nulls).
+    Reals(Vec<Option<f64>>),
+}
+
+impl CachedColumn {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            CachedColumn::Dict { codes, .. } => codes.len(),
+            CachedColumn::Ints(v) => v.len(),
+            CachedColumn::Reals(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`th row's value.
+    pub fn get(&self, i: usize) -> CellRef<'_> {
+        match self {
+            CachedColumn::Dict { values, codes } => cell_ref(&values[codes[i] as usize]),
+            CachedColumn::Ints(v) => v[i].map_or(CellRef::Null, CellRef::Int),
+            CachedColumn::Reals(v) => v[i].map_or(CellRef::Null, CellRef::Real),
+        }
+    }
+}
+
+/// A cell as the value a scan would have given.
+pub fn cell_ref(c: &Cell) -> CellRef<'_> {
+    match c {
+        Cell::Null => CellRef::Null,
+        Cell::Int(v) => CellRef::Int(*v),
+        Cell::Real(v) => CellRef::Real(*v),
+        Cell::Text(s) => CellRef::Text(s),
+    }
+}
+
+type Fast = foldhash::fast::FixedState;
+
+/// Encodes a column given as consecutive parts into a blob; `None` when it cannot be kept.
+pub fn encode_column(parts: &[&RawCells]) -> Option<Vec<u8>> {
+    if parts.iter().any(|p| p.overflow) {
+        return None;
+    }
+    let n: usize = parts.iter().map(|p| p.len()).sum();
+    let n32 = u32::try_from(n).ok()?;
+    let (mut has_int, mut has_real, mut has_text) = (false, false, false);
+    let mut nums: std::collections::HashMap<(u8, u64), u32, Fast> = Default::default();
+    let mut texts: std::collections::HashMap<&str, u32, Fast> = Default::default();
+    let mut values: Vec<CellRef<'_>> = Vec::new();
+    let mut codes: Vec<u32> = Vec::with_capacity(n);
+    let mut plain = false;
+    'scan: for p in parts {
+        let mut last: Option<(u8, u64, u32)> = None;
+        for i in 0..p.len() {
+            let (tag, val) = (p.tags[i], p.vals[i]);
+            // the persons of a household share its values: runs are common
+            if let Some((lt, lv, lc)) = last {
+                if lt == tag && lv == val {
+                    codes.push(lc);
+                    continue;
+                }
+            }
+            let next = values.len() as u32;
+            let code = if tag == TAG_TEXT {
+                has_text = true;
+                let CellRef::Text(t) = p.get(i) else { unreachable!("a text tag holds text") };
+                *texts.entry(t).or_insert_with(|| {
+                    values.push(CellRef::Text(t));
+                    next
+                })
+            } else {
+                has_int |= tag == TAG_INT;
+                has_real |= tag == TAG_REAL;
+                let v = p.get(i);
+                *nums.entry((tag, val)).or_insert_with(|| {
+                    values.push(v);
+                    next
+                })
+            };
+            if values.len() > MAX_DICT && !has_text && !(has_int && has_real) {
+                plain = true;
+                break 'scan;
+            }
+            last = Some((tag, val, code));
+            codes.push(code);
+        }
+    }
+    let mut out = vec![ENCODING];
+    if plain {
+        out.push(if has_real { KIND_REALS } else { KIND_INTS });
+        out.extend_from_slice(&n32.to_le_bytes());
+        let mut bitmap = vec![0u8; n.div_ceil(8)];
+        let mut data = Vec::with_capacity(n * 8);
+        let mut k = 0;
+        for p in parts {
+            for i in 0..p.len() {
+                if p.tags[i] != TAG_NULL {
+                    bitmap[k / 8] |= 1 << (k % 8);
+                }
+                data.extend_from_slice(&p.vals[i].to_le_bytes());
+                k += 1;
+            }
+        }
+        out.extend_from_slice(&bitmap);
+        out.extend_from_slice(&data);
+        return Some(out);
+    }
+    out.push(KIND_DICT);
+    out.extend_from_slice(&n32.to_le_bytes());
+    out.extend_from_slice(&(values.len() as u32).to_le_bytes());
+    for v in &values {
+        match *v {
+            CellRef::Null => out.push(TAG_NULL),
+            CellRef::Int(i) => {
+                out.push(TAG_INT);
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+            CellRef::Real(r) => {
+                out.push(TAG_REAL);
+                out.extend_from_slice(&r.to_bits().to_le_bytes());
+            }
+            CellRef::Text(t) => {
+                out.push(TAG_TEXT);
+                out.extend_from_slice(&(t.len() as u32).to_le_bytes());
+                out.extend_from_slice(t.as_bytes());
+            }
+        }
+    }
+    let width: u8 = match values.len() {
+        0..=256 => 1,
+        257..=65_536 => 2,
+        _ => 4,
+    };
+    out.push(width);
+    out.reserve(n * width as usize);
+    match width {
+        1 => out.extend(codes.iter().map(|&c| c as u8)),
+        2 => codes.iter().for_each(|&c| out.extend_from_slice(&(c as u16).to_le_bytes())),
+        _ => codes.iter().for_each(|&c| out.extend_from_slice(&c.to_le_bytes())),
+    }
+    Some(out)
+}
+
+/// Reads a blob back; `None` when it is not one [`encode_column`] wrote (any other encoding version,
+/// cut short, a code out of range).
+pub fn decode_column(blob: &[u8]) -> Option<CachedColumn> {
+    let mut r = Bytes(blob);
+    if r.u8()? != ENCODING {
+        return None;
+    }
+    let kind = r.u8()?;
+    let n = r.u32()? as usize;
+    match kind {
+        KIND_INTS | KIND_REALS => {
+            let bitmap = r.take(n.div_ceil(8))?;
+            let data = r.take(n.checked_mul(8)?)?;
+            if !r.0.is_empty() {
+                return None;
+            }
+            let valid = |k: usize| bitmap[k / 8] & (1 << (k % 8)) != 0;
+            let words = data.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+            Some(if kind == KIND_INTS {
+                CachedColumn::Ints(words.enumerate().map(|(k, w)| valid(k).then_some(w as i64)).collect())
+            } else {
+                CachedColumn::Reals(words.enumerate().map(|(k, w)| valid(k).then_some(f64::from_bits(w))).collect())
+            })
+        }
+        KIND_DICT => {
+            let n_values = r.u32()? as usize;
+            let mut values = Vec::with_capacity(n_values.min(blob.len()));
+            for _ in 0..n_values {
+                values.push(match r.u8()? {
+                    TAG_NULL => Cell::Null,
+                    TAG_INT => Cell::Int(r.u64()? as i64),
+                    TAG_REAL => Cell::Real(f64::from_bits(r.u64()?)),
+                    TAG_TEXT => {
+                        let l = r.u32()? as usize;
+                        Cell::Text(std::str::from_utf8(r.take(l)?).ok()?.to_string())
+                    }
+                    _ => return None,
+                });
+            }
+            let width = r.u8()? as usize;
+            let data = r.take(n.checked_mul(width)?)?;
+            if !r.0.is_empty() {
+                return None;
+            }
+            let codes: Vec<u32> = match width {
+                1 => data.iter().map(|&c| c as u32).collect(),
+                2 => data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]) as u32).collect(),
+                4 => data.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+                _ => return None,
+            };
+            if codes.iter().any(|&c| c as usize >= values.len()) {
+                return None;
+            }
+            Some(CachedColumn::Dict { values, codes })
+        }
+        _ => None,
+    }
+}
+
+/// A reader over a blob's bytes.
+struct Bytes<'b>(&'b [u8]);
+
+impl<'b> Bytes<'b> {
+    fn take(&mut self, k: usize) -> Option<&'b [u8]> {
+        if self.0.len() < k {
+            return None;
+        }
+        let (a, b) = self.0.split_at(k);
+        self.0 = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+/// The cache's table.
+const TABLE: &str = "CREATE TABLE IF NOT EXISTS column_cache (leaf TEXT NOT NULL, unit TEXT NOT NULL,
+    col TEXT NOT NULL, signature TEXT NOT NULL, schema_version INTEGER NOT NULL, n_rows INTEGER NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (leaf, unit, col, signature))";
+
+/// A point to compare with when writing the cache: whether the store can be written, and
+/// SQLite's count of other connections' commits before the columns were read.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheMark(i64);
+
+impl Store {
+    /// The cached columns `cols` ((unit, column) pairs) of the leaf unit `leaf`, with the
+    /// leaf's waves first: all of them, read at one snapshot, or `None` when any is missing,
+    /// stale or unreadable (the caller then reads the records).
+    pub fn cached_columns(&self, leaf: &str, cols: &[(String, String)]) -> Option<(CachedColumn, Vec<CachedColumn>)> {
+        let tx = self.conn.unchecked_transaction().ok()?;
+        let exists: bool = tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'column_cache')", [], |r| r.get(0))
+            .ok()?;
+        if !exists {
+            return None;
+        }
+        let schema: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0)).ok()?;
+        let mut st = tx
+            .prepare("SELECT schema_version, n_rows, data FROM column_cache WHERE leaf = ?1 AND unit = ?2 AND col = ?3 AND signature = ?4")
+            .ok()?;
+        let mut n_rows: Option<usize> = None;
+        let mut one = |unit: &str, col: &str| -> Option<CachedColumn> {
+            let (version, n, blob): (i64, i64, Vec<u8>) = st
+                .query_row(params![leaf, unit, col, RAW], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+                .ok()??;
+            let n = usize::try_from(n).ok()?;
+            if version != schema || n_rows.is_some_and(|m| m != n) {
+                return None;
+            }
+            n_rows = Some(n);
+            let c = decode_column(&blob)?;
+            (c.len() == n).then_some(c)
+        };
+        let wave = one(leaf, WAVE_COLUMN)?;
+        let mut out = Vec::with_capacity(cols.len());
+        for (u, c) in cols {
+            out.push(one(u, c)?);
+        }
+        Some((wave, out))
+    }
+
+    /// A mark to take before reading the columns to cache: `None` when the store cannot be
+    /// written (opened read-only, a read-only file), so that nothing need be kept for it.
+    pub fn cache_mark(&self) -> Option<CacheMark> {
+        if self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
+            return None;
+        }
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok().map(CacheMark)
+    }
+
+    /// Keeps encoded columns (`blobs`: (unit, column, blob) with the leaf's waves among them as
+    /// (`leaf`, [`WAVE_COLUMN`])) of `n_rows` rows read since `mark`. Best effort: returns
+    /// whether they were kept; nothing is kept when another process wrote since `mark` or
+    /// holds the write lock (it does not wait), or the file cannot be written.
+    pub fn cache_columns(&self, mark: CacheMark, leaf: &str, n_rows: usize, blobs: &[(&str, &str, Vec<u8>)]) -> bool {
+        let wait = std::time::Duration::from_secs(30);
+        if self.conn.busy_timeout(std::time::Duration::ZERO).is_err() {
+            return false;
+        }
+        let kept = self.conn.execute_batch("BEGIN IMMEDIATE").is_ok() && {
+            let done = self.write_cache(mark, leaf, n_rows, blobs).unwrap_or(false);
+            let end = if done { "COMMIT" } else { "ROLLBACK" };
+            self.conn.execute_batch(end).is_ok() && done
+        };
+        if !kept && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        let _ = self.conn.busy_timeout(wait);
+        kept
+    }
+
+    /// [`Store::cache_columns`] inside its write transaction: false when the records changed
+    /// since `mark`.
+    fn write_cache(&self, mark: CacheMark, leaf: &str, n_rows: usize, blobs: &[(&str, &str, Vec<u8>)]) -> rusqlite::Result<bool> {
+        let now: i64 = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if now != mark.0 {
+            return Ok(false);
+        }
+        self.conn.execute_batch(TABLE)?;
+        add_triggers(&self.conn)?;
+        let schema: i64 = self.conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+        self.conn.execute("DELETE FROM column_cache WHERE schema_version <> ?1", [schema])?;
+        let mut st = self.conn.prepare(
+            "INSERT OR REPLACE INTO column_cache (leaf, unit, col, signature, schema_version, n_rows, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (unit, col, blob) in blobs {
+            st.execute(params![leaf, unit, col, RAW, schema, n_rows as i64, blob])?;
+        }
+        Ok(true)
+    }
+}
+
+/// The record tables of the store (`u_<unit>`).
+fn record_tables(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'u\\_%' ESCAPE '\\' ORDER BY name")?;
+    let v = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(v)
+}
+
+/// Creates (when missing) the triggers that empty the cache on any write to a record table.
+pub(super) fn add_triggers(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    for t in record_tables(conn)? {
+        for (event, name) in [("INSERT", "ins"), ("UPDATE", "upd"), ("DELETE", "del")] {
+            conn.execute_batch(&format!(
+                "CREATE TRIGGER IF NOT EXISTS \"{t}_cache_{name}\" AFTER {event} ON \"{t}\"
+                 WHEN EXISTS (SELECT 1 FROM column_cache) BEGIN DELETE FROM column_cache; END"
+            ))?;
+        }
+    }
+    Ok(())
+}
