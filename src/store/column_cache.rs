@@ -20,7 +20,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::cell::Cell;
 use super::read::CellRef;
-use super::Store;
+use super::{Store, StoreError, Writer};
 
 /// The `signature` of entries holding raw stored values (the only kind written today; the
 /// column leaves room for entries of values decoded some other way).
@@ -360,6 +360,8 @@ impl Store {
     /// leaf's waves first: all of them, read at one snapshot, or `None` when any is missing,
     /// stale or unreadable (the caller then reads the records).
     pub fn cached_columns(&self, leaf: &str, cols: &[(String, String)]) -> Option<(CachedColumn, Vec<CachedColumn>)> {
+        // the blobs are read by mapping the file, as a scan reads records
+        self.conn.pragma_update(None, "mmap_size", 1i64 << 31).ok()?;
         let tx = self.conn.unchecked_transaction().ok()?;
         let exists: bool = tx
             .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'column_cache')", [], |r| r.get(0))
@@ -373,8 +375,11 @@ impl Store {
             .ok()?;
         let mut n_rows: Option<usize> = None;
         let mut one = |unit: &str, col: &str| -> Option<CachedColumn> {
-            let (version, n, blob): (i64, i64, Vec<u8>) = st
-                .query_row(params![leaf, unit, col, RAW], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            let (version, n, c): (i64, i64, Option<CachedColumn>) = st
+                .query_row(params![leaf, unit, col, RAW], |r| {
+                    // decoded from SQLite's copy of the blob, not copied first
+                    Ok((r.get(0)?, r.get(1)?, r.get_ref(2)?.as_blob().ok().and_then(decode_column)))
+                })
                 .optional()
                 .ok()??;
             let n = usize::try_from(n).ok()?;
@@ -382,8 +387,7 @@ impl Store {
                 return None;
             }
             n_rows = Some(n);
-            let c = decode_column(&blob)?;
-            (c.len() == n).then_some(c)
+            c.filter(|c| c.len() == n)
         };
         let wave = one(leaf, WAVE_COLUMN)?;
         let mut out = Vec::with_capacity(cols.len());
@@ -463,4 +467,245 @@ pub(super) fn add_triggers(conn: &rusqlite::Connection) -> rusqlite::Result<()> 
         }
     }
     Ok(())
+}
+
+impl Writer<'_> {
+    /// Empties the column cache and drops its triggers, for a bulk write (an import, a merge)
+    /// that would otherwise run them once per record written (they cost more than a fifth of
+    /// an import's time); the next analysis that fills the cache creates them again. Undone
+    /// with the rest of the transaction when it is not committed.
+    pub fn drop_column_cache(&self) -> Result<(), StoreError> {
+        let err = |source| StoreError::sqlite(&self.path, "setting the column cache aside", source);
+        let names: Vec<String> = {
+            let mut st = self
+                .tx
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name GLOB 'u_*_cache_*'")
+                .map_err(err)?;
+            let v = st.query_map([], |r| r.get(0)).map_err(err)?.collect::<Result<_, _>>().map_err(err)?;
+            v
+        };
+        for t in names {
+            self.tx.execute_batch(&format!("DROP TRIGGER \"{t}\"")).map_err(err)?;
+        }
+        let exists: bool = self
+            .tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'column_cache')", [], |r| r.get(0))
+            .map_err(err)?;
+        if exists {
+            self.tx.execute_batch("DELETE FROM column_cache").map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::read::tests::filled;
+    use super::*;
+
+    fn raw(values: &[CellRef<'_>]) -> RawCells {
+        let mut r = RawCells::default();
+        values.iter().for_each(|v| r.push(*v));
+        r
+    }
+
+    fn round_trip(parts: &[&RawCells]) -> CachedColumn {
+        let blob = encode_column(parts).expect("encodes");
+        let c = decode_column(&blob).expect("decodes");
+        let all: Vec<CellRef<'_>> = parts.iter().flat_map(|p| (0..p.len()).map(|i| p.get(i))).collect();
+        assert_eq!(c.len(), all.len());
+        for (i, v) in all.iter().enumerate() {
+            match (c.get(i), *v) {
+                // reals compare by their bits (a NaN, -0.0 come back as stored)
+                (CellRef::Real(a), CellRef::Real(b)) => assert_eq!(a.to_bits(), b.to_bits(), "row {i}"),
+                (a, b) => assert_eq!(a, b, "row {i}"),
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn few_distinct_values_are_a_dictionary_of_raw_values_in_parts() {
+        let a = raw(&[CellRef::Int(3), CellRef::Int(3), CellRef::Null, CellRef::Real(2.5), CellRef::Text("E01"), CellRef::Text("")]);
+        let b = raw(&[CellRef::Text("E01"), CellRef::Int(3), CellRef::Real(-0.0), CellRef::Real(f64::NAN), CellRef::Real(0.0)]);
+        let c = round_trip(&[&a, &b]);
+        let CachedColumn::Dict { values, codes } = c else { panic!("a dictionary: {c:?}") };
+        assert_eq!(values.len(), 8, "{values:?}");
+        assert_eq!(&codes[..6], &[0, 0, 1, 2, 3, 4]);
+        assert_eq!(codes[6], 3, "equal texts share a code across parts");
+        // one byte a row for at most 256 values
+        assert_eq!(encode_column(&[&a, &b]).expect("encodes").len(), (1 + 1 + 4 + 4) + (9 + 1 + 9 + 8 + 5 + 9 + 9 + 9) + 1 + 11);
+        // an empty column
+        assert!(round_trip(&[&RawCells::default()]).is_empty());
+    }
+
+    #[test]
+    fn many_distinct_numbers_are_plain_arrays_and_many_texts_wide_codes() {
+        let n = 2 * MAX_DICT as i64;
+        let ints: Vec<CellRef<'_>> = (0..n).map(|i| if i % 7 == 0 { CellRef::Null } else { CellRef::Int(i * 1_000_003) }).collect();
+        assert!(matches!(round_trip(&[&raw(&ints)]), CachedColumn::Ints(_)));
+        let reals: Vec<CellRef<'_>> = (0..n).map(|i| if i % 5 == 0 { CellRef::Null } else { CellRef::Real(i as f64 / 7.0) }).collect();
+        assert!(matches!(round_trip(&[&raw(&reals[..10]), &raw(&reals[10..])]), CachedColumn::Reals(_)));
+        let texts: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+        let texts: Vec<CellRef<'_>> = texts.iter().map(|t| CellRef::Text(t)).collect();
+        assert!(matches!(round_trip(&[&raw(&texts)]), CachedColumn::Dict { .. }));
+        // whole numbers and reals together stay exact: a dictionary with four-byte codes
+        let mixed: Vec<CellRef<'_>> = (0..n).map(|i| if i % 2 == 0 { CellRef::Int(i) } else { CellRef::Real(i as f64 + 0.5) }).collect();
+        assert!(matches!(round_trip(&[&raw(&mixed)]), CachedColumn::Dict { .. }));
+    }
+
+    #[test]
+    fn a_blob_not_written_by_this_encoding_is_refused() {
+        let blob = encode_column(&[&raw(&[CellRef::Int(1), CellRef::Text("a"), CellRef::Int(1)])]).expect("encodes");
+        assert!(decode_column(&blob).is_some());
+        assert!(decode_column(&[]).is_none());
+        let mut other = blob.clone();
+        other[0] = 2;
+        assert!(decode_column(&other).is_none(), "another encoding version");
+        for cut in 0..blob.len() {
+            assert!(decode_column(&blob[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut longer = blob.clone();
+        longer.push(0);
+        assert!(decode_column(&longer).is_none());
+        let mut bad_code = blob.clone();
+        *bad_code.last_mut().expect("a code") = 9;
+        assert!(decode_column(&bad_code).is_none(), "a code past the dictionary");
+    }
+
+    fn cols() -> Vec<(String, String)> {
+        vec![("person".into(), "age".into()), ("household".into(), "household_id".into())]
+    }
+
+    /// Reads the tiny store's person ages and household ids into the cache.
+    fn fill_cache(store: &Store, def: &crate::schema::Definition) -> bool {
+        let mark = store.cache_mark().expect("writable");
+        let (mut wave, mut age, mut hh) = (RawCells::default(), RawCells::default(), RawCells::default());
+        store
+            .scan(def, "person", &cols(), None, |r| {
+                wave.push(CellRef::Int(r.wave()?));
+                age.push(r.get(0)?);
+                hh.push(r.get(1)?);
+                Ok(())
+            })
+            .expect("read");
+        let blobs: Vec<(&str, &str, Vec<u8>)> = vec![
+            ("person", WAVE_COLUMN, encode_column(&[&wave]).expect("encodes")),
+            ("person", "age", encode_column(&[&age]).expect("encodes")),
+            ("household", "household_id", encode_column(&[&hh]).expect("encodes")),
+        ];
+        store.cache_columns(mark, "person", wave.len(), &blobs)
+    }
+
+    fn entries(store: &Store) -> i64 {
+        store.conn.query_row("SELECT count(*) FROM column_cache", [], |r| r.get(0)).expect("counted")
+    }
+
+    #[test]
+    fn cached_columns_read_back_at_the_schema_version_they_were_written_at() {
+        let (_dir, store, def) = filled(4);
+        assert!(store.cached_columns("person", &cols()).is_none(), "no cache yet");
+        let before: i64 = store.conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).expect("read");
+        assert!(fill_cache(&store, &def));
+        // each statement of DDL steps the version up (the table, six triggers); the version
+        // read inside the transaction, after them, is the one the commit leaves
+        let after: i64 = store.conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).expect("read");
+        let kept: i64 = store.conn.query_row("SELECT DISTINCT schema_version FROM column_cache", [], |r| r.get(0)).expect("read");
+        assert_eq!((kept, after), (before + 7, before + 7));
+        let triggers: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name GLOB 'u_*_cache_*'", [], |r| r.get(0))
+            .expect("counted");
+        assert_eq!(triggers, 6, "insert, update, delete on u_household and u_person");
+        let (wave, got) = store.cached_columns("person", &cols()).expect("cached");
+        assert_eq!(wave.len(), 4);
+        assert_eq!((0..4).map(|i| got[0].get(i)).collect::<Vec<_>>(), (30..34).map(CellRef::Int).collect::<Vec<_>>());
+        assert_eq!(got[1].get(3), CellRef::Text("H1"));
+        // caching again (no new triggers) leaves the schema version, and the entries valid
+        assert!(fill_cache(&store, &def));
+        let again: i64 = store.conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).expect("read");
+        assert_eq!(again, after);
+        // a column not cached, another schema version, a row count that disagrees: not read
+        assert!(store.cached_columns("person", &[("person".into(), "height".into())]).is_none());
+        store.conn.execute_batch("UPDATE column_cache SET n_rows = 5 WHERE col = 'age'").expect("written");
+        assert!(store.cached_columns("person", &cols()).is_none());
+        assert!(fill_cache(&store, &def));
+        store.conn.execute_batch("UPDATE column_cache SET schema_version = schema_version + 1").expect("written");
+        assert!(store.cached_columns("person", &cols()).is_none());
+        // a new column (a definition upgrade) changes the schema version
+        assert!(fill_cache(&store, &def));
+        assert!(store.cached_columns("person", &cols()).is_some());
+        store.conn.execute_batch("ALTER TABLE u_person ADD COLUMN extra INTEGER").expect("altered");
+        assert!(store.cached_columns("person", &cols()).is_none());
+    }
+
+    #[test]
+    fn any_write_to_records_empties_the_cache_in_its_transaction() {
+        let (_dir, store, def) = filled(3);
+        for sql in [
+            "UPDATE u_person SET age = 50 WHERE _rowid = 1",
+            "DELETE FROM u_person WHERE _rowid = 2",
+            "INSERT INTO u_person SELECT _rowid + 10, _uuid || 'x', _wave, _version, _captured_at, _captured_by, _import,
+                _hash, _parent, person_id + 10, age, sex, smoker, cigarettes, visit_date, height, activities, comment
+             FROM u_person WHERE _rowid = 1",
+            "UPDATE u_household SET area = 2",
+        ] {
+            assert!(fill_cache(&store, &def));
+            assert!(entries(&store) > 0);
+            store.conn.execute_batch("BEGIN").expect("begun");
+            store.conn.execute_batch(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert_eq!(entries(&store), 0, "emptied within the writer's transaction: {sql}");
+            store.conn.execute_batch("ROLLBACK").expect("rolled back");
+            assert!(entries(&store) > 0, "and back with its rollback");
+            store.conn.execute_batch(sql).expect("written");
+            assert_eq!(entries(&store), 0, "{sql}");
+        }
+        // other tables (drafts, the audit log) leave it
+        assert!(fill_cache(&store, &def));
+        store
+            .conn
+            .execute_batch("INSERT INTO audit (at, by, action) VALUES ('now', 'me', 'note')")
+            .expect("written");
+        assert!(entries(&store) > 0);
+    }
+
+    #[test]
+    fn a_bulk_writer_sets_the_cache_and_its_triggers_aside() {
+        let (_dir, mut store, def) = filled(2);
+        assert!(fill_cache(&store, &def));
+        let w = store.writer().expect("a writer");
+        w.drop_column_cache().expect("set aside");
+        w.commit().expect("committed");
+        assert_eq!(entries(&store), 0);
+        let triggers: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'", [], |r| r.get(0))
+            .expect("counted");
+        assert_eq!(triggers, 2, "the audit log's own triggers stay");
+        assert!(fill_cache(&store, &def), "the next read puts them back");
+        assert!(store.cached_columns("person", &cols()).is_some());
+    }
+
+    #[test]
+    fn nothing_is_kept_after_another_commit_under_another_writer_or_read_only() {
+        let (dir, store, def) = filled(2);
+        let path = dir.path().join("tiny.db");
+        let other = rusqlite::Connection::open(&path).expect("another connection");
+        // another connection commits between the read and the write: what was read may be stale
+        let mark = store.cache_mark().expect("writable");
+        other.execute_batch("UPDATE u_person SET age = 99").expect("written");
+        let wave = encode_column(&[&raw(&[CellRef::Int(1), CellRef::Int(1)])]).expect("encodes");
+        assert!(!store.cache_columns(mark, "person", 2, &[("person", WAVE_COLUMN, wave.clone())]));
+        // another writer holds the lock: no waiting, nothing kept
+        let mark = store.cache_mark().expect("writable");
+        other.execute_batch("BEGIN IMMEDIATE").expect("locked");
+        assert!(!store.cache_columns(mark, "person", 2, &[("person", WAVE_COLUMN, wave.clone())]));
+        other.execute_batch("ROLLBACK").expect("unlocked");
+        assert!(store.cache_columns(mark, "person", 2, &[("person", WAVE_COLUMN, wave)]));
+        drop(store);
+        let ro = Store::open_read_only(&path).expect("opened");
+        assert!(ro.cache_mark().is_none(), "a read-only store keeps nothing");
+        assert!(ro.cached_columns("person", &[]).is_some(), "but reads what is kept");
+        let _ = def;
+    }
 }
