@@ -412,7 +412,8 @@ impl Store {
     /// holds the write lock (it does not wait), or the file cannot be written.
     pub fn cache_columns(&self, mark: CacheMark, leaf: &str, n_rows: usize, blobs: &[(&str, &str, Vec<u8>)]) -> bool {
         let wait = std::time::Duration::from_secs(30);
-        if self.conn.busy_timeout(std::time::Duration::ZERO).is_err() {
+        // inside a transaction of the caller's: not ours to commit or roll back
+        if !self.conn.is_autocommit() || self.conn.busy_timeout(std::time::Duration::ZERO).is_err() {
             return false;
         }
         let kept = self.conn.execute_batch("BEGIN IMMEDIATE").is_ok() && {
