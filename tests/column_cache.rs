@@ -17,7 +17,21 @@ const OUTCOMES: &str = "phq9_total,gad7_caseness,wemwbs_total,general_health_bad
 fn simulate(p: &Path, name: &str, households: u32, seed: u32) {
     let def = survey_definition();
     let (h, s) = (households.to_string(), seed.to_string());
-    ok(p, &["simulate", def.to_str().unwrap(), "--households", &h, "--seed", &s, "--psus", "12", "--out", name]);
+    ok(
+        p,
+        &[
+            "simulate",
+            def.to_str().unwrap(),
+            "--households",
+            &h,
+            "--seed",
+            &s,
+            "--psus",
+            "12",
+            "--out",
+            name,
+        ],
+    );
 }
 
 /// A store `s.db` of the shipped survey with one simulated wave and the area lookup.
@@ -31,7 +45,10 @@ fn survey(p: &Path) {
 
 /// The JSON of `hearth analyze` (by deprivation decile) and `hearth inequality` on `db`.
 fn results(p: &Path, db: &str) -> (String, String) {
-    let a = ok(p, &["analyze", db, "--outcome", OUTCOMES, "--by", "imd_decile", "--format", "json", "--no-suppress"]);
+    let a = ok(
+        p,
+        &["analyze", db, "--outcome", OUTCOMES, "--by", "imd_decile", "--format", "json", "--no-suppress"],
+    );
     let i = ok(p, &["inequality", db, "--outcome", OUTCOMES, "--format", "json", "--no-suppress"]);
     (a, i)
 }
@@ -141,11 +158,14 @@ fn a_new_definition_version_invalidates_the_cache() {
     let p = d.path();
     survey(p);
     let before = cold_warm_agree(p);
-    let v2 = std::fs::read_to_string(survey_definition()).unwrap().replacen("version: 1\n", "version: 2\n", 1).replacen(
-        "      - id: age\n",
-        "      - id: sleep_hours\n        type: decimal\n        min: 0\n        max: 24\n        label: \"Hours of sleep\"\n      - id: age\n",
-        1,
-    );
+    let v2 = std::fs::read_to_string(survey_definition())
+        .unwrap()
+        .replacen("version: 1\n", "version: 2\n", 1)
+        .replacen(
+            "      - id: age\n",
+            "      - id: sleep_hours\n        type: decimal\n        min: 0\n        max: 24\n        label: \"Hours of sleep\"\n      - id: age\n",
+            1,
+        );
     std::fs::write(p.join("v2.yaml"), v2).unwrap();
     ok(p, &["definition", "add", "s.db", "v2.yaml"]);
     assert_eq!(current_entries(p, "s.db"), 0, "a new column makes every entry stale");

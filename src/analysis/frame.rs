@@ -402,7 +402,13 @@ type RawPart = (RawCells, Vec<RawCells>);
 /// Reads the columns of every record (all waves) as stored, keeps them in the store's column
 /// cache (best effort, silently) and returns the rows of `waves`. `None` when the store
 /// cannot be written or a column cannot be encoded: the caller reads as without a cache.
-fn scan_to_cache(store: &Store, def: &Definition, cols: &[(String, String)], sources: &[Source<'_>], waves: &[i64]) -> Result<Option<ReadColumns>, AnalysisError> {
+fn scan_to_cache(
+    store: &Store,
+    def: &Definition,
+    cols: &[(String, String)],
+    sources: &[Source<'_>],
+    waves: &[i64],
+) -> Result<Option<ReadColumns>, AnalysisError> {
     let Some(mark) = store.cache_mark() else { return Ok(None) };
     let leaf = &def.leaf_unit().id;
     let t_scan = crate::timing::phase("frame: read the store");

@@ -364,7 +364,11 @@ impl Store {
         self.conn.pragma_update(None, "mmap_size", 1i64 << 31).ok()?;
         let tx = self.conn.unchecked_transaction().ok()?;
         let exists: bool = tx
-            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'column_cache')", [], |r| r.get(0))
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'column_cache')",
+                [],
+                |r| r.get(0),
+            )
             .ok()?;
         if !exists {
             return None;
@@ -490,7 +494,11 @@ impl Writer<'_> {
         }
         let exists: bool = self
             .tx
-            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'column_cache')", [], |r| r.get(0))
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'column_cache')",
+                [],
+                |r| r.get(0),
+            )
             .map_err(err)?;
         if exists {
             self.tx.execute_batch("DELETE FROM column_cache").map_err(err)?;
@@ -527,15 +535,33 @@ mod tests {
 
     #[test]
     fn few_distinct_values_are_a_dictionary_of_raw_values_in_parts() {
-        let a = raw(&[CellRef::Int(3), CellRef::Int(3), CellRef::Null, CellRef::Real(2.5), CellRef::Text("E01"), CellRef::Text("")]);
-        let b = raw(&[CellRef::Text("E01"), CellRef::Int(3), CellRef::Real(-0.0), CellRef::Real(f64::NAN), CellRef::Real(0.0)]);
+        let a = raw(&[
+            CellRef::Int(3),
+            CellRef::Int(3),
+            CellRef::Null,
+            CellRef::Real(2.5),
+            CellRef::Text("E01"),
+            CellRef::Text(""),
+        ]);
+        let b = raw(&[
+            CellRef::Text("E01"),
+            CellRef::Int(3),
+            CellRef::Real(-0.0),
+            CellRef::Real(f64::NAN),
+            CellRef::Real(0.0),
+        ]);
         let c = round_trip(&[&a, &b]);
-        let CachedColumn::Dict { values, codes } = c else { panic!("a dictionary: {c:?}") };
+        let CachedColumn::Dict { values, codes } = c else {
+            panic!("a dictionary: {c:?}")
+        };
         assert_eq!(values.len(), 8, "{values:?}");
         assert_eq!(&codes[..6], &[0, 0, 1, 2, 3, 4]);
         assert_eq!(codes[6], 3, "equal texts share a code across parts");
         // one byte a row for at most 256 values
-        assert_eq!(encode_column(&[&a, &b]).expect("encodes").len(), (1 + 1 + 4 + 4) + (9 + 1 + 9 + 8 + 5 + 9 + 9 + 9) + 1 + 11);
+        assert_eq!(
+            encode_column(&[&a, &b]).expect("encodes").len(),
+            (1 + 1 + 4 + 4) + (9 + 1 + 9 + 8 + 5 + 9 + 9 + 9) + 1 + 11
+        );
         // an empty column
         assert!(round_trip(&[&RawCells::default()]).is_empty());
     }
@@ -551,7 +577,9 @@ mod tests {
         let texts: Vec<CellRef<'_>> = texts.iter().map(|t| CellRef::Text(t)).collect();
         assert!(matches!(round_trip(&[&raw(&texts)]), CachedColumn::Dict { .. }));
         // whole numbers and reals together stay exact: a dictionary with four-byte codes
-        let mixed: Vec<CellRef<'_>> = (0..n).map(|i| if i % 2 == 0 { CellRef::Int(i) } else { CellRef::Real(i as f64 + 0.5) }).collect();
+        let mixed: Vec<CellRef<'_>> = (0..n)
+            .map(|i| if i % 2 == 0 { CellRef::Int(i) } else { CellRef::Real(i as f64 + 0.5) })
+            .collect();
         assert!(matches!(round_trip(&[&raw(&mixed)]), CachedColumn::Dict { .. }));
     }
 
@@ -611,16 +639,26 @@ mod tests {
         // each statement of DDL steps the version up (the table, six triggers); the version
         // read inside the transaction, after them, is the one the commit leaves
         let after: i64 = store.conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).expect("read");
-        let kept: i64 = store.conn.query_row("SELECT DISTINCT schema_version FROM column_cache", [], |r| r.get(0)).expect("read");
+        let kept: i64 = store
+            .conn
+            .query_row("SELECT DISTINCT schema_version FROM column_cache", [], |r| r.get(0))
+            .expect("read");
         assert_eq!((kept, after), (before + 7, before + 7));
         let triggers: i64 = store
             .conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name GLOB 'u_*_cache_*'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name GLOB 'u_*_cache_*'",
+                [],
+                |r| r.get(0),
+            )
             .expect("counted");
         assert_eq!(triggers, 6, "insert, update, delete on u_household and u_person");
         let (wave, got) = store.cached_columns("person", &cols()).expect("cached");
         assert_eq!(wave.len(), 4);
-        assert_eq!((0..4).map(|i| got[0].get(i)).collect::<Vec<_>>(), (30..34).map(CellRef::Int).collect::<Vec<_>>());
+        assert_eq!(
+            (0..4).map(|i| got[0].get(i)).collect::<Vec<_>>(),
+            (30..34).map(CellRef::Int).collect::<Vec<_>>()
+        );
         assert_eq!(got[1].get(3), CellRef::Text("H1"));
         // caching again (no new triggers) leaves the schema version, and the entries valid
         assert!(fill_cache(&store, &def));
@@ -628,10 +666,16 @@ mod tests {
         assert_eq!(again, after);
         // a column not cached, another schema version, a row count that disagrees: not read
         assert!(store.cached_columns("person", &[("person".into(), "height".into())]).is_none());
-        store.conn.execute_batch("UPDATE column_cache SET n_rows = 5 WHERE col = 'age'").expect("written");
+        store
+            .conn
+            .execute_batch("UPDATE column_cache SET n_rows = 5 WHERE col = 'age'")
+            .expect("written");
         assert!(store.cached_columns("person", &cols()).is_none());
         assert!(fill_cache(&store, &def));
-        store.conn.execute_batch("UPDATE column_cache SET schema_version = schema_version + 1").expect("written");
+        store
+            .conn
+            .execute_batch("UPDATE column_cache SET schema_version = schema_version + 1")
+            .expect("written");
         assert!(store.cached_columns("person", &cols()).is_none());
         // a new column (a definition upgrade) changes the schema version
         assert!(fill_cache(&store, &def));
