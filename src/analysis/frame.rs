@@ -16,7 +16,7 @@ use crate::schema::date::Date;
 use crate::schema::expr::{self, ExprType};
 use crate::schema::{Code, Definition, Derived, QType, Question, Unit};
 use crate::store::geo::{AreaField, AreaRow};
-use crate::store::{cell_ref, CachedColumn, Cell, CellRef, RawCells, ReadError, Record, Store};
+use crate::store::{cell_ref, CachedColumn, Cell, CellRef, Codes, RawCells, ReadError, Record, Store};
 
 /// Variables that come from the area lookup rather than from answers.
 pub const GEO_VARS: &[&str] = crate::store::geo::AREA_COLUMNS;
@@ -75,10 +75,9 @@ impl Buf {
     #[inline]
     fn push(&mut self, src: &Source<'_>, v: CellRef<'_>) {
         match (src, self) {
-            (Source::Score(_), Buf::Num(b)) => b.push(v.as_f64()),
+            (_, Buf::Num(b)) => b.push(num_value(src, v)),
             (Source::Score(_), Buf::Multi(_)) => {}
-            (Source::Answer(q), Buf::Num(b)) => b.push(num_of(q, v)),
-            (_, Buf::Bool(b)) => b.push(v.as_int().map(|x| x != 0)),
+            (_, Buf::Bool(b)) => b.push(bool_value(v)),
             (_, Buf::Text(b)) => b.append_option(text_value(src, v)),
             (Source::Answer(q), Buf::Multi(ind)) => {
                 let t = text_of(q, v);
@@ -90,32 +89,6 @@ impl Buf {
                     col.push(t.as_ref().map(|_| chosen.contains(&k)));
                 }
             }
-        }
-    }
-
-    /// The column of `src` for rows whose values are `values[codes[k]]`: each distinct value
-    /// decoded once (as [`Buf::push`] decodes it), then copied to its rows.
-    fn from_dict(src: &Source<'_>, values: &[Cell], codes: &[u32]) -> Buf {
-        let mut dict = Buf::new(src);
-        if let Buf::Text(_) = dict {
-            let d: Vec<_> = values.iter().map(|v| text_value(src, cell_ref(v))).collect();
-            let mut b = StringChunkedBuilder::new("".into(), codes.len());
-            for &c in codes {
-                b.append_option(d[c as usize].as_deref());
-            }
-            return Buf::Text(b);
-        }
-        for v in values {
-            dict.push(src, cell_ref(v));
-        }
-        fn gather<T: Copy>(d: &[T], codes: &[u32]) -> Vec<T> {
-            codes.iter().map(|&c| d[c as usize]).collect()
-        }
-        match dict {
-            Buf::Num(d) => Buf::Num(gather(&d, codes)),
-            Buf::Bool(d) => Buf::Bool(gather(&d, codes)),
-            Buf::Multi(ind) => Buf::Multi(ind.iter().map(|d| gather(d, codes)).collect()),
-            Buf::Text(b) => Buf::Text(b),
         }
     }
 
@@ -135,6 +108,22 @@ impl Buf {
             }
         }
     }
+}
+
+/// A stored value of `src` as a number: an answer's with its missing codes read as missing,
+/// a score's as stored.
+#[inline]
+fn num_value(src: &Source<'_>, v: CellRef<'_>) -> Option<f64> {
+    match src {
+        Source::Score(_) => v.as_f64(),
+        Source::Answer(q) => num_of(q, v),
+    }
+}
+
+/// A stored value as a boolean (0 or 1).
+#[inline]
+fn bool_value(v: CellRef<'_>) -> Option<bool> {
+    v.as_int().map(|x| x != 0)
 }
 
 /// A stored value of `src` as text: an answer's with its missing codes read as missing, a
@@ -376,24 +365,73 @@ fn from_cached(sources: &[Source<'_>], wave: &CachedColumn, columns: &[CachedCol
     let (rows, wave_col) = cached_waves(wave, waves)?;
     let mut out = Vec::new();
     for (src, col) in sources.iter().zip(columns) {
-        let buf = match (col, &rows) {
-            (CachedColumn::Dict { values, codes }, None) => Buf::from_dict(src, values, codes),
-            (CachedColumn::Dict { values, codes }, Some(r)) => {
-                let codes: Vec<u32> = r.iter().map(|&i| codes[i as usize]).collect();
-                Buf::from_dict(src, values, &codes)
-            }
-            (_, rows) => {
-                let mut b = Buf::new(src);
-                match rows {
-                    Some(r) => r.iter().for_each(|&i| b.push(src, col.get(i as usize))),
-                    None => (0..col.len()).for_each(|i| b.push(src, col.get(i))),
-                }
-                b
-            }
-        };
-        buf.finish(src, &mut out);
+        cached_series(src, col, rows.as_deref(), &mut out);
     }
     Some((wave_col, out))
+}
+
+/// The series of `src` from its cached column, for `rows` (all when `None`), valued as
+/// [`Buf::push`] values them: a dictionary's distinct values decoded once, then copied to
+/// their rows; a plain column row by row.
+fn cached_series(src: &Source<'_>, col: &CachedColumn, rows: Option<&[u32]>, out: &mut Vec<Series>) {
+    let kind = Buf::new(src);
+    if let CachedColumn::Dict { values, codes } = col {
+        let selected;
+        let codes = match rows {
+            Some(r) => {
+                selected = codes.select(r);
+                &selected
+            }
+            None => codes,
+        };
+        let series = match codes {
+            Codes::U8(c) => dict_series(src, &kind, values, c.iter().map(|&k| k as usize)),
+            Codes::U16(c) => dict_series(src, &kind, values, c.iter().map(|&k| k as usize)),
+            Codes::U32(c) => dict_series(src, &kind, values, c.iter().map(|&k| k as usize)),
+        };
+        if let Some(s) = series {
+            out.push(s);
+            return;
+        }
+    }
+    let name: PlSmallStr = src.id().into();
+    let n = rows.map_or(col.len(), <[u32]>::len);
+    let at = |k: usize| col.get(rows.map_or(k, |r| r[k] as usize));
+    let s = match kind {
+        Buf::Num(_) => Float64Chunked::from_iter_options(name, (0..n).map(|k| num_value(src, at(k)))).into_series(),
+        Buf::Bool(_) => BooleanChunked::from_iter_options(name, (0..n).map(|k| bool_value(at(k)))).into_series(),
+        Buf::Text(_) => StringChunked::from_iter_options(name, (0..n).map(|k| text_value(src, at(k)))).into_series(),
+        mut multi @ Buf::Multi(_) => {
+            (0..n).for_each(|k| multi.push(src, at(k)));
+            multi.finish(src, out);
+            return;
+        }
+    };
+    out.push(s);
+}
+
+/// The series of `src` whose rows hold the dictionary `values` at `codes`, each value
+/// decoded once; `None` for indicator columns (read row by row).
+fn dict_series(src: &Source<'_>, kind: &Buf, values: &[Cell], codes: impl Iterator<Item = usize>) -> Option<Series> {
+    let name: PlSmallStr = src.id().into();
+    Some(match kind {
+        Buf::Num(_) => {
+            let d: Vec<Option<f64>> = values.iter().map(|v| num_value(src, cell_ref(v))).collect();
+            match d.iter().copied().collect::<Option<Vec<f64>>>() {
+                Some(all) => Float64Chunked::from_vec(name, codes.map(|c| all[c]).collect()).into_series(),
+                None => Float64Chunked::from_iter_options(name, codes.map(|c| d[c])).into_series(),
+            }
+        }
+        Buf::Bool(_) => {
+            let d: Vec<Option<bool>> = values.iter().map(|v| bool_value(cell_ref(v))).collect();
+            BooleanChunked::from_iter_options(name, codes.map(|c| d[c])).into_series()
+        }
+        Buf::Text(_) => {
+            let d: Vec<_> = values.iter().map(|v| text_value(src, cell_ref(v))).collect();
+            StringChunked::from_iter_options(name, codes.map(|c| d[c].as_deref())).into_series()
+        }
+        Buf::Multi(_) => return None,
+    })
 }
 
 /// What one part of a read for the cache holds: the raw waves and columns.

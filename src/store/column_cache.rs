@@ -33,6 +33,9 @@ const ENCODING: u8 = 1;
 /// (numbers only) as plain arrays.
 const MAX_DICT: usize = 65_536;
 
+/// Whole numbers 0 to this (exclusive) are put in a dictionary by table lookup.
+const SMALL: usize = 4096;
+
 /// The entry name of the leaf's wave column.
 pub const WAVE_COLUMN: &str = "_wave";
 
@@ -113,12 +116,89 @@ pub enum CachedColumn {
         /// The distinct values.
         values: Vec<Cell>,
         /// Each row's value, as an index into `values`.
-        codes: Vec<u32>,
+        codes: Codes,
     },
-    /// Many distinct whole numbers (or nulls).
-    Ints(Vec<Option<i64>>),
-    /// Many distinct reals (or nulls).
-    Reals(Vec<Option<f64>>),
+    /// Many distinct whole numbers (with nulls where `nulls` says).
+    Ints {
+        /// The values (0 where null).
+        values: Vec<i64>,
+        /// Which rows hold a value.
+        nulls: NullMask,
+    },
+    /// Many distinct reals (with nulls where `nulls` says).
+    Reals {
+        /// The values (0 where null).
+        values: Vec<f64>,
+        /// Which rows hold a value.
+        nulls: NullMask,
+    },
+}
+
+/// Which rows of a plain column hold a value: one bit a row, set for a value; empty when
+/// every row does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NullMask(Vec<u8>);
+
+impl NullMask {
+    /// Whether row `i` holds a value.
+    #[inline]
+    pub fn has_value(&self, i: usize) -> bool {
+        self.0.is_empty() || self.0[i / 8] & (1 << (i % 8)) != 0
+    }
+}
+
+/// The codes of a dictionary column, as narrow as its dictionary allows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Codes {
+    /// At most 256 distinct values.
+    U8(Vec<u8>),
+    /// At most 65,536.
+    U16(Vec<u16>),
+    /// More.
+    U32(Vec<u32>),
+}
+
+impl Codes {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Codes::U8(v) => v.len(),
+            Codes::U16(v) => v.len(),
+            Codes::U32(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i`'s code.
+    #[inline]
+    pub fn get(&self, i: usize) -> usize {
+        match self {
+            Codes::U8(v) => v[i] as usize,
+            Codes::U16(v) => v[i] as usize,
+            Codes::U32(v) => v[i] as usize,
+        }
+    }
+
+    /// The codes of rows `rows` only, in that order.
+    pub fn select(&self, rows: &[u32]) -> Codes {
+        match self {
+            Codes::U8(v) => Codes::U8(rows.iter().map(|&i| v[i as usize]).collect()),
+            Codes::U16(v) => Codes::U16(rows.iter().map(|&i| v[i as usize]).collect()),
+            Codes::U32(v) => Codes::U32(rows.iter().map(|&i| v[i as usize]).collect()),
+        }
+    }
+
+    fn max(&self) -> Option<usize> {
+        match self {
+            Codes::U8(v) => v.iter().max().map(|&c| c as usize),
+            Codes::U16(v) => v.iter().max().map(|&c| c as usize),
+            Codes::U32(v) => v.iter().max().map(|&c| c as usize),
+        }
+    }
 }
 
 impl CachedColumn {
@@ -126,8 +206,8 @@ impl CachedColumn {
     pub fn len(&self) -> usize {
         match self {
             CachedColumn::Dict { codes, .. } => codes.len(),
-            CachedColumn::Ints(v) => v.len(),
-            CachedColumn::Reals(v) => v.len(),
+            CachedColumn::Ints { values, .. } => values.len(),
+            CachedColumn::Reals { values, .. } => values.len(),
         }
     }
 
@@ -137,11 +217,24 @@ impl CachedColumn {
     }
 
     /// The `i`th row's value.
+    #[inline]
     pub fn get(&self, i: usize) -> CellRef<'_> {
         match self {
-            CachedColumn::Dict { values, codes } => cell_ref(&values[codes[i] as usize]),
-            CachedColumn::Ints(v) => v[i].map_or(CellRef::Null, CellRef::Int),
-            CachedColumn::Reals(v) => v[i].map_or(CellRef::Null, CellRef::Real),
+            CachedColumn::Dict { values, codes } => cell_ref(&values[codes.get(i)]),
+            CachedColumn::Ints { values, nulls } => {
+                if nulls.has_value(i) {
+                    CellRef::Int(values[i])
+                } else {
+                    CellRef::Null
+                }
+            }
+            CachedColumn::Reals { values, nulls } => {
+                if nulls.has_value(i) {
+                    CellRef::Real(values[i])
+                } else {
+                    CellRef::Null
+                }
+            }
         }
     }
 }
@@ -170,6 +263,7 @@ pub fn encode_column(parts: &[&RawCells]) -> Option<Vec<u8>> {
     let mut texts: std::collections::HashMap<&str, u32, Fast> = Default::default();
     let mut values: Vec<CellRef<'_>> = Vec::new();
     let mut codes: Vec<u32> = Vec::with_capacity(n);
+    let mut small = vec![u32::MAX; SMALL];
     let mut plain = false;
     'scan: for p in parts {
         let mut last: Option<(u8, u64, u32)> = None;
@@ -190,6 +284,15 @@ pub fn encode_column(parts: &[&RawCells]) -> Option<Vec<u8>> {
                     values.push(CellRef::Text(t));
                     next
                 })
+            } else if tag == TAG_INT && val < SMALL as u64 {
+                // small whole numbers (scores, codes) by table rather than hashed
+                has_int = true;
+                let slot = &mut small[val as usize];
+                if *slot == u32::MAX {
+                    *slot = next;
+                    values.push(CellRef::Int(val as i64));
+                }
+                *slot
             } else {
                 has_int |= tag == TAG_INT;
                 has_real |= tag == TAG_REAL;
@@ -279,12 +382,23 @@ pub fn decode_column(blob: &[u8]) -> Option<CachedColumn> {
             if !r.0.is_empty() {
                 return None;
             }
-            let valid = |k: usize| bitmap[k / 8] & (1 << (k % 8)) != 0;
+            // the bits past the last row are clear as written
+            if n % 8 != 0 && bitmap[n / 8] >> (n % 8) != 0 {
+                return None;
+            }
+            let with_value: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
+            let nulls = if with_value == n { NullMask::default() } else { NullMask(bitmap.to_vec()) };
             let words = data.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
             Some(if kind == KIND_INTS {
-                CachedColumn::Ints(words.enumerate().map(|(k, w)| valid(k).then_some(w as i64)).collect())
+                CachedColumn::Ints {
+                    values: words.map(|w| w as i64).collect(),
+                    nulls,
+                }
             } else {
-                CachedColumn::Reals(words.enumerate().map(|(k, w)| valid(k).then_some(f64::from_bits(w))).collect())
+                CachedColumn::Reals {
+                    values: words.map(f64::from_bits).collect(),
+                    nulls,
+                }
             })
         }
         KIND_DICT => {
@@ -307,13 +421,13 @@ pub fn decode_column(blob: &[u8]) -> Option<CachedColumn> {
             if !r.0.is_empty() {
                 return None;
             }
-            let codes: Vec<u32> = match width {
-                1 => data.iter().map(|&c| c as u32).collect(),
-                2 => data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]) as u32).collect(),
-                4 => data.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            let codes = match width {
+                1 => Codes::U8(data.to_vec()),
+                2 => Codes::U16(data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect()),
+                4 => Codes::U32(data.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
                 _ => return None,
             };
-            if codes.iter().any(|&c| c as usize >= values.len()) {
+            if codes.max().is_some_and(|c| c >= values.len()) {
                 return None;
             }
             Some(CachedColumn::Dict { values, codes })
@@ -555,8 +669,8 @@ mod tests {
             panic!("a dictionary: {c:?}")
         };
         assert_eq!(values.len(), 8, "{values:?}");
-        assert_eq!(&codes[..6], &[0, 0, 1, 2, 3, 4]);
-        assert_eq!(codes[6], 3, "equal texts share a code across parts");
+        assert_eq!(codes, Codes::U8(vec![0, 0, 1, 2, 3, 4, 3, 0, 5, 6, 7]));
+        assert_eq!(codes.get(6), 3, "equal texts share a code across parts");
         // one byte a row for at most 256 values
         assert_eq!(
             encode_column(&[&a, &b]).expect("encodes").len(),
@@ -570,9 +684,9 @@ mod tests {
     fn many_distinct_numbers_are_plain_arrays_and_many_texts_wide_codes() {
         let n = 2 * MAX_DICT as i64;
         let ints: Vec<CellRef<'_>> = (0..n).map(|i| if i % 7 == 0 { CellRef::Null } else { CellRef::Int(i * 1_000_003) }).collect();
-        assert!(matches!(round_trip(&[&raw(&ints)]), CachedColumn::Ints(_)));
+        assert!(matches!(round_trip(&[&raw(&ints)]), CachedColumn::Ints { .. }));
         let reals: Vec<CellRef<'_>> = (0..n).map(|i| if i % 5 == 0 { CellRef::Null } else { CellRef::Real(i as f64 / 7.0) }).collect();
-        assert!(matches!(round_trip(&[&raw(&reals[..10]), &raw(&reals[10..])]), CachedColumn::Reals(_)));
+        assert!(matches!(round_trip(&[&raw(&reals[..10]), &raw(&reals[10..])]), CachedColumn::Reals { .. }));
         let texts: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
         let texts: Vec<CellRef<'_>> = texts.iter().map(|t| CellRef::Text(t)).collect();
         assert!(matches!(round_trip(&[&raw(&texts)]), CachedColumn::Dict { .. }));

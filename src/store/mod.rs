@@ -50,7 +50,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 pub use self::audit::{default_user, now_iso, AuditEntry, AuditLine};
 pub use self::cell::{ident_table, unit_columns, unit_table, Cell, Column};
-pub use self::column_cache::{cell_ref, decode_column, encode_column, CacheMark, CachedColumn, RawCells, WAVE_COLUMN};
+pub use self::column_cache::{cell_ref, decode_column, encode_column, CacheMark, CachedColumn, Codes, NullMask, RawCells, WAVE_COLUMN};
 pub use self::drafts::{DraftInterview, DraftRecord};
 pub use self::error::StoreError;
 pub use self::merge::{Snapshot, StoredRecord};
