@@ -363,11 +363,35 @@ fn cached_waves(wave: &CachedColumn, waves: &[i64]) -> Option<(Option<Vec<u32>>,
 /// the cached waves are unusable.
 fn from_cached(sources: &[Source<'_>], wave: &CachedColumn, columns: &[CachedColumn], waves: &[i64]) -> Option<(Vec<i64>, Vec<Series>)> {
     let (rows, wave_col) = cached_waves(wave, waves)?;
-    let mut out = Vec::new();
-    for (src, col) in sources.iter().zip(columns) {
-        cached_series(src, col, rows.as_deref(), &mut out);
-    }
-    Some((wave_col, out))
+    // the columns are independent: built on several threads, each taking the next column
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4)
+        .min(sources.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done: Vec<(usize, Vec<Series>)> = Vec::new();
+        loop {
+            let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (Some(src), Some(col)) = (sources.get(j), columns.get(j)) else {
+                return done;
+            };
+            let mut out = Vec::new();
+            cached_series(src, col, rows.as_deref(), &mut out);
+            done.push((j, out));
+        }
+    };
+    let mut built: Vec<Vec<Series>> = vec![Vec::new(); sources.len()];
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads).map(|_| sc.spawn(work)).collect();
+        for h in handles {
+            for (j, s) in h.join().expect("a column thread panicked") {
+                built[j] = s;
+            }
+        }
+    });
+    Some((wave_col, built.into_iter().flatten().collect()))
 }
 
 /// The series of `src` from its cached column, for `rows` (all when `None`), valued as
@@ -581,7 +605,9 @@ fn area_columns(store: &Store, def: &Definition, geo: &[String], columns: &[Colu
     let Some(g) = def.geography.as_ref().filter(|_| !geo.is_empty()) else {
         return Ok(Vec::new());
     };
+    let t_read = crate::timing::phase("frame: areas: read the lookup");
     let areas: HashMap<String, AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
+    drop(t_read);
     if areas.is_empty() {
         return Err(AnalysisError::NoGeography { variable: geo[0].clone() });
     }
@@ -667,9 +693,11 @@ fn load_inner(store: &Store, def: &Definition, vars: &[String], waves: &[i64], u
     let n = wave_col.len();
     let mut columns: Vec<Column> = vec![Series::new("wave".into(), wave_col.clone()).into_column()];
     columns.extend(series.into_iter().map(|s| s.into_column()));
-    let _t_geo = crate::timing::phase("frame: areas and derived");
+    let t_geo = crate::timing::phase("frame: areas");
     let areas = area_columns(store, def, &needs.geo, &columns, n)?;
     columns.extend(areas);
+    drop(t_geo);
+    let _t_derived = crate::timing::phase("frame: derived");
     let df = DataFrame::new(n, columns).map_err(AnalysisError::polars)?;
     let df = add_derived(def, df, &needs.derived)?;
     Ok(Frame { df, waves: wave_col, ids })
