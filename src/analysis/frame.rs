@@ -7,7 +7,7 @@
 //! local authority). Rows are the analysis unit (persons in a household survey), with their
 //! household's columns alongside.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use polars::prelude::*;
 
@@ -606,15 +606,15 @@ fn area_columns(store: &Store, def: &Definition, geo: &[String], columns: &[Colu
         return Ok(Vec::new());
     };
     let t_read = crate::timing::phase("frame: areas: read the lookup");
-    let areas: HashMap<String, AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
+    let areas: foldhash::HashMap<String, AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
     drop(t_read);
     if areas.is_empty() {
         return Err(AnalysisError::NoGeography { variable: geo[0].clone() });
     }
-    let postcodes: HashMap<String, String> = if g.lsoa.is_none() {
+    let postcodes: foldhash::HashMap<String, String> = if g.lsoa.is_none() {
         store.postcodes()?.into_iter().collect()
     } else {
-        HashMap::new()
+        foldhash::HashMap::default()
     };
     let key_col = g.lsoa.clone().or_else(|| g.postcode.clone()).unwrap_or_default();
     // one lookup per run of equal keys (the persons of a household share its area)
