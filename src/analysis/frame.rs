@@ -451,8 +451,11 @@ fn dict_series(src: &Source<'_>, kind: &Buf, values: &[Cell], codes: impl Iterat
             BooleanChunked::from_iter_options(name, codes.map(|c| d[c])).into_series()
         }
         Buf::Text(_) => {
+            // the distinct texts once, then gathered: a row is a view into them, not a copy
             let d: Vec<_> = values.iter().map(|v| text_value(src, cell_ref(v))).collect();
-            StringChunked::from_iter_options(name, codes.map(|c| d[c].as_deref())).into_series()
+            let dict = StringChunked::from_iter_options(name, d.iter().map(|t| t.as_deref()));
+            let idx = IdxCa::from_vec("".into(), codes.map(|c| c as IdxSize).collect());
+            dict.take(&idx).ok()?.into_series()
         }
         Buf::Multi(_) => return None,
     })
