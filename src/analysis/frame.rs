@@ -434,31 +434,23 @@ fn cached_series(src: &Source<'_>, col: &CachedColumn, rows: Option<&[u32]>, out
     out.push(s);
 }
 
-/// The series of `src` whose rows hold the dictionary `values` at `codes`, each value
-/// decoded once; `None` for indicator columns (read row by row).
+/// The series of `src` whose rows hold the dictionary `values` at `codes`: the distinct
+/// values decoded once into a short column, then gathered (a text row is a view into the
+/// distinct texts, not a copy); `None` for indicator columns (read row by row).
 fn dict_series(src: &Source<'_>, kind: &Buf, values: &[Cell], codes: impl Iterator<Item = usize>) -> Option<Series> {
     let name: PlSmallStr = src.id().into();
-    Some(match kind {
-        Buf::Num(_) => {
-            let d: Vec<Option<f64>> = values.iter().map(|v| num_value(src, cell_ref(v))).collect();
-            match d.iter().copied().collect::<Option<Vec<f64>>>() {
-                Some(all) => Float64Chunked::from_vec(name, codes.map(|c| all[c]).collect()).into_series(),
-                None => Float64Chunked::from_iter_options(name, codes.map(|c| d[c])).into_series(),
-            }
-        }
-        Buf::Bool(_) => {
-            let d: Vec<Option<bool>> = values.iter().map(|v| bool_value(cell_ref(v))).collect();
-            BooleanChunked::from_iter_options(name, codes.map(|c| d[c])).into_series()
-        }
+    let values = values.iter().map(cell_ref);
+    let dict = match kind {
+        Buf::Num(_) => Float64Chunked::from_iter_options(name, values.map(|v| num_value(src, v))).into_series(),
+        Buf::Bool(_) => BooleanChunked::from_iter_options(name, values.map(bool_value)).into_series(),
         Buf::Text(_) => {
-            // the distinct texts once, then gathered: a row is a view into them, not a copy
-            let d: Vec<_> = values.iter().map(|v| text_value(src, cell_ref(v))).collect();
-            let dict = StringChunked::from_iter_options(name, d.iter().map(|t| t.as_deref()));
-            let idx = IdxCa::from_vec("".into(), codes.map(|c| c as IdxSize).collect());
-            dict.take(&idx).ok()?.into_series()
+            let d: Vec<_> = values.map(|v| text_value(src, v)).collect();
+            StringChunked::from_iter_options(name, d.iter().map(|t| t.as_deref())).into_series()
         }
         Buf::Multi(_) => return None,
-    })
+    };
+    let idx = IdxCa::from_vec("".into(), codes.map(|c| c as IdxSize).collect());
+    dict.take(&idx).ok()
 }
 
 /// What one part of a read for the cache holds: the raw waves and columns.
