@@ -12,7 +12,9 @@
 //! transaction) triggers after insert, update and delete that empty the cache, so any write to
 //! records, by hearth or by another program, empties it in the writer's own transaction. Each
 //! entry keeps SQLite's `schema_version` as of its writing and is read only while it is
-//! unchanged (a new column, a rebuilt table, a dropped trigger invalidate it). Writing is best
+//! unchanged (a new column, a rebuilt table, a dropped trigger invalidate it). A bulk writer (an
+//! import, a merge) empties the cache and drops the triggers instead ([`Writer::drop_column_cache`]),
+//! since they would cost it a fifth more time. Writing is best
 //! effort: it never waits for another writer and never fails the caller. It must not decide
 //! which columns an analysis needs (the frame's) and never caches identifiers.
 
@@ -576,7 +578,7 @@ fn record_tables(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
 }
 
 /// Creates (when missing) the triggers that empty the cache on any write to a record table.
-pub(super) fn add_triggers(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+fn add_triggers(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     for t in record_tables(conn)? {
         for (event, name) in [("INSERT", "ins"), ("UPDATE", "upd"), ("DELETE", "del")] {
             conn.execute_batch(&format!(
