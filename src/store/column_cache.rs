@@ -14,7 +14,7 @@
 //! entry keeps SQLite's `schema_version` as of its writing and is read only while it is
 //! unchanged (a new column, a rebuilt table, a dropped trigger invalidate it). A bulk writer (an
 //! import, a merge) empties the cache and drops the triggers instead ([`Writer::drop_column_cache`]),
-//! since they would cost it a fifth more time. Writing is best
+//! since they would cost it about 80% more CPU time. Writing is best
 //! effort: it never waits for another writer and never fails the caller. It must not decide
 //! which columns an analysis needs (the frame's) and never caches identifiers.
 
@@ -592,8 +592,8 @@ fn add_triggers(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
 
 impl Writer<'_> {
     /// Empties the column cache and drops its triggers, for a bulk write (an import, a merge)
-    /// that would otherwise run them once per record written (they cost more than a fifth of
-    /// an import's time); the next analysis that fills the cache creates them again. Undone
+    /// that would otherwise run them once per record written (about 80% more CPU time for
+    /// an import); the next analysis that fills the cache creates them again. Undone
     /// with the rest of the transaction when it is not committed.
     pub fn drop_column_cache(&self) -> Result<(), StoreError> {
         let err = |source| StoreError::sqlite(&self.path, "setting the column cache aside", source);
