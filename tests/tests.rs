@@ -5,6 +5,7 @@ mod common;
 
 mod analysis;
 mod cli;
+mod column_cache;
 mod conformance;
 mod definitions;
 mod edit;

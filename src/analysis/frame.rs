@@ -7,7 +7,7 @@
 //! local authority). Rows are the analysis unit (persons in a household survey), with their
 //! household's columns alongside.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use polars::prelude::*;
 
@@ -16,7 +16,7 @@ use crate::schema::date::Date;
 use crate::schema::expr::{self, ExprType};
 use crate::schema::{Code, Definition, Derived, QType, Question, Unit};
 use crate::store::geo::{AreaField, AreaRow};
-use crate::store::{CellRef, ReadError, Record, Store};
+use crate::store::{cell_ref, CachedColumn, Cell, CellRef, Codes, RawCells, ReadError, Record, Store};
 
 /// Variables that come from the area lookup rather than from answers.
 pub const GEO_VARS: &[&str] = crate::store::geo::AREA_COLUMNS;
@@ -75,12 +75,10 @@ impl Buf {
     #[inline]
     fn push(&mut self, src: &Source<'_>, v: CellRef<'_>) {
         match (src, self) {
-            (Source::Score(_), Buf::Num(b)) => b.push(v.as_f64()),
-            (Source::Score(_), Buf::Text(b)) => b.append_option(v.as_text()),
+            (_, Buf::Num(b)) => b.push(num_value(src, v)),
             (Source::Score(_), Buf::Multi(_)) => {}
-            (Source::Answer(q), Buf::Num(b)) => b.push(num_of(q, v)),
-            (_, Buf::Bool(b)) => b.push(v.as_int().map(|x| x != 0)),
-            (Source::Answer(q), Buf::Text(b)) => b.append_option(text_of(q, v)),
+            (_, Buf::Bool(b)) => b.push(bool_value(v)),
+            (_, Buf::Text(b)) => b.append_option(text_value(src, v)),
             (Source::Answer(q), Buf::Multi(ind)) => {
                 let t = text_of(q, v);
                 let chosen: Vec<usize> = t
@@ -109,6 +107,32 @@ impl Buf {
                 }
             }
         }
+    }
+}
+
+/// A stored value of `src` as a number: an answer's with its missing codes read as missing,
+/// a score's as stored.
+#[inline]
+fn num_value(src: &Source<'_>, v: CellRef<'_>) -> Option<f64> {
+    match src {
+        Source::Score(_) => v.as_f64(),
+        Source::Answer(q) => num_of(q, v),
+    }
+}
+
+/// A stored value as a boolean (0 or 1).
+#[inline]
+fn bool_value(v: CellRef<'_>) -> Option<bool> {
+    v.as_int().map(|x| x != 0)
+}
+
+/// A stored value of `src` as text: an answer's with its missing codes read as missing, a
+/// score's as stored (text only).
+#[inline]
+fn text_value<'v>(src: &Source<'_>, v: CellRef<'v>) -> Option<std::borrow::Cow<'v, str>> {
+    match src {
+        Source::Score(_) => v.as_text().map(std::borrow::Cow::Borrowed),
+        Source::Answer(q) => text_of(q, v),
     }
 }
 
@@ -293,8 +317,223 @@ fn sources<'d>(def: &'d Definition, needs: &Needs) -> (Vec<(String, String)>, Ve
 type ReadColumns = (Vec<i64>, Vec<u128>, Vec<Series>);
 
 /// Reads the columns of the leaf unit's records in `waves` (all when empty): the wave of each
-/// row, and the columns as series (large stores read in parts, one per core, put end to end).
+/// row, and the columns as series. Without record ids and identifiers, from the store's column
+/// cache when it holds them all; otherwise from the records, keeping what was read in the
+/// cache (best effort) for the next analysis.
 fn read_columns(
+    store: &Store,
+    def: &Definition,
+    cols: &[(String, String)],
+    sources: &[Source<'_>],
+    waves: &[i64],
+    with_ids: bool,
+) -> Result<ReadColumns, AnalysisError> {
+    let identifier = |u: &str, c: &str| def.unit(u).and_then(|x| x.question(c)).is_some_and(|q| q.identifier);
+    if !with_ids && !cols.iter().any(|(u, c)| identifier(u, c)) {
+        let leaf = &def.leaf_unit().id;
+        let t = crate::timing::phase("frame: read the column cache");
+        let hit = store.cached_columns(leaf, cols);
+        drop(t);
+        if let Some((wave, columns)) = hit {
+            let _t = crate::timing::phase("frame: columns from the cache");
+            if let Some((w, series)) = from_cached(sources, &wave, &columns, waves) {
+                return Ok((w, Vec::new(), series));
+            }
+        }
+        if let Some(read) = scan_to_cache(store, def, cols, sources, waves)? {
+            return Ok(read);
+        }
+    }
+    scan_columns(store, def, cols, sources, waves, with_ids)
+}
+
+/// The rows of the waves asked for (`None`: every row) and their waves, from the leaf's
+/// cached wave column; `None` when a wave is not a whole number (the records then are read).
+fn cached_waves(wave: &CachedColumn, waves: &[i64]) -> Option<(Option<Vec<u32>>, Vec<i64>)> {
+    let all: Vec<i64> = (0..wave.len()).map(|i| wave.get(i).as_int()).collect::<Option<_>>()?;
+    if waves.is_empty() || all.iter().all(|w| waves.contains(w)) {
+        return Some((None, all));
+    }
+    let rows: Vec<u32> = (0..all.len() as u32).filter(|&i| waves.contains(&all[i as usize])).collect();
+    let kept = rows.iter().map(|&i| all[i as usize]).collect();
+    Some((Some(rows), kept))
+}
+
+/// The series of `sources` from their cached columns, for the rows of `waves`; `None` when
+/// the cached waves are unusable.
+fn from_cached(sources: &[Source<'_>], wave: &CachedColumn, columns: &[CachedColumn], waves: &[i64]) -> Option<(Vec<i64>, Vec<Series>)> {
+    let (rows, wave_col) = cached_waves(wave, waves)?;
+    // the columns are independent: built on several threads, each taking the next column
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4)
+        .min(sources.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done: Vec<(usize, Vec<Series>)> = Vec::new();
+        loop {
+            let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (Some(src), Some(col)) = (sources.get(j), columns.get(j)) else {
+                return done;
+            };
+            let mut out = Vec::new();
+            cached_series(src, col, rows.as_deref(), &mut out);
+            done.push((j, out));
+        }
+    };
+    let mut built: Vec<Vec<Series>> = vec![Vec::new(); sources.len()];
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads).map(|_| sc.spawn(work)).collect();
+        for h in handles {
+            for (j, s) in h.join().expect("a column thread panicked") {
+                built[j] = s;
+            }
+        }
+    });
+    Some((wave_col, built.into_iter().flatten().collect()))
+}
+
+/// The series of `src` from its cached column, for `rows` (all when `None`), valued as
+/// [`Buf::push`] values them: a dictionary's distinct values decoded once, then copied to
+/// their rows; a plain column row by row.
+fn cached_series(src: &Source<'_>, col: &CachedColumn, rows: Option<&[u32]>, out: &mut Vec<Series>) {
+    let kind = Buf::new(src);
+    if let CachedColumn::Dict { values, codes } = col {
+        let selected;
+        let codes = match rows {
+            Some(r) => {
+                selected = codes.select(r);
+                &selected
+            }
+            None => codes,
+        };
+        let series = match codes {
+            Codes::U8(c) => dict_series(src, &kind, values, c.iter().map(|&k| k as usize)),
+            Codes::U16(c) => dict_series(src, &kind, values, c.iter().map(|&k| k as usize)),
+            Codes::U32(c) => dict_series(src, &kind, values, c.iter().map(|&k| k as usize)),
+        };
+        if let Some(s) = series {
+            out.push(s);
+            return;
+        }
+    }
+    let name: PlSmallStr = src.id().into();
+    let n = rows.map_or(col.len(), <[u32]>::len);
+    let at = |k: usize| col.get(rows.map_or(k, |r| r[k] as usize));
+    let s = match kind {
+        Buf::Num(_) => Float64Chunked::from_iter_options(name, (0..n).map(|k| num_value(src, at(k)))).into_series(),
+        Buf::Bool(_) => BooleanChunked::from_iter_options(name, (0..n).map(|k| bool_value(at(k)))).into_series(),
+        Buf::Text(_) => StringChunked::from_iter_options(name, (0..n).map(|k| text_value(src, at(k)))).into_series(),
+        mut multi @ Buf::Multi(_) => {
+            (0..n).for_each(|k| multi.push(src, at(k)));
+            multi.finish(src, out);
+            return;
+        }
+    };
+    out.push(s);
+}
+
+/// The series of `src` whose rows hold the dictionary `values` at `codes`: the distinct
+/// values decoded once into a short column, then gathered (a text row is a view into the
+/// distinct texts, not a copy); `None` for indicator columns (read row by row).
+fn dict_series(src: &Source<'_>, kind: &Buf, values: &[Cell], codes: impl Iterator<Item = usize>) -> Option<Series> {
+    let name: PlSmallStr = src.id().into();
+    let values = values.iter().map(cell_ref);
+    let dict = match kind {
+        Buf::Num(_) => Float64Chunked::from_iter_options(name, values.map(|v| num_value(src, v))).into_series(),
+        Buf::Bool(_) => BooleanChunked::from_iter_options(name, values.map(bool_value)).into_series(),
+        Buf::Text(_) => {
+            let d: Vec<_> = values.map(|v| text_value(src, v)).collect();
+            StringChunked::from_iter_options(name, d.iter().map(|t| t.as_deref())).into_series()
+        }
+        Buf::Multi(_) => return None,
+    };
+    let idx = IdxCa::from_vec("".into(), codes.map(|c| c as IdxSize).collect());
+    dict.take(&idx).ok()
+}
+
+/// What one part of a read for the cache holds: the raw waves and columns.
+type RawPart = (RawCells, Vec<RawCells>);
+
+/// Reads the columns of every record (all waves) as stored, keeps them in the store's column
+/// cache (best effort, silently) and returns the rows of `waves`. `None` when the store
+/// cannot be written or a column cannot be encoded: the caller reads as without a cache.
+fn scan_to_cache(
+    store: &Store,
+    def: &Definition,
+    cols: &[(String, String)],
+    sources: &[Source<'_>],
+    waves: &[i64],
+) -> Result<Option<ReadColumns>, AnalysisError> {
+    let Some(mark) = store.cache_mark() else { return Ok(None) };
+    let leaf = &def.leaf_unit().id;
+    let t_scan = crate::timing::phase("frame: read the store");
+    let parts = store.scan_parts(
+        def,
+        leaf,
+        cols,
+        None,
+        || -> RawPart { (RawCells::default(), vec![RawCells::default(); cols.len()]) },
+        |(wave, raw): &mut RawPart, r: &Record<'_>| -> Result<(), ReadError> {
+            wave.push(CellRef::Int(r.wave()?));
+            for (i, c) in raw.iter_mut().enumerate() {
+                c.push(r.get(i)?);
+            }
+            Ok(())
+        },
+    )?;
+    drop(t_scan);
+    let t_enc = crate::timing::phase("frame: encode the columns");
+    let n_rows: usize = parts.iter().map(|p| p.0.len()).sum();
+    let blobs = encode_all(&parts, cols.len() + 1);
+    drop(parts);
+    let Some(blobs) = blobs.into_iter().collect::<Option<Vec<Vec<u8>>>>() else {
+        return Ok(None);
+    };
+    let decoded: Option<Vec<CachedColumn>> = blobs.iter().map(|b| crate::store::decode_column(b)).collect();
+    drop(t_enc);
+    let Some(mut decoded) = decoded else { return Ok(None) };
+    let t_write = crate::timing::phase("frame: write the column cache");
+    let names = std::iter::once((leaf.as_str(), crate::store::WAVE_COLUMN)).chain(cols.iter().map(|(u, c)| (u.as_str(), c.as_str())));
+    let entries: Vec<(&str, &str, Vec<u8>)> = names.zip(blobs).map(|((u, c), b)| (u, c, b)).collect();
+    store.cache_columns(mark, leaf, n_rows, &entries);
+    drop(entries);
+    drop(t_write);
+    let wave = decoded.remove(0);
+    Ok(from_cached(sources, &wave, &decoded, waves).map(|(w, s)| (w, Vec::new(), s)))
+}
+
+/// The blobs of the `k` columns of `parts` (the waves first), encoded on several threads.
+fn encode_all(parts: &[RawPart], k: usize) -> Vec<Option<Vec<u8>>> {
+    let column = |j: usize| -> Vec<&RawCells> { parts.iter().map(|p| if j == 0 { &p.0 } else { &p.1[j - 1] }).collect() };
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4).min(k);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if j >= k {
+                return done;
+            }
+            done.push((j, crate::store::encode_column(&column(j))));
+        }
+    };
+    let mut out: Vec<Option<Vec<u8>>> = vec![None; k];
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads).map(|_| sc.spawn(work)).collect();
+        for h in handles {
+            for (j, b) in h.join().expect("an encoding thread panicked") {
+                out[j] = b;
+            }
+        }
+    });
+    out
+}
+
+/// Reads the columns of the leaf unit's records in `waves` from the records (large stores
+/// read in parts, one per core, put end to end).
+fn scan_columns(
     store: &Store,
     def: &Definition,
     cols: &[(String, String)],
@@ -361,14 +600,16 @@ fn area_columns(store: &Store, def: &Definition, geo: &[String], columns: &[Colu
     let Some(g) = def.geography.as_ref().filter(|_| !geo.is_empty()) else {
         return Ok(Vec::new());
     };
-    let areas: HashMap<String, AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
+    let t_read = crate::timing::phase("frame: areas: read the lookup");
+    let areas: foldhash::HashMap<String, AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
+    drop(t_read);
     if areas.is_empty() {
         return Err(AnalysisError::NoGeography { variable: geo[0].clone() });
     }
-    let postcodes: HashMap<String, String> = if g.lsoa.is_none() {
+    let postcodes: foldhash::HashMap<String, String> = if g.lsoa.is_none() {
         store.postcodes()?.into_iter().collect()
     } else {
-        HashMap::new()
+        foldhash::HashMap::default()
     };
     let key_col = g.lsoa.clone().or_else(|| g.postcode.clone()).unwrap_or_default();
     // one lookup per run of equal keys (the persons of a household share its area)
@@ -447,9 +688,11 @@ fn load_inner(store: &Store, def: &Definition, vars: &[String], waves: &[i64], u
     let n = wave_col.len();
     let mut columns: Vec<Column> = vec![Series::new("wave".into(), wave_col.clone()).into_column()];
     columns.extend(series.into_iter().map(|s| s.into_column()));
-    let _t_geo = crate::timing::phase("frame: areas and derived");
+    let t_geo = crate::timing::phase("frame: areas");
     let areas = area_columns(store, def, &needs.geo, &columns, n)?;
     columns.extend(areas);
+    drop(t_geo);
+    let _t_derived = crate::timing::phase("frame: derived");
     let df = DataFrame::new(n, columns).map_err(AnalysisError::polars)?;
     let df = add_derived(def, df, &needs.derived)?;
     Ok(Frame { df, waves: wave_col, ids })

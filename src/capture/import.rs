@@ -150,6 +150,8 @@ pub fn import_files(store: &mut Store, files: &[PathBuf], opts: &ImportOptions) 
     let sources = open_sources(&def, &lineage, files, opts, &counter)?;
 
     let writer = store.writer()?;
+    // a bulk write: without the column cache's triggers, run once per record otherwise
+    writer.drop_column_cache()?;
     let fresh = writer.wave_is_empty(lineage[0], opts.wave)?;
     writer.ensure_wave(opts.wave)?;
     let files_text = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ");

@@ -169,6 +169,8 @@ pub fn merge_stores(target: &mut Store, others: &[PathBuf], opts: &MergeOptions)
         *have.entry(e).or_default() += 1;
     }
     let writer = target.writer()?;
+    // a bulk write: without the column cache's triggers, run once per record otherwise
+    writer.drop_column_cache()?;
     let mut merged = Vec::new();
     let mut wrote = false;
     {

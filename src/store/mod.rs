@@ -24,6 +24,7 @@
 //! | `writer` | [`Writer`], [`Inserter`]: one write transaction |
 //! | `uuid` | [`UuidV7`]: time-ordered record ids |
 //! | `audit` | the audit log, [`now_iso`], [`default_user`] |
+//! | `column_cache` | analysis columns kept as compact blobs ([`Store::cached_columns`], [`Store::cache_columns`]), emptied by triggers on any write to records |
 //! | `drafts` | unfinished interviews ([`DraftInterview`], [`DraftRecord`]), apart from the records |
 //! | `merge` | what a merge needs: another store read at one snapshot ([`Store::read_records`]), a record located with its hash, audit entries copied as written |
 //! | `weights` | named weight sets ([`Store::save_weight_set`], [`Store::weight_set`]) |
@@ -31,6 +32,7 @@
 
 mod audit;
 mod cell;
+mod column_cache;
 mod drafts;
 mod error;
 pub mod geo;
@@ -48,6 +50,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 pub use self::audit::{default_user, now_iso, AuditEntry, AuditLine};
 pub use self::cell::{ident_table, unit_columns, unit_table, Cell, Column};
+pub use self::column_cache::{cell_ref, decode_column, encode_column, CacheMark, CachedColumn, Codes, NullMask, RawCells, WAVE_COLUMN};
 pub use self::drafts::{DraftInterview, DraftRecord};
 pub use self::error::StoreError;
 pub use self::merge::{Snapshot, StoredRecord};

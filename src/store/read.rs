@@ -441,14 +441,14 @@ fn scan_sql(def: &Definition, unit: &str, columns: &[(String, String)], by_wave:
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::testing::tiny_store;
     use super::super::{unit_columns, Cell, Store};
     use super::*;
 
     /// A store of the tiny survey with one household (`H1`, contact `Ann`) and `persons`
     /// persons aged 30, 31, ... in wave 1.
-    fn filled(persons: i64) -> (tempfile::TempDir, Store, Definition) {
+    pub(in crate::store) fn filled(persons: i64) -> (tempfile::TempDir, Store, Definition) {
         let (dir, mut store, def) = tiny_store();
         let (hh, person) = (def.unit("household").expect("household"), def.unit("person").expect("person"));
         let w = store.writer().expect("a writer");
