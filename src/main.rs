@@ -12,6 +12,11 @@ mod cli;
 
 use clap::Parser;
 
+/// The allocator: mimalloc keeps freed pages for the next column of the same size, where the
+/// system allocator returns each large one to the kernel and faults it in, zeroed, again.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Stack of the thread that runs the command. Every walk over user input is bounded (expressions
 /// and YAML have nesting limits, chains are flat), so the main thread's 8 MB would do; a larger
 /// stack costs only address space and keeps a recursion found later from aborting the process

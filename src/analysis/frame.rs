@@ -601,7 +601,7 @@ fn area_columns(store: &Store, def: &Definition, geo: &[String], columns: &[Colu
         return Ok(Vec::new());
     };
     let t_read = crate::timing::phase("frame: areas: read the lookup");
-    let areas: foldhash::HashMap<String, AreaRow> = store.areas()?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
+    let areas: foldhash::HashMap<String, AreaRow> = store.areas_for(geo)?.into_iter().map(|a| (a.lsoa.clone(), a)).collect();
     drop(t_read);
     if areas.is_empty() {
         return Err(AnalysisError::NoGeography { variable: geo[0].clone() });

@@ -181,11 +181,34 @@ impl Store {
 
     /// The area lookup (empty when no geography is loaded).
     pub fn areas(&self) -> Result<Vec<AreaRow>, StoreError> {
+        self.areas_with(None)
+    }
+
+    /// The area lookup with only the fields of `columns` (area column names, as
+    /// [`AreaRow::field`] takes them) read, the others left empty; the LSOA code always.
+    pub fn areas_for(&self, columns: &[String]) -> Result<Vec<AreaRow>, StoreError> {
+        self.areas_with(Some(columns))
+    }
+
+    fn areas_with(&self, columns: Option<&[String]>) -> Result<Vec<AreaRow>, StoreError> {
+        const FIELDS: [&str; 12] = [
+            "lsoa_name",
+            "ward",
+            "ward_name",
+            "lad",
+            "lad_name",
+            "imd_rank",
+            "imd_decile",
+            "imd_quintile",
+            "imd_local_decile",
+            "region",
+            "region_name",
+            "population",
+        ];
+        let wanted = |f: &str| columns.is_none_or(|c| c.iter().any(|x| x == f || (f == "imd_local_decile" && x == "imd_local_quintile")));
+        let select: Vec<String> = FIELDS.iter().map(|f| if wanted(f) { f.to_string() } else { format!("NULL AS {f}") }).collect();
         let sq = self.err("reading the area lookup");
-        let mut st = self
-            .conn
-            .prepare("SELECT lsoa, lsoa_name, ward, ward_name, lad, lad_name, imd_rank, imd_decile, imd_quintile, imd_local_decile, region, region_name, population FROM geo_area")
-            .map_err(&sq)?;
+        let mut st = self.conn.prepare(&format!("SELECT lsoa, {} FROM geo_area", select.join(", "))).map_err(&sq)?;
         let rows = st
             .query_map([], |r| {
                 Ok(AreaRow {
