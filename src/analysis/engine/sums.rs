@@ -142,7 +142,7 @@ impl Design {
     /// rows used (a group, y not NaN), in one pass over the rows in the design's order, with
     /// what the covariance of their combinations is taken from ([`GroupSums::covariance_of`]);
     /// with, per group, the weighted sums of `extra(y)` (E functions of y of the caller's own,
-    /// summed as w extra(y)[j]). An infinite `y` in a row used is an error naming the row.
+    /// summed as `w extra(y)[j]`). An infinite `y` in a row used is an error naming the row.
     pub fn sums_per_group<const E: usize>(
         &self,
         codes: &[u32],
