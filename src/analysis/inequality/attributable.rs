@@ -10,8 +10,8 @@
 //! overall mean and the reference group's mean over the full design (the group is a domain,
 //! its rows are also in the overall), both over the rows used as R's `svymean(~y + I + yI,
 //! subset(design, used))` takes them, from the outcome's sums per group
-//! ([`Ridits::covariance`]); normal intervals. Withheld when the reference group is suppressed (with the overall published,
-//! the PAR would give it away). Must not format.
+//! ([`Ridits::covariance`]); normal intervals. Withheld when the reference group is
+//! suppressed (with the overall published, the PAR would give it away). Must not format.
 
 use super::groups::GroupEstimates;
 use super::regression::Ridits;

@@ -17,7 +17,8 @@
 //! index's SE invariant to a shift of the scores, as the regression's is). SEs by the delta
 //! method from the covariance of (m0, m1, mR) given by the engine's one variance path
 //! (the outcome's sums per group, [`Ridits::covariance`], over the rows used): R's
-//! `svycontrast` of `svymean(~y + I(y*R) + R)`; normal intervals. Must not decide disclosure or format.
+//! `svycontrast` of `svymean(~y + I(y*R) + R)`; normal intervals. Must not decide disclosure
+//! or format.
 
 use super::regression::Ridits;
 use super::{Measure, MeasureKind};

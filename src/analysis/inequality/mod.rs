@@ -399,24 +399,26 @@ fn outcome_inequality(
     let (higher_is, bounds) = groups::polarity_and_bounds(p, outcome, ge.statistic);
     let mut measures = Vec::new();
     if og.ordered {
-        // the microdata measures (on estimates not standardised) share the outcome's sums per group
-        let ridits = match std {
-            None => Some(regression::Ridits::new(design, codes, &ge.y, og.len())?),
-            Some(_) => None,
-        };
-        match (req.method, std, &ridits) {
-            (Method::Phe, _, _) => measures.extend(extras::phe_measures(&ge, req.level)),
-            (Method::Design, Some(s), _) => measures.extend(extras::standardised_indices(s, &ge, req.level)),
-            (Method::Design, None, r) => measures.extend(r.iter().flat_map(|r| indices::sii_rii(design, r, req.level))),
-        }
-        measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
-        match (std, &ridits) {
-            (Some(s), _) => measures.extend(extras::standardised_concentration_and_par(s, &ge, bounds, req.level)),
-            (None, Some(r)) => {
-                measures.extend(concentration::concentration(design, r, bounds, req.level)?);
-                measures.extend(attributable::par_paf(design, r, &ge, req.level)?);
+        match std {
+            Some(s) => {
+                measures.extend(match req.method {
+                    Method::Phe => extras::phe_measures(&ge, req.level),
+                    Method::Design => extras::standardised_indices(s, &ge, req.level),
+                });
+                measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
+                measures.extend(extras::standardised_concentration_and_par(s, &ge, bounds, req.level));
             }
-            (None, None) => {}
+            None => {
+                // the measures from the microdata share the outcome's sums per group
+                let ridits = regression::Ridits::new(design, codes, &ge.y, og.len())?;
+                measures.extend(match req.method {
+                    Method::Phe => extras::phe_measures(&ge, req.level),
+                    Method::Design => indices::sii_rii(design, &ridits, req.level),
+                });
+                measures.extend(extremes::gap_and_ratio(&ge, req.level)?);
+                measures.extend(concentration::concentration(design, &ridits, bounds, req.level)?);
+                measures.extend(attributable::par_paf(design, &ridits, &ge, req.level)?);
+            }
         }
         let suppressed: Vec<String> = ge
             .present()
