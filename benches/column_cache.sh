@@ -17,14 +17,7 @@ persons=${3:-1000000}
 work=${HEARTH_BENCH_DIR:-/tmp/hearth-bench}/column_cache_$persons
 mkdir -p "$work"
 outcomes=swemwbs_metric_score,wemwbs_total,phq9_total,phq9_caseness,gad7_total,gad7_caseness,ucla3_total,auditc_total,general_health_bad,llti_condition
-households=$(python3 -c "print(max(50, round($persons/1.82)))")
-psus=$(python3 -c "import math; print(max(20, min(1200, int(math.sqrt($households)*2))))")
-if [ ! -f "$work/store.db" ]; then
-  "$hearth" simulate schemas/household-health-survey.yaml --households "$households" --seed 1 --psus "$psus" --out "$work/sim.csv"
-  "$hearth" init "$work/store.db" --definition schemas/household-health-survey.yaml
-  "$hearth" import "$work/store.db" --wave 1 "$work/sim.csv"
-  "$hearth" geo load "$work/store.db" --builtin imd2019 >/dev/null
-fi
+. benches/one_wave_store.sh
 run() {
   local tag=$1 bin=$2
   HEARTH_TIMING=1 /usr/bin/time -f "$tag: %e s wall, %U s user, %S s system" "$bin" inequality "$work/store.db" \

@@ -22,14 +22,7 @@ work=${HEARTH_BENCH_DIR:-/tmp/hearth-bench}/inequality_vs_r_$persons
 mkdir -p "$work"
 command -v Rscript >/dev/null || { echo "Rscript not found: install r-base-core r-cran-survey r-cran-jsonlite"; exit 2; }
 outcomes=swemwbs_metric_score,wemwbs_total,phq9_total,phq9_caseness,gad7_total,gad7_caseness,ucla3_total,auditc_total,general_health_bad,llti_condition
-households=$(python3 -c "print(max(50, round($persons/1.82)))")
-psus=$(python3 -c "import math; print(max(20, min(1200, int(math.sqrt($households)*2))))")
-if [ ! -f "$work/store.db" ]; then
-  "$hearth" simulate schemas/household-health-survey.yaml --households "$households" --seed 1 --psus "$psus" --out "$work/sim.csv"
-  "$hearth" init "$work/store.db" --definition schemas/household-health-survey.yaml
-  "$hearth" import "$work/store.db" --wave 1 "$work/sim.csv"
-  "$hearth" geo load "$work/store.db" --builtin imd2019 >/dev/null
-fi
+. benches/one_wave_store.sh
 "$hearth" export "$work/store.db" --format csv --out "$work/export.csv" >/dev/null
 python3 - "$work" "$outcomes" <<'PY'
 import csv, sys

@@ -3,13 +3,11 @@
 //! (an import, a merge, a finished interview, an edit by another program, a new definition
 //! version) empties or invalidates it, so that the next analysis sees the new records.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use rusqlite::Connection;
 
-use crate::common::{fixture, hearth, ok, survey_definition, tempdir};
+use crate::common::{fixture, hearth, ok, piped, survey_definition, tempdir};
 
 const OUTCOMES: &str = "phq9_total,gad7_caseness,wemwbs_total,general_health_bad";
 
@@ -188,20 +186,7 @@ fn a_finished_interview_empties_the_cache() {
     let p = d.path();
     let def = fixture("interview/household.yaml");
     ok(p, &["init", "s.db", "--definition", def.to_str().unwrap()]);
-    let interview = |input: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .args(["interview", "s.db", "--wave", "1"])
-            .current_dir(p)
-            .env("HEARTH_USER", "test")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let interview = |input: &str| piped(p, "test", &["interview", "s.db", "--wave", "1"], input).0;
     let household = |id: &str, age: u32| format!("{id}\n1\n0\n1\nno\na\nd\n\n{age}\n1\nno\n0\nf\n");
     assert!(interview(&household("H1", 30)).contains("Finished: household H1"));
     assert!(interview(&household("H2", 40)).contains("Finished: household H2"));

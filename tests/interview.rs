@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use crate::common::{fixture, ok, tempdir};
+use crate::common::{fixture, ok, piped, tempdir};
 
 /// A `hearth` process on a pseudo-terminal, and what it has written.
 struct Pty {
@@ -251,24 +251,7 @@ fn r20_a_household_through_a_terminal_killed_and_resumed() {
 fn r20_piped_answers_stop_at_the_end_of_input_and_resume() {
     let d = tempdir();
     new_store(d.path());
-    let run = |args: &[&str], input: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .args(args)
-            .current_dir(d.path())
-            .env("HEARTH_USER", "test")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str], input: &str| piped(d.path(), "test", args, input);
     let (out, _) = run(&["interview", "s.db", "--wave", "2"], "H1\n2\n1\n2\n");
     assert!(out.contains("> H1\n"), "piped answers are shown in the transcript:\n{out}");
     let id = out
@@ -300,20 +283,7 @@ fn r20_interviews_on_two_laptops_merge_into_the_office_store() {
         let def = fixture("interview/household.yaml");
         ok(d.path(), &["init", s, "--definition", def.to_str().unwrap()]);
     }
-    let interview = |store: &str, input: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .args(["interview", store, "--wave", "1"])
-            .current_dir(d.path())
-            .env("HEARTH_USER", store)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let interview = |store: &str, input: &str| piped(d.path(), store, &["interview", store, "--wave", "1"], input).0;
     let household = |id: &str| format!("{id}\n1\n0\n1\nno\na\nd\n\n30\n1\nno\n0\nf\n");
     assert!(interview("laptop-a.db", &household("H1")).contains("Finished: household H1"));
     assert!(interview("laptop-b.db", &household("H2")).contains("Finished: household H2"));

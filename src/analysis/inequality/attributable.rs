@@ -37,8 +37,8 @@ pub fn par_paf(design: &Design, ridits: &Ridits, ge: &GroupEstimates, level: f64
             Measure::withheld(MeasureKind::Paf, level, why),
         ]);
     }
-    let sw: f64 = ridits.present().map(|g| ridits.weight[g]).sum();
-    let rw = ridits.weight[r];
+    let sw: f64 = ridits.present().map(|g| ridits.weight(g)).sum();
+    let rw = ridits.weight(r);
     let (mu, mr) = (ridits.present().map(|g| ridits.wy(g)).sum::<f64>() / sw, ridits.wy(r) / rw);
     // influence within group g on (w, w (y - c_g)): w (y - mu) / sw, and w (y - mr) / rw in
     // the reference group only

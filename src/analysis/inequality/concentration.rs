@@ -38,14 +38,14 @@ pub struct Bounds {
 /// are known (withheld rows saying why otherwise), from the outcome's sums per group.
 pub fn concentration(design: &Design, ridits: &Ridits, bounds: Option<Bounds>, level: f64) -> Result<Vec<Measure>, AnalysisError> {
     let x = &ridits.ridit;
-    let sw: f64 = ridits.present().map(|g| ridits.weight[g]).sum();
+    let sw: f64 = ridits.present().map(|g| ridits.weight(g)).sum();
     if sw <= 0.0 {
         let why = "not computable: no rows".to_string();
         return Ok(vec![Measure::withheld(MeasureKind::ConcentrationIndex, level, why)]);
     }
     let m0 = ridits.present().map(|g| ridits.wy(g)).sum::<f64>() / sw;
     let m1 = ridits.present().map(|g| ridits.wy(g) * x[g]).sum::<f64>() / sw;
-    let mr = ridits.present().map(|g| ridits.weight[g] * x[g]).sum::<f64>() / sw;
+    let mr = ridits.present().map(|g| ridits.weight(g) * x[g]).sum::<f64>() / sw;
     // influence within group g on (w, w (y - c_g)): w (y - m0) / sw, w (y x_g - m1) / sw and
     // w (x_g - mr) / sw
     let c = &ridits.sums.centre;

@@ -23,10 +23,6 @@ use crate::analysis::engine::{Design, DesignError, GroupSums, InfluenceCovarianc
 /// and every measure's variance is a combination of the sums').
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ridits {
-    /// Rows used per group.
-    pub n: Vec<usize>,
-    /// Sum of the weights of the rows used, per group.
-    pub weight: Vec<f64>,
     /// Weighted share of each group.
     pub share: Vec<f64>,
     /// Share of the groups before plus half the group's own share.
@@ -80,8 +76,6 @@ impl Ridits {
             })
             .collect();
         Ok(Ridits {
-            n: sums.n.clone(),
-            weight: sums.weight.clone(),
             share,
             ridit,
             sums,
@@ -98,16 +92,21 @@ impl Ridits {
         self.sums.wy(g)
     }
 
+    /// Sum of the weights of the rows used in group `g`.
+    pub fn weight(&self, g: usize) -> f64 {
+        self.sums.weight[g]
+    }
+
     /// Groups with rows.
     pub fn present(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.n.len()).filter(|&g| self.n[g] > 0)
+        (0..self.sums.n.len()).filter(|&g| self.sums.n[g] > 0)
     }
 
     /// The covariance over `design` (the one the ridits were computed over) of statistics
     /// whose influence within group g is `c(g)[0] w + c(g)[1] w (y - centre) + c(g)[2] w (y -
     /// centre)^2` (groups without rows take no part).
     pub fn covariance(&self, design: &Design, stats: &[&dyn Fn(usize) -> [f64; 3]]) -> Result<InfluenceCovariance, DesignError> {
-        let k = self.n.len();
+        let k = self.sums.n.len();
         let coefs: Vec<Vec<f64>> = stats
             .iter()
             .map(|c| {
@@ -202,7 +201,7 @@ fn sandwich(design: &Design, r: &Ridits, inv: [f64; 3], score: impl Fn(usize) ->
 /// `svyglm(y ~ ridit)` over the groups of the ridits (rows with the outcome answered), over
 /// the design they were computed over.
 pub fn linear(design: &Design, r: &Ridits) -> Result<Fit, NoFit> {
-    let (coef, inv) = wls(r, |g| r.weight[g], |g| r.wy(g)).ok_or(NoFit::OneGroup)?;
+    let (coef, inv) = wls(r, |g| r.weight(g), |g| r.wy(g)).ok_or(NoFit::OneGroup)?;
     let c = &r.sums.centre;
     let (vcov, df) = sandwich(design, r, inv, |g| [c[g] - coef[0] - coef[1] * r.ridit[g], 1.0, 0.0])?;
     Ok(Fit { coef, vcov, df })
@@ -230,8 +229,8 @@ pub fn log_link(design: &Design, r: &Ridits) -> Result<Fit, NoFit> {
     let w = design.weights();
     let scale = 2.0 * w.len() as f64 / w.iter().sum::<f64>();
     // the start: mu_i = y_i + 0.1, so sum w mu = S + 0.1 W and sum w mu z = T - 0.1 W
-    let start = wls(r, |g| r.wy(g) + 0.1 * r.weight[g], |g| t[g] - 0.1 * r.weight[g]).ok_or(NoFit::OneGroup)?;
-    let mut dev_old = scale * (c - r.present().map(|g| u[g] - 0.1 * r.weight[g]).sum::<f64>());
+    let start = wls(r, |g| r.wy(g) + 0.1 * r.weight(g), |g| t[g] - 0.1 * r.weight(g)).ok_or(NoFit::OneGroup)?;
+    let mut dev_old = scale * (c - r.present().map(|g| u[g] - 0.1 * r.weight(g)).sum::<f64>());
     let (mut coef, mut inv) = start;
     // mu before the last step: None at the start (row-level y + 0.1)
     let mut previous: Option<Vec<f64>> = None;
@@ -241,7 +240,7 @@ pub fn log_link(design: &Design, r: &Ridits) -> Result<Fit, NoFit> {
             return Err(NoFit::NotConverged);
         }
         let mu: Vec<f64> = r.ridit.iter().map(|x| (coef[0] + coef[1] * x).exp()).collect();
-        let dev = scale * (c - r.present().map(|g| r.wy(g) * mu[g].ln() + r.wy(g) - mu[g] * r.weight[g]).sum::<f64>());
+        let dev = scale * (c - r.present().map(|g| r.wy(g) * mu[g].ln() + r.wy(g) - mu[g] * r.weight(g)).sum::<f64>());
         if (dev - dev_old).abs() / (dev.abs() + 0.1) < EPSILON {
             // working weight w mu_prev times working residual (y - mu)/mu; at the start
             // mu_prev = y + 0.1, so the score is quadratic in y within a group
@@ -256,7 +255,7 @@ pub fn log_link(design: &Design, r: &Ridits) -> Result<Fit, NoFit> {
         }
         dev_old = dev;
         // sum w mu z = mu W log mu + S - mu W at x_g
-        let step = wls(r, |g| mu[g] * r.weight[g], |g| mu[g] * r.weight[g] * mu[g].ln() + r.wy(g) - mu[g] * r.weight[g]).ok_or(NoFit::OneGroup)?;
+        let step = wls(r, |g| mu[g] * r.weight(g), |g| mu[g] * r.weight(g) * mu[g].ln() + r.wy(g) - mu[g] * r.weight(g)).ok_or(NoFit::OneGroup)?;
         (coef, inv) = step;
         previous = Some(mu);
     }
@@ -289,7 +288,7 @@ mod tests {
         let y = vec![1.0; 12];
         let r = Ridits::new(&d, &codes, &y, 3).unwrap();
         // weights 6, 4, 8 of 18
-        assert_eq!(r.n, vec![4, 4, 4]);
+        assert_eq!(r.sums.n, vec![4, 4, 4]);
         let want = [3.0 / 18.0, 8.0 / 18.0, 14.0 / 18.0];
         for (got, want) in r.ridit.iter().zip(want) {
             assert!((got - want).abs() < 1e-15);
@@ -298,7 +297,7 @@ mod tests {
         let mut y2 = y.clone();
         y2[2] = f64::NAN;
         let r2 = Ridits::new(&d, &codes, &y2, 3).unwrap();
-        assert_eq!(r2.n, vec![3, 4, 4]);
+        assert_eq!(r2.sums.n, vec![3, 4, 4]);
         assert!((r2.share[0] - 4.0 / 16.0).abs() < 1e-15);
     }
 
