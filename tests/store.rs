@@ -332,7 +332,7 @@ fn a_scan_in_parts_reads_every_record_once_in_order() {
             &cols,
             None,
             0,
-            Vec::new,
+            Vec::with_capacity,
             |v: &mut Vec<(String, Option<String>, Option<i64>)>, r| {
                 v.push(uuid_text_int(r)?);
                 Ok(())
@@ -352,7 +352,7 @@ fn a_scan_in_parts_reads_every_record_once_in_order() {
             &cols,
             Some(1),
             0,
-            || 0usize,
+            |_| 0usize,
             |n: &mut usize, _| {
                 *n += 1;
                 Ok(())

@@ -56,15 +56,15 @@ enum Buf {
 }
 
 impl Buf {
-    /// An empty column for `src`.
-    fn new(src: &Source<'_>) -> Buf {
+    /// An empty column for `src`, with room for `rows` values.
+    fn new(src: &Source<'_>, rows: usize) -> Buf {
         let (ty, n_choices) = match src {
             Source::Answer(q) => (q.expr_type(), q.choices.as_ref().map(|c| c.choices.len()).unwrap_or(0)),
             Source::Score(d) => (d.expr.ty, 0),
         };
         match ty {
-            ExprType::Num | ExprType::Date => Buf::Num(Vec::new()),
-            ExprType::Bool => Buf::Bool(Vec::new()),
+            ExprType::Num | ExprType::Date => Buf::Num(Vec::with_capacity(rows)),
+            ExprType::Bool => Buf::Bool(Vec::with_capacity(rows)),
             ExprType::Multi => Buf::Multi(vec![Vec::new(); n_choices]),
             ExprType::Text => Buf::Text(StringChunkedBuilder::new("".into(), 1024)),
         }
@@ -398,7 +398,7 @@ fn from_cached(sources: &[Source<'_>], wave: &CachedColumn, columns: &[CachedCol
 /// [`Buf::push`] values them: a dictionary's distinct values decoded once, then copied to
 /// their rows; a plain column row by row.
 fn cached_series(src: &Source<'_>, col: &CachedColumn, rows: Option<&[u32]>, out: &mut Vec<Series>) {
-    let kind = Buf::new(src);
+    let kind = Buf::new(src, 0);
     if let CachedColumn::Dict { values, codes } = col {
         let selected;
         let codes = match rows {
@@ -457,8 +457,9 @@ fn dict_series(src: &Source<'_>, kind: &Buf, values: &[Cell], codes: impl Iterat
 type RawPart = (RawCells, Vec<RawCells>);
 
 /// Reads the columns of every record (all waves) as stored, keeps them in the store's column
-/// cache (best effort, silently) and returns the rows of `waves`. `None` when the store
-/// cannot be written or a column cannot be encoded: the caller reads as without a cache.
+/// cache (best effort, silently; written on another connection while the analysis goes on)
+/// and returns the rows of `waves`. `None` when the store cannot be written or a column cannot
+/// be encoded: the caller reads as without a cache.
 fn scan_to_cache(
     store: &Store,
     def: &Definition,
@@ -474,7 +475,7 @@ fn scan_to_cache(
         leaf,
         cols,
         None,
-        || -> RawPart { (RawCells::default(), vec![RawCells::default(); cols.len()]) },
+        |rows| -> RawPart { (RawCells::with_capacity(rows), (0..cols.len()).map(|_| RawCells::with_capacity(rows)).collect()) },
         |(wave, raw): &mut RawPart, r: &Record<'_>| -> Result<(), ReadError> {
             wave.push(CellRef::Int(r.wave()?));
             for (i, c) in raw.iter_mut().enumerate() {
@@ -494,11 +495,10 @@ fn scan_to_cache(
     let decoded: Option<Vec<CachedColumn>> = blobs.iter().map(|b| crate::store::decode_column(b)).collect();
     drop(t_enc);
     let Some(mut decoded) = decoded else { return Ok(None) };
-    let t_write = crate::timing::phase("frame: write the column cache");
+    let t_write = crate::timing::phase("frame: write the column cache (started)");
     let names = std::iter::once((leaf.as_str(), crate::store::WAVE_COLUMN)).chain(cols.iter().map(|(u, c)| (u.as_str(), c.as_str())));
-    let entries: Vec<(&str, &str, Vec<u8>)> = names.zip(blobs).map(|((u, c), b)| (u, c, b)).collect();
-    store.cache_columns(mark, leaf, n_rows, &entries);
-    drop(entries);
+    let entries: Vec<(String, String, Vec<u8>)> = names.zip(blobs).map(|((u, c), b)| (u.to_string(), c.to_string(), b)).collect();
+    store.cache_columns_behind(mark, leaf.clone(), n_rows, entries);
     drop(t_write);
     let wave = decoded.remove(0);
     Ok(from_cached(sources, &wave, &decoded, waves).map(|(w, s)| (w, Vec::new(), s)))
@@ -541,7 +541,7 @@ fn scan_columns(
     waves: &[i64],
     with_ids: bool,
 ) -> Result<ReadColumns, AnalysisError> {
-    let new_bufs = || -> Vec<Buf> { sources.iter().map(Buf::new).collect() };
+    let new_bufs = |rows: usize| -> Vec<Buf> { sources.iter().map(|s| Buf::new(s, rows)).collect() };
     let one_wave = if waves.len() == 1 { Some(waves[0]) } else { None };
     let t_scan = crate::timing::phase("frame: read the store");
     let parts = store.scan_parts(
@@ -549,7 +549,13 @@ fn scan_columns(
         &def.leaf_unit().id,
         cols,
         one_wave,
-        || (Vec::<i64>::new(), Vec::<u128>::new(), new_bufs()),
+        |rows| {
+            (
+                Vec::<i64>::with_capacity(rows),
+                Vec::<u128>::with_capacity(if with_ids { rows } else { 0 }),
+                new_bufs(rows),
+            )
+        },
         |(wave_col, ids, bufs): &mut (Vec<i64>, Vec<u128>, Vec<Buf>), r: &Record<'_>| -> Result<(), ReadError> {
             let w = r.wave()?;
             if !waves.is_empty() && !waves.contains(&w) {
@@ -589,7 +595,7 @@ fn scan_columns(
         }
     }
     if series.is_empty() {
-        series = to_series(new_bufs());
+        series = to_series(new_bufs(0));
     }
     Ok((wave_col, id_col, series))
 }

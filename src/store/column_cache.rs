@@ -62,6 +62,15 @@ pub struct RawCells {
 }
 
 impl RawCells {
+    /// An empty column with room for `rows` values (no text reserved).
+    pub fn with_capacity(rows: usize) -> RawCells {
+        RawCells {
+            tags: Vec::with_capacity(rows),
+            vals: Vec::with_capacity(rows),
+            ..RawCells::default()
+        }
+    }
+
     /// Appends one value.
     #[inline]
     pub fn push(&mut self, v: CellRef<'_>) {
@@ -555,19 +564,98 @@ impl Store {
         if now != mark.0 {
             return Ok(false);
         }
-        self.conn.execute_batch(TABLE)?;
-        add_triggers(&self.conn)?;
-        let schema: i64 = self.conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
-        self.conn.execute("DELETE FROM column_cache WHERE schema_version <> ?1", [schema])?;
-        let mut st = self.conn.prepare(
-            "INSERT OR REPLACE INTO column_cache (leaf, unit, col, signature, schema_version, n_rows, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        for (unit, col, blob) in blobs {
-            st.execute(params![leaf, unit, col, RAW, schema, n_rows as i64, blob])?;
-        }
+        insert_columns(&self.conn, leaf, n_rows, blobs.iter().map(|(u, c, b)| (*u, *c, b.as_slice())))?;
         Ok(true)
     }
+
+    /// [`Store::cache_columns`] on a connection of its own, in a thread that goes on after the
+    /// call: the call returns once that connection holds the write lock and the records are
+    /// known unchanged since `mark`, and the blobs are written, and the write-ahead log copied
+    /// into the file, while the caller goes on with its analysis. The store waits for the
+    /// thread before it closes ([`Store::finish_background`]). Best effort as
+    /// [`Store::cache_columns`]: returns whether the write went ahead.
+    pub fn cache_columns_behind(&self, mark: CacheMark, leaf: String, n_rows: usize, blobs: Vec<(String, String, Vec<u8>)>) -> bool {
+        // inside a transaction of the caller's, whose reads the cache must not outrun
+        if !self.conn.is_autocommit() {
+            return false;
+        }
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel::<bool>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<bool>();
+        let path = self.path.clone();
+        let writer = std::thread::spawn(move || {
+            let Ok(conn) = open_cache_writer(&path) else {
+                let _ = locked_tx.send(false);
+                return;
+            };
+            let locked = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+            let _ = locked_tx.send(locked);
+            if !locked {
+                return;
+            }
+            let go = go_rx.recv().unwrap_or(false);
+            let rows = blobs.iter().map(|(u, c, b)| (u.as_str(), c.as_str(), b.as_slice()));
+            let written = go && insert_columns(&conn, &leaf, n_rows, rows).is_ok();
+            if !(written && conn.execute_batch("COMMIT").is_ok()) {
+                let _ = conn.execute_batch("ROLLBACK");
+                return;
+            }
+            // the log copied into the file now, beside the analysis, rather than when the
+            // store closes
+            let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+        });
+        // with the write lock held elsewhere, no commit can come between this check and the
+        // write: unchanged since `mark` means unchanged since the records were read
+        let locked = locked_rx.recv().unwrap_or(false);
+        let go = locked
+            && self
+                .conn
+                .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+                .is_ok_and(|v| v == mark.0);
+        let _ = go_tx.send(go);
+        self.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(writer);
+        go
+    }
+
+    /// Waits for the writes [`Store::cache_columns_behind`] started.
+    pub fn finish_background(&self) {
+        let writers = std::mem::take(&mut *self.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for w in writers {
+            let _ = w.join();
+        }
+    }
+}
+
+/// A connection of its own for a background write of the cache: it never waits for the write
+/// lock, and commits as the store's connection does.
+fn open_cache_writer(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(std::time::Duration::ZERO)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+/// Writes the cache's table and triggers where missing and the columns `blobs` ((unit, column,
+/// blob)) of `n_rows` rows, dropping entries of an older schema, inside the write transaction
+/// `conn` holds.
+fn insert_columns<'b>(
+    conn: &rusqlite::Connection,
+    leaf: &str,
+    n_rows: usize,
+    blobs: impl Iterator<Item = (&'b str, &'b str, &'b [u8])>,
+) -> rusqlite::Result<()> {
+    conn.execute_batch(TABLE)?;
+    add_triggers(conn)?;
+    let schema: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    conn.execute("DELETE FROM column_cache WHERE schema_version <> ?1", [schema])?;
+    let mut st = conn.prepare(
+        "INSERT OR REPLACE INTO column_cache (leaf, unit, col, signature, schema_version, n_rows, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (unit, col, blob) in blobs {
+        st.execute(params![leaf, unit, col, RAW, schema, n_rows as i64, blob])?;
+    }
+    Ok(())
 }
 
 /// The record tables of the store (`u_<unit>`).
@@ -867,6 +955,43 @@ mod tests {
         let ro = Store::open_read_only(&path).expect("opened");
         assert!(ro.cache_mark().is_none(), "a read-only store keeps nothing");
         assert!(ro.cached_columns("person", &[]).is_some(), "but reads what is kept");
+        let _ = def;
+    }
+
+    #[test]
+    fn a_write_behind_keeps_the_columns_by_the_time_the_store_closes() {
+        let (dir, store, def) = filled(3);
+        let path = dir.path().join("tiny.db");
+        let mark = store.cache_mark().expect("writable");
+        let blobs = |wave: Vec<u8>| vec![("person".to_string(), WAVE_COLUMN.to_string(), wave)];
+        let wave = encode_column(&[&raw(&[CellRef::Int(1), CellRef::Int(1), CellRef::Int(1)])]).expect("encodes");
+        assert!(store.cache_columns_behind(mark, "person".into(), 3, blobs(wave.clone())));
+        store.finish_background();
+        assert!(store.cached_columns("person", &[]).is_some());
+        // another connection commits between the read and the write: nothing kept
+        let other = rusqlite::Connection::open(&path).expect("another connection");
+        let mark = store.cache_mark().expect("writable");
+        other.execute_batch("UPDATE u_person SET age = 99").expect("written");
+        assert_eq!(entries(&store), 0, "emptied by the update");
+        assert!(!store.cache_columns_behind(mark, "person".into(), 3, blobs(wave.clone())));
+        store.finish_background();
+        assert_eq!(entries(&store), 0);
+        // another writer holds the lock: no waiting, nothing kept
+        let mark = store.cache_mark().expect("writable");
+        other.execute_batch("BEGIN IMMEDIATE").expect("locked");
+        assert!(!store.cache_columns_behind(mark, "person".into(), 3, blobs(wave.clone())));
+        store.finish_background();
+        other.execute_batch("ROLLBACK").expect("unlocked");
+        assert_eq!(entries(&store), 0);
+        // inside a transaction of the caller's: not started
+        store.conn.execute_batch("BEGIN").expect("begun");
+        assert!(!store.cache_columns_behind(mark, "person".into(), 3, blobs(wave.clone())));
+        store.conn.execute_batch("ROLLBACK").expect("rolled back");
+        // dropping the store waits for the write: a new connection sees it whole
+        assert!(store.cache_columns_behind(mark, "person".into(), 3, blobs(wave)));
+        drop(store);
+        let n: i64 = other.query_row("SELECT count(*) FROM column_cache", [], |r| r.get(0)).expect("counted");
+        assert_eq!(n, 1);
         let _ = def;
     }
 }

@@ -67,6 +67,15 @@ pub const FORMAT_VERSION: i64 = 1;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Writes of the column cache still going on in the background
+    /// ([`Store::cache_columns_behind`]): waited for before the store closes.
+    background: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.finish_background();
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -132,6 +141,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            background: Default::default(),
         })
     }
 
@@ -180,6 +190,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            background: Default::default(),
         })
     }
 

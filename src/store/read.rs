@@ -175,15 +175,17 @@ impl Store {
 
     /// Like [`Store::scan`], over parts of the records in row order, read at once on several
     /// connections (one per core, for large tables, each taking the next part in turn): each
-    /// part gets its own state from `make`, and the states come back in row order. When another process commits while the parts are
-    /// being read (they would not then see one state of the store), it reads again in one pass.
+    /// part gets its own state from `make` (given the part's span of row ids, an upper bound on
+    /// its rows, to reserve room), and the states come back in row order. When another process
+    /// commits while the parts are being read (they would not then see one state of the store),
+    /// it reads again in one pass.
     pub fn scan_parts<S: Send>(
         &self,
         def: &Definition,
         unit: &str,
         columns: &[(String, String)],
         wave: Option<i64>,
-        make: impl Fn() -> S + Sync,
+        make: impl Fn(usize) -> S + Sync,
         row: impl Fn(&mut S, &Record<'_>) -> Result<(), ReadError> + Sync,
     ) -> Result<Vec<S>, StoreError> {
         self.scan_parts_from(def, unit, columns, wave, 200_000, make, row)
@@ -198,13 +200,14 @@ impl Store {
         columns: &[(String, String)],
         wave: Option<i64>,
         min_rows: i64,
-        make: impl Fn() -> S + Sync,
+        make: impl Fn(usize) -> S + Sync,
         row: impl Fn(&mut S, &Record<'_>) -> Result<(), ReadError> + Sync,
     ) -> Result<Vec<S>, StoreError> {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
         let (lo, hi) = self.rowid_span(unit)?;
+        let span = |a: Option<i64>, b: Option<i64>| a.zip(b).map_or(0, |(a, b)| usize::try_from(b - a + 1).unwrap_or(0));
         let one_pass = || -> Result<Vec<S>, StoreError> {
-            let mut s = make();
+            let mut s = make(span(lo, hi));
             self.scan(def, unit, columns, wave, |r| row(&mut s, r))?;
             Ok(vec![s])
         };
@@ -215,11 +218,28 @@ impl Store {
         let Some(sql) = ranged_scan_sql(def, unit, columns, wave.is_some()) else {
             return one_pass();
         };
-        // more parts than threads, taken in turn: a thread slowed by the machine's other work
-        // leaves fewer rows waiting at the end
-        let n_parts = (threads * PARTS_PER_THREAD) as i64;
-        let step = (hi - lo + n_parts) / n_parts;
-        let ranges: Vec<(i64, i64)> = (0..n_parts).map(|k| (lo + k * step, (lo + (k + 1) * step - 1).min(hi))).collect();
+        match self
+            .read_ranges(&sql, &part_ranges(lo, hi, threads), wave, threads, &make, &row)
+            .map_err(self.read_err(unit))?
+        {
+            Some(parts) => Ok(parts),
+            None => one_pass(),
+        }
+    }
+
+    /// Reads the row-id `ranges` of `sql` (`?1` the wave, `?2..=?3` a range of row ids, its
+    /// columns those of a [`Record`]) on `threads` read-only connections at once, each taking
+    /// the next range in turn: each range's state, from `make` (given the range's span of row
+    /// ids), in range order; `None` when another process committed meanwhile.
+    fn read_ranges<S: Send>(
+        &self,
+        sql: &str,
+        ranges: &[(i64, i64)],
+        wave: Option<i64>,
+        threads: usize,
+        make: impl Fn(usize) -> S + Sync,
+        row: impl Fn(&mut S, &Record<'_>) -> Result<(), ReadError> + Sync,
+    ) -> rusqlite::Result<Option<Vec<S>>> {
         let path = self.path.clone();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let worker = || -> rusqlite::Result<PartsRead<S>> {
@@ -227,11 +247,11 @@ impl Store {
             let before = data_version(&conn)?;
             let mut done = Vec::new();
             {
-                let mut st = conn.prepare(&sql)?;
+                let mut st = conn.prepare(sql)?;
                 loop {
                     let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(&(a, b)) = ranges.get(k) else { break };
-                    let mut s = make();
+                    let mut s = make(usize::try_from(b - a + 1).unwrap_or(0));
                     let mut rows = st.query(params![wave.unwrap_or(0), a, b])?;
                     while let Some(r) = rows.next()? {
                         visit(r, |rec| row(&mut s, rec))?;
@@ -243,20 +263,20 @@ impl Store {
             Ok((done, unchanged))
         };
         let results: Vec<rusqlite::Result<PartsRead<S>>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = (0..threads).map(|_| sc.spawn(worker)).collect();
+            let handles: Vec<_> = (0..threads.clamp(1, ranges.len().max(1))).map(|_| sc.spawn(worker)).collect();
             handles.into_iter().map(|h| h.join().expect("a scan thread panicked")).collect()
         });
         let mut parts: Vec<Option<S>> = (0..ranges.len()).map(|_| None).collect();
         for res in results {
-            let (done, unchanged) = res.map_err(self.read_err(unit))?;
+            let (done, unchanged) = res?;
             if !unchanged {
-                return one_pass();
+                return Ok(None);
             }
             for (k, s) in done {
                 parts[k] = Some(s);
             }
         }
-        Ok(parts.into_iter().flatten().collect())
+        Ok(Some(parts.into_iter().flatten().collect()))
     }
 
     /// Reads a unit's records (as [`Store::scan`]) in chunks of about `chunk_rows` row ids, on
@@ -379,6 +399,18 @@ impl Store {
             })
             .map_err(self.read_err(unit))
     }
+}
+
+/// The row ids `lo..=hi` in ranges for `threads` reading threads: more ranges than threads,
+/// taken in turn, so that a thread slowed by the machine's other work leaves fewer rows waiting
+/// at the end.
+fn part_ranges(lo: i64, hi: i64, threads: usize) -> Vec<(i64, i64)> {
+    let n_parts = (threads.max(1) * PARTS_PER_THREAD) as i64;
+    let step = (hi - lo + n_parts) / n_parts;
+    (0..n_parts)
+        .map(|k| (lo + k * step, (lo + (k + 1) * step - 1).min(hi)))
+        .filter(|(a, b)| a <= b)
+        .collect()
 }
 
 /// A read-only connection for a scan thread: the file mapped, waiting for writers as the
@@ -541,7 +573,7 @@ pub(super) mod tests {
             .expect("one pass");
         assert_eq!(whole, (30..80).collect::<Vec<_>>());
         let parts = store
-            .scan_parts_from(&def, "person", &asked(), None, 0, Vec::new, |v: &mut Vec<i64>, r: &Record<'_>| {
+            .scan_parts_from(&def, "person", &asked(), None, 0, Vec::with_capacity, |v: &mut Vec<i64>, r: &Record<'_>| {
                 v.push(age(r)?);
                 Ok(())
             })
