@@ -485,6 +485,9 @@ impl Store {
     /// leaf's waves first: all of them, read at one snapshot, or `None` when any is missing,
     /// stale or unreadable (the caller then reads the records).
     pub fn cached_columns(&self, leaf: &str, cols: &[(String, String)]) -> Option<(CachedColumn, Vec<CachedColumn>)> {
+        // a write of the cache this store started is read once it is done (a report's next
+        // analysis reads what its first one kept)
+        self.finish_background();
         // the blobs are read by mapping the file, as a scan reads records
         self.conn.pragma_update(None, "mmap_size", 1i64 << 31).ok()?;
         let tx = self.conn.unchecked_transaction().ok()?;
@@ -612,7 +615,9 @@ impl Store {
                 .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
                 .is_ok_and(|v| v == mark.0);
         let _ = go_tx.send(go);
-        self.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(writer);
+        let mut writers = self.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        writers.retain(|w| !w.is_finished());
+        writers.push(writer);
         go
     }
 
@@ -966,8 +971,7 @@ mod tests {
         let blobs = |wave: Vec<u8>| vec![("person".to_string(), WAVE_COLUMN.to_string(), wave)];
         let wave = encode_column(&[&raw(&[CellRef::Int(1), CellRef::Int(1), CellRef::Int(1)])]).expect("encodes");
         assert!(store.cache_columns_behind(mark, "person".into(), 3, blobs(wave.clone())));
-        store.finish_background();
-        assert!(store.cached_columns("person", &[]).is_some());
+        assert!(store.cached_columns("person", &[]).is_some(), "a read of the cache waits for the write");
         // another connection commits between the read and the write: nothing kept
         let other = rusqlite::Connection::open(&path).expect("another connection");
         let mark = store.cache_mark().expect("writable");
