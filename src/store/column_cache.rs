@@ -53,6 +53,12 @@ const KIND_REALS: u8 = 2;
 /// Raw values of one column as read, in row order (no allocation per value).
 #[derive(Debug, Default, Clone)]
 pub struct RawCells {
+    /// While every value is NULL or a whole number below [`SMALL_NULL`] (scores, codes, waves):
+    /// one byte a value, [`SMALL_NULL`] for NULL, and `tags` and `vals` empty. A fresh page of
+    /// memory costs more to fault in than to fill: a million rows take 1 MB rather than 9.
+    small: Vec<u8>,
+    /// A value did not fit `small`: every value is in `tags` and `vals`.
+    wide: bool,
     tags: Vec<u8>,
     /// A number's bits, or a text's (start << 32 | length) in `text`.
     vals: Vec<u64>,
@@ -61,12 +67,24 @@ pub struct RawCells {
     overflow: bool,
 }
 
+/// NULL among [`RawCells`]' one-byte values.
+const SMALL_NULL: u8 = u8::MAX;
+
+/// The tag and bits of a one-byte value of [`RawCells`].
+#[inline]
+fn small_raw(b: u8) -> (u8, u64) {
+    if b == SMALL_NULL {
+        (TAG_NULL, 0)
+    } else {
+        (TAG_INT, u64::from(b))
+    }
+}
+
 impl RawCells {
-    /// An empty column with room for `rows` values (no text reserved).
+    /// An empty column with room for `rows` one-byte values (no text reserved).
     pub fn with_capacity(rows: usize) -> RawCells {
         RawCells {
-            tags: Vec::with_capacity(rows),
-            vals: Vec::with_capacity(rows),
+            small: Vec::with_capacity(rows),
             ..RawCells::default()
         }
     }
@@ -74,6 +92,13 @@ impl RawCells {
     /// Appends one value.
     #[inline]
     pub fn push(&mut self, v: CellRef<'_>) {
+        if !self.wide {
+            match v {
+                CellRef::Null => return self.small.push(SMALL_NULL),
+                CellRef::Int(i) if (0..i64::from(SMALL_NULL)).contains(&i) => return self.small.push(i as u8),
+                _ => self.widen(),
+            }
+        }
         let (tag, val) = match v {
             CellRef::Null => (TAG_NULL, 0),
             CellRef::Int(i) => (TAG_INT, i as u64),
@@ -93,21 +118,48 @@ impl RawCells {
         self.vals.push(val);
     }
 
+    /// Moves the one-byte values to `tags` and `vals`, room kept for as many as were reserved.
+    #[cold]
+    fn widen(&mut self) {
+        let room = self.small.capacity();
+        let (mut tags, mut vals) = (Vec::with_capacity(room), Vec::with_capacity(room));
+        for &b in &self.small {
+            let (t, v) = small_raw(b);
+            tags.push(t);
+            vals.push(v);
+        }
+        (self.tags, self.vals, self.small, self.wide) = (tags, vals, Vec::new(), true);
+    }
+
     /// The number of values.
     pub fn len(&self) -> usize {
-        self.tags.len()
+        if self.wide {
+            self.tags.len()
+        } else {
+            self.small.len()
+        }
     }
 
     /// Whether there are no values.
     pub fn is_empty(&self) -> bool {
-        self.tags.is_empty()
+        self.len() == 0
+    }
+
+    /// The tag and bits of the `i`th value.
+    #[inline]
+    fn raw(&self, i: usize) -> (u8, u64) {
+        if self.wide {
+            (self.tags[i], self.vals[i])
+        } else {
+            small_raw(self.small[i])
+        }
     }
 
     /// The `i`th value.
     #[inline]
     pub fn get(&self, i: usize) -> CellRef<'_> {
-        let v = self.vals[i];
-        match self.tags[i] {
+        let (tag, v) = self.raw(i);
+        match tag {
             TAG_INT => CellRef::Int(v as i64),
             TAG_REAL => CellRef::Real(f64::from_bits(v)),
             TAG_TEXT => {
@@ -279,7 +331,7 @@ pub fn encode_column(parts: &[&RawCells]) -> Option<Vec<u8>> {
     'scan: for p in parts {
         let mut last: Option<(u8, u64, u32)> = None;
         for i in 0..p.len() {
-            let (tag, val) = (p.tags[i], p.vals[i]);
+            let (tag, val) = p.raw(i);
             // the persons of a household share its values: runs are common
             if let Some((lt, lv, lc)) = last {
                 if lt == tag && lv == val {
@@ -330,10 +382,11 @@ pub fn encode_column(parts: &[&RawCells]) -> Option<Vec<u8>> {
         let mut k = 0;
         for p in parts {
             for i in 0..p.len() {
-                if p.tags[i] != TAG_NULL {
+                let (tag, val) = p.raw(i);
+                if tag != TAG_NULL {
                     bitmap[k / 8] |= 1 << (k % 8);
                 }
-                data.extend_from_slice(&p.vals[i].to_le_bytes());
+                data.extend_from_slice(&val.to_le_bytes());
                 k += 1;
             }
         }
@@ -725,6 +778,42 @@ mod tests {
         let mut r = RawCells::default();
         values.iter().for_each(|v| r.push(*v));
         r
+    }
+
+    #[test]
+    fn small_whole_numbers_take_a_byte_until_a_value_does_not_fit() {
+        let first = [CellRef::Int(3), CellRef::Null, CellRef::Int(254), CellRef::Int(0)];
+        let mut c = raw(&first);
+        assert!(!c.wide && c.small.len() == 4 && c.tags.is_empty(), "one byte a value: {c:?}");
+        let later = [
+            CellRef::Int(255),
+            CellRef::Real(2.5),
+            CellRef::Int(-1),
+            CellRef::Null,
+            CellRef::Text("E01"),
+            CellRef::Int(7),
+        ];
+        for v in later {
+            c.push(v);
+        }
+        assert!(c.wide && c.small.is_empty());
+        let all: Vec<CellRef<'_>> = first.iter().chain(&later).copied().collect();
+        assert_eq!((0..c.len()).map(|i| c.get(i)).collect::<Vec<_>>(), all);
+        round_trip(&[&c]);
+        // the same values one byte each or widened encode to the same blob, whole or in parts
+        let small = raw(&first);
+        let mut widened = raw(&first);
+        widened.widen();
+        assert!(widened.wide);
+        assert_eq!(encode_column(&[&small]), encode_column(&[&widened]));
+        assert_eq!(encode_column(&[&small, &c]), encode_column(&[&widened, &c]));
+        let longer = raw(&(0..300)
+            .map(|i| if i % 7 == 0 { CellRef::Null } else { CellRef::Int(i % 250) })
+            .collect::<Vec<_>>());
+        let mut longer_wide = longer.clone();
+        longer_wide.widen();
+        assert_eq!(encode_column(&[&longer]), encode_column(&[&longer_wide]));
+        round_trip(&[&longer, &small]);
     }
 
     fn round_trip(parts: &[&RawCells]) -> CachedColumn {
