@@ -321,6 +321,9 @@ pub fn encode_column(parts: &[&RawCells]) -> Option<Vec<u8>> {
     }
     let n: usize = parts.iter().map(|p| p.len()).sum();
     let n32 = u32::try_from(n).ok()?;
+    if parts.iter().all(|p| !p.wide) {
+        return Some(encode_small(parts, n32));
+    }
     let (mut has_int, mut has_real, mut has_text) = (false, false, false);
     let mut nums: std::collections::HashMap<(u8, u64), u32, Fast> = Default::default();
     let mut texts: std::collections::HashMap<&str, u32, Fast> = Default::default();
@@ -428,6 +431,39 @@ pub fn encode_column(parts: &[&RawCells]) -> Option<Vec<u8>> {
         _ => codes.iter().for_each(|&c| out.extend_from_slice(&c.to_le_bytes())),
     }
     Some(out)
+}
+
+/// [`encode_column`] of `n` values that all take one byte (whole numbers 0-254 and NULLs):
+/// the same blob, a dictionary of at most 255 values in the order they first appear and a byte
+/// a row, made without hashing or a wider code per row.
+fn encode_small(parts: &[&RawCells], n: u32) -> Vec<u8> {
+    let mut code = [u16::MAX; 256];
+    let mut values: Vec<u8> = Vec::new();
+    for p in parts {
+        for &b in &p.small {
+            if code[usize::from(b)] == u16::MAX {
+                code[usize::from(b)] = values.len() as u16;
+                values.push(b);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(2 + 8 + 9 * values.len() + 1 + n as usize);
+    out.extend_from_slice(&[ENCODING, KIND_DICT]);
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&(values.len() as u32).to_le_bytes());
+    for &b in &values {
+        if b == SMALL_NULL {
+            out.push(TAG_NULL);
+        } else {
+            out.push(TAG_INT);
+            out.extend_from_slice(&i64::from(b).to_le_bytes());
+        }
+    }
+    out.push(1);
+    for p in parts {
+        out.extend(p.small.iter().map(|&b| code[usize::from(b)] as u8));
+    }
+    out
 }
 
 /// Reads a blob back; `None` when it is not one [`encode_column`] wrote (any other encoding version,
