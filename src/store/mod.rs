@@ -24,7 +24,7 @@
 //! | `writer` | [`Writer`], [`Inserter`]: one write transaction |
 //! | `uuid` | [`UuidV7`]: time-ordered record ids |
 //! | `audit` | the audit log, [`now_iso`], [`default_user`] |
-//! | `column_cache` | analysis columns kept as compact blobs ([`Store::cached_columns`], [`Store::cache_columns`]), emptied by triggers on any write to records |
+//! | `column_cache` | analysis columns kept as compact blobs ([`Store::cached_columns`], [`Store::cache_columns_behind`]), emptied by triggers on any write to records |
 //! | `drafts` | unfinished interviews ([`DraftInterview`], [`DraftRecord`]), apart from the records |
 //! | `merge` | what a merge needs: another store read at one snapshot ([`Store::read_records`]), a record located with its hash, audit entries copied as written |
 //! | `weights` | named weight sets ([`Store::save_weight_set`], [`Store::weight_set`]) |

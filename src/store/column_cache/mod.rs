@@ -1,7 +1,8 @@
 //! The column cache: analysis columns kept as compact blobs inside the store.
 //!
-//! Owns the `column_cache` table, the encoding of one column of raw stored values (`encoding.rs`: [`RawCells`]
-//! in, [`CachedColumn`] out), and the triggers that keep the cache honest. An entry is one
+//! Owns the `column_cache` table, the encoding of one column of raw stored values
+//! (`encoding.rs`: [`RawCells`] in, [`CachedColumn`] out), and the triggers that keep the cache
+//! honest. An entry is one
 //! column of a leaf unit's scan (a column of a unit in the leaf's lineage, one value per leaf
 //! record, joined as [`Store::scan`] joins it) for every record of the leaf table in row order,
 //! all waves; the leaf's `_wave` is an entry of its own. Values are cached raw, exactly as the
@@ -101,44 +102,14 @@ impl Store {
     }
 
     /// Keeps encoded columns (`blobs`: (unit, column, blob) with the leaf's waves among them as
-    /// (`leaf`, [`WAVE_COLUMN`])) of `n_rows` rows read since `mark`. Best effort: returns
-    /// whether they were kept; nothing is kept when another process wrote since `mark` or
-    /// holds the write lock (it does not wait), or the file cannot be written.
-    pub fn cache_columns(&self, mark: CacheMark, leaf: &str, n_rows: usize, blobs: &[(&str, &str, Vec<u8>)]) -> bool {
-        let wait = std::time::Duration::from_secs(30);
-        // inside a transaction of the caller's: not ours to commit or roll back
-        if !self.conn.is_autocommit() || self.conn.busy_timeout(std::time::Duration::ZERO).is_err() {
-            return false;
-        }
-        let kept = self.conn.execute_batch("BEGIN IMMEDIATE").is_ok() && {
-            let done = self.write_cache(mark, leaf, n_rows, blobs).unwrap_or(false);
-            let end = if done { "COMMIT" } else { "ROLLBACK" };
-            self.conn.execute_batch(end).is_ok() && done
-        };
-        if !kept && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        let _ = self.conn.busy_timeout(wait);
-        kept
-    }
-
-    /// [`Store::cache_columns`] inside its write transaction: false when the records changed
-    /// since `mark`.
-    fn write_cache(&self, mark: CacheMark, leaf: &str, n_rows: usize, blobs: &[(&str, &str, Vec<u8>)]) -> rusqlite::Result<bool> {
-        let now: i64 = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        if now != mark.0 {
-            return Ok(false);
-        }
-        insert_columns(&self.conn, leaf, n_rows, blobs.iter().map(|(u, c, b)| (*u, *c, b.as_slice())))?;
-        Ok(true)
-    }
-
-    /// [`Store::cache_columns`] on a connection of its own, in a thread that goes on after the
-    /// call: the call returns once that connection holds the write lock and the records are
-    /// known unchanged since `mark`, and the blobs are written, and the write-ahead log copied
-    /// into the file, while the caller goes on with its analysis. The store waits for the
-    /// thread before it closes ([`Store::finish_background`]). Best effort as
-    /// [`Store::cache_columns`]: returns whether the write went ahead.
+    /// (`leaf`, [`WAVE_COLUMN`])) of `n_rows` rows read since `mark`, on a connection of its
+    /// own, in a thread that goes on after the call: the call returns once that connection
+    /// holds the write lock and the records are known unchanged since `mark`, and the blobs are
+    /// written, and the write-ahead log copied into the file, while the caller goes on with its
+    /// analysis. The store waits for the thread before it closes, and before it reads the cache
+    /// ([`Store::finish_background`]). Best effort: returns whether the write went ahead;
+    /// nothing is kept when another process wrote since `mark` or holds the write lock (it does
+    /// not wait), inside a transaction of the caller's, or when the file cannot be written.
     pub fn cache_columns_behind(&self, mark: CacheMark, leaf: String, n_rows: usize, blobs: Vec<(String, String, Vec<u8>)>) -> bool {
         // inside a transaction of the caller's, whose reads the cache must not outrun
         if !self.conn.is_autocommit() {
@@ -306,7 +277,15 @@ mod tests {
             ("person", "age", encode_column(&[&age]).expect("encodes")),
             ("household", "household_id", encode_column(&[&hh]).expect("encodes")),
         ];
-        store.cache_columns(mark, "person", wave.len(), &blobs)
+        keep(store, mark, wave.len(), &blobs)
+    }
+
+    /// Keeps `blobs` as the analysis does, and waits for the write.
+    fn keep(store: &Store, mark: CacheMark, n_rows: usize, blobs: &[(&str, &str, Vec<u8>)]) -> bool {
+        let owned = blobs.iter().map(|(u, c, b)| (u.to_string(), c.to_string(), b.clone())).collect();
+        let kept = store.cache_columns_behind(mark, "person".into(), n_rows, owned);
+        store.finish_background();
+        kept
     }
 
     fn entries(store: &Store) -> i64 {
@@ -423,13 +402,13 @@ mod tests {
         let mark = store.cache_mark().expect("writable");
         other.execute_batch("UPDATE u_person SET age = 99").expect("written");
         let wave = encode_column(&[&raw(&[CellRef::Int(1), CellRef::Int(1)])]).expect("encodes");
-        assert!(!store.cache_columns(mark, "person", 2, &[("person", WAVE_COLUMN, wave.clone())]));
+        assert!(!keep(&store, mark, 2, &[("person", WAVE_COLUMN, wave.clone())]));
         // another writer holds the lock: no waiting, nothing kept
         let mark = store.cache_mark().expect("writable");
         other.execute_batch("BEGIN IMMEDIATE").expect("locked");
-        assert!(!store.cache_columns(mark, "person", 2, &[("person", WAVE_COLUMN, wave.clone())]));
+        assert!(!keep(&store, mark, 2, &[("person", WAVE_COLUMN, wave.clone())]));
         other.execute_batch("ROLLBACK").expect("unlocked");
-        assert!(store.cache_columns(mark, "person", 2, &[("person", WAVE_COLUMN, wave)]));
+        assert!(keep(&store, mark, 2, &[("person", WAVE_COLUMN, wave)]));
         drop(store);
         let ro = Store::open_read_only(&path).expect("opened");
         assert!(ro.cache_mark().is_none(), "a read-only store keeps nothing");
